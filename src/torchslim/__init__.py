@@ -1,0 +1,1 @@
+"""torchslim: compress PyTorch models and prove what each compression gained."""

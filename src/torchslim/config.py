@@ -1,0 +1,150 @@
+"""Run configs: YAML, validated by pydantic, with ``key=value`` overrides.
+
+Each section's schema lives beside the code that uses it (``DatasetConfig`` in ``data``,
+``TrainConfig`` in ``train``); this module assembles them and turns validation failures into
+one line that names the field and the valid choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from torchslim.data.base import DATASETS, DatasetConfig
+from torchslim.errors import ConfigError, TorchslimError
+from torchslim.models.base import MODELS, ModelConfig
+from torchslim.train.config import TrainConfig
+
+
+class RunConfig(BaseModel):
+    """A recipe: every model x the dataset x every seed is one independent task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$", description="names the run folder")
+    models: list[ModelConfig] = Field(..., min_length=1)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    output_dir: Path | None = Field(None, description="default: runs/<name>")
+    store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, dict)) else value
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: list[ModelConfig]) -> list[ModelConfig]:
+        for m in value:
+            MODELS.get(m.name)  # raises UnknownNameError with suggestions
+        return value
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_name(cls, value: Any) -> Any:
+        value = {"name": value} if isinstance(value, str) else value
+        if isinstance(value, dict):
+            DATASETS.get(str(value.get("name", "mnist5k")))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, got {value}")
+        return value
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output_dir or Path("runs") / self.name
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["train.epochs=3", "seeds=[0,1]"]`` -> nested dict; values are parsed as YAML."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override '{pair}' is not of the form key=value (for example train.epochs=3)")
+        key, raw = pair.split("=", 1)
+        value = yaml.safe_load(raw) if raw else ""
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{pair}' sets a field inside '{part}', which is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of fields, got {type(raw).__name__}")
+    return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_error(exc)}") from None
+    except TorchslimError as exc:  # unknown names raised by the field validators
+        raise type(exc)(f"{source}: {exc}") from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    """The first validation error as ``field.path: problem (got value)``, with valid fields or choices."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        fields = _fields_at(RunConfig, err["loc"][:-1])
+        return f"unknown field '{loc}'; valid fields here: {', '.join(fields)}"
+    if err["type"] == "missing":
+        return f"missing required field '{loc}'"
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    more = f" [and {len(exc.errors()) - 1} more problems]" if len(exc.errors()) > 1 else ""
+    return f"{loc}: {msg}{shown}{more}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        ann = model.model_fields[str(part)].annotation
+        inner = getattr(ann, "__args__", None) or (ann,)
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), model)
+    return sorted(model.model_fields)
+
+
+def task_hash(payload: dict[str, Any]) -> str:
+    """A stable hash of a resolved task config: same config, same key in the store."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def to_yaml(cfg: BaseModel) -> str:
+    return yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)

@@ -1,0 +1,114 @@
+"""What every dataset builder returns, and the options a config may give it.
+
+Every dataset in torchslim is small enough to hold in memory as a ``uint8`` tensor (N, C, H, W).
+Decoding happens once (and is cached on disk for image folders); augmentation and normalisation
+run batched on tensors, so an epoch never decodes an image again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DatasetConfig(BaseModel):
+    """The ``dataset:`` section of a config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "mnist5k"
+    root: Path | None = Field(None, description="local data root (torchvision sets); never downloaded")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share for image folders")
+    split_seed: int = Field(0, description="seed of the fixed stratified split")
+    image_size: int | None = Field(None, gt=0, description="resize image-folder images to this size")
+    augment: bool = True
+    cache_dir: Path | None = Field(None, description="where decoded image folders are cached")
+    # synthetic only
+    shape: tuple[int, int, int] = (3, 32, 32)
+    num_classes: int = Field(10, gt=1)
+    size: int = Field(512, gt=0)
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batched augmentation: random crop after zero padding, optional horizontal flip."""
+
+    pad: int = 0
+    flip: bool = False
+
+    def describe(self) -> str:
+        parts = [f"random crop (pad {self.pad})"] if self.pad else []
+        parts += ["horizontal flip"] if self.flip else []
+        return ", ".join(parts) or "none"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: Augment
+    eval_split: str  # "test" or "val": which split accuracy is reported on
+    split_note: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
+@dataclass
+class ArraySplit:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class DataBundle:
+    info: DatasetInfo
+    train: ArraySplit
+    eval: ArraySplit
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images, scaled to [0, 1], computed in float64."""
+    c = images.shape[1]
+    flat = images.transpose(0, 1).reshape(c, -1)
+    mean = torch.zeros(c, dtype=torch.float64)
+    sq = torch.zeros(c, dtype=torch.float64)
+    n = flat.shape[1]
+    for start in range(0, n, 1 << 24):
+        chunk = flat[:, start : start + (1 << 24)].double() / 255.0
+        mean += chunk.sum(1)
+        sq += (chunk * chunk).sum(1)
+    mean /= n
+    std = (sq / n - mean * mean).clamp_min(1e-12).sqrt()
+    return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
+
+
+def stratified_split(labels: torch.Tensor, eval_size: int | float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of a fixed, stratified train/eval split (scikit-learn's implementation)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = torch.arange(len(labels)).numpy()
+    tr, ev = train_test_split(idx, test_size=eval_size, stratify=labels.numpy(), random_state=seed)
+    return torch.as_tensor(sorted(tr)), torch.as_tensor(sorted(ev))
+
+
+def default_cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("TORCHSLIM_CACHE", Path.home() / ".cache" / "torchslim"))
+
+
+from torchslim.registry import Registry  # noqa: E402  (kept beside the types it returns)
+
+DATASETS: Registry = Registry("dataset")

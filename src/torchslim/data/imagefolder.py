@@ -1,0 +1,118 @@
+"""Any ``root/<class>/<image>`` tree, decoded once into a cached uint8 tensor."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torchslim.data.base import (
+    DATASETS,
+    ArraySplit,
+    Augment,
+    DataBundle,
+    DatasetConfig,
+    DatasetInfo,
+    channel_stats,
+    default_cache_dir,
+    stratified_split,
+)
+from torchslim.errors import DataNotFoundError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+
+
+def list_images(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    if not root.is_dir():
+        raise DataNotFoundError(
+            f"image folder '{root}' does not exist; expected {root}/<class>/<image>.jpg (one folder per class)"
+        )
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [
+        (f, i)
+        for i, c in enumerate(classes)
+        for f in sorted((root / c).iterdir())
+        if f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if len(classes) < 2 or not files:
+        raise DataNotFoundError(
+            f"image folder '{root}' holds {len(classes)} class folders and {len(files)} images; "
+            f"expected {root}/<class>/<image>.jpg with at least two classes"
+        )
+    return classes, files
+
+
+def _decode(path: Path, size: int | None, mode: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert(mode)
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _cache_key(root: Path, files: list[tuple[Path, int]], size: int | None, mode: str) -> str:
+    h = hashlib.sha1(f"{root.resolve()}|{size}|{mode}|{len(files)}".encode())
+    for f, label in files:
+        st = f.stat()
+        h.update(f"{f.name}|{label}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def load_imagefolder(root: Path, size: int | None, cache_dir: Path | None) -> tuple[list[str], ArraySplit]:
+    """Decode every image once; later calls read the cached tensor (loaded with weights_only)."""
+    from PIL import Image
+
+    classes, files = list_images(root)
+    with Image.open(files[0][0]) as first:
+        mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+        size = size or (first.size[0] if first.size[0] == first.size[1] else min(first.size))
+    cache = (cache_dir or default_cache_dir()) / f"imagefolder-{_cache_key(root, files, size, mode)}.pt"
+    if cache.exists():
+        blob = torch.load(cache, weights_only=True)
+        return list(blob["classes"]), ArraySplit(blob["images"], blob["labels"])
+    from rich.progress import track
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        arrays = list(
+            track(
+                pool.map(lambda fl: _decode(fl[0], size, mode), files),
+                total=len(files),
+                description=f"decoding {root.name} (once; cached)",
+                transient=True,
+            )
+        )
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    torch.save({"classes": classes, "images": images, "labels": labels}, tmp)
+    tmp.replace(cache)
+    return classes, ArraySplit(images, labels)
+
+
+@DATASETS.register_prefix("imagefolder", input_shape=(3, 32, 32))
+def imagefolder(cfg: DatasetConfig) -> DataBundle:
+    """imagefolder:PATH, any root/<class>/<image> tree, stratified train/val split."""
+    root = Path(cfg.name.split(":", 1)[1]).expanduser()
+    classes, data = load_imagefolder(root, cfg.image_size, cfg.cache_dir)
+    tr, ev = stratified_split(data.labels, cfg.val_fraction, cfg.split_seed)
+    train, val = ArraySplit(data.images[tr], data.labels[tr]), ArraySplit(data.images[ev], data.labels[ev])
+    mean, std = channel_stats(train.images)
+    info = DatasetInfo(
+        name=cfg.name,
+        num_classes=len(classes),
+        in_channels=data.images.shape[1],
+        image_size=data.images.shape[-1],
+        mean=mean,
+        std=std,
+        augment=Augment(pad=max(1, data.images.shape[-1] // 8), flip=True) if cfg.augment else Augment(),
+        eval_split="val",
+        split_note=f"stratified {len(train)} train / {len(val)} val split of {root} (split seed {cfg.split_seed})",
+    )
+    return DataBundle(info, train, val)

@@ -1,0 +1,63 @@
+"""Checkpoints as plain tensors and numbers, read with ``torch.load(weights_only=True)``.
+
+A checkpoint never holds pickled code, so opening a file from someone else cannot run it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchslim.errors import CheckpointError
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file, then rename: a killed process never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"cannot read checkpoint '{path}': not a file of plain tensors loadable with weights_only=True ({reason})"
+        ) from None
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"checkpoint '{path}' holds a {type(blob).__name__}, expected a dict of tensors")
+    return blob
+
+
+def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Accept a bare state dict or a training checkpoint with a ``model`` entry."""
+    sd = blob.get("model", blob)
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError("checkpoint holds no state dict: expected tensors at the top level or under 'model'")
+    return sd
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    sd = state_dict_from(read_checkpoint(path))
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [k for k in own if k in sd and own[k].shape != sd[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        raise CheckpointError(f"checkpoint '{path}' does not fit this model: {'; '.join(parts)}")
+    model.load_state_dict(sd)
+    return model

@@ -1,0 +1,1 @@
+"""Measurements: accuracy, hardware fingerprint (complexity and latency follow)."""

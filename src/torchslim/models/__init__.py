@@ -1,0 +1,38 @@
+"""Model registry: built-ins, ``torchvision:NAME`` and ``timm:NAME``; ``build_model`` adapts them."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from torchslim.models import cnv, mobilenet_v1, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
+from torchslim.models.base import MODELS, InputSpec, ModelConfig
+
+
+def build_model(cfg: ModelConfig | str, spec: InputSpec) -> nn.Module:
+    """Build a model for ``spec`` and, if the config names one, load a local checkpoint."""
+    from torchslim.export.checkpoint import load_weights
+
+    cfg = ModelConfig.model_validate(cfg)
+    entry = MODELS.get(cfg.name)
+    prefix, rest = MODELS.split(cfg.name)
+    try:
+        model = entry.builder(spec, rest, **cfg.kwargs) if prefix else entry.builder(spec, **cfg.kwargs)
+    except (TypeError, ValueError) as exc:
+        from torchslim.errors import ConfigError
+
+        raise ConfigError(f"model '{cfg.name}' cannot be built for input {spec.shape}: {exc}") from None
+    if cfg.checkpoint is not None:
+        load_weights(model, cfg.checkpoint)
+    return model
+
+
+def default_input(name: str) -> InputSpec:
+    """The input a model is tested at: that of its default dataset."""
+    from torchslim.data.base import DATASETS
+
+    entry = MODELS.get(name)
+    shape = DATASETS.get(entry.meta["default_dataset"]).meta["input_shape"]
+    return InputSpec(num_classes=10, in_channels=shape[0], image_size=shape[1])
+
+
+__all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input"]

@@ -1,0 +1,45 @@
+"""The model registry and what a builder receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from torchslim.registry import Registry
+
+MODELS: Registry = Registry("model")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model must adapt to: the dataset's class count, channels and image size."""
+
+    num_classes: int = 10
+    in_channels: int = 3
+    image_size: int = 32
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.image_size, self.image_size)
+
+
+class ModelConfig(BaseModel):
+    """A ``models:`` entry: a registry name, or a mapping with a local checkpoint and kwargs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    checkpoint: Path | None = Field(None, description="local state-dict file, loaded with weights_only=True")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="extra builder arguments")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def label(self) -> str:
+        return self.name

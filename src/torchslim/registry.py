@@ -1,0 +1,99 @@
+"""One strict registry pattern for models, datasets and (later) methods.
+
+Modelled on timm's registry: ``register`` as a decorator, ``names(filter)`` to list and
+``get(name)`` to look up. It is stricter than timm: registering a name twice is an error, and an
+unknown name raises :class:`UnknownNameError` suggesting the closest registered names.
+
+Families such as ``torchvision:NAME`` or ``imagefolder:PATH`` are handled by *prefix* entries:
+``register_prefix("timm")`` claims every name that starts with ``timm:``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+from torchslim.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """A registered builder plus free-form metadata (default input, summary, ...)."""
+
+    name: str
+    builder: T
+    summary: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+        self._prefixes: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, summary: str = "", **meta: Any) -> Callable[[T], T]:
+        def decorator(builder: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} '{name}' is already registered")
+            self._entries[name] = Entry(name, builder, summary or _first_line(builder), meta)
+            return builder
+
+        return decorator
+
+    def register_prefix(self, prefix: str, summary: str = "", **meta: Any) -> Callable[[T], T]:
+        def decorator(builder: T) -> T:
+            if prefix in self._prefixes:
+                raise ValueError(f"{self.kind} prefix '{prefix}:' is already registered")
+            self._prefixes[prefix] = Entry(f"{prefix}:NAME", builder, summary or _first_line(builder), meta)
+            return builder
+
+        return decorator
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def entries(self) -> list[Entry[T]]:
+        return [self._entries[n] for n in self.names()] + list(self._prefixes.values())
+
+    def split(self, name: str) -> tuple[str | None, str]:
+        """``"timm:resnet18"`` -> ``("timm", "resnet18")``; plain names -> ``(None, name)``."""
+        if ":" in name:
+            prefix, rest = name.split(":", 1)
+            if prefix in self._prefixes:
+                return prefix, rest
+        return None, name
+
+    def get(self, name: str) -> Entry[T]:
+        prefix, rest = self.split(name)
+        if prefix is not None:
+            if not rest:
+                raise UnknownNameError(f"{self.kind} '{name}' is missing the part after '{prefix}:'")
+            return self._prefixes[prefix]
+        if name in self._entries:
+            return self._entries[name]
+        raise UnknownNameError(self.unknown_message(name))
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except UnknownNameError:
+            return False
+        return True
+
+    def unknown_message(self, name: str) -> str:
+        close = [n for n in self.names() if name.lower() in n.lower()][:3]
+        close += [c for c in difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5) if c not in close]
+        close = close[:3]
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        choices = ", ".join(self.names() + [f"{p}:NAME" for p in self._prefixes])
+        return f"unknown {self.kind} '{name}'.{hint} Valid choices: {choices}."
+
+
+def _first_line(obj: Any) -> str:
+    doc = getattr(obj, "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

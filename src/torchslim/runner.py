@@ -1,0 +1,124 @@
+"""Runs a recipe: setup -> train -> evaluate -> save -> record, one task at a time.
+
+Finished tasks are in the store and are skipped (unless forced); an unfinished task resumes from
+its last epoch checkpoint. The report is regenerated from the store at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import yaml
+
+
+from torchslim.config import RunConfig, to_yaml
+from torchslim.data import DataBundle, DatasetConfig, build_dataset
+from torchslim.export.checkpoint import save_atomic
+from torchslim.models import InputSpec, build_model
+from torchslim.provenance import provenance
+from torchslim.store import ResultRow, Store
+from torchslim.tasks import Task, expand
+from torchslim.train import fit
+from torchslim.train.determinism import configure
+from torchslim.ui import console
+
+
+@dataclass
+class TaskContext:
+    """Per-executor caches: read-only data shared by tasks on the same dataset."""
+
+    data: dict[str, DataBundle] = field(default_factory=dict)
+
+    def dataset(self, cfg: DatasetConfig) -> DataBundle:
+        key = cfg.model_dump_json()
+        if key not in self.data:
+            self.data[key] = build_dataset(cfg)
+        return self.data[key]
+
+
+def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
+    folder = task.folder
+    if force and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "task.yaml").write_text(
+        f"# {task.describe()}\n" + yaml.safe_dump(task.payload() | {"seed": task.seed}, sort_keys=False)
+    )
+    threads = configure(task.seed, task.train.deterministic, task.train.threads)
+    data = ctx.dataset(task.dataset)
+    spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
+    model = build_model(task.model, spec)
+    result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
+    save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.pt")
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    metrics = {
+        "top1": result.accuracy.top1,
+        "top5": result.accuracy.top5,
+        "loss": result.accuracy.loss,
+        "eval_split": data.info.eval_split,
+        "eval_images": result.accuracy.n,
+        "params": sum(p.numel() for p in model.parameters()),
+        "epochs": task.train.epochs,
+        "train_seconds": result.train_seconds,
+        "train_images_per_second": result.images_per_second,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "threads": threads,
+        "history": result.history,
+    }
+    return ResultRow(
+        config_hash=task.config_hash,
+        run_name=task.run_name,
+        model=task.model.label,
+        dataset=task.dataset.name,
+        method_chain=task.method_chain,
+        seed=task.seed,
+        metrics=metrics,
+        artifacts={"dir": str(folder), "model": "model.pt", "task": "task.yaml"},
+        config=task.payload() | {"seed": task.seed, "source": task.source, "split": data.info.split_note},
+        **provenance(),
+    )
+
+
+class InProcessExecutor:
+    """Runs tasks one after another in this process; the seam for a pool or cluster later."""
+
+    def map(self, fn: Callable[[Task], ResultRow], tasks: list[Task]):
+        for task in tasks:
+            yield task, fn(task)
+
+
+def run(cfg: RunConfig, source: str = "", force: bool = False) -> list[ResultRow]:
+    """Run every task of ``cfg`` not yet in the store, then write the report. Returns all its rows."""
+    from torchslim.report.markdown import write_report
+
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
+    store = Store(cfg.store)
+    tasks = expand(cfg, source)
+    todo = [t for t in tasks if force or not store.has(t.key)]
+    for t in tasks:
+        if t not in todo:
+            console.print(f"[dim]skip[/dim]  {t.describe()}  (already in {cfg.store}; --force reruns)")
+    ctx = TaskContext()
+
+    def execute(task: Task) -> ResultRow:
+        console.print(f"[bold]run[/bold]   {task.describe()}")
+        t0 = time.perf_counter()
+        row = run_task(task, ctx, force)
+        store.put(row)
+        console.print(f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  "
+                      f"({time.perf_counter() - t0:.0f} s)")
+        return row
+
+    for _ in InProcessExecutor().map(execute, todo):
+        pass
+    rows = [r for t in tasks for r in store.rows(config_hash=t.config_hash, seed=t.seed, model=t.model.label)]
+    report = write_report(cfg, rows, source)
+    console.print(f"report: {report}")
+    return rows
+
+

@@ -1,0 +1,30 @@
+"""Seeding and deterministic kernels, so that the same config and seed give the same metrics."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def configure(seed: int, deterministic: bool = True, threads: int | None = None) -> int:
+    """Seed every RNG, pick deterministic kernels, fix the thread count; return that count.
+
+    CPU results can depend on the thread count (reduction order), so it is fixed and recorded.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's dropout/augmentation RNG: resuming at an epoch replays it exactly."""
+    return seed * 1_000_003 + epoch

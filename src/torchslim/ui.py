@@ -1,0 +1,44 @@
+"""Terminal output: one rich console, progress bars, and a no-op bar when output is not a TTY."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True, highlight=False)
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task):
+        self._progress, self._task = progress, task
+
+    def advance(self, stats: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, stats=stats)
+
+    def note(self, message: str) -> None:
+        console.print(f"  {message}")
+
+
+@contextlib.contextmanager
+def training_progress(total: int, completed: int = 0) -> Iterator[_Bar]:
+    """A progress bar with loss, accuracy and images/s; silent when stderr is not a terminal."""
+    if not console.is_terminal or os.environ.get("TORCHSLIM_NO_PROGRESS"):
+        yield _Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"), console=console, transient=True,
+    )
+    with progress:
+        task = progress.add_task("train", total=total, completed=completed, stats="")
+        yield _Bar(progress, task)
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
