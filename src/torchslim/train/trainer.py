@@ -112,7 +112,7 @@ def _train_epoch(model, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig
         loss = criterion(logits, y)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
-                f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, step {step + 1} "
+                f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
                 f"(lr {sched.get_last_lr()[0]:.3g}); lower train.lr or check the data"
             )
         opt.zero_grad(set_to_none=True)

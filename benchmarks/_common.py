@@ -1,0 +1,45 @@
+"""Shared by the benchmark scripts: where results go and how a section of BENCHMARKS.md is replaced."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS_MD = ROOT / "docs" / "BENCHMARKS.md"
+HEADER = (
+    "# Benchmarks\n\nEvery section is written by a script in `benchmarks/`; rerun the command shown to "
+    "reproduce it. Speeds are compared as ratios measured side by side in one run.\n"
+)
+
+
+def command_line() -> str:
+    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+
+
+def machine_line() -> str:
+    from torchslim.measure.hardware import fingerprint
+    from torchslim.provenance import git_commit, library_versions
+
+    hw, v = fingerprint(), library_versions()
+    return (
+        f"{hw['cpu_model']}, {hw['logical_cores']} logical cores, ISA {', '.join(hw['isa'])}, "
+        f"{hw['memory_gib']} GiB; torch {v['torch']}, onnxruntime {v['onnxruntime']}; commit `{git_commit()}`"
+    )
+
+
+def write_section(key: str, body: str) -> None:
+    """Replace (or append) the section marked with ``key`` in docs/BENCHMARKS.md."""
+    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else HEADER
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    block = (
+        f"<!-- begin {key} -->\n{body.strip()}\n\n"
+        f"- Command: `{command_line()}`\n- Machine: {machine_line()}\n- Measured: {stamp}\n<!-- end {key} -->"
+    )
+    pattern = re.compile(rf"<!-- begin {re.escape(key)} -->.*?<!-- end {re.escape(key)} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    BENCHMARKS_MD.write_text(text)

@@ -1,0 +1,52 @@
+"""Shared fixtures: an isolated workspace, a tiny recipe, and the CLI run as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("TORCHSLIM_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """Run in a temporary folder, so that runs/ and the store never touch the checkout."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCHSLIM_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def tiny_recipe(**over) -> dict:
+    """A recipe that trains in seconds: SimpleCNN on scikit-learn's 8x8 digits."""
+    raw = {
+        "name": "tiny",
+        "models": ["simple_cnn_6x2"],
+        "dataset": {"name": "digits"},
+        "seeds": [0],
+        "train": {"epochs": 2, "batch_size": 64, "lr": 0.05},
+    }
+    for k, v in over.items():
+        raw[k] = v
+    return raw
+
+
+@pytest.fixture
+def write_config(workspace):
+    def write(raw: dict, name: str = "cfg.yaml") -> Path:
+        path = workspace / name
+        path.write_text(yaml.safe_dump(raw))
+        return path
+
+    return write
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1", COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "torchslim", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )

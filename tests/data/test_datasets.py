@@ -1,0 +1,95 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from torchslim.data import DATASETS, DatasetConfig, build_dataset
+from torchslim.errors import DataNotFoundError
+
+LOCAL = ["mnist5k", "digits", "synthetic"]
+TORCHVISION = ["mnist", "fashion-mnist", "cifar10", "cifar100"]
+
+
+def test_registry_lists_every_dataset():
+    assert set(LOCAL + TORCHVISION) <= set(DATASETS.names())
+    assert "imagefolder:NAME" in [e.name for e in DATASETS.entries()]
+
+
+def test_every_registered_dataset_is_covered_by_these_tests():
+    assert set(DATASETS.names()) == set(LOCAL + TORCHVISION)
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_local_dataset_builds_with_declared_shape(name):
+    b = build_dataset(DatasetConfig(name=name))
+    assert b.train.images.dtype == torch.uint8
+    assert tuple(b.train.images.shape[1:]) == DATASETS.get(name).meta["input_shape"] == b.info.input_shape
+    assert b.train.labels.max() < b.info.num_classes
+    assert len(b.info.mean) == b.info.in_channels
+
+
+def test_mnist5k_split_is_fixed_and_stratified():
+    a, b = build_dataset(DatasetConfig()), build_dataset(DatasetConfig())
+    assert (len(a.train), len(a.eval)) == (4000, 1000)
+    assert torch.equal(a.eval.labels, b.eval.labels) and torch.equal(a.eval.images, b.eval.images)
+    assert torch.bincount(a.eval.labels, minlength=10).tolist() == torch.bincount(
+        torch.cat([a.train.labels, a.eval.labels]), minlength=10
+    ).div(5, rounding_mode="floor").tolist()
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_sets_without_root_name_the_expected_files(name, tmp_path):
+    with pytest.raises(DataNotFoundError) as info:
+        build_dataset(DatasetConfig(name=name, root=tmp_path / "empty"))
+    msg = str(info.value)
+    assert "expected" in msg and "downloading is disabled" in msg
+    assert ("ubyte" in msg) if "mnist" in name else ("cifar" in msg)
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    dims = array.shape
+    header = struct.pack(">HBB", 0, 0x08, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_torchvision_mnist_reads_local_idx_files(name, folder, tmp_path):
+    raw = tmp_path / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("t10k", 10)):
+        _write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 255, (n, 28, 28)))
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    b = build_dataset(DatasetConfig(name=name, root=tmp_path))
+    assert (len(b.train), len(b.eval)) == (30, 10)
+    assert b.info.input_shape == (1, 28, 28) and b.info.num_classes == 10
+
+
+@pytest.fixture
+def image_tree(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog", "eel"):
+        (tmp_path / "tree" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "tree" / c / f"{i}.png")
+    return tmp_path / "tree"
+
+
+def test_imagefolder_split_and_cache(image_tree, tmp_path):
+    cfg = DatasetConfig(name=f"imagefolder:{image_tree}", val_fraction=0.2, cache_dir=tmp_path / "cache")
+    b = build_dataset(cfg)
+    assert (len(b.train), len(b.eval)) == (24, 6)
+    assert torch.bincount(b.eval.labels).tolist() == [2, 2, 2]
+    assert b.info.input_shape == (3, 16, 16) and b.info.eval_split == "val"
+    assert len(list((tmp_path / "cache").glob("imagefolder-*.pt"))) == 1
+    again = build_dataset(cfg)
+    assert torch.equal(again.train.images, b.train.images)
+
+
+def test_imagefolder_missing_path_names_the_layout(tmp_path):
+    with pytest.raises(DataNotFoundError, match="<class>/<image>"):
+        build_dataset(DatasetConfig(name=f"imagefolder:{tmp_path / 'nope'}"))

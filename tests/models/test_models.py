@@ -1,0 +1,59 @@
+"""Every registered model (and a sample of torchvision/timm) builds and trains one step at its dataset's shape."""
+
+import pytest
+import torch
+
+from torchslim.errors import CheckpointError, ConfigError, UnknownNameError
+from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input
+
+ZOO = [
+    ("torchvision:resnet18", InputSpec(10, 3, 32)),
+    ("torchvision:resnet18", InputSpec(10, 1, 28)),
+    ("torchvision:mobilenet_v3_small", InputSpec(100, 3, 32)),
+    ("torchvision:efficientnet_b0", InputSpec(10, 3, 32)),
+    ("timm:resnet18", InputSpec(10, 1, 28)),
+    ("timm:vit_tiny_patch16_224", InputSpec(10, 3, 32)),
+    ("timm:mobilenetv3_small_100", InputSpec(10, 3, 32)),
+]
+CASES = [(n, default_input(n)) for n in MODELS.names()] + ZOO
+
+
+@pytest.mark.parametrize("name, spec", CASES, ids=[f"{n}-{s.in_channels}x{s.image_size}" for n, s in CASES])
+def test_forward_backward_at_dataset_shape(name, spec):
+    torch.manual_seed(0)
+    model = build_model(name, spec)
+    x = torch.randn(2, *spec.shape)
+    out = model(x)
+    assert out.shape == (2, spec.num_classes)
+    out.logsumexp(1).mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_same_seed_same_init():
+    torch.manual_seed(1)
+    a = build_model("resnet20", default_input("resnet20"))
+    torch.manual_seed(1)
+    b = build_model("resnet20", default_input("resnet20"))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["torchvision:resnet1800", "timm:resnet1800"])
+def test_unknown_zoo_names_suggest(name):
+    with pytest.raises(UnknownNameError, match="Did you mean"):
+        build_model(name, InputSpec())
+
+
+def test_builder_errors_become_config_errors():
+    with pytest.raises(ConfigError, match="enhanced_lenet5 cannot be built|at least 12x12"):
+        build_model("enhanced_lenet5", InputSpec(10, 1, 8))
+
+
+def test_local_checkpoint_loads_and_mismatch_is_named(tmp_path):
+    spec = default_input("resnet20")
+    src = build_model("resnet20", spec)
+    torch.save(src.state_dict(), tmp_path / "w.pt")
+    loaded = build_model(ModelConfig(name="resnet20", checkpoint=tmp_path / "w.pt"), spec)
+    assert torch.equal(loaded.fc.weight, src.fc.weight)
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        build_model(ModelConfig(name="resnet32", checkpoint=tmp_path / "w.pt"), spec)

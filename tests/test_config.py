@@ -1,0 +1,64 @@
+import pytest
+
+from torchslim.config import load_config, parse_overrides, validate_config
+from torchslim.errors import ConfigError, UnknownNameError
+from tests.conftest import tiny_recipe
+
+
+def test_overrides_parse_yaml_values_into_nested_keys():
+    assert parse_overrides(["train.epochs=3", "seeds=[0,1]", "name=x"]) == {
+        "train": {"epochs": 3}, "seeds": [0, 1], "name": "x"
+    }
+
+
+def test_overrides_apply_on_top_of_the_file(write_config):
+    cfg = load_config(write_config(tiny_recipe()), ["train.epochs=7", "train.optimizer=adamw"])
+    assert cfg.train.epochs == 7 and cfg.train.optimizer == "adamw" and cfg.train.batch_size == 64
+
+
+def test_model_may_be_a_single_name():
+    cfg = validate_config(tiny_recipe(models="resnet20"))
+    assert [m.name for m in cfg.models] == ["resnet20"]
+
+
+@pytest.mark.parametrize(
+    "raw, error, fragment",
+    [
+        (tiny_recipe(models=["resnet21"]), UnknownNameError, "Did you mean"),
+        (tiny_recipe(dataset="cifar11"), UnknownNameError, "'cifar10'"),
+        (tiny_recipe(train={"epochs": "ten"}), ConfigError, "train.epochs: Input should be a valid integer"),
+        (tiny_recipe(train={"optimizer": "adam"}), ConfigError, "'sgd' or 'adamw'"),
+        (tiny_recipe(train={"epoch": 3}), ConfigError, "unknown field 'train.epoch'; valid fields here: batch_size"),
+        (tiny_recipe(seeds=[0, 0]), ConfigError, "seeds must be distinct"),
+        ({"models": ["resnet20"]}, ConfigError, "missing required field 'name'"),
+    ],
+)
+def test_bad_configs_name_the_field_and_the_choices(raw, error, fragment):
+    with pytest.raises(error) as info:
+        validate_config(raw, source="x.yaml")
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("x.yaml: ")
+    assert "\n" not in str(info.value)
+
+
+def test_invalid_yaml_reports_the_line(workspace):
+    path = workspace / "bad.yaml"
+    path.write_text("name: x\nmodels: [resnet20\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(path)
+
+
+def test_missing_config_file(workspace):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(workspace / "nope.yaml")
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    paths = sorted(root.rglob("*.yaml"))
+    assert len(paths) >= 2
+    for path in paths:
+        assert path.read_text().startswith("# torchslim run "), f"{path} must begin with the command that runs it"
+        assert load_config(path).name

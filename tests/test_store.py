@@ -1,0 +1,51 @@
+import sqlite3
+
+from torchslim.store import ResultRow, Store
+
+
+def row(seed=0, top1=90.0, chash="abc") -> ResultRow:
+    return ResultRow(chash, "run", "m", "d", "baseline", seed, {"top1": top1}, {}, {"x": 1}, "sha", {}, {})
+
+
+def test_put_then_has_and_read_back(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.put(row())
+    assert store.has(("abc", "m", "d", "baseline", 0))
+    assert not store.has(("abc", "m", "d", "baseline", 1))
+    (back,) = store.rows()
+    assert back.metrics == {"top1": 90.0} and back.config == {"x": 1} and back.seed == 0
+
+
+def test_same_key_replaces_instead_of_duplicating(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.put(row(top1=90.0))
+    store.put(row(top1=91.0))
+    store.put(row(seed=1))
+    rows = store.rows()
+    assert len(rows) == 2
+    assert [r.metrics["top1"] for r in rows if r.seed == 0] == [91.0]
+
+
+def test_unique_key_is_enforced_by_sqlite(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.put(row())
+    con = sqlite3.connect(store.path)
+    try:
+        con.execute(
+            "INSERT INTO results (config_hash, run_name, model, dataset, method_chain, seed, metrics, artifacts,"
+            " config, git_commit, versions, hardware, created_at) VALUES ('abc','r','m','d','baseline',0,'{}','{}',"
+            "'{}','s','{}','{}',0)"
+        )
+        raised = False
+    except sqlite3.IntegrityError:
+        raised = True
+    finally:
+        con.close()
+    assert raised
+
+
+def test_filters(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.put(row(seed=0))
+    store.put(row(seed=1, chash="def"))
+    assert [r.seed for r in store.rows(config_hash="def")] == [1]

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+import torchslim.train.trainer as trainer
+from torchslim.data import DatasetConfig, build_dataset
+from torchslim.errors import TrainingDivergedError
+from torchslim.models import InputSpec, build_model
+from torchslim.train import TrainConfig, fit
+from torchslim.train.determinism import configure
+
+CFG = TrainConfig(epochs=3, batch_size=64, lr=0.05)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return build_dataset(DatasetConfig(name="digits"))
+
+
+def train_once(data, cfg=CFG, seed=0, checkpoint=None):
+    configure(seed)
+    model = build_model("simple_cnn_6x2", InputSpec(10, 1, 8))
+    return model, fit(model, data, cfg, seed, checkpoint=checkpoint)
+
+
+def test_same_seed_gives_identical_metrics_and_weights(digits):
+    m1, r1 = train_once(digits)
+    m2, r2 = train_once(digits)
+    assert r1.accuracy.top1 == r2.accuracy.top1 and r1.accuracy.loss == r2.accuracy.loss
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert r1.accuracy.top1 > 50.0  # it learned something: chance is 10 %
+
+
+def test_other_seed_gives_other_weights(digits):
+    m1, _ = train_once(digits, seed=0)
+    m2, _ = train_once(digits, seed=1)
+    assert not torch.equal(m1.classifier[-1].weight, m2.classifier[-1].weight)
+
+
+def test_resume_after_interruption_matches_a_straight_run(digits, tmp_path, monkeypatch):
+    _, straight = train_once(digits)
+    real_save = trainer.save_atomic
+
+    def save_then_die(blob, path):
+        real_save(blob, path)
+        if blob["epochs_done"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_atomic", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_once(digits, checkpoint=tmp_path / "ck.pt")
+    monkeypatch.setattr(trainer, "save_atomic", real_save)
+    _, resumed = train_once(digits, checkpoint=tmp_path / "ck.pt")
+    assert resumed.resumed_from_epoch == 2
+    assert resumed.accuracy.top1 == straight.accuracy.top1 and resumed.accuracy.loss == straight.accuracy.loss
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+
+
+def test_nan_loss_stops_with_a_clear_error(digits):
+    with pytest.raises(TrainingDivergedError, match="training diverged: loss is (nan|inf)"):
+        train_once(digits, TrainConfig(epochs=2, batch_size=64, lr=1e12, schedule="constant"))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+def test_optimizers_and_schedules_learn(digits, optimizer, schedule):
+    lr = 0.05 if optimizer == "sgd" else 3e-3
+    _, r = train_once(digits, TrainConfig(epochs=2, batch_size=64, lr=lr, optimizer=optimizer, schedule=schedule,
+                                          label_smoothing=0.1))
+    assert r.accuracy.top1 > 30.0
+    assert 0 < r.accuracy.top5 <= 100 and r.accuracy.top5 >= r.accuracy.top1
+
+
+def test_weight_decay_skips_biases_and_norms():
+    model = build_model("resnet20", InputSpec())
+    opt = trainer.build_optimizer(model, TrainConfig(weight_decay=1e-3))
+    decayed = {id(p) for p in opt.param_groups[0]["params"]}
+    assert id(model.fc.weight) in decayed and id(model.fc.bias) not in decayed and id(model.bn1.weight) not in decayed
