@@ -82,6 +82,16 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
     )
 
 
+def preflight(tasks: list[Task], ctx: TaskContext) -> None:
+    """Load data and read checkpoints before any task starts: bad input fails fast and costs nothing."""
+    from torchslim.export.checkpoint import read_checkpoint
+
+    for task in tasks:
+        ctx.dataset(task.dataset)
+        if task.model.checkpoint is not None:
+            read_checkpoint(task.model.checkpoint)
+
+
 class InProcessExecutor:
     """Runs tasks one after another in this process; the seam for a pool or cluster later."""
 
@@ -104,6 +114,8 @@ def run(cfg: RunConfig, source: str = "", force: bool = False) -> list[ResultRow
         if t not in todo:
             console.print(f"[dim]skip[/dim]  {t.describe()}  (already in {cfg.store}; --force reruns)")
     ctx = TaskContext()
+    if todo:
+        preflight(todo, ctx)
 
     def execute(task: Task) -> ResultRow:
         console.print(f"[bold]run[/bold]   {task.describe()}")

@@ -6,6 +6,7 @@ A checkpoint never holds pickled code, so opening a file from someone else canno
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint '{path}' does not exist")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"cannot read checkpoint '{path}': not a file of plain tensors loadable with weights_only=True "
+            "(it is corrupt, or it pickles Python objects, which torchslim never unpickles)"
+        ) from None
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"cannot read checkpoint '{path}': not a file of plain tensors loadable with weights_only=True ({reason})"
         ) from None

@@ -1,0 +1,101 @@
+"""The command line, run as a real subprocess: bad input gives one line and exit code 2."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import run_cli, tiny_recipe
+
+
+def one_error_line(proc) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_unknown_model(write_config, workspace):
+    line = one_error_line(run_cli("run", str(write_config(tiny_recipe(models=["resnet21"]))), cwd=workspace))
+    assert "unknown model 'resnet21'" in line and "Valid choices:" in line and "resnet20" in line
+
+
+def test_unknown_dataset(write_config, workspace):
+    line = one_error_line(run_cli("validate", str(write_config(tiny_recipe(dataset="minst"))), cwd=workspace))
+    assert "unknown dataset 'minst'" in line and "mnist" in line and "Valid choices:" in line
+
+
+def test_wrong_type_in_yaml(write_config, workspace):
+    line = one_error_line(run_cli("run", str(write_config(tiny_recipe(train={"epochs": "ten"}))), cwd=workspace))
+    assert "train.epochs" in line and "valid integer" in line and "'ten'" in line
+
+
+def test_wrong_choice_in_yaml_lists_choices(write_config, workspace):
+    line = one_error_line(run_cli("run", str(write_config(tiny_recipe(train={"schedule": "step"}))), cwd=workspace))
+    assert "train.schedule" in line and "'onecycle', 'cosine' or 'constant'" in line
+
+
+def test_missing_data_root(write_config, workspace):
+    cfg = write_config(tiny_recipe(dataset={"name": "cifar10", "root": str(workspace / "no-data")}))
+    line = one_error_line(run_cli("run", str(cfg), cwd=workspace))
+    assert "cifar-10-batches-py" in line and "no-data" in line
+
+
+def test_unreadable_checkpoint(write_config, workspace):
+    (workspace / "broken.pt").write_bytes(b"\x00garbage")
+    cfg = write_config(tiny_recipe(models=[{"name": "simple_cnn_6x2", "checkpoint": "broken.pt"}]))
+    line = one_error_line(run_cli("run", str(cfg), cwd=workspace))
+    assert "cannot read checkpoint 'broken.pt'" in line and "weights_only=True" in line
+
+
+def test_bad_override(write_config, workspace):
+    line = one_error_line(run_cli("validate", str(write_config(tiny_recipe())), "epochs3", cwd=workspace))
+    assert "key=value" in line
+
+
+def test_registries_are_listed(workspace):
+    models = run_cli("models", cwd=workspace)
+    assert models.returncode == 0 and "resnet110" in models.stdout and "timm:NAME" in models.stdout
+    data = run_cli("datasets", cwd=workspace)
+    assert data.returncode == 0 and "mnist5k" in data.stdout and "imagefolder:NAME" in data.stdout
+
+
+def test_validate_changes_nothing(write_config, workspace):
+    proc = run_cli("validate", str(write_config(tiny_recipe())), "train.epochs=1", cwd=workspace)
+    assert proc.returncode == 0 and "epochs: 1" in proc.stdout and "valid: 1 task(s)" in proc.stdout
+    assert not (workspace / "runs").exists()
+
+
+def test_run_records_provenance_and_results_prints_it(write_config, workspace):
+    cfg = write_config(tiny_recipe(seeds=[0, 1], train={"epochs": 1, "batch_size": 64, "lr": 0.05}))
+    assert run_cli("run", str(cfg), cwd=workspace).returncode == 0
+    rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
+    assert [r["seed"] for r in rows] == [0, 1]
+    r = rows[0]
+    assert r["config"]["train"]["epochs"] == 1 and r["config"]["seed"] == 0
+    assert r["versions"]["torch"] == torch.__version__.split("+")[0] or r["versions"]["torch"]
+    assert r["hardware"]["logical_cores"] >= 1 and "isa" in r["hardware"] and r["git_commit"]
+    assert 0 <= r["metrics"]["top1"] <= 100
+    model_file = workspace / r["artifacts"]["dir"] / r["artifacts"]["model"]
+    assert torch.load(model_file, weights_only=True)
+    csv = run_cli("results", "--format", "csv", cwd=workspace).stdout.splitlines()
+    assert csv[0].startswith("model,dataset,method_chain,seed") and len(csv) == 3
+    report = (workspace / "runs" / "tiny" / "report.md").read_text()
+    assert "±" in report and "xx.xx" not in report and "## Hardware" in report
+    assert (workspace / "runs" / "tiny" / "config.resolved.yaml").exists()
+    again = run_cli("run", str(cfg), cwd=workspace)
+    assert again.stderr.count("skip") == 2 and "run   " not in again.stderr
+
+
+@pytest.mark.parametrize("fmt", ["xml"])
+def test_results_unknown_format(fmt, write_config, workspace):
+    run_cli("run", str(write_config(tiny_recipe(train={"epochs": 1}))), cwd=workspace)
+    line = one_error_line(run_cli("results", "--format", fmt, cwd=workspace))
+    assert "json" in line and "csv" in line
+
+
+def test_results_without_store(workspace):
+    line = one_error_line(run_cli("results", cwd=workspace))
+    assert "no results store" in line
