@@ -13,11 +13,11 @@ import typer
 from rich.table import Table
 
 from torchslim.errors import TorchslimError
-from torchslim.ui import console
+from torchslim.ui import console, stdout_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compress PyTorch models and prove what each compression gained.")
-out = __import__("rich.console", fromlist=["Console"]).Console(highlight=False)
+out = stdout_console()
 
 
 @app.command()
@@ -98,6 +98,47 @@ def results(
         sys.stdout.write(format_rows(rows, fmt))
 
 
+@app.command()
+def bench(
+    target: str = typer.Argument(..., help="registry model name (e.g. torchvision:resnet50) or a saved model.pt"),
+    batch_sizes: Optional[list[int]] = typer.Option(None, "--batch-sizes", help="e.g. --batch-sizes 1 2 4 8 16"),
+    runtimes: Optional[list[str]] = typer.Option(None, "--runtimes", help="torch and/or onnxruntime"),
+    input_size: Optional[int] = typer.Option(None, "--input-size", help="image side (default: the model's dataset)"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="fixed thread count (default: all cores)"),
+    min_seconds: float = typer.Option(2.0, "--min-seconds", help="timed seconds per runtime and batch"),
+    as_json: bool = typer.Option(False, "--json", help="print the measurement as JSON"),
+    store: Path = typer.Option(Path("runs/torchslim.db"), "--store", help="SQLite results store"),
+) -> None:
+    """Measure params, MACs, size, ONNX parity and latency of a model in PyTorch and ONNX Runtime."""
+    import json
+
+    from pydantic import ValidationError
+
+    from torchslim.config import describe_error
+    from torchslim.errors import ConfigError
+    from torchslim.measure.bench import BenchConfig, measure
+    from torchslim.provenance import provenance
+    from torchslim.report.bench_table import rich_table, summary_line
+    from torchslim.store import Store
+
+    raw = {"input_size": input_size, "threads": threads, "min_seconds": min_seconds}
+    raw |= {"batch_sizes": batch_sizes} if batch_sizes else {}
+    raw |= {"runtimes": runtimes} if runtimes else {}
+    try:
+        cfg = BenchConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"bench: {describe_error(exc)}") from None
+    with console.status(f"measuring {target} ..."):
+        result = measure(target, cfg)
+    record = result.as_dict()
+    Store(store).put_benchmark(result.target, cfg.model_dump(), record, provenance())
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+    else:
+        out.print(summary_line(result))
+        out.print(rich_table(result))
+
+
 def _print_registry(registry, pattern: str, extra: str, get_extra) -> None:
     table = Table(title=f"{registry.kind}s")
     for col in ("name", extra, "summary"):
@@ -119,9 +160,27 @@ def _print_rows(rows) -> None:
     out.print(table)
 
 
+MULTI_VALUE_OPTIONS = ("--batch-sizes", "--runtimes", "--seeds")
+
+
+def expand_multi_value(argv: list[str]) -> list[str]:
+    """``--batch-sizes 1 2 4`` -> ``--batch-sizes 1 --batch-sizes 2 --batch-sizes 4`` (click repeats options)."""
+    out, current = [], None
+    for arg in argv:
+        if arg in MULTI_VALUE_OPTIONS:
+            current = arg
+            continue
+        if current and not arg.startswith("-") and "=" not in arg:
+            out += [current, arg]
+            continue
+        current = None
+        out.append(arg)
+    return out
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        app(args=expand_multi_value(sys.argv[1:]), standalone_mode=False)
     except TorchslimError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         sys.exit(2)

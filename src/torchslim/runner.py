@@ -16,8 +16,8 @@ import yaml
 
 from torchslim.config import RunConfig, to_yaml
 from torchslim.data import DataBundle, DatasetConfig, build_dataset
-from torchslim.export.checkpoint import save_atomic
-from torchslim.models import InputSpec, build_model
+from torchslim.export.checkpoint import save_model
+from torchslim.models import InputSpec, build_model, describe
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task, expand
@@ -52,7 +52,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
     spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
     model = build_model(task.model, spec)
     result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
-    save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.pt")
+    save_model(model, folder / "model.pt", describe(task.model, spec))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     metrics = {
         "top1": result.accuracy.top1,

@@ -34,6 +34,18 @@ CREATE TABLE IF NOT EXISTS results (
     UNIQUE (config_hash, model, dataset, method_chain, seed)
 );
 """
+CREATE_BENCHMARKS = """
+CREATE TABLE IF NOT EXISTS benchmarks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    target      TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    git_commit  TEXT NOT NULL,
+    versions    TEXT NOT NULL,
+    hardware    TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+"""
 JSON_COLUMNS = ("metrics", "artifacts", "config", "versions", "hardware")
 KEY_COLUMNS = ("config_hash", "model", "dataset", "method_chain", "seed")
 
@@ -66,7 +78,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as con, con:
             con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
+            con.executescript(SCHEMA + CREATE_BENCHMARKS)
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)
@@ -102,3 +114,22 @@ class Store:
         with closing(self._connect()) as con:
             for r in con.execute(f"SELECT * FROM results WHERE {where} ORDER BY id", list(filters.values())):
                 yield ResultRow(**{k: json.loads(r[k]) if k in JSON_COLUMNS else r[k] for k in r.keys()})
+
+    def put_benchmark(self, target: str, config: dict, result: dict, provenance: dict) -> int:
+        """Every benchmark invocation is its own observation: appended, never deduplicated."""
+        with closing(self._connect()) as con, con:
+            cur = con.execute(
+                "INSERT INTO benchmarks (target, config, result, git_commit, versions, hardware, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (target, json.dumps(config), json.dumps(result), provenance["git_commit"],
+                 json.dumps(provenance["versions"]), json.dumps(provenance["hardware"]), time.time()),
+            )
+            return int(cur.lastrowid)
+
+    def benchmarks(self, target: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM benchmarks" + (" WHERE target = ?" if target else "") + " ORDER BY id"
+        with closing(self._connect()) as con:
+            return [
+                {k: json.loads(r[k]) if k in ("config", "result", "versions", "hardware") else r[k] for k in r.keys()}
+                for r in con.execute(sql, [target] if target else [])
+            ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from typing import Iterator
 
 from rich.console import Console
@@ -40,5 +39,7 @@ def training_progress(total: int, completed: int = 0) -> Iterator[_Bar]:
         yield _Bar(progress, task)
 
 
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()
+def stdout_console() -> Console:
+    """Tables on stdout; wide enough when piped, so columns are not cut to 80 characters."""
+    probe = Console()
+    return Console(highlight=False, width=None if probe.is_terminal else 200)

@@ -46,8 +46,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Accept a bare state dict or a training checkpoint with a ``model`` entry."""
-    sd = blob.get("model", blob)
+    """Accept a bare state dict, a training checkpoint (``model``) or a torchslim artifact (``state_dict``)."""
+    sd = blob.get("state_dict", blob.get("model", blob))
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError("checkpoint holds no state dict: expected tensors at the top level or under 'model'")
     return sd
@@ -67,3 +67,23 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
         raise CheckpointError(f"checkpoint '{path}' does not fit this model: {'; '.join(parts)}")
     model.load_state_dict(sd)
     return model
+
+
+def save_model(model: nn.Module, path: Path, description: dict[str, Any]) -> None:
+    """A self-describing artifact: tensors plus the description needed to rebuild the module.
+
+    ``description`` holds plain data only (model name and kwargs, input spec); loading it never
+    unpickles code.
+    """
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_atomic({"format": "torchslim.model/1", "description": description, "state_dict": state}, path)
+
+
+def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    blob = read_checkpoint(path)
+    if blob.get("format") != "torchslim.model/1":
+        raise CheckpointError(
+            f"'{path}' is not a torchslim model artifact (no description of the architecture); "
+            "give a registry model name with a checkpoint: instead"
+        )
+    return blob["description"], blob["state_dict"]

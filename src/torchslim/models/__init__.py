@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
 from torchslim.models import cnv, mobilenet_v1, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
@@ -35,4 +37,20 @@ def default_input(name: str) -> InputSpec:
     return InputSpec(num_classes=10, in_channels=shape[0], image_size=shape[1])
 
 
-__all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input"]
+__all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input", "describe", "load_model"]
+
+
+def load_model(path) -> tuple[nn.Module, InputSpec]:
+    """Rebuild a saved torchslim artifact from its description and tensors (no unpickled code)."""
+    from torchslim.export.checkpoint import read_model_file
+
+    description, state = read_model_file(path)
+    spec = InputSpec(**description["input"])
+    model = build_model(ModelConfig(name=description["model"]["name"], kwargs=description["model"]["kwargs"]), spec)
+    model.load_state_dict(state)
+    return model, spec
+
+
+def describe(cfg: ModelConfig, spec: InputSpec) -> dict:
+    """The plain-data description stored beside a model's tensors."""
+    return {"model": {"name": cfg.name, "kwargs": cfg.kwargs}, "input": dataclasses.asdict(spec)}

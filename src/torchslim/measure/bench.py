@@ -1,0 +1,164 @@
+"""``torchslim.measure``: complexity, file size, ONNX parity and latency of one model, typed.
+
+A target is a registry model name, a saved torchslim artifact (``model.pt``), or an ``nn.Module``.
+Speedups are computed against a baseline ``Measurement`` at the same runtime, provider and batch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import nn
+
+from torchslim.measure.complexity import Complexity, FileSize, complexity, file_size
+from torchslim.measure.latency import RUNTIMES, LatencyRow, onnx_latency, onnx_providers, torch_latency
+from torchslim.measure.roofline import matmul_peak_gflops
+from torchslim.measure.timing import TimingConfig
+
+
+class BenchConfig(BaseModel):
+    """How to measure: batch sizes, runtimes, input, threads and timing budget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8], min_length=1)
+    runtimes: list[str] = Field(default_factory=lambda: list(RUNTIMES), min_length=1)
+    input_size: int | None = Field(None, gt=0, description="image side; default: the model's dataset's")
+    in_channels: int | None = Field(None, gt=0)
+    num_classes: int | None = Field(None, gt=1)
+    threads: int | None = Field(None, gt=0, description="fixed intra-op threads (default: all cores)")
+    min_seconds: float = Field(2.0, gt=0, description="timed seconds per (runtime, batch) at least")
+    min_runs: int = Field(10, gt=0)
+    parity_tolerance: float = Field(1e-3, gt=0, description="relative to the largest output magnitude")
+
+    @field_validator("runtimes")
+    @classmethod
+    def _known_runtimes(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if r not in RUNTIMES]
+        if bad:
+            raise ValueError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
+        return value
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(b < 1 for b in value):
+            raise ValueError(f"batch sizes must be positive, got {value}")
+        return value
+
+    def timing(self) -> TimingConfig:
+        return TimingConfig(min_seconds=self.min_seconds, min_runs=self.min_runs)
+
+
+@dataclass
+class Measurement:
+    target: str
+    input_shape: tuple[int, int, int]
+    threads: int
+    complexity: Complexity
+    size: FileSize
+    onnx_size: FileSize | None
+    parity: Any  # export.onnx.Parity | None
+    peak_gflops: float
+    latency: list[LatencyRow] = field(default_factory=list)
+
+    def row(self, runtime: str, provider: str, batch_size: int) -> LatencyRow | None:
+        return next((r for r in self.latency if (r.runtime, r.provider, r.batch_size) == (runtime, provider, batch_size)),
+                    None)
+
+    def speedups(self, baseline: "Measurement") -> dict[tuple[str, str, int], float]:
+        """Baseline median / this median, for every row the baseline also measured."""
+        out = {}
+        for r in self.latency:
+            b = baseline.row(r.runtime, r.provider, r.batch_size)
+            if b is not None:
+                out[(r.runtime, r.provider, r.batch_size)] = b.timing.median_s / r.timing.median_s
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "input_shape": list(self.input_shape),
+            "threads": self.threads,
+            "peak_gflops": self.peak_gflops,
+            "complexity": self.complexity.as_dict(),
+            "size": self.size.as_dict(),
+            "onnx_size": self.onnx_size.as_dict() if self.onnx_size else None,
+            "parity": self.parity.as_dict() if self.parity else None,
+            "latency": [r.as_dict() for r in self.latency],
+        }
+
+
+def resolve_target(target: str | Path | nn.Module, cfg: BenchConfig) -> tuple[nn.Module, "InputSpec", str]:
+    from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
+
+    if isinstance(target, nn.Module):
+        spec = InputSpec(cfg.num_classes or 10, cfg.in_channels or 3, cfg.input_size or 224)
+        return target, spec, type(target).__name__
+    text = str(target)
+    if text.endswith(".pt") or Path(text).is_file():
+        model, spec = load_model(Path(text))
+        if cfg.input_size and cfg.input_size != spec.image_size:
+            spec = InputSpec(spec.num_classes, spec.in_channels, cfg.input_size)
+        return model, spec, text
+    base = default_input(text) if MODELS.split(text)[0] is None else InputSpec(10, 3, 224)
+    spec = InputSpec(cfg.num_classes or base.num_classes, cfg.in_channels or base.in_channels,
+                     cfg.input_size or base.image_size)
+    torch.manual_seed(0)
+    return build_model(text, spec), spec, text
+
+
+def parity_batch(spec, batch_size: int = 8) -> torch.Tensor:
+    """Real images (mnist5k's test split, embedded), resized and channel-matched to the input."""
+    from torchslim.data import BatchLoader, DatasetConfig, build_dataset
+
+    data = build_dataset(DatasetConfig(name="mnist5k", augment=False))
+    x, _ = next(iter(BatchLoader(data.eval, data.info, batch_size)))
+    x = torch.nn.functional.interpolate(x, size=(spec.image_size, spec.image_size), mode="bilinear",
+                                        align_corners=False)
+    return x.repeat(1, spec.in_channels, 1, 1) if spec.in_channels != 1 else x
+
+
+def measure(target: str | Path | nn.Module, cfg: BenchConfig | None = None, workdir: Path | None = None) -> Measurement:
+    """Measure ``target``: params, MACs, file sizes, ONNX parity, and latency per runtime and batch."""
+    from torchslim.export.checkpoint import save_atomic
+    from torchslim.export.onnx import check_parity, export_onnx, ort_session
+
+    cfg = cfg or BenchConfig()
+    model, spec, label = resolve_target(target, cfg)
+    model.eval()
+    threads = cfg.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(workdir or tmp)
+        weights = folder / "weights.pt"
+        save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+        result = Measurement(
+            target=label, input_shape=spec.shape, threads=threads, complexity=complexity(model, spec.shape),
+            size=file_size(weights), onnx_size=None, parity=None, peak_gflops=matmul_peak_gflops(threads),
+        )
+        gflops = result.complexity.flops / 1e9
+        onnx_path = None
+        if "onnxruntime" in cfg.runtimes:
+            onnx_path = folder / "model.onnx"
+            exporter = export_onnx(model, torch.zeros(1, *spec.shape), onnx_path)
+            result.onnx_size = file_size(onnx_path)
+            result.parity = check_parity(model, ort_session(onnx_path, threads), parity_batch(spec), exporter,
+                                         cfg.parity_tolerance)
+        for bs in cfg.batch_sizes:
+            batch = torch.randn(bs, *spec.shape, generator=torch.Generator().manual_seed(bs))
+            if "torch" in cfg.runtimes:
+                t = torch_latency(model, batch, threads, cfg.timing())
+                result.latency.append(LatencyRow("torch", "eager-cpu", bs, threads, t, gflops, result.peak_gflops))
+            if onnx_path is not None:
+                for provider in onnx_providers():
+                    t = onnx_latency(onnx_path, batch, threads, provider, cfg.timing())
+                    result.latency.append(LatencyRow("onnxruntime", provider, bs, threads, t, gflops,
+                                                     result.peak_gflops))
+    return result

@@ -1,0 +1,83 @@
+"""Latency in PyTorch eager and ONNX Runtime over a list of batch sizes, at a fixed thread count."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from torchslim.errors import TorchslimError
+from torchslim.measure.timing import Timing, TimingConfig, time_callable
+
+RUNTIMES = ("torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    runtime: str  # "torch" or "onnxruntime"
+    provider: str  # "eager-cpu", "CPUExecutionProvider", "CUDAExecutionProvider", ...
+    batch_size: int
+    threads: int
+    timing: Timing
+    gflops_per_image: float
+    peak_gflops: float
+
+    @property
+    def median_ms(self) -> float:
+        return self.timing.median_s * 1e3
+
+    @property
+    def images_per_second(self) -> float:
+        return self.batch_size / self.timing.median_s
+
+    @property
+    def achieved_gflops(self) -> float:
+        return self.gflops_per_image * self.images_per_second
+
+    @property
+    def pct_of_peak(self) -> float:
+        return 100.0 * self.achieved_gflops / self.peak_gflops if self.peak_gflops else 0.0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("timing")
+        return d | {
+            "median_ms": self.median_ms, "p10_ms": self.timing.p10_s * 1e3, "p90_ms": self.timing.p90_s * 1e3,
+            "spread": self.timing.spread, "noisy": self.timing.noisy, "runs": self.timing.runs,
+            "images_per_second": self.images_per_second, "achieved_gflops": self.achieved_gflops,
+            "pct_of_peak": self.pct_of_peak,
+        }
+
+
+def check_runtimes(runtimes: tuple[str, ...]) -> None:
+    bad = [r for r in runtimes if r not in RUNTIMES]
+    if bad:
+        raise TorchslimError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
+
+
+def onnx_providers() -> list[str]:
+    """CPU always; CUDA too when both torch and onnxruntime see a GPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    providers = ["CPUExecutionProvider"]
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in available:
+        providers.append("CUDAExecutionProvider")
+    return providers
+
+
+@torch.inference_mode()
+def torch_latency(model: nn.Module, batch: torch.Tensor, threads: int, cfg: TimingConfig) -> Timing:
+    torch.set_num_threads(threads)
+    model.eval()
+    return time_callable(lambda: model(batch), cfg)
+
+
+def onnx_latency(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str, cfg: TimingConfig) -> Timing:
+    from torchslim.export.onnx import ort_session
+
+    session = ort_session(onnx_path, threads, provider)
+    feed = {session.get_inputs()[0].name: batch.numpy()}
+    return time_callable(lambda: session.run(None, feed), cfg)

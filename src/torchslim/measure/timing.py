@@ -1,0 +1,68 @@
+"""Repeated timing of one callable: warm-up, then timed runs, summarised by median and p10/p90.
+
+Medians resist the outliers of a shared machine; the p10-p90 spread relative to the median says
+how far to trust a figure, and a wide spread raises the ``noisy`` flag.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+NOISY_SPREAD = 0.15  # (p90 - p10) / median above this is flagged
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    warmup_runs: int = 5
+    warmup_seconds: float = 0.5
+    min_runs: int = 10
+    min_seconds: float = 2.0
+    max_runs: int = 500
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_s: float
+    p10_s: float
+    p90_s: float
+    runs: int
+
+    @property
+    def spread(self) -> float:
+        return (self.p90_s - self.p10_s) / self.median_s if self.median_s else float("inf")
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > NOISY_SPREAD
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"spread": self.spread, "noisy": self.noisy}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile of an already sorted list (q in [0, 100])."""
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def time_callable(fn: Callable[[], object], cfg: TimingConfig = TimingConfig()) -> Timing:
+    start = time.perf_counter()
+    runs = 0
+    while runs < cfg.warmup_runs or time.perf_counter() - start < cfg.warmup_seconds:
+        fn()
+        runs += 1
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < cfg.max_runs and (len(samples) < cfg.min_runs or time.perf_counter() - start < cfg.min_seconds):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    return Timing(statistics.median(samples), percentile(samples, 10), percentile(samples, 90), len(samples))

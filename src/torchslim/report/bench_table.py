@@ -1,0 +1,49 @@
+"""Rich and markdown tables of a ``Measurement``: latency with spread, throughput and % of peak."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from torchslim.measure.bench import Measurement
+from torchslim.report.tables import human_count
+
+HEADERS = ["runtime", "provider", "batch", "median ms", "p10–p90 ms", "spread", "img/s", "GFLOP/s", "% peak", ""]
+
+
+def latency_cells(m: Measurement, baseline: Measurement | None = None) -> list[list[str]]:
+    speed = m.speedups(baseline) if baseline else {}
+    rows = []
+    for r in m.latency:
+        key = (r.runtime, r.provider, r.batch_size)
+        rows.append([
+            r.runtime, r.provider, str(r.batch_size), f"{r.median_ms:.3f}",
+            f"{r.timing.p10_s * 1e3:.3f}–{r.timing.p90_s * 1e3:.3f}", f"{100 * r.timing.spread:.1f}%",
+            f"{r.images_per_second:.1f}", f"{r.achieved_gflops:.1f}", f"{r.pct_of_peak:.0f}%",
+            ("NOISY " if r.timing.noisy else "") + (f"{speed[key]:.2f}x" if key in speed else ""),
+        ])
+    return rows
+
+
+def summary_line(m: Measurement) -> str:
+    c = m.complexity
+    parts = [
+        f"{m.target} at {'x'.join(map(str, m.input_shape))}",
+        f"params {human_count(c.params)} ({100 * c.nonzero_fraction:.1f}% non-zero)",
+        f"MACs {human_count(c.macs)}/image",
+        f"weights {m.size.bytes / 1e6:.2f} MB (gzip {m.size.gzip_bytes / 1e6:.2f} MB)",
+        f"threads {m.threads}",
+        f"matmul peak {m.peak_gflops:.1f} GFLOP/s",
+    ]
+    if m.parity is not None:
+        verdict = "ok" if m.parity.ok else "FAILED"
+        parts.append(f"ONNX parity {verdict} (max |diff| {m.parity.max_abs_diff:.2e}, {m.parity.exporter})")
+    return " · ".join(parts)
+
+
+def rich_table(m: Measurement, baseline: Measurement | None = None) -> Table:
+    table = Table()
+    for h in HEADERS:
+        table.add_column(h, justify="left" if h in ("runtime", "provider", "") else "right")
+    for cells in latency_cells(m, baseline):
+        table.add_row(*cells)
+    return table
