@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from torchslim.measure.bench import BenchConfig, measure
+from tests.conftest import run_cli, tiny_recipe
+
+FAST = dict(min_seconds=0.05, min_runs=3)
+
+
+def test_measure_registry_model_rows_and_parity():
+    m = measure("resnet20", BenchConfig(batch_sizes=[1, 2], **FAST))
+    assert m.input_shape == (3, 32, 32)
+    assert [(r.runtime, r.batch_size) for r in m.latency] == [
+        ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)
+    ]
+    assert m.parity.ok and m.parity.max_abs_diff < 1e-3
+    assert m.onnx_size.bytes > 0.9 * m.size.bytes  # float32 weights either way
+    assert m.peak_gflops > 0 and all(r.achieved_gflops > 0 and r.median_ms > 0 for r in m.latency)
+    speed = m.speedups(m)
+    assert len(speed) == 4 and all(v == pytest.approx(1.0) for v in speed.values())
+
+
+def test_torch_only_skips_onnx():
+    m = measure("enhanced_lenet5", BenchConfig(batch_sizes=[1], runtimes=["torch"], **FAST))
+    assert m.parity is None and [r.runtime for r in m.latency] == ["torch"]
+
+
+def test_unknown_runtime_is_a_config_error():
+    with pytest.raises(ValueError, match="valid choices: torch, onnxruntime"):
+        BenchConfig(runtimes=["tensorflow"])
+
+
+def test_cli_bench_json_and_store(workspace):
+    proc = run_cli("bench", "enhanced_lenet5", "--batch-sizes", "1", "2", "--min-seconds", "0.05", "--json",
+                   cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert [r["batch_size"] for r in record["latency"]] == [1, 1, 2, 2]
+    assert record["complexity"]["macs"] > 0 and record["parity"]["ok"]
+    from torchslim.store import Store
+
+    (row,) = Store(workspace / "runs" / "torchslim.db").benchmarks()
+    assert row["target"] == "enhanced_lenet5" and row["hardware"]["logical_cores"] >= 1
+
+
+def test_cli_bench_saved_artifact(write_config, workspace):
+    assert run_cli("run", str(write_config(tiny_recipe(train={"epochs": 1}))), cwd=workspace).returncode == 0
+    artifact = next(workspace.glob("runs/tiny/tasks/*/model.pt"))
+    proc = run_cli("bench", str(artifact), "--batch-sizes", "1", "--min-seconds", "0.05", "--json", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["input_shape"] == [1, 8, 8]
+
+
+def test_cli_bench_bad_runtime_one_line(workspace):
+    proc = run_cli("bench", "resnet20", "--runtimes", "tvm", cwd=workspace)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: bench: runtimes: unknown runtime 'tvm'; valid choices: torch, "
+                                                "onnxruntime"]
