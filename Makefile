@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test test-slow bench-cifar clean
+.PHONY: install demo test test-slow bench-cifar bench-latency clean
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+bench-latency: $(STAMP)
+	$(PY) benchmarks/latency_resnet.py
 
 bench-cifar: $(STAMP)
 	$(PY) benchmarks/cifar10_resnet20.py

@@ -1,0 +1,20 @@
+"""The main job end to end (slow: about a minute of training; `make test-slow`)."""
+
+from pathlib import Path
+
+import pytest
+
+from torchslim.config import load_config
+from torchslim.runner import run
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+
+
+@pytest.mark.slow
+def test_quickstart_reaches_97_percent_and_reports(workspace):
+    cfg = load_config(QUICKSTART, [f"output_dir={workspace / 'qs'}", f"store={workspace / 'qs.db'}"])
+    rows = run(cfg, source="configs/quickstart.yaml")
+    assert sorted(r.seed for r in rows) == [0, 1]
+    assert all(r.metrics["top1"] >= 97.0 for r in rows), [r.metrics["top1"] for r in rows]
+    report = (workspace / "qs" / "report.md").read_text()
+    assert "enhanced_lenet5 | mnist5k | baseline |" in report and "±" in report
