@@ -106,6 +106,7 @@ def bench(
     input_size: Optional[int] = typer.Option(None, "--input-size", help="image side (default: the model's dataset)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="fixed thread count (default: all cores)"),
     min_seconds: float = typer.Option(2.0, "--min-seconds", help="timed seconds per runtime and batch"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="measure this too and show speedups against it"),
     as_json: bool = typer.Option(False, "--json", help="print the measurement as JSON"),
     store: Path = typer.Option(Path("runs/torchslim.db"), "--store", help="SQLite results store"),
 ) -> None:
@@ -128,15 +129,25 @@ def bench(
         cfg = BenchConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"bench: {describe_error(exc)}") from None
+    base = None
+    if baseline:
+        with console.status(f"measuring baseline {baseline} ..."):
+            base = measure(baseline, cfg)
     with console.status(f"measuring {target} ..."):
         result = measure(target, cfg)
     record = result.as_dict()
+    if base is not None:
+        record["baseline"] = base.as_dict()
+        record["speedups"] = [
+            {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v} for k, v in result.speedups(base).items()
+        ]
     Store(store).put_benchmark(result.target, cfg.model_dump(), record, provenance())
     if as_json:
         sys.stdout.write(json.dumps(record, indent=2) + "\n")
-    else:
-        out.print(summary_line(result))
-        out.print(rich_table(result))
+        return
+    for m, b in ([(base, None)] if base else []) + [(result, base)]:
+        out.print(summary_line(m))
+        out.print(rich_table(m, b))
 
 
 def _print_registry(registry, pattern: str, extra: str, get_extra) -> None:

@@ -57,3 +57,14 @@ def test_cli_bench_bad_runtime_one_line(workspace):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == ["error: bench: runtimes: unknown runtime 'tvm'; valid choices: torch, "
                                                 "onnxruntime"]
+
+
+def test_cli_bench_baseline_gives_speedups(workspace):
+    proc = run_cli("bench", "resnet20", "--baseline", "resnet56", "--batch-sizes", "1", "--min-seconds", "0.05",
+                   "--json", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["baseline"]["target"] == "resnet56"
+    assert {(s["runtime"], s["batch_size"]) for s in record["speedups"]} == {("torch", 1), ("onnxruntime", 1)}
+    assert all(s["speedup"] > 0 for s in record["speedups"])
+    assert record["baseline"]["complexity"]["macs"] > 2.5 * record["complexity"]["macs"]

@@ -7,7 +7,7 @@ from rich.table import Table
 from torchslim.measure.bench import Measurement
 from torchslim.report.tables import human_count
 
-HEADERS = ["runtime", "provider", "batch", "median ms", "p10–p90 ms", "spread", "img/s", "GFLOP/s", "% peak", ""]
+HEADERS = ["runtime", "provider", "batch", "median ms", "p10–p90 ms", "spread", "img/s", "GFLOP/s", "% peak", "noise · speedup"]
 
 
 def latency_cells(m: Measurement, baseline: Measurement | None = None) -> list[list[str]]:
@@ -43,7 +43,7 @@ def summary_line(m: Measurement) -> str:
 def rich_table(m: Measurement, baseline: Measurement | None = None) -> Table:
     table = Table()
     for h in HEADERS:
-        table.add_column(h, justify="left" if h in ("runtime", "provider", "") else "right")
+        table.add_column(h, justify="left" if h in ("runtime", "provider") else "right")
     for cells in latency_cells(m, baseline):
         table.add_row(*cells)
     return table
