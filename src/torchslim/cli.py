@@ -162,12 +162,13 @@ def _print_registry(registry, pattern: str, extra: str, get_extra) -> None:
 
 def _print_rows(rows) -> None:
     table = Table(title="results")
-    for col in ("model", "dataset", "method", "seed", "top-1 %", "top-5 %", "params", "train s"):
+    for col in ("model", "dataset", "method", "seed", "top-1 %", "top-5 %", "params", "MACs", "time s"):
         table.add_column(col, justify="right" if col[0] in "tps" and col != "model" else "left")
     for r in rows:
         m = r.metrics
         table.add_row(r.model, r.dataset, r.method_chain, str(r.seed), f"{m['top1']:.2f}", f"{m['top5']:.2f}",
-                      f"{m['params']:,}", f"{m['train_seconds']:.1f}")
+                      f"{m['params']:,}", f"{m['macs']:,}" if "macs" in m else "—",
+                      f"{m.get('train_seconds', m.get('compress_seconds', 0.0)):.1f}")
     out.print(table)
 
 

@@ -18,7 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError
 from torchslim.models.base import MODELS, ModelConfig
+from torchslim.methods import Chain
 from torchslim.train.config import TrainConfig
+
+
+class MeasureConfig(BaseModel):
+    """What every task measures after it finishes: complexity and file size always, latency if enabled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency: bool = True
+    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    runtimes: list[str] = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
+    min_seconds: float = Field(1.0, gt=0)
+    threads: int | None = Field(None, gt=0)
 
 
 class RunConfig(BaseModel):
@@ -30,6 +43,12 @@ class RunConfig(BaseModel):
     models: list[ModelConfig] = Field(..., min_length=1)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    methods: list[Chain] = Field(default_factory=list, description="method chains applied to each trained baseline")
+    finetune: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=2, lr=0.01, schedule="cosine"),
+        description="settings for fine-tuning inside methods (each method sets its own epochs)",
+    )
+    measure: MeasureConfig = Field(default_factory=lambda: MeasureConfig())
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     output_dir: Path | None = Field(None, description="default: runs/<name>")
     store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
@@ -45,6 +64,15 @@ class RunConfig(BaseModel):
         for m in value:
             MODELS.get(m.name)  # raises UnknownNameError with suggestions
         return value
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _chains(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ValueError("methods must be a list of chains, e.g. [{prune.unstructured: {sparsity: 0.5}}]")
+        return [v if isinstance(v, Chain) else Chain.parse(v) for v in value]
 
     @field_validator("dataset", mode="before")
     @classmethod

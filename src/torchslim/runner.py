@@ -40,6 +40,7 @@ class TaskContext:
 
 
 def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
+    """Train a baseline, or apply a method chain to its trained baseline; then measure and describe."""
     folder = task.folder
     if force and folder.exists():
         shutil.rmtree(folder)
@@ -50,24 +51,30 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
     threads = configure(task.seed, task.train.deterministic, task.train.threads)
     data = ctx.dataset(task.dataset)
     spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
-    model = build_model(task.model, spec)
-    result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
+    if task.chain is None:
+        model = build_model(task.model, spec)
+        result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
+        accuracy, metrics = result.accuracy, {
+            "epochs": task.train.epochs,
+            "train_seconds": result.train_seconds,
+            "train_images_per_second": result.images_per_second,
+            "resumed_from_epoch": result.resumed_from_epoch,
+            "history": result.history,
+        }
+    else:
+        model, accuracy, metrics = compress(task, data, spec)
+    model.eval()
     save_model(model, folder / "model.pt", describe(task.model, spec))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
-    metrics = {
-        "top1": result.accuracy.top1,
-        "top5": result.accuracy.top5,
-        "loss": result.accuracy.loss,
+    metrics |= {
+        "top1": accuracy.top1,
+        "top5": accuracy.top5,
+        "loss": accuracy.loss,
         "eval_split": data.info.eval_split,
-        "eval_images": result.accuracy.n,
-        "params": sum(p.numel() for p in model.parameters()),
-        "epochs": task.train.epochs,
-        "train_seconds": result.train_seconds,
-        "train_images_per_second": result.images_per_second,
-        "resumed_from_epoch": result.resumed_from_epoch,
+        "eval_images": accuracy.n,
         "threads": threads,
-        "history": result.history,
     }
+    metrics |= measure_task(model, spec, folder, task)
     return ResultRow(
         config_hash=task.config_hash,
         run_name=task.run_name,
@@ -80,6 +87,52 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
         config=task.payload() | {"seed": task.seed, "source": task.source, "split": data.info.split_note},
         **provenance(),
     )
+
+
+def compress(task: Task, data: DataBundle, spec: InputSpec):
+    """Load the trained baseline of the same model and seed, apply the chain, evaluate."""
+    from torchslim.data import BatchLoader
+    from torchslim.errors import TorchslimError
+    from torchslim.measure.accuracy import evaluate
+    from torchslim.methods import MethodContext, apply_chain
+    from torchslim.models import load_model
+
+    base_file = task.baseline().folder / "model.pt"
+    if not base_file.exists():
+        raise TorchslimError(f"the baseline of '{task.describe()}' has no model file at {base_file}; "
+                             "rerun with --force to train it again")
+    model, _ = load_model(base_file)
+    t0 = time.perf_counter()
+    mctx = MethodContext(data, spec, task.finetune, task.seed, task.folder)
+    model = apply_chain(model, task.chain, mctx)
+    accuracy = evaluate(model, BatchLoader(data.eval, data.info, task.train.eval_batch_size))
+    notes = {k: v for k, v in mctx.notes.items() if k != "step"}
+    return model, accuracy, {"epochs": task.train.epochs, "compress_seconds": time.perf_counter() - t0,
+                             "method_notes": notes}
+
+
+def measure_task(model, spec: InputSpec, folder, task: Task) -> dict:
+    """Params, MACs and artifact size always; latency per runtime when the recipe asks for it."""
+    from torchslim.measure.bench import BenchConfig, measure
+
+    m = task.measure
+    cfg = BenchConfig(
+        batch_sizes=m.batch_sizes, runtimes=m.runtimes if m.latency else [], threads=m.threads,
+        min_seconds=m.min_seconds, min_runs=5,
+    )
+    result = measure(model, cfg, spec=spec, artifact=folder / "model.pt", workdir=folder)
+    record = result.as_dict()
+    return {
+        "params": record["complexity"]["params"],
+        "nonzero_params": record["complexity"]["nonzero_params"],
+        "macs": record["complexity"]["macs"],
+        "file_bytes": record["size"]["bytes"],
+        "file_gzip_bytes": record["size"]["gzip_bytes"],
+        "onnx_bytes": record["onnx_size"]["bytes"] if record["onnx_size"] else None,
+        "parity": record["parity"],
+        "latency": record["latency"],
+        "peak_gflops": record["peak_gflops"],
+    }
 
 
 def preflight(tasks: list[Task], ctx: TaskContext) -> None:

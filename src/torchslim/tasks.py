@@ -7,12 +7,13 @@ may run tasks in-process, in a process pool or on a cluster without shared state
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from torchslim.config import RunConfig, task_hash
 from torchslim.data.base import DatasetConfig
+from torchslim.methods import Chain
 from torchslim.models.base import ModelConfig
 from torchslim.train.config import TrainConfig
 
@@ -27,17 +28,31 @@ class Task:
     train: TrainConfig
     seed: int
     run_dir: Path
-    method_chain: str = BASELINE
+    chain: Chain | None = None
+    finetune: TrainConfig | None = None
+    measure: Any = None  # config.MeasureConfig
     source: str = ""
+
+    @property
+    def method_chain(self) -> str:
+        return self.chain.label if self.chain else BASELINE
+
+    def baseline(self) -> "Task":
+        """The task whose trained model this task's chain starts from."""
+        return replace(self, chain=None, finetune=None)
 
     def payload(self) -> dict[str, Any]:
         """Everything that determines the result, except the seed: the store's config hash."""
-        return {
+        payload = {
             "model": json.loads(self.model.model_dump_json()),
             "dataset": json.loads(self.dataset.model_dump_json(exclude={"cache_dir"})),
             "train": json.loads(self.train.model_dump_json()),
             "methods": self.method_chain,
         }
+        if self.chain is not None:
+            payload["chain"] = [json.loads(s.model_dump_json()) for s in self.chain.steps]
+            payload["finetune"] = json.loads(self.finetune.model_dump_json())
+        return payload
 
     @property
     def config_hash(self) -> str:
@@ -50,15 +65,19 @@ class Task:
     @property
     def folder(self) -> Path:
         safe = self.model.label.replace(":", "-").replace("/", "-")
-        return self.run_dir / "tasks" / f"{safe}__{self.method_chain}__seed{self.seed}__{self.config_hash[:8]}"
+        kind = "baseline" if self.chain is None else "+".join(s.name for s in self.chain.steps)
+        return self.run_dir / "tasks" / f"{safe}__{kind}__seed{self.seed}__{self.config_hash[:8]}"
 
     def describe(self) -> str:
         return f"{self.model.label} | {self.dataset.name} | {self.method_chain} | seed {self.seed}"
 
 
 def expand(cfg: RunConfig, source: str = "") -> list[Task]:
-    return [
-        Task(cfg.name, m, cfg.dataset, cfg.train, seed, cfg.run_dir, source=source)
-        for m in cfg.models
-        for seed in cfg.seeds
-    ]
+    """Baselines first (chains start from them), then every chain for every model and seed."""
+    tasks = []
+    for m in cfg.models:
+        for seed in cfg.seeds:
+            base = Task(cfg.name, m, cfg.dataset, cfg.train, seed, cfg.run_dir, measure=cfg.measure, source=source)
+            tasks.append(base)
+            tasks += [replace(base, chain=chain, finetune=cfg.finetune) for chain in cfg.methods]
+    return tasks

@@ -46,8 +46,12 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Accept a bare state dict, a training checkpoint (``model``) or a torchslim artifact (``state_dict``)."""
-    sd = blob.get("state_dict", blob.get("model", blob))
+    """Accept a bare state dict, a training checkpoint (``model``) or a torchslim artifact."""
+    if blob.get("format") == FORMAT:
+        from torchslim.export.sparse import decode
+
+        return decode(blob["tensors"])
+    sd = blob.get("model", blob)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError("checkpoint holds no state dict: expected tensors at the top level or under 'model'")
     return sd
@@ -69,21 +73,31 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     return model
 
 
+FORMAT = "torchslim.model/2"
+
+
 def save_model(model: nn.Module, path: Path, description: dict[str, Any]) -> None:
-    """A self-describing artifact: tensors plus the description needed to rebuild the module.
-
-    ``description`` holds plain data only (model name and kwargs, input spec); loading it never
-    unpickles code.
+    """A self-describing artifact: sparse-encoded tensors, the architecture as plain data, and the
+    description (registry name, kwargs, input spec) needed to rebuild the module. No pickled code.
     """
+    from torchslim.export.architecture import architecture
+    from torchslim.export.sparse import encode
+
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_atomic({"format": "torchslim.model/1", "description": description, "state_dict": state}, path)
+    save_atomic(
+        {"format": FORMAT, "description": description, "architecture": architecture(model), "tensors": encode(state)},
+        path,
+    )
 
 
-def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
+    """(description, architecture, state dict) of a torchslim artifact."""
+    from torchslim.export.sparse import decode
+
     blob = read_checkpoint(path)
-    if blob.get("format") != "torchslim.model/1":
+    if blob.get("format") != FORMAT:
         raise CheckpointError(
-            f"'{path}' is not a torchslim model artifact (no description of the architecture); "
-            "give a registry model name with a checkpoint: instead"
+            f"'{path}' is not a torchslim model artifact (format {blob.get('format')!r}, expected {FORMAT!r}); "
+            "give a registry model name with checkpoint: instead"
         )
-    return blob["description"], blob["state_dict"]
+    return blob["description"], blob["architecture"], decode(blob["tensors"])

@@ -28,7 +28,7 @@ class BenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8], min_length=1)
-    runtimes: list[str] = Field(default_factory=lambda: list(RUNTIMES), min_length=1)
+    runtimes: list[str] = Field(default_factory=lambda: list(RUNTIMES), description="empty: no latency")
     input_size: int | None = Field(None, gt=0, description="image side; default: the model's dataset's")
     in_channels: int | None = Field(None, gt=0)
     num_classes: int | None = Field(None, gt=1)
@@ -125,20 +125,32 @@ def parity_batch(spec, batch_size: int = 8) -> torch.Tensor:
     return x.repeat(1, spec.in_channels, 1, 1) if spec.in_channels != 1 else x
 
 
-def measure(target: str | Path | nn.Module, cfg: BenchConfig | None = None, workdir: Path | None = None) -> Measurement:
-    """Measure ``target``: params, MACs, file sizes, ONNX parity, and latency per runtime and batch."""
+def measure(
+    target: str | Path | nn.Module,
+    cfg: BenchConfig | None = None,
+    spec: "InputSpec | None" = None,
+    artifact: Path | None = None,
+    workdir: Path | None = None,
+) -> Measurement:
+    """Measure ``target``: params, MACs, file sizes, ONNX parity, and latency per runtime and batch.
+
+    ``spec`` gives the input of an ``nn.Module`` target; ``artifact`` is the saved file whose size
+    is reported (default: a dense state dict written here); ``workdir`` keeps the ONNX file.
+    """
     from torchslim.export.checkpoint import save_atomic
     from torchslim.export.onnx import check_parity, export_onnx, ort_session
 
     cfg = cfg or BenchConfig()
-    model, spec, label = resolve_target(target, cfg)
+    model, resolved, label = resolve_target(target, cfg)
+    spec = spec or resolved
     model.eval()
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(workdir or tmp)
-        weights = folder / "weights.pt"
-        save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+        weights = artifact or folder / "weights.pt"
+        if artifact is None:
+            save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
         result = Measurement(
             target=label, input_shape=spec.shape, threads=threads, complexity=complexity(model, spec.shape),
             size=file_size(weights), onnx_size=None, parity=None, peak_gflops=matmul_peak_gflops(threads),

@@ -42,12 +42,15 @@ __all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input",
 
 def load_model(path) -> tuple[nn.Module, InputSpec]:
     """Rebuild a saved torchslim artifact from its description and tensors (no unpickled code)."""
+    from torchslim.export.architecture import apply_architecture
     from torchslim.export.checkpoint import read_model_file
 
-    description, state = read_model_file(path)
+    description, arch, state = read_model_file(path)
     spec = InputSpec(**description["input"])
     model = build_model(ModelConfig(name=description["model"]["name"], kwargs=description["model"]["kwargs"]), spec)
+    apply_architecture(model, arch, state)
     model.load_state_dict(state)
+    model.eval()
     return model, spec
 
 

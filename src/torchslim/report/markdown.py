@@ -11,35 +11,72 @@ from torchslim.report.tables import human_count, markdown_table
 from torchslim.store import ResultRow
 
 
+def _latency(row: ResultRow, runtime: str, batch: int = 1) -> float | None:
+    hit = [r for r in row.metrics.get("latency", []) if r["runtime"] == runtime and r["batch_size"] == batch]
+    return hit[0]["median_ms"] if hit else None
+
+
+def _median(values: list[float | None]) -> float | None:
+    import statistics
+
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def summary_table(rows: list[ResultRow], source: str) -> str:
-    groups: dict[tuple[str, str, str], list[ResultRow]] = defaultdict(list)
+    """One block per model: the baseline, then every method chain, as in seed 000's tables."""
+    groups: dict[tuple[str, str], dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        groups[(r.model, r.dataset, r.method_chain)].append(r)
+        groups[(r.model, r.dataset)][r.method_chain].append(r)
     seeds = sorted({r.seed for r in rows})
-    headers = ["Model", "Dataset", "Method", "Top-1 (%) mean ± std", *[f"Seed {s} (%)" for s in seeds],
-               "Params", "Epochs", "Config"]
+    headers = ["Model", "Method", "Top-1 (%) mean ± std", "Δ top-1", *[f"Seed {s}" for s in seeds], "Params (non-zero)",
+               "MACs", "File (MB)", "gzip (MB)", "torch ms (b1)", "ORT ms (b1)", "ORT speedup"]
     body = []
-    for (model, dataset, chain), group in groups.items():
-        by_seed = {r.seed: r for r in group}
-        stats = SeedStats(tuple(r.metrics["top1"] for r in sorted(group, key=lambda r: r.seed)))
-        body.append([
-            model, dataset, chain, stats.format(),
-            *[f"{by_seed[s].metrics['top1']:.2f}" if s in by_seed else "not run" for s in seeds],
-            human_count(group[0].metrics["params"]), group[0].metrics["epochs"], f"`{source}`" if source else "",
-        ])
-    return markdown_table(headers, body, "lllr" + "r" * len(seeds) + "rrl")
+    for (model, _dataset), chains in groups.items():
+        base = chains.get("baseline", [])
+        base_top1 = SeedStats(tuple(r.metrics["top1"] for r in base)).mean if base else None
+        base_ort = _median([_latency(r, "onnxruntime") for r in base])
+        for chain, group in sorted(chains.items(), key=lambda kv: (kv[0] != "baseline", kv[0])):
+            by_seed = {r.seed: r for r in group}
+            stats = SeedStats(tuple(r.metrics["top1"] for r in sorted(group, key=lambda r: r.seed)))
+            first = group[0].metrics
+            torch_ms = _median([_latency(r, "torch") for r in group])
+            ort_ms = _median([_latency(r, "onnxruntime") for r in group])
+            body.append([
+                model, chain, stats.format(),
+                "—" if chain == "baseline" or base_top1 is None else f"{stats.mean - base_top1:+.2f}",
+                *[f"{by_seed[s].metrics['top1']:.2f}" if s in by_seed else "not run" for s in seeds],
+                f"{human_count(first['params'])} ({human_count(first.get('nonzero_params', first['params']))})",
+                human_count(first["macs"]) if "macs" in first else "not measured",
+                f"{first['file_bytes'] / 1e6:.2f}" if "file_bytes" in first else "not measured",
+                f"{first['file_gzip_bytes'] / 1e6:.2f}" if "file_gzip_bytes" in first else "not measured",
+                f"{torch_ms:.3f}" if torch_ms is not None else "not measured",
+                f"{ort_ms:.3f}" if ort_ms is not None else "not measured",
+                f"{base_ort / ort_ms:.2f}x" if base_ort and ort_ms else "—",
+            ])
+    note = (f"Config: `{source}`. " if source else "") + (
+        "Latency: median over repeated runs at batch 1, threads fixed (see every run below); "
+        "speedup = baseline ONNX Runtime median / this one, same batch. File = the saved artifact "
+        "(sparse-encoded where weights are zero)."
+    )
+    return note + "\n\n" + markdown_table(headers, body, "llrr" + "r" * len(seeds) + "rrrrrrr")
 
 
 def runs_table(rows: list[ResultRow]) -> str:
-    headers = ["Model", "Seed", "Split", "Top-1 (%)", "Top-5 (%)", "Loss", "Train time (s)", "Train img/s",
-               "Threads", "Config hash"]
-    body = [
-        [r.model, r.seed, r.metrics["eval_split"], f"{r.metrics['top1']:.2f}", f"{r.metrics['top5']:.2f}",
-         f"{r.metrics['loss']:.4f}", f"{r.metrics['train_seconds']:.1f}", f"{r.metrics['train_images_per_second']:.0f}",
-         r.metrics["threads"], f"`{r.config_hash}`"]
-        for r in sorted(rows, key=lambda r: (r.model, r.seed))
-    ]
-    return markdown_table(headers, body, "lrlrrrrrrl")
+    headers = ["Model", "Method", "Seed", "Top-1 (%)", "Top-5 (%)", "Loss", "Time (s)", "ONNX parity",
+               "Latency spread (p10–p90)", "Threads", "Config hash"]
+    body = []
+    for r in sorted(rows, key=lambda r: (r.model, r.method_chain != "baseline", r.method_chain, r.seed)):
+        m = r.metrics
+        seconds = m.get("train_seconds", m.get("compress_seconds", 0.0))
+        parity = m.get("parity")
+        parity_cell = "—" if not parity else (f"ok ({parity['max_abs_diff']:.1e})" if parity["ok"]
+                                             else f"FAILED ({parity['max_abs_diff']:.1e})")
+        spread = ", ".join(f"{x['runtime']} {100 * x['spread']:.0f}%" + (" NOISY" if x["noisy"] else "")
+                           for x in m.get("latency", [])) or "—"
+        body.append([r.model, r.method_chain, r.seed, f"{m['top1']:.2f}", f"{m['top5']:.2f}", f"{m['loss']:.4f}",
+                     f"{seconds:.1f}", parity_cell, spread, m["threads"], f"`{r.config_hash}`"])
+    return markdown_table(headers, body, "llrrrrrllrl")
 
 
 def hardware_section(rows: list[ResultRow]) -> str:

@@ -1,0 +1,53 @@
+"""A pruned model's architecture as plain data, and how to re-apply it to a freshly built model.
+
+Structured pruning changes layer widths in place. Instead of pickling the module (which would
+mean unpickling code on load), torchslim records every module's plain attributes (ints, floats,
+bools, strings and tuples of them: ``out_channels``, ``num_features``, ``num_heads`` ...) and,
+on load, builds the original architecture, re-applies those attributes and resizes parameters and
+buffers to the saved tensor shapes before loading the tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+PLAIN = (int, float, bool, str)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, PLAIN) or value is None:
+        return True
+    return isinstance(value, tuple) and all(isinstance(v, PLAIN) for v in value)
+
+
+def architecture(model: nn.Module) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, module in model.named_modules():
+        attrs = {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training" and _plain(v)}
+        if attrs:
+            out[name] = attrs
+    return out
+
+
+def apply_architecture(model: nn.Module, arch: dict[str, dict[str, Any]], state: dict[str, torch.Tensor]) -> nn.Module:
+    modules = dict(model.named_modules())
+    for name, attrs in arch.items():
+        if name in modules:
+            for k, v in attrs.items():
+                if getattr(modules[name], k, object()) != v:
+                    setattr(modules[name], k, v)
+    for key, tensor in state.items():
+        mod_name, _, attr = key.rpartition(".")
+        module = modules.get(mod_name)
+        if module is None:
+            continue
+        if attr in module._parameters and module._parameters[attr] is not None:
+            if module._parameters[attr].shape != tensor.shape:
+                module._parameters[attr] = nn.Parameter(torch.empty_like(tensor), requires_grad=True)
+        elif attr in module._buffers and module._buffers[attr] is not None:
+            if module._buffers[attr].shape != tensor.shape:
+                module._buffers[attr] = torch.empty_like(tensor)
+    return model

@@ -1,0 +1,109 @@
+"""Structured channel/filter pruning through Torch-Pruning's dependency graph.
+
+The dependency graph finds coupled layers (a residual stage's convolutions and batch norms, a
+depthwise conv and its producer) and removes the same channels from all of them, so the pruned
+network is a smaller dense network: fewer MACs, and a real speedup in any runtime.
+Criteria (importance), mechanics (Torch-Pruning) and schedule (``steps``) are kept apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from torchslim.measure.complexity import count_flops
+from torchslim.methods.base import MethodContext, register_method
+from torchslim.prune.targets import protected_layers
+
+IMPORTANCES = ("l1", "l2", "bn_scale", "taylor", "random")
+
+
+class StructuredConfig(BaseModel):
+    """Channel pruning via Torch-Pruning: ratio or MACs budget, iterative steps, protected layers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of channels removed per layer group")
+    macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
+    importance: Literal["l1", "l2", "bn_scale", "taylor", "random"] = "l1"
+    global_pruning: bool = False
+    steps: int = Field(1, ge=1, description="iterative schedule: prune in N steps, fine-tuning after each")
+    finetune_epochs: int = Field(2, ge=0, description="fine-tuning epochs after each step")
+    round_to: int | None = Field(None, gt=0, description="keep channel counts multiples of this (e.g. 8)")
+    protect: list[str] = Field(default_factory=list, description="layer names never pruned (output layer always)")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "StructuredConfig":
+        if (self.ratio is None) == (self.macs_target is None):
+            raise ValueError("give exactly one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs)")
+        return self
+
+
+def make_importance(name: str):
+    import torch_pruning as tp
+
+    return {
+        "l1": lambda: tp.importance.GroupMagnitudeImportance(p=1),
+        "l2": lambda: tp.importance.GroupMagnitudeImportance(p=2),
+        "bn_scale": lambda: tp.importance.BNScaleImportance(),
+        "taylor": lambda: tp.importance.GroupTaylorImportance(),
+        "random": lambda: tp.importance.RandomImportance(),
+    }[name]()
+
+
+def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
+    import torch_pruning as tp
+
+    return tp.pruner.MetaPruner(
+        model,
+        ctx.example_input(),
+        importance=make_importance(cfg.importance),
+        global_pruning=cfg.global_pruning,
+        pruning_ratio=ratio,
+        iterative_steps=cfg.steps,
+        ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
+        round_to=cfg.round_to,
+    )
+
+
+def _step(pruner, model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> None:
+    if cfg.importance == "taylor":  # Taylor needs gradients of the loss on real data
+        model.zero_grad()
+        x, y = ctx.calibration_batch()
+        nn.functional.cross_entropy(model(x), y).backward()
+    pruner.step()
+    model.zero_grad(set_to_none=True)
+
+
+def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> float:
+    """Bisect the channel ratio whose pruned copy keeps at most ``macs_target`` of the MACs."""
+    base = count_flops(model, ctx.spec.shape)
+    lo, hi = 0.0, 0.95
+    one_shot = cfg.model_copy(update={"steps": 1, "importance": "l1" if cfg.importance == "taylor" else cfg.importance})
+    for _ in range(10):
+        mid = (lo + hi) / 2
+        trial = copy.deepcopy(model)
+        torch.manual_seed(ctx.seed)
+        make_pruner(trial, one_shot, mid, ctx).step()
+        if count_flops(trial, ctx.spec.shape) / base <= cfg.macs_target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@register_method("prune.structured", StructuredConfig)
+def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> nn.Module:
+    model.eval()
+    ratio = cfg.ratio if cfg.ratio is not None else ratio_for_macs(model, cfg, ctx)
+    ctx.notes["channel_ratio"] = ratio
+    torch.manual_seed(ctx.seed)
+    pruner = make_pruner(model, cfg, ratio, ctx)
+    for i in range(cfg.steps):
+        _step(pruner, model, cfg, ctx)
+        ctx.tune(model, cfg.finetune_epochs, f"structured-step{i + 1}")
+    return model
