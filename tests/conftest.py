@@ -29,6 +29,7 @@ def tiny_recipe(**over) -> dict:
         "dataset": {"name": "digits"},
         "seeds": [0],
         "train": {"epochs": 2, "batch_size": 64, "lr": 0.05},
+        "measure": {"min_seconds": 0.05},
     }
     for k, v in over.items():
         raw[k] = v

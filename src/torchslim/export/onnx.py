@@ -8,6 +8,9 @@ the outputs; failing parity is flagged in the result, never hidden.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,13 +42,28 @@ class Parity:
         return asdict(self) | {"ok": self.ok}
 
 
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence the exporters' C++-level chatter (graph dumps on failure); errors are still raised."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     """Write ``model`` to ``path``; return the name of the exporter that succeeded."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     errors = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(

@@ -1,0 +1,47 @@
+import pytest
+
+from torchslim.config import validate_config
+from torchslim.errors import ConfigError, UnknownNameError
+from torchslim.methods import METHODS, Chain
+from tests.conftest import tiny_recipe
+
+EXAMPLES = {"prune.unstructured": {"sparsity": 0.5}, "prune.structured": {"ratio": 0.5}}
+CHAIN = [{k: v} for k, v in EXAMPLES.items()]
+
+
+def test_every_registered_method_has_an_example_here():
+    assert set(METHODS.names()) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_method_config_round_trips_and_labels(name):
+    chain = Chain.parse({name: EXAMPLES[name]})
+    assert chain.label.startswith(name + "(") and chain.steps[0].config().model_dump()
+
+
+def test_recipe_chains_expand_after_baselines():
+    from torchslim.tasks import expand
+
+    cfg = validate_config(tiny_recipe(seeds=[0, 1], methods=[CHAIN, {"prune.structured": {"ratio": 0.3}}]))
+    tasks = expand(cfg)
+    assert [t.method_chain.split("(")[0] for t in tasks[:3]] == ["baseline", "prune.unstructured + prune.structured",
+                                                                 "prune.structured"]
+    assert tasks[1].baseline().key == tasks[0].key and len(tasks) == 6
+
+
+def test_adding_methods_does_not_change_the_baseline_key():
+    from torchslim.tasks import expand
+
+    plain = expand(validate_config(tiny_recipe()))[0]
+    with_methods = expand(validate_config(tiny_recipe(methods=[CHAIN])))[0]
+    assert plain.key == with_methods.key
+
+
+def test_unknown_method_suggests():
+    with pytest.raises(UnknownNameError, match="prune.structured"):
+        validate_config(tiny_recipe(methods=[{"prune.structural": {"ratio": 0.5}}]))
+
+
+def test_bad_method_param_names_the_field():
+    with pytest.raises(ConfigError, match="method 'prune.unstructured': sparsity"):
+        validate_config(tiny_recipe(methods=[{"prune.unstructured": {"sparsity": 1.5}}]))

@@ -1,0 +1,101 @@
+"""Structured pruning over the model registry: fewer MACs, same output shape, exports, reloads exactly."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from torchslim.errors import ConfigError
+from torchslim.export.checkpoint import save_model
+from torchslim.export.onnx import check_parity, export_onnx, ort_session
+from torchslim.measure.bench import parity_batch
+from torchslim.measure.complexity import count_flops
+from torchslim.methods import Chain, apply_chain
+from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input, describe, load_model
+
+ZOO = ["torchvision:resnet18", "torchvision:mobilenet_v2", "torchvision:efficientnet_b0", "timm:resnet18"]
+CASES = [(n, default_input(n)) for n in MODELS.names()] + [(n, InputSpec(10, 3, 32)) for n in ZOO]
+
+
+def prune(model, spec, ctx, **params):
+    params.setdefault("finetune_epochs", 0)
+    return apply_chain(model, Chain.parse({"prune.structured": params}), ctx).eval()
+
+
+@pytest.mark.parametrize("name, spec", CASES, ids=[c[0] for c in CASES])
+def test_half_channels_cut_macs_export_and_reload(name, spec, make_ctx, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, spec).eval()
+    before = count_flops(model, spec.shape)
+    model = prune(model, spec, make_ctx(spec), ratio=0.5)
+    assert count_flops(model, spec.shape) <= 0.6 * before
+    x = parity_batch(spec, 4)
+    out = model(x)
+    assert out.shape == (4, spec.num_classes)
+    save_model(model, tmp_path / "m.pt", describe(ModelConfig(name=name), spec))
+    loaded, loaded_spec = load_model(tmp_path / "m.pt")
+    assert loaded_spec == spec and torch.equal(loaded(x), out)
+    exporter = export_onnx(loaded, torch.zeros(1, *spec.shape), tmp_path / "m.onnx")
+    assert check_parity(loaded, ort_session(tmp_path / "m.onnx", 1), x, exporter).ok
+
+
+def test_fresh_process_gives_identical_outputs(make_ctx, tmp_path):
+    spec = default_input("resnet20")
+    torch.manual_seed(0)
+    model = prune(build_model("resnet20", spec).eval(), spec, make_ctx(spec), ratio=0.5)
+    save_model(model, tmp_path / "m.pt", describe(ModelConfig(name="resnet20"), spec))
+    x = torch.randn(3, *spec.shape, generator=torch.Generator().manual_seed(1))
+    torch.save(x, tmp_path / "x.pt")
+    code = (
+        "import torch; from torchslim.models import load_model; "
+        f"m, _ = load_model(r'{tmp_path / 'm.pt'}'); x = torch.load(r'{tmp_path / 'x.pt'}', weights_only=True); "
+        f"torch.save(m(x).detach(), r'{tmp_path / 'y.pt'}')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert torch.equal(torch.load(tmp_path / "y.pt", weights_only=True), model(x))
+
+
+def test_macs_budget_is_met(make_ctx):
+    spec = default_input("resnet20")
+    model = build_model("resnet20", spec).eval()
+    before = count_flops(model, spec.shape)
+    pruned = prune(model, spec, make_ctx(spec), macs_target=0.5)
+    assert 0.4 * before <= count_flops(pruned, spec.shape) <= 0.5 * before
+
+
+@pytest.mark.parametrize("importance", ["l1", "l2", "bn_scale", "taylor", "random"])
+def test_every_importance_prunes(importance, make_ctx):
+    spec = default_input("resnet20")
+    model = build_model("resnet20", spec).eval()
+    before = count_flops(model, spec.shape)
+    pruned = prune(model, spec, make_ctx(spec), ratio=0.3, importance=importance)
+    assert count_flops(pruned, spec.shape) < 0.75 * before
+
+
+def test_iterative_steps_with_finetuning_and_round_to(make_ctx):
+    spec = default_input("simple_cnn_6x2")
+    model = build_model("simple_cnn_6x2", spec).eval()
+    ctx = make_ctx(spec)
+    pruned = prune(model, spec, ctx, ratio=0.5, steps=2, finetune_epochs=1, round_to=8)
+    convs = [m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.out_channels % 8 == 0 for c in convs)
+    assert [n["tag"] for n in ctx.notes["finetune"]] == ["structured-step1", "structured-step2"]
+
+
+def test_output_and_protected_layers_keep_their_width(make_ctx):
+    spec = default_input("enhanced_lenet5")
+    model = build_model("enhanced_lenet5", spec).eval()
+    pruned = prune(model, spec, make_ctx(spec), ratio=0.5, protect=["features.0"])
+    assert pruned.features[0].out_channels == 32 and pruned.classifier[-1].out_features == 10
+    assert pruned.features[4].out_channels < 64
+
+
+def test_bad_settings_are_config_errors(make_ctx):
+    with pytest.raises(ConfigError, match="exactly one of ratio"):
+        Chain.parse({"prune.structured": {"ratio": 0.5, "macs_target": 0.5}})
+    with pytest.raises(ConfigError, match="importance"):
+        Chain.parse({"prune.structured": {"ratio": 0.5, "importance": "l3"}})
+    spec = default_input("resnet20")
+    with pytest.raises(ConfigError, match="no layer named 'layers.9'"):
+        prune(build_model("resnet20", spec), spec, make_ctx(spec), ratio=0.5, protect=["layers.9"])
