@@ -15,6 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from torchslim.errors import TorchslimError
 from torchslim.measure.complexity import count_flops
 from torchslim.methods.base import MethodContext, register_method
 from torchslim.prune.targets import protected_layers
@@ -58,6 +59,17 @@ def make_importance(name: str):
 def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
     import torch_pruning as tp
 
+    try:
+        return _meta_pruner(tp, model, cfg, ratio, ctx)
+    except (ZeroDivisionError, RuntimeError, KeyError) as exc:
+        raise TorchslimError(
+            f"prune.structured: Torch-Pruning cannot trace the dependency graph of {type(model).__name__} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); channel-shuffle and custom reshape "
+            "ops are a known limit; use prune.unstructured or protect the affected layers"
+        ) from None
+
+
+def _meta_pruner(tp, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
     return tp.pruner.MetaPruner(
         model,
         ctx.example_input(),
