@@ -14,7 +14,8 @@ from torchslim.measure.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input, describe, load_model
 
-ZOO = ["torchvision:resnet18", "torchvision:mobilenet_v2", "torchvision:efficientnet_b0", "timm:resnet18"]
+ZOO = ["torchvision:resnet18", "torchvision:mobilenet_v2", "torchvision:efficientnet_b0", "timm:resnet18",
+       "timm:vit_tiny_patch16_224"]
 CASES = [(n, default_input(n)) for n in MODELS.names()] + [(n, InputSpec(10, 3, 32)) for n in ZOO]
 
 

@@ -18,9 +18,10 @@ PLAIN = (int, float, bool, str)
 
 
 def _plain(value: Any) -> bool:
-    if isinstance(value, PLAIN) or value is None:
+    """Exact builtin types only: an Enum that subclasses str would pickle as its class."""
+    if type(value) in PLAIN or value is None:
         return True
-    return isinstance(value, tuple) and all(isinstance(v, PLAIN) for v in value)
+    return type(value) is tuple and all(type(v) in PLAIN for v in value)
 
 
 def architecture(model: nn.Module) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from torchslim.errors import TorchslimError
 from torchslim.measure.complexity import count_flops
 from torchslim.methods.base import MethodContext, register_method
 from torchslim.prune.targets import protected_layers
+from torchslim.prune.transformers import attention_heads, sync_attributes
 
 IMPORTANCES = ("l1", "l2", "bn_scale", "taylor", "random")
 
@@ -70,6 +71,8 @@ def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: Meth
 
 
 def _meta_pruner(tp, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
+    heads = attention_heads(model)
+    head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     return tp.pruner.MetaPruner(
         model,
         ctx.example_input(),
@@ -79,6 +82,7 @@ def _meta_pruner(tp, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx:
         iterative_steps=cfg.steps,
         ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
         round_to=cfg.round_to,
+        **(head_args if heads else {}),
     )
 
 
@@ -88,6 +92,7 @@ def _step(pruner, model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -
         x, y = ctx.calibration_batch()
         nn.functional.cross_entropy(model(x), y).backward()
     pruner.step()
+    sync_attributes(model, pruner)
     model.zero_grad(set_to_none=True)
 
 
@@ -100,7 +105,9 @@ def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) 
         mid = (lo + hi) / 2
         trial = copy.deepcopy(model)
         torch.manual_seed(ctx.seed)
-        make_pruner(trial, one_shot, mid, ctx).step()
+        pruner = make_pruner(trial, one_shot, mid, ctx)
+        pruner.step()
+        sync_attributes(trial, pruner)
         if count_flops(trial, ctx.spec.shape) / base <= cfg.macs_target:
             hi = mid
         else:
