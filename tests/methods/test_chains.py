@@ -24,8 +24,8 @@ def test_recipe_chains_expand_after_baselines():
 
     cfg = validate_config(tiny_recipe(seeds=[0, 1], methods=[CHAIN, {"prune.structured": {"ratio": 0.3}}]))
     tasks = expand(cfg)
-    assert [t.method_chain.split("(")[0] for t in tasks[:3]] == ["baseline", "prune.unstructured + prune.structured",
-                                                                 "prune.structured"]
+    assert [[s.name for s in t.chain.steps] if t.chain else "baseline" for t in tasks[:3]] == [
+        "baseline", ["prune.unstructured", "prune.structured"], ["prune.structured"]]
     assert tasks[1].baseline().key == tasks[0].key and len(tasks) == 6
 
 

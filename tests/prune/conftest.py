@@ -12,6 +12,11 @@ def synthetic_data():
     return build_dataset(DatasetConfig(name="synthetic", size=64))
 
 
+@pytest.fixture(scope="session")
+def digits_data():
+    return build_dataset(DatasetConfig(name="digits"))
+
+
 @pytest.fixture
 def make_ctx(synthetic_data, tmp_path):
     def make(spec, data=None):

@@ -74,10 +74,10 @@ def test_every_importance_prunes(importance, make_ctx):
     assert count_flops(pruned, spec.shape) < 0.75 * before
 
 
-def test_iterative_steps_with_finetuning_and_round_to(make_ctx):
-    spec = default_input("simple_cnn_6x2")
+def test_iterative_steps_with_finetuning_and_round_to(make_ctx, digits_data):
+    spec = InputSpec(10, 1, 8)
     model = build_model("simple_cnn_6x2", spec).eval()
-    ctx = make_ctx(spec)
+    ctx = make_ctx(spec, digits_data)
     pruned = prune(model, spec, ctx, ratio=0.5, steps=2, finetune_epochs=1, round_to=8)
     convs = [m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(c.out_channels % 8 == 0 for c in convs)

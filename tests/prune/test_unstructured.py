@@ -4,7 +4,7 @@ import torch
 from torchslim.export.checkpoint import save_model
 from torchslim.measure.complexity import count_params
 from torchslim.methods import Chain, apply_chain
-from torchslim.models import MODELS, ModelConfig, build_model, default_input, describe, load_model
+from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input, describe, load_model
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -26,13 +26,13 @@ def test_70_percent_sparsity_shrinks_the_file(name, make_ctx, tmp_path):
     assert torch.equal(loaded(x), model(x))
 
 
-def test_finetuning_keeps_pruned_weights_at_zero(make_ctx):
-    spec = default_input("enhanced_lenet5")
-    model = build_model("enhanced_lenet5", spec)
-    ctx = make_ctx(spec)
+def test_finetuning_keeps_pruned_weights_at_zero(make_ctx, digits_data):
+    spec = InputSpec(10, 1, 8)
+    model = build_model("simple_cnn_6x2", spec)
+    ctx = make_ctx(spec, digits_data)
     chain = Chain.parse({"prune.unstructured": {"sparsity": 0.5, "scope": "layer", "finetune_epochs": 1}})
     model = apply_chain(model, chain, ctx)
-    w = model.features[0].weight
+    w = model.features[0][0].weight
     assert abs(float((w == 0).float().mean()) - 0.5) < 0.02
     assert float((model.classifier[-1].weight == 0).float().mean()) < 0.01  # the output layer is protected
     assert ctx.notes["finetune"][0]["epochs"] == 1

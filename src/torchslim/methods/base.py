@@ -102,6 +102,7 @@ class MethodContext:
     def calibration_batch(self, batch: int = 64):
         from torchslim.data import BatchLoader
 
+        batch = min(batch, len(self.data.train))
         return next(iter(BatchLoader(self.data.train, self.data.info, batch, train=True, seed=self.seed)))
 
     def tune(self, model: nn.Module, epochs: int, tag: str) -> nn.Module:
