@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from torchslim.errors import TorchslimError
 from torchslim.measure.timing import Timing, TimingConfig, time_callable
 
 RUNTIMES = ("torch", "onnxruntime")
@@ -49,12 +48,6 @@ class LatencyRow:
             "images_per_second": self.images_per_second, "achieved_gflops": self.achieved_gflops,
             "pct_of_peak": self.pct_of_peak,
         }
-
-
-def check_runtimes(runtimes: tuple[str, ...]) -> None:
-    bad = [r for r in runtimes if r not in RUNTIMES]
-    if bad:
-        raise TorchslimError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
 
 
 def onnx_providers() -> list[str]:
