@@ -21,10 +21,10 @@ def workspace(tmp_path, monkeypatch):
     return tmp_path
 
 
-def tiny_recipe(**over) -> dict:
+def tiny_recipe(name: str = "tiny", **over) -> dict:
     """A recipe that trains in seconds: SimpleCNN on scikit-learn's 8x8 digits."""
     raw = {
-        "name": "tiny",
+        "name": name,
         "models": ["simple_cnn_6x2"],
         "dataset": {"name": "digits"},
         "seeds": [0],

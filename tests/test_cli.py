@@ -99,3 +99,17 @@ def test_results_unknown_format(fmt, write_config, workspace):
 def test_results_without_store(workspace):
     line = one_error_line(run_cli("results", cwd=workspace))
     assert "no results store" in line
+
+
+def test_chain_reuses_a_baseline_trained_by_another_run(write_config, workspace):
+    first = write_config(tiny_recipe(train={"epochs": 1}), "a.yaml")
+    assert run_cli("run", str(first), cwd=workspace).returncode == 0
+    second = write_config(tiny_recipe(name="other", train={"epochs": 1},
+                                      methods=[{"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 0}}]),
+                          "b.yaml")
+    proc = run_cli("run", str(second), cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    assert "skip  simple_cnn_6x2 | digits | baseline" in proc.stderr
+    rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
+    chain = [r for r in rows if r["method_chain"].startswith("prune.unstructured")]
+    assert len(chain) == 1 and chain[0]["metrics"]["nonzero_params"] < 0.6 * chain[0]["metrics"]["params"]

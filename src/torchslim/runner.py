@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import yaml
@@ -39,8 +40,12 @@ class TaskContext:
         return self.data[key]
 
 
-def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
-    """Train a baseline, or apply a method chain to its trained baseline; then measure and describe."""
+def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: Path | None = None) -> ResultRow:
+    """Train a baseline, or apply a method chain to its trained baseline; then measure and describe.
+
+    ``baseline_file`` is the trained baseline's artifact for a chain task (it may live in another
+    run's folder when that run trained the identical baseline first).
+    """
     folder = task.folder
     if force and folder.exists():
         shutil.rmtree(folder)
@@ -62,7 +67,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
             "history": result.history,
         }
     else:
-        model, accuracy, metrics = compress(task, data, spec)
+        model, accuracy, metrics = compress(task, data, spec, baseline_file or task.baseline().folder / "model.pt")
     model.eval()
     save_model(model, folder / "model.pt", describe(task.model, spec))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
@@ -89,7 +94,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False) -> ResultRow:
     )
 
 
-def compress(task: Task, data: DataBundle, spec: InputSpec):
+def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     """Load the trained baseline of the same model and seed, apply the chain, evaluate."""
     from torchslim.data import BatchLoader
     from torchslim.errors import TorchslimError
@@ -97,7 +102,6 @@ def compress(task: Task, data: DataBundle, spec: InputSpec):
     from torchslim.methods import MethodContext, apply_chain
     from torchslim.models import load_model
 
-    base_file = task.baseline().folder / "model.pt"
     if not base_file.exists():
         raise TorchslimError(f"the baseline of '{task.describe()}' has no model file at {base_file}; "
                              "rerun with --force to train it again")
@@ -173,7 +177,9 @@ def run(cfg: RunConfig, source: str = "", force: bool = False) -> list[ResultRow
     def execute(task: Task) -> ResultRow:
         console.print(f"[bold]run[/bold]   {task.describe()}")
         t0 = time.perf_counter()
-        row = run_task(task, ctx, force)
+        base = store.get(task.baseline().key) if task.chain is not None else None
+        base_file = Path(base.artifacts["dir"]) / base.artifacts["model"] if base else None
+        row = run_task(task, ctx, force, base_file)
         store.put(row)
         console.print(f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  "
                       f"({time.perf_counter() - t0:.0f} s)")

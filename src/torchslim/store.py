@@ -90,6 +90,11 @@ class Store:
         with closing(self._connect()) as con:
             return con.execute(f"SELECT 1 FROM results WHERE {where}", key).fetchone() is not None
 
+    def get(self, key: tuple) -> ResultRow | None:
+        where = {c: v for c, v in zip(KEY_COLUMNS, key)}
+        rows = self.rows(**where)
+        return rows[0] if rows else None
+
     def put(self, row: ResultRow) -> None:
         """Insert, or replace the row with the same key (a forced rerun), in one transaction."""
         cols = [c for c in ResultRow.__dataclass_fields__ if c != "id"]
