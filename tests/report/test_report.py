@@ -32,3 +32,14 @@ def test_markdown_table_alignment():
 
 def test_human_count():
     assert human_count(1_005_802) == "1.01 M" and human_count(512) == "512"
+
+
+def test_delta_is_paired_by_seed():
+    from torchslim.report.markdown import _paired_delta
+    from torchslim.store import ResultRow
+
+    def row(seed, top1):
+        return ResultRow("h", "r", "m", "d", "x", seed, {"top1": top1}, {}, {}, "", {}, {})
+
+    assert _paired_delta([row(0, 98.1)], {0: 98.6, 1: 98.2}) == "-0.50"
+    assert _paired_delta([row(2, 98.1)], {0: 98.6}) == "no baseline"

@@ -23,18 +23,24 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _paired_delta(group: list[ResultRow], base_top1: dict[int, float]) -> str:
+    """Mean of (method - baseline) over seeds that have both: a paired difference, seed by seed."""
+    diffs = [r.metrics["top1"] - base_top1[r.seed] for r in group if r.seed in base_top1]
+    return f"{sum(diffs) / len(diffs):+.2f}" if diffs else "no baseline"
+
+
 def summary_table(rows: list[ResultRow], source: str) -> str:
     """One block per model: the baseline, then every method chain, as in seed 000's tables."""
     groups: dict[tuple[str, str], dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         groups[(r.model, r.dataset)][r.method_chain].append(r)
     seeds = sorted({r.seed for r in rows})
-    headers = ["Model", "Method", "Top-1 (%) mean ± std", "Δ top-1", *[f"Seed {s}" for s in seeds], "Params (non-zero)",
+    headers = ["Model", "Method", "Top-1 (%) mean ± std", "Δ top-1 (paired)", *[f"Seed {s}" for s in seeds], "Params (non-zero)",
                "MACs", "File (MB)", "gzip (MB)", "torch ms (b1)", "ORT ms (b1)", "ORT speedup"]
     body = []
     for (model, _dataset), chains in groups.items():
         base = chains.get("baseline", [])
-        base_top1 = SeedStats(tuple(r.metrics["top1"] for r in base)).mean if base else None
+        base_top1 = {r.seed: r.metrics["top1"] for r in base}
         base_ort = _median([_latency(r, "onnxruntime") for r in base])
         for chain, group in sorted(chains.items(), key=lambda kv: (kv[0] != "baseline", kv[0])):
             by_seed = {r.seed: r for r in group}
@@ -44,7 +50,7 @@ def summary_table(rows: list[ResultRow], source: str) -> str:
             ort_ms = _median([_latency(r, "onnxruntime") for r in group])
             body.append([
                 model, chain, stats.format(),
-                "—" if chain == "baseline" or base_top1 is None else f"{stats.mean - base_top1:+.2f}",
+                _paired_delta(group, base_top1) if chain != "baseline" else "—",
                 *[f"{by_seed[s].metrics['top1']:.2f}" if s in by_seed else "not run" for s in seeds],
                 f"{human_count(first['params'])} ({human_count(first.get('nonzero_params', first['params']))})",
                 human_count(first["macs"]) if "macs" in first else "not measured",
