@@ -62,6 +62,36 @@ def validate(
 
 
 @app.command()
+def sensitivity(
+    config: Path = typer.Argument(..., help="YAML recipe whose baselines are analysed"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides"),
+    ratios: Optional[list[float]] = typer.Option(None, "--ratios", help="channel ratios, e.g. --ratios 0.1 0.3 0.5"),
+    eval_images: int = typer.Option(2000, "--eval-images", help="evaluate on the first N eval images (0 = all)"),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="suggested ratio: largest within this top-1 drop"),
+    importance: str = typer.Option("l1", "--importance", help="l1, l2, bn_scale or random"),
+    seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="baseline seeds to analyse (default: first)"),
+) -> None:
+    """Prune each coupled layer group alone at several ratios; write a table, a plot and JSON."""
+    from pydantic import ValidationError
+
+    from torchslim.analysis import run_sensitivity
+    from torchslim.config import describe_error, load_config
+    from torchslim.errors import ConfigError
+    from torchslim.prune.sensitivity import SensitivityConfig
+    from torchslim.report.sensitivity import sensitivity_markdown
+
+    cfg = load_config(config, overrides)
+    raw = {"eval_images": eval_images or None, "max_drop": max_drop, "importance": importance}
+    raw |= {"ratios": ratios} if ratios else {}
+    try:
+        scfg = SensitivityConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"sensitivity: {describe_error(exc)}") from None
+    for rep, files in run_sensitivity(cfg, scfg, str(config), seeds):
+        out.print(sensitivity_markdown(rep, rep.model), markup=False)
+
+
+@app.command()
 def models(pattern: str = typer.Argument("*", help="glob filter, e.g. 'resnet*'")) -> None:
     """List the model registry."""
     from torchslim.models import MODELS
@@ -172,7 +202,7 @@ def _print_rows(rows) -> None:
     out.print(table)
 
 
-MULTI_VALUE_OPTIONS = ("--batch-sizes", "--runtimes", "--seeds")
+MULTI_VALUE_OPTIONS = ("--batch-sizes", "--runtimes", "--seeds", "--ratios")
 
 
 def expand_multi_value(argv: list[str]) -> list[str]:

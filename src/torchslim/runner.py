@@ -69,7 +69,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
     else:
         model, accuracy, metrics = compress(task, data, spec, baseline_file or task.baseline().folder / "model.pt")
     model.eval()
-    save_model(model, folder / "model.pt", describe(task.model, spec))
+    artifact = save_artifact(model, folder, describe(task.model, spec))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     metrics |= {
         "top1": accuracy.top1,
@@ -79,7 +79,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
         "eval_images": accuracy.n,
         "threads": threads,
     }
-    metrics |= measure_task(model, spec, folder, task)
+    metrics |= measure_task(model, spec, folder / artifact, task)
     return ResultRow(
         config_hash=task.config_hash,
         run_name=task.run_name,
@@ -88,7 +88,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
         method_chain=task.method_chain,
         seed=task.seed,
         metrics=metrics,
-        artifacts={"dir": str(folder), "model": "model.pt", "task": "task.yaml"},
+        artifacts={"dir": str(folder), "model": artifact, "task": "task.yaml"},
         config=task.payload() | {"seed": task.seed, "source": task.source, "split": data.info.split_note},
         **provenance(),
     )
@@ -115,7 +115,18 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
                              "method_notes": notes}
 
 
-def measure_task(model, spec: InputSpec, folder, task: Task) -> dict:
+def save_artifact(model, folder: Path, description: dict) -> str:
+    """model.pt (tensors + plain-data architecture), or model.onnx for a deployed INT8 artifact."""
+    from torchslim.quant.deployed import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        model.copy_to(folder / "model.onnx")
+        return "model.onnx"
+    save_model(model, folder / "model.pt", description)
+    return "model.pt"
+
+
+def measure_task(model, spec: InputSpec, artifact: Path, task: Task) -> dict:
     """Params, MACs and artifact size always; latency per runtime when the recipe asks for it."""
     from torchslim.measure.bench import BenchConfig, measure
 
@@ -124,7 +135,7 @@ def measure_task(model, spec: InputSpec, folder, task: Task) -> dict:
         batch_sizes=m.batch_sizes, runtimes=m.runtimes if m.latency else [], threads=m.threads,
         min_seconds=m.min_seconds, min_runs=5,
     )
-    result = measure(model, cfg, spec=spec, artifact=folder / "model.pt", workdir=folder)
+    result = measure(model, cfg, spec=spec, artifact=artifact, workdir=artifact.parent)
     record = result.as_dict()
     return {
         "params": record["complexity"]["params"],
@@ -157,6 +168,33 @@ class InProcessExecutor:
             yield task, fn(task)
 
 
+def _execute(task: Task, store: Store, ctx: TaskContext, force: bool) -> ResultRow:
+    console.print(f"[bold]run[/bold]   {task.describe()}")
+    t0 = time.perf_counter()
+    base = store.get(task.baseline().key) if task.chain is not None else None
+    base_file = Path(base.artifacts["dir"]) / base.artifacts["model"] if base else None
+    row = run_task(task, ctx, force, base_file)
+    store.put(row)
+    console.print(f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  "
+                  f"({time.perf_counter() - t0:.0f} s)")
+    return row
+
+
+def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskContext | None = None) -> Store:
+    """Run the tasks not yet in the store (all of them with ``force``); returns the store."""
+    store = Store(cfg.store)
+    todo = [t for t in tasks if force or not store.has(t.key)]
+    for t in tasks:
+        if t not in todo:
+            console.print(f"[dim]skip[/dim]  {t.describe()}  (already in {cfg.store}; --force reruns)")
+    ctx = ctx or TaskContext()
+    if todo:
+        preflight(todo, ctx)
+    for _ in InProcessExecutor().map(lambda t: _execute(t, store, ctx, force), todo):
+        pass
+    return store
+
+
 def run(cfg: RunConfig, source: str = "", force: bool = False) -> list[ResultRow]:
     """Run every task of ``cfg`` not yet in the store, then write the report. Returns all its rows."""
     from torchslim.report.markdown import write_report
@@ -164,32 +202,9 @@ def run(cfg: RunConfig, source: str = "", force: bool = False) -> list[ResultRow
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
-    store = Store(cfg.store)
     tasks = expand(cfg, source)
-    todo = [t for t in tasks if force or not store.has(t.key)]
-    for t in tasks:
-        if t not in todo:
-            console.print(f"[dim]skip[/dim]  {t.describe()}  (already in {cfg.store}; --force reruns)")
-    ctx = TaskContext()
-    if todo:
-        preflight(todo, ctx)
-
-    def execute(task: Task) -> ResultRow:
-        console.print(f"[bold]run[/bold]   {task.describe()}")
-        t0 = time.perf_counter()
-        base = store.get(task.baseline().key) if task.chain is not None else None
-        base_file = Path(base.artifacts["dir"]) / base.artifacts["model"] if base else None
-        row = run_task(task, ctx, force, base_file)
-        store.put(row)
-        console.print(f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  "
-                      f"({time.perf_counter() - t0:.0f} s)")
-        return row
-
-    for _ in InProcessExecutor().map(execute, todo):
-        pass
+    store = run_tasks(cfg, tasks, force)
     rows = [r for t in tasks for r in store.rows(config_hash=t.config_hash, seed=t.seed, model=t.model.label)]
     report = write_report(cfg, rows, source)
     console.print(f"report: {report}")
     return rows
-
-

@@ -39,6 +39,18 @@ def training_progress(total: int, completed: int = 0) -> Iterator[_Bar]:
         yield _Bar(progress, task)
 
 
+@contextlib.contextmanager
+def step_progress(label: str, total: int | None = None) -> Iterator[_Bar]:
+    """A progress bar for a loop of unknown or known length (analyses, sweeps)."""
+    if not console.is_terminal or os.environ.get("TORCHSLIM_NO_PROGRESS"):
+        yield _Bar(None, None)
+        return
+    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.fields[stats]}"), console=console, transient=True)
+    with progress:
+        yield _Bar(progress, progress.add_task(label, total=total, stats=""))
+
+
 def stdout_console() -> Console:
     """Tables on stdout; wide enough when piped, so columns are not cut to 80 characters."""
     probe = Console()

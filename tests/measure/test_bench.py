@@ -9,7 +9,7 @@ FAST = dict(min_seconds=0.05, min_runs=3)
 
 
 def test_measure_registry_model_rows_and_parity():
-    m = measure("resnet20", BenchConfig(batch_sizes=[1, 2], **FAST))
+    m = measure("mobilenet_v1", BenchConfig(batch_sizes=[1, 2], **FAST))
     assert m.input_shape == (3, 32, 32)
     assert [(r.runtime, r.batch_size) for r in m.latency] == [
         ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)

@@ -1,4 +1,4 @@
-from torchslim.measure.timing import Timing, TimingConfig, percentile, time_callable
+from torchslim.measure.timing import Timing, TimingConfig, percentile, time_callable, time_interleaved
 
 
 def test_percentile_interpolates():
@@ -18,3 +18,21 @@ def test_noise_flag_follows_the_spread():
     assert not Timing(1.0, 0.95, 1.05, 10).noisy
     assert Timing(1.0, 0.8, 1.3, 10).noisy
     assert abs(Timing(1.0, 0.9, 1.1, 10).spread - 0.2) < 1e-12
+
+
+def test_interleaved_rounds_alternate_and_pool_every_sample():
+    order = []
+    fns = [lambda: order.append("a"), lambda: order.append("b")]
+    cfg = TimingConfig(warmup_runs=1, warmup_seconds=0, min_runs=6, min_seconds=0, rounds=3)
+    ta, tb = time_interleaved(fns, cfg)
+    assert ta.runs == 6 and tb.runs == 6
+    timed = order[2:]  # after one warm-up call each
+    assert timed == ["a", "a", "b", "b"] * 3
+
+
+def test_allocator_setting_is_accepted_on_glibc():
+    import platform
+
+    from torchslim.measure.allocator import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from torchslim.measure.complexity import Complexity, FileSize, complexity, file_size
-from torchslim.measure.latency import RUNTIMES, LatencyRow, onnx_latency, onnx_providers, torch_latency
+from torchslim.measure.latency import RUNTIMES, LatencyRow, onnx_providers, onnx_runner, torch_runner
 from torchslim.measure.roofline import matmul_peak_gflops
-from torchslim.measure.timing import TimingConfig
+from torchslim.measure.timing import TimingConfig, time_interleaved
 
 
 class BenchConfig(BaseModel):
@@ -36,6 +36,7 @@ class BenchConfig(BaseModel):
     threads: int | None = Field(None, gt=0, description="fixed intra-op threads (default: all cores)")
     min_seconds: float = Field(2.0, gt=0, description="timed seconds per (runtime, batch) at least")
     min_runs: int = Field(10, gt=0)
+    rounds: int = Field(4, gt=0, description="interleaved timing rounds over all rows (drift hits all alike)")
     parity_tolerance: float = Field(1e-3, gt=0, description="relative to the largest output magnitude")
 
     @field_validator("runtimes")
@@ -54,7 +55,7 @@ class BenchConfig(BaseModel):
         return value
 
     def timing(self) -> TimingConfig:
-        return TimingConfig(min_seconds=self.min_seconds, min_runs=self.min_runs)
+        return TimingConfig(min_seconds=self.min_seconds, min_runs=self.min_runs, rounds=self.rounds)
 
 
 @dataclass
@@ -147,37 +148,49 @@ def measure(
     from torchslim.export.checkpoint import save_atomic
     from torchslim.export.onnx import check_parity, export_onnx, ort_session
 
+    from torchslim.measure.allocator import keep_freed_memory
+
+    from torchslim.quant.deployed import OnnxModel
+
     cfg = cfg or BenchConfig()
+    keep_freed_memory()
     model, resolved, label = resolve_target(target, cfg)
     spec = spec or resolved
     model.eval()
+    deployed = isinstance(model, OnnxModel)  # an ONNX Runtime artifact (INT8): no torch runtime, no export
+    network = model.reference if deployed else model
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(workdir or tmp)
-        weights = artifact or folder / "weights.pt"
-        if artifact is None:
+        weights = artifact or (model.onnx_path if deployed else folder / "weights.pt")
+        if artifact is None and not deployed:
             save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
         result = Measurement(
-            target=label, input_shape=spec.shape, threads=threads, complexity=complexity(model, spec.shape),
+            target=label, input_shape=spec.shape, threads=threads, complexity=complexity(network, spec.shape),
             size=file_size(weights), onnx_size=None, parity=None, peak_gflops=matmul_peak_gflops(threads),
         )
         gflops = result.complexity.flops / 1e9
         onnx_path = None
-        if "onnxruntime" in cfg.runtimes:
+        if deployed:
+            onnx_path = model.onnx_path
+            result.onnx_size = file_size(onnx_path)
+        elif "onnxruntime" in cfg.runtimes:
             onnx_path = folder / "model.onnx"
             exporter = export_onnx(model, torch.zeros(1, *spec.shape), onnx_path)
             result.onnx_size = file_size(onnx_path)
             result.parity = check_parity(model, ort_session(onnx_path, threads), parity_batch(spec), exporter,
                                          cfg.parity_tolerance)
+        keys, runners = [], []
         for bs in cfg.batch_sizes:
             batch = torch.randn(bs, *spec.shape, generator=torch.Generator().manual_seed(bs))
-            if "torch" in cfg.runtimes:
-                t = torch_latency(model, batch, threads, cfg.timing())
-                result.latency.append(LatencyRow("torch", "eager-cpu", bs, threads, t, gflops, result.peak_gflops))
-            if onnx_path is not None:
+            if "torch" in cfg.runtimes and not deployed:
+                keys.append(("torch", "eager-cpu", bs))
+                runners.append(torch_runner(model, batch, threads))
+            if onnx_path is not None and "onnxruntime" in cfg.runtimes:
                 for provider in onnx_providers():
-                    t = onnx_latency(onnx_path, batch, threads, provider, cfg.timing())
-                    result.latency.append(LatencyRow("onnxruntime", provider, bs, threads, t, gflops,
-                                                     result.peak_gflops))
+                    keys.append(("onnxruntime", provider, bs))
+                    runners.append(onnx_runner(onnx_path, batch, threads, provider))
+        for (runtime, provider, bs), t in zip(keys, time_interleaved(runners, cfg.timing())):
+            result.latency.append(LatencyRow(runtime, provider, bs, threads, t, gflops, result.peak_gflops))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -61,16 +62,29 @@ def onnx_providers() -> list[str]:
     return providers
 
 
-@torch.inference_mode()
-def torch_latency(model: nn.Module, batch: torch.Tensor, threads: int, cfg: TimingConfig) -> Timing:
+def torch_runner(model: nn.Module, batch: torch.Tensor, threads: int) -> Callable[[], object]:
+    """One eager forward pass at a fixed thread count, without autograd bookkeeping."""
     torch.set_num_threads(threads)
     model.eval()
-    return time_callable(lambda: model(batch), cfg)
+
+    @torch.inference_mode()
+    def call():
+        return model(batch)
+
+    return call
 
 
-def onnx_latency(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str, cfg: TimingConfig) -> Timing:
+def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str) -> Callable[[], object]:
     from torchslim.export.onnx import ort_session
 
     session = ort_session(onnx_path, threads, provider)
     feed = {session.get_inputs()[0].name: batch.numpy()}
-    return time_callable(lambda: session.run(None, feed), cfg)
+    return lambda: session.run(None, feed)
+
+
+def torch_latency(model: nn.Module, batch: torch.Tensor, threads: int, cfg: TimingConfig) -> Timing:
+    return time_callable(torch_runner(model, batch, threads), cfg)
+
+
+def onnx_latency(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str, cfg: TimingConfig) -> Timing:
+    return time_callable(onnx_runner(onnx_path, batch, threads, provider), cfg)

@@ -1,7 +1,10 @@
-"""Repeated timing of one callable: warm-up, then timed runs, summarised by median and p10/p90.
+"""Repeated timing: warm-up, then timed runs, summarised by median and p10/p90.
 
 Medians resist the outliers of a shared machine; the p10-p90 spread relative to the median says
-how far to trust a figure, and a wide spread raises the ``noisy`` flag.
+how far to trust a figure, and a wide spread raises the ``noisy`` flag. Several callables that
+will be compared (runtimes, batch sizes, a baseline and its compressed model) are timed in
+interleaved rounds, so a slow phase of the shared machine hits all of them alike instead of
+whichever happened to run at that moment.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class TimingConfig:
     min_runs: int = 10
     min_seconds: float = 2.0
     max_runs: int = 500
+    rounds: int = 1  # interleaved rounds when several callables are timed together
 
 
 @dataclass(frozen=True)
@@ -52,17 +56,41 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def time_callable(fn: Callable[[], object], cfg: TimingConfig = TimingConfig()) -> Timing:
+def _warm_up(fn: Callable[[], object], cfg: TimingConfig) -> None:
     start = time.perf_counter()
     runs = 0
     while runs < cfg.warmup_runs or time.perf_counter() - start < cfg.warmup_seconds:
         fn()
         runs += 1
+
+
+def _sample(fn: Callable[[], object], min_runs: int, min_seconds: float, max_runs: int) -> list[float]:
     samples: list[float] = []
     start = time.perf_counter()
-    while len(samples) < cfg.max_runs and (len(samples) < cfg.min_runs or time.perf_counter() - start < cfg.min_seconds):
+    while len(samples) < max_runs and (len(samples) < min_runs or time.perf_counter() - start < min_seconds):
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    samples.sort()
+    return samples
+
+
+def summarize(samples: list[float]) -> Timing:
+    samples = sorted(samples)
     return Timing(statistics.median(samples), percentile(samples, 10), percentile(samples, 90), len(samples))
+
+
+def time_callable(fn: Callable[[], object], cfg: TimingConfig = TimingConfig()) -> Timing:
+    _warm_up(fn, cfg)
+    return summarize(_sample(fn, cfg.min_runs, cfg.min_seconds, cfg.max_runs))
+
+
+def time_interleaved(fns: list[Callable[[], object]], cfg: TimingConfig = TimingConfig()) -> list[Timing]:
+    """Time every callable in ``cfg.rounds`` alternating rounds; each gets the whole budget in total."""
+    for fn in fns:
+        _warm_up(fn, cfg)
+    rounds = max(1, cfg.rounds)
+    pooled: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            pooled[i] += _sample(fn, -(-cfg.min_runs // rounds), cfg.min_seconds / rounds, -(-cfg.max_runs // rounds))
+    return [summarize(s) for s in pooled]

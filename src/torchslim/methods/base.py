@@ -20,6 +20,7 @@ class MethodEntry:
 
 
 METHODS: Registry = Registry("method")
+DEPLOYING = ("quant.static", "quant.dynamic", "quant.qat")  # output is an ONNX file, so they end a chain
 
 
 def register_method(name: str, config_cls: type[BaseModel]):
@@ -76,6 +77,10 @@ class Chain(BaseModel):
             step = MethodStep(name=name, params=params or {})
             step.config()  # validate now, not when the task runs
             steps.append(step)
+        deployed = [s.name for s in steps[:-1] if s.name in DEPLOYING]
+        if deployed:
+            raise ConfigError(f"method '{deployed[0]}' produces a deployed ONNX Runtime artifact and must be the last "
+                              "step of its chain (e.g. prune.structured then quant.static)")
         return cls(steps=tuple(steps))
 
     @property

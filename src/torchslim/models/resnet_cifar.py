@@ -4,6 +4,10 @@ Shortcut choice: option B (a 1x1 convolution plus batch norm where the shape cha
 elsewhere). Option A's zero-padded identity adds no parameters but couples channels through a
 padding op that structural pruners and ONNX handle poorly; option B adds ~0.01 M parameters to
 ResNet-20 (0.27 M -> 0.27 M) and is what pruning benchmarks such as Torch-Pruning's use.
+
+``zero_init_residual`` (default on) starts every block's last batch-norm scale at zero, so each
+block begins as the identity (Goyal et al. 2017, "Accurate, Large Minibatch SGD"); it speeds up
+short schedules, as torchvision's ResNets offer.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, spec: InputSpec, blocks: tuple[int, ...], widths: tuple[int, ...]):
+    def __init__(self, spec: InputSpec, blocks: tuple[int, ...], widths: tuple[int, ...], zero_init_residual: bool = True):
         super().__init__()
         self.conv1 = nn.Conv2d(spec.in_channels, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -52,6 +56,10 @@ class CifarResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layers(self.relu(self.bn1(self.conv1(x))))

@@ -18,6 +18,7 @@ from torch import nn
 from torchslim.errors import TorchslimError
 from torchslim.measure.complexity import count_flops
 from torchslim.methods.base import MethodContext, register_method
+from torchslim.prune.sensitivity import SensitivityConfig
 from torchslim.prune.targets import protected_layers
 from torchslim.prune.transformers import attention_heads, sync_attributes
 
@@ -37,11 +38,21 @@ class StructuredConfig(BaseModel):
     finetune_epochs: int = Field(2, ge=0, description="fine-tuning epochs after each step")
     round_to: int | None = Field(None, gt=0, description="keep channel counts multiples of this (e.g. 8)")
     protect: list[str] = Field(default_factory=list, description="layer names never pruned (output layer always)")
+    layer_ratios: dict[str, float] = Field(default_factory=dict,
+                                           description="per-group ratios keyed by the group's root layer name")
+    sensitivity: SensitivityConfig | None = Field(
+        None, description="measure per-group sensitivity first and prune each group at its suggested ratio")
 
     @model_validator(mode="after")
     def _one_target(self) -> "StructuredConfig":
-        if (self.ratio is None) == (self.macs_target is None):
-            raise ValueError("give exactly one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs)")
+        if self.ratio is not None and self.macs_target is not None:
+            raise ValueError("give one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs), not both")
+        if self.ratio is None and self.macs_target is None and not self.layer_ratios and self.sensitivity is None:
+            raise ValueError("give ratio (e.g. 0.5), macs_target (e.g. 0.5 = half the MACs), layer_ratios or "
+                             "sensitivity")
+        bad = {k: v for k, v in self.layer_ratios.items() if not 0.0 <= v < 1.0}
+        if bad:
+            raise ValueError(f"layer_ratios must be in [0, 1), got {bad}")
         return self
 
 
@@ -70,6 +81,15 @@ def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: Meth
         ) from None
 
 
+def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[nn.Module, float]:
+    modules = dict(model.named_modules())
+    unknown = [n for n in layer_ratios if n not in modules]
+    if unknown:
+        raise TorchslimError(f"prune.structured: layer_ratios names no layer {', '.join(map(repr, unknown[:3]))} "
+                             "in this model; use the root layer names of a sensitivity table")
+    return {modules[n]: r for n, r in layer_ratios.items()}
+
+
 def _meta_pruner(tp, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
@@ -82,6 +102,7 @@ def _meta_pruner(tp, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx:
         iterative_steps=cfg.steps,
         ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
         round_to=cfg.round_to,
+        pruning_ratio_dict=_layer_ratio_dict(model, cfg.layer_ratios) or None,
         **(head_args if heads else {}),
     )
 
@@ -115,11 +136,28 @@ def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) 
     return hi
 
 
+def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodContext) -> dict[str, float]:
+    """Per-group ratios from a sensitivity analysis on the context's data (no fine-tuning inside)."""
+    from torchslim.prune.sensitivity import analyze
+
+    report = analyze(model, ctx.data, ctx.spec, scfg)
+    ctx.notes["sensitivity_baseline_top1"] = report.baseline_top1
+    return report.suggested_ratios()
+
+
 @register_method("prune.structured", StructuredConfig)
 def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> nn.Module:
     model.eval()
-    ratio = cfg.ratio if cfg.ratio is not None else ratio_for_macs(model, cfg, ctx)
+    if cfg.sensitivity is not None:
+        scfg = cfg.sensitivity.model_copy(update={"protect": cfg.protect + cfg.sensitivity.protect})
+        cfg = cfg.model_copy(update={"layer_ratios": suggested_ratios(model, scfg, ctx) | cfg.layer_ratios})
+    if cfg.ratio is not None or cfg.macs_target is None:
+        ratio = cfg.ratio or 0.0
+    else:
+        ratio = ratio_for_macs(model, cfg, ctx)
     ctx.notes["channel_ratio"] = ratio
+    if cfg.layer_ratios:
+        ctx.notes["layer_ratios"] = cfg.layer_ratios
     torch.manual_seed(ctx.seed)
     pruner = make_pruner(model, cfg, ratio, ctx)
     for i in range(cfg.steps):

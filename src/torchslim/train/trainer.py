@@ -6,7 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -72,8 +72,13 @@ def fit(
     cfg: TrainConfig,
     seed: int,
     checkpoint: Path | None = None,
+    epoch_hook: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place, resuming from ``checkpoint`` if a previous run left one."""
+    """Train ``model`` in place, resuming from ``checkpoint`` if a previous run left one.
+
+    ``epoch_hook(epoch)`` runs before each epoch (also after a resume): schedules such as QAT's
+    freezing of observers and batch-norm statistics hang on it.
+    """
     cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, data, cfg)})
     train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed)
     eval_loader = BatchLoader(data.eval, data.info, cfg.eval_batch_size)
@@ -87,6 +92,8 @@ def fit(
     t0 = time.perf_counter()
     with training_progress(cfg.epochs * len(train_loader), start_epoch * len(train_loader)) as bar:
         for epoch in range(start_epoch, cfg.epochs):
+            if epoch_hook is not None:
+                epoch_hook(epoch)
             stats = _train_epoch(model, train_loader, epoch, (opt, sched, criterion), cfg, bar)
             stats.update({f"eval_{k}": v for k, v in evaluate(model, eval_loader, cfg.channels_last).as_dict().items()})
             result.history.append(stats)

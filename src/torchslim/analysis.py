@@ -1,0 +1,41 @@
+"""``torchslim sensitivity``: per-group pruning sensitivity of a recipe's trained baselines.
+
+Baselines come from the store (trained first if missing, exactly as ``torchslim run`` would), so
+the analysis always describes the same model that the recipe's compression rows start from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torchslim.config import RunConfig
+from torchslim.prune.sensitivity import SensitivityConfig, SensitivityReport, analyze
+from torchslim.ui import console, step_progress
+
+
+def run_sensitivity(cfg: RunConfig, scfg: SensitivityConfig, source: str = "",
+                    seeds: list[int] | None = None) -> list[tuple[SensitivityReport, dict[str, Path]]]:
+    from torchslim.models import load_model
+    from torchslim.report.sensitivity import write_sensitivity
+    from torchslim.runner import TaskContext, run_tasks
+    from torchslim.tasks import expand
+
+    wanted = seeds or cfg.seeds[:1]
+    tasks = [t for t in expand(cfg, source) if t.chain is None and t.seed in wanted]
+    ctx = TaskContext()
+    store = run_tasks(cfg, tasks, ctx=ctx)
+    out = []
+    for task in tasks:
+        row = store.get(task.key)
+        model, spec = load_model(Path(row.artifacts["dir"]) / row.artifacts["model"])
+        data = ctx.dataset(task.dataset)
+        console.print(f"[bold]sensitivity[/bold] {task.describe()}")
+        with step_progress("sensitivity") as bar:
+            rep = analyze(model, data, spec, scfg, progress=lambda root, r: bar.advance(f"{root} @ {r:g}"))
+        rep.model = task.model.label
+        stem = f"{task.model.label.replace(':', '-')}__seed{task.seed}"
+        title = f"{task.model.label} on {task.dataset.name}, seed {task.seed}"
+        files = write_sensitivity(rep, cfg.run_dir / "sensitivity", stem, title)
+        console.print(f"      table {files['markdown']}  plot {files['plot']}")
+        out.append((rep, files))
+    return out

@@ -1,0 +1,1 @@
+"""Quantization methods. INT8 runs in ONNX Runtime (QDQ); low-bit QAT uses Brevitas."""

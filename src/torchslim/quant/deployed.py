@@ -1,0 +1,53 @@
+"""A deployed ONNX artifact that behaves like a module: ``model(x)`` runs ONNX Runtime.
+
+Quantized INT8 models get their speed in ONNX Runtime, so that is where torchslim evaluates them:
+accuracy, size and latency are all measured on the very file that would ship. The float module it
+came from is kept as ``reference`` for what the ONNX file cannot tell cheaply: the parameter count
+and the MACs of the network it computes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class OnnxModel(nn.Module):
+    """Inference-only wrapper; ``precision`` says what the file holds (e.g. 'int8-static')."""
+
+    def __init__(self, onnx_path: Path, reference: nn.Module, precision: str, threads: int | None = None):
+        super().__init__()
+        self.onnx_path = Path(onnx_path)
+        self.precision = precision
+        self._reference = [reference.eval()]  # a list hides it from .modules(): not part of this module
+        self._threads = threads
+        self._session = None
+
+    @property
+    def reference(self) -> nn.Module:
+        return self._reference[0]
+
+    def session(self):
+        if self._session is None:
+            import os
+
+            from torchslim.export.onnx import ort_session
+
+            self._session = ort_session(self.onnx_path, self._threads or os.cpu_count() or 1)
+        return self._session
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sess = self.session()
+        feed = {sess.get_inputs()[0].name: np.ascontiguousarray(x.detach().float().numpy())}
+        return torch.from_numpy(sess.run(None, feed)[0])
+
+    def copy_to(self, path: Path) -> Path:
+        import shutil
+
+        path = Path(path)
+        if path.resolve() != self.onnx_path.resolve():
+            shutil.copyfile(self.onnx_path, path)
+        return path
