@@ -8,6 +8,6 @@ applied to the trained baseline of the same model and seed.
 from torchslim.methods.base import METHODS, Chain, MethodContext, MethodStep, apply_chain, register_method
 
 from torchslim.prune import structured, unstructured  # noqa: E402,F401  (registers the pruning methods)
-from torchslim.quant import ort_int8, qat  # noqa: E402,F401  (registers the INT8 methods)
+from torchslim.quant import lowbit, ort_int8, qat  # noqa: E402,F401  (registers the quantization methods)
 
 __all__ = ["METHODS", "Chain", "MethodContext", "MethodStep", "apply_chain", "register_method"]

@@ -20,7 +20,7 @@ class MethodEntry:
 
 
 METHODS: Registry = Registry("method")
-DEPLOYING = ("quant.static", "quant.dynamic", "quant.qat")  # output is an ONNX file, so they end a chain
+DEPLOYING = ("quant.static", "quant.dynamic", "quant.qat", "quant.lowbit")  # output is an ONNX file, so they end a chain
 
 
 def register_method(name: str, config_cls: type[BaseModel]):

@@ -6,7 +6,7 @@ import dataclasses
 
 from torch import nn
 
-from torchslim.models import cnv, mobilenet_v1, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
+from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
 from torchslim.models.base import MODELS, InputSpec, ModelConfig
 
 
