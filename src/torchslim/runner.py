@@ -80,6 +80,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
         "threads": threads,
     }
     metrics |= measure_task(model, spec, folder / artifact, task)
+    metrics |= exported_accuracy(model, data, folder, task)
     return ResultRow(
         config_hash=task.config_hash,
         run_name=task.run_name,
@@ -113,6 +114,20 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     notes = {k: v for k, v in mctx.notes.items() if k != "step"}
     return model, accuracy, {"epochs": task.train.epochs, "compress_seconds": time.perf_counter() - t0,
                              "method_notes": notes}
+
+
+def exported_accuracy(model, data: DataBundle, folder: Path, task: Task) -> dict:
+    """Low-bit (Brevitas) models are also evaluated as their exported QCDQ ONNX file."""
+    from torchslim.data import BatchLoader
+    from torchslim.measure.accuracy import evaluate
+    from torchslim.quant.deployed import OnnxModel
+    from torchslim.quant.lowbit import is_brevitas
+
+    onnx_file = folder / "model.onnx"
+    if isinstance(model, OnnxModel) or not is_brevitas(model) or not onnx_file.exists():
+        return {}
+    acc = evaluate(OnnxModel(onnx_file, model, "qcdq"), BatchLoader(data.eval, data.info, task.train.eval_batch_size))
+    return {"onnx_top1": acc.top1}
 
 
 def save_artifact(model, folder: Path, description: dict) -> str:

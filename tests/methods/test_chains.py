@@ -5,8 +5,10 @@ from torchslim.errors import ConfigError, UnknownNameError
 from torchslim.methods import METHODS, Chain
 from tests.conftest import tiny_recipe
 
-EXAMPLES = {"prune.unstructured": {"sparsity": 0.5}, "prune.structured": {"ratio": 0.5}}
-CHAIN = [{k: v} for k, v in EXAMPLES.items()]
+EXAMPLES = {"prune.unstructured": {"sparsity": 0.5}, "prune.structured": {"ratio": 0.5},
+            "quant.dynamic": {"per_channel": True}, "quant.static": {"calibration": "entropy"},
+            "quant.qat": {"epochs": 2}, "quant.lowbit": {"weight_bits": 2, "act_bits": 2}}
+CHAIN = [{"prune.unstructured": {"sparsity": 0.5}}, {"prune.structured": {"ratio": 0.5}}]
 
 
 def test_every_registered_method_has_an_example_here():

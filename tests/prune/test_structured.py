@@ -12,11 +12,12 @@ from torchslim.export.onnx import check_parity, export_onnx, ort_session
 from torchslim.measure.bench import parity_batch
 from torchslim.measure.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
-from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input, describe, load_model
+from torchslim.models import (MODELS, InputSpec, ModelConfig, build_model, default_input, describe, float_model_names,
+                              load_model)
 
 ZOO = ["torchvision:resnet18", "torchvision:mobilenet_v2", "torchvision:efficientnet_b0", "timm:resnet18",
        "timm:vit_tiny_patch16_224"]
-CASES = [(n, default_input(n)) for n in MODELS.names()] + [(n, InputSpec(10, 3, 32)) for n in ZOO]
+CASES = [(n, default_input(n)) for n in float_model_names()] + [(n, InputSpec(10, 3, 32)) for n in ZOO]
 
 
 def prune(model, spec, ctx, **params):
@@ -93,10 +94,21 @@ def test_output_and_protected_layers_keep_their_width(make_ctx):
 
 
 def test_bad_settings_are_config_errors(make_ctx):
-    with pytest.raises(ConfigError, match="exactly one of ratio"):
+    with pytest.raises(ConfigError, match="not both"):
         Chain.parse({"prune.structured": {"ratio": 0.5, "macs_target": 0.5}})
     with pytest.raises(ConfigError, match="importance"):
         Chain.parse({"prune.structured": {"ratio": 0.5, "importance": "l3"}})
     spec = default_input("resnet20")
     with pytest.raises(ConfigError, match="no layer named 'layers.9'"):
         prune(build_model("resnet20", spec), spec, make_ctx(spec), ratio=0.5, protect=["layers.9"])
+
+
+@pytest.mark.parametrize("method", ["prune.structured", "prune.unstructured"])
+def test_pruning_a_brevitas_model_is_a_clear_error(method, make_ctx):
+    from torchslim.errors import TorchslimError
+
+    spec = default_input("quant_cnv")
+    params = {"ratio": 0.5} if method == "prune.structured" else {"sparsity": 0.5}
+    with pytest.raises(TorchslimError, match="already quantized with Brevitas"):
+        apply_chain(build_model("quant_cnv", spec), Chain.parse({method: params | {"finetune_epochs": 0}}),
+                    make_ctx(spec))

@@ -4,10 +4,11 @@ import torch
 from torchslim.export.checkpoint import save_model
 from torchslim.measure.complexity import count_params
 from torchslim.methods import Chain, apply_chain
-from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input, describe, load_model
+from torchslim.models import (MODELS, InputSpec, ModelConfig, build_model, default_input, describe, float_model_names,
+                              load_model)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", float_model_names())
 def test_70_percent_sparsity_shrinks_the_file(name, make_ctx, tmp_path):
     spec = default_input(name)
     torch.manual_seed(0)

@@ -28,6 +28,11 @@ def build_model(cfg: ModelConfig | str, spec: InputSpec) -> nn.Module:
     return model
 
 
+def float_model_names() -> list[str]:
+    """Registry models in floating point: the ones pruning and INT8 methods start from."""
+    return [n for n in MODELS.names() if not MODELS.get(n).meta.get("quantized")]
+
+
 def default_input(name: str) -> InputSpec:
     """The input a model is tested at: that of its default dataset."""
     from torchslim.data.base import DATASETS
@@ -37,7 +42,8 @@ def default_input(name: str) -> InputSpec:
     return InputSpec(num_classes=10, in_channels=shape[0], image_size=shape[1])
 
 
-__all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input", "describe", "load_model"]
+__all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input", "describe", "float_model_names",
+           "load_model"]
 
 
 def load_model(path) -> tuple[nn.Module, InputSpec]:

@@ -42,4 +42,7 @@ class ModelConfig(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.name
+        """The name, plus builder kwargs when given: ``quant_cnv[act_bits=2,weight_bits=2]``."""
+        if not self.kwargs:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={v}' for k, v in sorted(self.kwargs.items()))}]"

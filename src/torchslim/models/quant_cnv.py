@@ -49,7 +49,7 @@ class QuantCNV(nn.Module):
         return self.classifier(self.features(self.quant_input(self.pad(x))))
 
 
-@MODELS.register("quant_cnv", default_dataset="cifar10")
+@MODELS.register("quant_cnv", default_dataset="cifar10", quantized=True)
 def quant_cnv(spec: InputSpec, weight_bits: int = 4, act_bits: int = 4, **kw) -> nn.Module:
     """CNV with Brevitas W{b}A{b} layers (kwargs weight_bits, act_bits: 2-8), trained with QAT."""
     return QuantCNV(spec, weight_bits, act_bits, **kw)

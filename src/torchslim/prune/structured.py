@@ -19,7 +19,7 @@ from torchslim.errors import TorchslimError
 from torchslim.measure.complexity import count_flops
 from torchslim.methods.base import MethodContext, register_method
 from torchslim.prune.sensitivity import SensitivityConfig
-from torchslim.prune.targets import protected_layers
+from torchslim.prune.targets import protected_layers, require_float
 from torchslim.prune.transformers import attention_heads, sync_attributes
 
 IMPORTANCES = ("l1", "l2", "bn_scale", "taylor", "random")
@@ -147,6 +147,7 @@ def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodConte
 
 @register_method("prune.structured", StructuredConfig)
 def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> nn.Module:
+    require_float(model, "prune.structured")
     model.eval()
     if cfg.sensitivity is not None:
         scfg = cfg.sensitivity.model_copy(update={"protect": cfg.protect + cfg.sensitivity.protect})

@@ -20,6 +20,16 @@ def output_layer(model: nn.Module, num_classes: int) -> nn.Module | None:
     return last
 
 
+def require_float(model: nn.Module, method: str) -> None:
+    """Pruning works on float networks; a Brevitas-quantized one is pruned before quantizing."""
+    from torchslim.errors import TorchslimError
+    from torchslim.quant.lowbit import is_brevitas
+
+    if is_brevitas(model):
+        raise TorchslimError(f"{method} does not apply to a model already quantized with Brevitas; prune its float "
+                             "version (e.g. cnv), then quantize with quant.lowbit in the same chain")
+
+
 def protected_layers(model: nn.Module, names: list[str], num_classes: int) -> list[nn.Module]:
     modules = dict(model.named_modules())
     unknown = [n for n in names if n not in modules]

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from torchslim.methods.base import MethodContext, register_method
-from torchslim.prune.targets import prunable_layers
+from torchslim.prune.targets import prunable_layers, require_float
 
 
 class UnstructuredConfig(BaseModel):
@@ -30,6 +30,7 @@ class UnstructuredConfig(BaseModel):
 
 @register_method("prune.unstructured", UnstructuredConfig)
 def prune_unstructured(model: nn.Module, cfg: UnstructuredConfig, ctx: MethodContext) -> nn.Module:
+    require_float(model, "prune.unstructured")
     layers = prunable_layers(model, cfg.protect, ctx.spec.num_classes)
     params = [(m, "weight") for _, m in layers]
     if cfg.sparsity > 0:

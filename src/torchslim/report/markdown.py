@@ -16,6 +16,11 @@ def _latency(row: ResultRow, runtime: str, batch: int = 1) -> float | None:
     return hit[0]["median_ms"] if hit else None
 
 
+def _why_no_torch(row: ResultRow) -> str:
+    """INT8 artifacts are ONNX files: PyTorch's CPU INT8 path is the deprecated torch.ao one."""
+    return "n/a (ONNX INT8)" if str(row.artifacts.get("model", "")).endswith(".onnx") else "not measured"
+
+
 def _median(values: list[float | None]) -> float | None:
     import statistics
 
@@ -56,7 +61,7 @@ def summary_table(rows: list[ResultRow], source: str) -> str:
                 human_count(first["macs"]) if "macs" in first else "not measured",
                 f"{first['file_bytes'] / 1e6:.2f}" if "file_bytes" in first else "not measured",
                 f"{first['file_gzip_bytes'] / 1e6:.2f}" if "file_gzip_bytes" in first else "not measured",
-                f"{torch_ms:.3f}" if torch_ms is not None else "not measured",
+                f"{torch_ms:.3f}" if torch_ms is not None else _why_no_torch(group[0]),
                 f"{ort_ms:.3f}" if ort_ms is not None else "not measured",
                 f"{base_ort / ort_ms:.2f}x" if base_ort and ort_ms else "—",
             ])
