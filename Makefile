@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test test-slow bench-cifar bench-latency clean
+.PHONY: install demo test test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k clean
 
 install: $(STAMP)
 
@@ -28,6 +28,19 @@ bench-latency: $(STAMP)
 
 bench-cifar: $(STAMP)
 	$(PY) benchmarks/cifar10_resnet20.py
+	$(VENV)/bin/torchslim sensitivity configs/compare/cifar10jpg_resnet20_pruning.yaml
+
+bench-prune-speed: $(STAMP)
+	$(PY) benchmarks/prune_speed.py
+
+bench-int8: $(STAMP)
+	$(PY) benchmarks/int8_speed.py
+
+bench-mnist5k: $(STAMP)
+	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_pruning.yaml
+	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_int8.yaml
+	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_quant_cnv.yaml
+	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_efficientnet_b0.yaml
 
 clean:
 	rm -rf $(VENV) runs

@@ -113,3 +113,20 @@ def test_chain_reuses_a_baseline_trained_by_another_run(write_config, workspace)
     rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
     chain = [r for r in rows if r["method_chain"].startswith("prune.unstructured")]
     assert len(chain) == 1 and chain[0]["metrics"]["nonzero_params"] < 0.6 * chain[0]["metrics"]["params"]
+
+
+def test_int8_chain_stores_the_onnx_artifact_and_its_measurements(write_config, workspace):
+    cfg = write_config(tiny_recipe(train={"epochs": 1},
+                                   methods=[[{"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}},
+                                             {"quant.static": {"calibration_samples": 64}}]]))
+    proc = run_cli("run", str(cfg), cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
+    base = next(r for r in rows if r["method_chain"] == "baseline")
+    q = next(r for r in rows if r["method_chain"].endswith("quant.static(calibration_samples=64)"))
+    assert q["artifacts"]["model"] == "model.onnx"
+    assert [x["runtime"] for x in q["metrics"]["latency"]] == ["onnxruntime"]
+    assert q["metrics"]["file_bytes"] < 0.2 * base["metrics"]["file_bytes"]  # half the channels, then INT8
+    assert q["metrics"]["macs"] < 0.5 * base["metrics"]["macs"]
+    report = (workspace / "runs" / "tiny" / "report.md").read_text()
+    assert "n/a (ONNX INT8)" in report
