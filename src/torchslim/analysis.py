@@ -10,6 +10,8 @@ from pathlib import Path
 
 from torchslim.config import RunConfig
 from torchslim.prune.sensitivity import SensitivityConfig, SensitivityReport, analyze
+from rich.markup import escape
+
 from torchslim.ui import console, step_progress
 
 
@@ -29,7 +31,7 @@ def run_sensitivity(cfg: RunConfig, scfg: SensitivityConfig, source: str = "",
         row = store.get(task.key)
         model, spec = load_model(Path(row.artifacts["dir"]) / row.artifacts["model"])
         data = ctx.dataset(task.dataset)
-        console.print(f"[bold]sensitivity[/bold] {task.describe()}")
+        console.print(f"[bold]sensitivity[/bold] {escape(task.describe())}")
         with step_progress("sensitivity") as bar:
             rep = analyze(model, data, spec, scfg, progress=lambda root, r: bar.advance(f"{root} @ {r:g}"))
         rep.model = task.model.label

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from torchslim.errors import TorchslimError
@@ -196,7 +197,7 @@ def _print_rows(rows) -> None:
         table.add_column(col, justify="right" if col[0] in "tps" and col != "model" else "left")
     for r in rows:
         m = r.metrics
-        table.add_row(r.model, r.dataset, r.method_chain, str(r.seed), f"{m['top1']:.2f}", f"{m['top5']:.2f}",
+        table.add_row(escape(r.model), r.dataset, escape(r.method_chain), str(r.seed), f"{m['top1']:.2f}", f"{m['top5']:.2f}",
                       f"{m['params']:,}", f"{m['macs']:,}" if "macs" in m else "—",
                       f"{m.get('train_seconds', m.get('compress_seconds', 0.0)):.1f}")
     out.print(table)

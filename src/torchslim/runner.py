@@ -24,6 +24,8 @@ from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task, expand
 from torchslim.train import fit
 from torchslim.train.determinism import configure
+from rich.markup import escape
+
 from torchslim.ui import console
 
 
@@ -184,7 +186,7 @@ class InProcessExecutor:
 
 
 def _execute(task: Task, store: Store, ctx: TaskContext, force: bool) -> ResultRow:
-    console.print(f"[bold]run[/bold]   {task.describe()}")
+    console.print(f"[bold]run[/bold]   {escape(task.describe())}")
     t0 = time.perf_counter()
     base = store.get(task.baseline().key) if task.chain is not None else None
     base_file = Path(base.artifacts["dir"]) / base.artifacts["model"] if base else None
@@ -201,7 +203,7 @@ def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskC
     todo = [t for t in tasks if force or not store.has(t.key)]
     for t in tasks:
         if t not in todo:
-            console.print(f"[dim]skip[/dim]  {t.describe()}  (already in {cfg.store}; --force reruns)")
+            console.print(f"[dim]skip[/dim]  {escape(t.describe())}  (already in {cfg.store}; --force reruns)")
     ctx = ctx or TaskContext()
     if todo:
         preflight(todo, ctx)
