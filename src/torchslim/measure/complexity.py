@@ -63,11 +63,16 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
+    grad_params = [p for p in model.parameters() if p.requires_grad]
     model.eval()
-    try:
+    try:  # parameters passed as module arguments (Brevitas scales) trip the counter's grad hooks
+        for p in grad_params:
+            p.requires_grad_(False)
         with FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, *input_shape))
     finally:
+        for p in grad_params:
+            p.requires_grad_(True)
         model.train(was_training)
     return int(counter.get_total_flops())
 
