@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+import torch
+
 from _common import ROOT, write_section
 
 from torchslim.config import load_config
@@ -44,20 +46,36 @@ def baseline_section(base, wall: float) -> str:
 
 
 def pruning_section(base, pruned) -> str:
+    from pathlib import Path
+
+    from torchslim.measure.compare import side_by_side
+    from torchslim.models import load_model
+
+    models, spec = {}, None
+    for label, r in (("baseline", base), ("pruned", pruned)):
+        models[label], spec = load_model(Path(r.artifacts["dir"]) / r.artifacts["model"])
+    lat = side_by_side(models, spec.shape, [1, 64])
     rows = []
-    for r in (base, pruned):
+    for label, r in (("baseline", base), ("pruned", pruned)):
         m = r.metrics
-        lat = {(x["runtime"], x["batch_size"]): x["median_ms"] for x in m["latency"]}
+        cells = []
+        for rt in ("torch", "onnxruntime"):
+            for b in (1, 64):
+                t = lat[(label, rt, b)].median_s
+                cells.append(f"{t * 1e3:.2f} ({lat[('baseline', rt, b)].median_s / t:.2f}x)")
         rows.append([r.method_chain, f"{m['top1']:.2f}", f"{m['top1'] - base.metrics['top1']:+.2f}",
                      human_count(m["params"]), human_count(m["macs"]), f"{base.metrics['macs'] / m['macs']:.2f}x",
-                     *[f"{lat.get((rt, b), float('nan')):.2f}" for rt in ("torch", "onnxruntime") for b in (1, 64)]])
+                     *cells])
     drop = base.metrics["top1"] - pruned.metrics["top1"]
     notes = pruned.metrics.get("method_notes", {})
+    widths = sorted({mod.out_channels for mod in models["pruned"].modules() if isinstance(mod, torch.nn.Conv2d)})
     return (
         "## ResNet-20 on CIFAR-10: structured pruning to half the MACs, fine-tuned\n\n"
         f"Torch-Pruning L1, channel ratio {notes.get('channel_ratio', float('nan')):.3f} found by bisection for "
-        "<= 50 % of the MACs, coupled residual groups pruned together, then fine-tuned (epochs in the chain). "
-        f"Same 45,000 / 5,000 split and seed as the baseline; latency medians in ms on this machine.\n\n"
+        "<= 50 % of the MACs, channel counts rounded to multiples of 8 (pruned widths: "
+        f"{', '.join(map(str, widths))}), coupled residual groups pruned together, then fine-tuned (epochs in the "
+        "chain). Same 45,000 / 5,000 split and seed as the baseline. Latency: medians in ms of both saved models "
+        "measured side by side in one process (interleaved rounds), speedup against the baseline in brackets.\n\n"
         + markdown_table(["Method", "Val top-1 (%)", "Δ top-1", "Params", "MACs", "MACs reduction",
                           "torch b1", "torch b64", "ORT b1", "ORT b64"], rows, "lrrrrrrrrr")
         + f"\n\nDrop against the baseline: {drop:.2f} points (target <= {MAX_PRUNE_DROP}: "

@@ -1,0 +1,46 @@
+"""Latency of several models side by side: one process, interleaved rounds, same batch and threads.
+
+Per-task latencies are measured whenever a task finishes, so on a shared machine two tasks may
+have met different loads; a speedup quoted between them should come from this instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from torchslim.measure.latency import onnx_runner, torch_runner
+from torchslim.measure.timing import Timing, TimingConfig, time_interleaved
+
+
+def side_by_side(models: dict[str, nn.Module], shape: tuple[int, int, int], batch_sizes: list[int],
+                 runtimes: tuple[str, ...] = ("torch", "onnxruntime"),
+                 timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4)) -> dict[tuple[str, str, int], Timing]:
+    """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds."""
+    from torchslim.export.onnx import export_onnx
+    from torchslim.measure.allocator import keep_freed_memory
+    from torchslim.quant.deployed import OnnxModel
+
+    keep_freed_memory()
+    threads = os.cpu_count() or 1
+    keys, runners = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for bs in batch_sizes:
+            batch = torch.randn(bs, *shape, generator=torch.Generator().manual_seed(bs))
+            for label, model in models.items():
+                model.eval()
+                deployed = isinstance(model, OnnxModel)
+                if "torch" in runtimes and not deployed:
+                    keys.append((label, "torch", bs))
+                    runners.append(torch_runner(model, batch, threads))
+                if "onnxruntime" in runtimes:
+                    path = model.onnx_path if deployed else Path(tmp) / f"{len(keys)}.onnx"
+                    if not deployed:
+                        export_onnx(model, torch.zeros(1, *shape), path)
+                    keys.append((label, "onnxruntime", bs))
+                    runners.append(onnx_runner(path, batch, threads, "CPUExecutionProvider"))
+        return dict(zip(keys, time_interleaved(runners, timing)))
