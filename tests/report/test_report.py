@@ -43,3 +43,10 @@ def test_delta_is_paired_by_seed():
 
     assert _paired_delta([row(0, 98.1)], {0: 98.6, 1: 98.2}) == "-0.50"
     assert _paired_delta([row(2, 98.1)], {0: 98.6}) == "no baseline"
+
+
+def test_a_slower_compressed_model_is_flagged_not_hidden():
+    from torchslim.report.markdown import _speedup_cell
+
+    assert _speedup_cell(1.0, 2.0) == "0.50x SLOWER than baseline"
+    assert _speedup_cell(2.0, 1.0) == "2.00x" and _speedup_cell(None, 1.0) == "—"

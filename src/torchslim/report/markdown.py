@@ -16,6 +16,14 @@ def _latency(row: ResultRow, runtime: str, batch: int = 1) -> float | None:
     return hit[0]["median_ms"] if hit else None
 
 
+def _speedup_cell(base_ms: float | None, ms: float | None) -> str:
+    """Speedup against the baseline; a compressed model that got slower is said so, not hidden."""
+    if not base_ms or not ms:
+        return "—"
+    ratio = base_ms / ms
+    return f"{ratio:.2f}x" + (" SLOWER than baseline" if ratio < 0.9 else "")
+
+
 def _why_no_torch(row: ResultRow) -> str:
     """INT8 artifacts are ONNX files: PyTorch's CPU INT8 path is the deprecated torch.ao one."""
     return "n/a (ONNX INT8)" if str(row.artifacts.get("model", "")).endswith(".onnx") else "not measured"
@@ -63,7 +71,7 @@ def summary_table(rows: list[ResultRow], source: str) -> str:
                 f"{first['file_gzip_bytes'] / 1e6:.2f}" if "file_gzip_bytes" in first else "not measured",
                 f"{torch_ms:.3f}" if torch_ms is not None else _why_no_torch(group[0]),
                 f"{ort_ms:.3f}" if ort_ms is not None else "not measured",
-                f"{base_ort / ort_ms:.2f}x" if base_ort and ort_ms else "—",
+                _speedup_cell(base_ort, ort_ms),
             ])
     note = (f"Config: `{source}`. " if source else "") + (
         "Latency: median over repeated runs at batch 1, threads fixed (see every run below); "
