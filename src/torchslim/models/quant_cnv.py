@@ -19,9 +19,8 @@ def brevitas_layers(weight_bits: int, act_bits: int) -> CNVLayers:
     qnn = brevitas_nn()
     check_bits(weight_bits, "weight_bits")
     check_bits(act_bits, "act_bits")
-    # Below 4 bits, Brevitas' default activation range (max 6, learnt from there) puts most
-    # post-BN activations (~N(0, 1)) below the first step: W2A2 never left 10 %. Start at max 2,
-    # and give 2-3 bit weights one scale per output channel.
+    # Below 4 bits: activation ranges start at max 2 (post-BN activations are ~N(0, 1), so 3 levels
+    # up to 6 would waste most of them), and weights get one learnt scale per output channel.
     act_max = 6.0 if act_bits >= 4 else 2.0
     per_channel = weight_bits < 4
     return CNVLayers(
