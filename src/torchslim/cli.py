@@ -67,7 +67,7 @@ def sensitivity(
     config: Path = typer.Argument(..., help="YAML recipe whose baselines are analysed"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides"),
     ratios: Optional[list[float]] = typer.Option(None, "--ratios", help="channel ratios, e.g. --ratios 0.1 0.3 0.5"),
-    eval_images: int = typer.Option(2000, "--eval-images", help="evaluate on the first N eval images (0 = all)"),
+    eval_images: int = typer.Option(2000, "--eval-images", help="evaluate on a fixed random subset of N eval images (0 = all)"),
     max_drop: float = typer.Option(1.0, "--max-drop", help="suggested ratio: largest within this top-1 drop"),
     importance: str = typer.Option("l1", "--importance", help="l1, l2, bn_scale or random"),
     seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="baseline seeds to analyse (default: first)"),

@@ -32,7 +32,7 @@ class SensitivityConfig(BaseModel):
 
     ratios: list[float] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7], min_length=1)
     importance: Literal["l1", "l2", "bn_scale", "random"] = "l1"
-    eval_images: int | None = Field(2000, gt=0, description="evaluate on the first N eval images (None = all)")
+    eval_images: int | None = Field(2000, gt=0, description="evaluate on a fixed random subset of N eval images (None = all)")
     max_drop: float = Field(1.0, ge=0.0, description="per-group ratio suggestion: largest ratio within this drop")
     protect: list[str] = Field(default_factory=list)
 
@@ -111,10 +111,12 @@ def _layer_names(group, names: dict[nn.Module, str]) -> list[str]:
 
 
 def eval_subset(data: DataBundle, n: int | None) -> ArraySplit:
+    """A fixed random subset (seed 0): eval splits may be stored class by class, so a prefix is not one."""
     split = data.eval
     if n is None or n >= len(split):
         return split
-    return ArraySplit(split.images[:n], split.labels[:n])
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:n]
+    return ArraySplit(split.images[idx], split.labels[idx])
 
 
 def prune_one_group(model: nn.Module, root: str, ratio: float, cfg: SensitivityConfig, example, num_classes: int) -> int:
