@@ -83,3 +83,14 @@ def test_cli_writes_table_plot_and_json(write_config, workspace):
     assert all(len(g["rows"]) == 2 for g in data["groups"])
     assert (folder / "simple_cnn_6x2__seed0.png").stat().st_size > 5000
     assert "Pruning sensitivity" in proc.stdout and "ratio 0.25" in proc.stdout
+
+
+def test_stored_analysis_round_trips_through_json(tmp_path):
+    from torchslim.prune.sensitivity import SensitivityReport
+    from torchslim.report.sensitivity import report_from_json, write_sensitivity
+
+    g = GroupSensitivity("conv1", ["conv1", "bn1"], 16, [SensitivityRow(0.5, 8, 80.0, 2.0, 0.6)])
+    rep = SensitivityReport("m", 82.0, 100, SensitivityConfig(ratios=[0.5]).model_dump(), [g])
+    files = write_sensitivity(rep, tmp_path, "m", "m")
+    again = report_from_json(files["json"])
+    assert again.groups[0].rows[0] == g.rows[0] and again.suggested_ratios(5.0) == {"conv1": 0.5}

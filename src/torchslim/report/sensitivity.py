@@ -44,6 +44,7 @@ def sensitivity_plot(rep: SensitivityReport, path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # more groups than the default 10 colours
     for g in rep.groups:
         pts = [(0.0, rep.baseline_top1)] + [(r.ratio, r.top1) for r in g.rows if r.channels_removed > 0]
         if len(pts) > 1:
@@ -52,7 +53,7 @@ def sensitivity_plot(rep: SensitivityReport, path: Path, title: str) -> Path:
                label=f"baseline - {rep.config['max_drop']:g} pt")
     ax.set_xlabel("fraction of the group's channels removed")
     ax.set_ylabel("top-1 (%) without fine-tuning")
-    ax.set_title(f"Pruning sensitivity per layer group: {title}")
+    ax.set_title(f"Pruning sensitivity per layer group\n{title}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, ncol=2, loc="lower left")
     fig.tight_layout()
@@ -60,6 +61,16 @@ def sensitivity_plot(rep: SensitivityReport, path: Path, title: str) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def report_from_json(path: Path) -> SensitivityReport:
+    """Rebuild a stored analysis (to redraw its table or plot without recomputing it)."""
+    from torchslim.prune.sensitivity import GroupSensitivity, SensitivityRow
+
+    raw = json.loads(Path(path).read_text())
+    groups = [GroupSensitivity(g["root"], g["layers"], g["channels"], [SensitivityRow(**r) for r in g["rows"]])
+              for g in raw["groups"]]
+    return SensitivityReport(raw["model"], raw["baseline_top1"], raw["eval_images"], raw["config"], groups)
 
 
 def write_sensitivity(rep: SensitivityReport, folder: Path, stem: str, title: str) -> dict[str, Path]:
