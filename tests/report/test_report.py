@@ -50,3 +50,10 @@ def test_a_slower_compressed_model_is_flagged_not_hidden():
 
     assert _speedup_cell(1.0, 2.0) == "0.50x SLOWER than baseline"
     assert _speedup_cell(2.0, 1.0) == "2.00x" and _speedup_cell(None, 1.0) == "—"
+
+
+def test_low_bit_rows_show_the_deployed_file_size():
+    from torchslim.report.markdown import _file_cell
+
+    assert _file_cell({"file_bytes": 6_200_000, "onnx_bytes": 1_600_000, "onnx_top1": 98.4}) == "1.60 (QCDQ ONNX)"
+    assert _file_cell({"file_bytes": 4_030_000}) == "4.03" and _file_cell({}) == "not measured"

@@ -24,6 +24,15 @@ def _speedup_cell(base_ms: float | None, ms: float | None) -> str:
     return f"{ratio:.2f}x" + (" SLOWER than baseline" if ratio < 0.9 else "")
 
 
+def _file_cell(m: dict) -> str:
+    """Low-bit (Brevitas) models ship as their QCDQ ONNX file; their .pt keeps float training state."""
+    if "file_bytes" not in m:
+        return "not measured"
+    if m.get("onnx_top1") is not None and m.get("onnx_bytes"):
+        return f"{m['onnx_bytes'] / 1e6:.2f} (QCDQ ONNX)"
+    return f"{m['file_bytes'] / 1e6:.2f}"
+
+
 def _why_no_torch(row: ResultRow) -> str:
     """INT8 artifacts are ONNX files: PyTorch's CPU INT8 path is the deprecated torch.ao one."""
     return "n/a (ONNX INT8)" if str(row.artifacts.get("model", "")).endswith(".onnx") else "not measured"
@@ -67,7 +76,7 @@ def summary_table(rows: list[ResultRow], source: str) -> str:
                 *[f"{by_seed[s].metrics['top1']:.2f}" if s in by_seed else "not run" for s in seeds],
                 f"{human_count(first['params'])} ({human_count(first.get('nonzero_params', first['params']))})",
                 human_count(first["macs"]) if "macs" in first else "not measured",
-                f"{first['file_bytes'] / 1e6:.2f}" if "file_bytes" in first else "not measured",
+                _file_cell(first),
                 f"{first['file_gzip_bytes'] / 1e6:.2f}" if "file_gzip_bytes" in first else "not measured",
                 f"{torch_ms:.3f}" if torch_ms is not None else _why_no_torch(group[0]),
                 f"{ort_ms:.3f}" if ort_ms is not None else "not measured",
