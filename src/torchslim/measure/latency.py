@@ -9,7 +9,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from torchslim.measure.timing import Timing, TimingConfig, time_callable
+from torchslim.measure.timing import Timing
 
 RUNTIMES = ("torch", "onnxruntime")
 
@@ -80,11 +80,3 @@ def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: st
     session = ort_session(onnx_path, threads, provider)
     feed = {session.get_inputs()[0].name: batch.numpy()}
     return lambda: session.run(None, feed)
-
-
-def torch_latency(model: nn.Module, batch: torch.Tensor, threads: int, cfg: TimingConfig) -> Timing:
-    return time_callable(torch_runner(model, batch, threads), cfg)
-
-
-def onnx_latency(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str, cfg: TimingConfig) -> Timing:
-    return time_callable(onnx_runner(onnx_path, batch, threads, provider), cfg)
