@@ -153,13 +153,12 @@ def analyze(model: nn.Module, data: DataBundle, spec, cfg: SensitivityConfig, pr
     loader = BatchLoader(split, data.info, 256)
     base_top1 = evaluate(model, loader).top1
     base_macs = count_flops(model, spec.shape)
-    probe = copy.deepcopy(model)
-    _, groups = _groups(probe, example, protected_layers(probe, cfg.protect, spec.num_classes))
-    probe_names = {m: n for n, m in probe.named_modules()}
+    _, groups = _groups(model, example, protected_layers(model, cfg.protect, spec.num_classes))  # traces only
+    names = {m: n for n, m in model.named_modules()}
     results = []
     for g in groups:
-        root = probe_names[g[0].dep.target.module]
-        results.append(GroupSensitivity(root, _layer_names(g, probe_names), len(g[0].idxs)))
+        root = names[g[0].dep.target.module]
+        results.append(GroupSensitivity(root, _layer_names(g, names), len(g[0].idxs)))
     for gs in results:
         for ratio in cfg.ratios:
             trial = copy.deepcopy(model)
