@@ -75,3 +75,25 @@ def test_weight_decay_skips_biases_and_norms():
     opt = trainer.build_optimizer(model, TrainConfig(weight_decay=1e-3))
     decayed = {id(p) for p in opt.param_groups[0]["params"]}
     assert id(model.fc.weight) in decayed and id(model.fc.bias) not in decayed and id(model.bn1.weight) not in decayed
+
+
+def test_ema_keeps_the_averaged_weights_and_resumes_exactly(digits, tmp_path, monkeypatch):
+    ema_cfg = CFG.model_copy(update={"ema_decay": 0.9})
+    plain, _ = train_once(digits)
+    averaged, straight = train_once(digits, ema_cfg)
+    assert not torch.equal(plain.classifier[-1].weight, averaged.classifier[-1].weight)
+    assert straight.accuracy.top1 > 50.0
+    real_save = trainer.save_atomic
+
+    def save_then_die(blob, path):
+        real_save(blob, path)
+        if blob["epochs_done"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_atomic", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_once(digits, ema_cfg, checkpoint=tmp_path / "ck.pt")
+    monkeypatch.setattr(trainer, "save_atomic", real_save)
+    resumed_model, resumed = train_once(digits, ema_cfg, checkpoint=tmp_path / "ck.pt")
+    assert resumed.accuracy.top1 == straight.accuracy.top1
+    assert torch.equal(resumed_model.classifier[-1].weight, averaged.classifier[-1].weight)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from torchslim.data import BatchLoader, DataBundle
 from torchslim.errors import TrainingDivergedError
@@ -87,25 +88,37 @@ def fit(
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg, cfg.epochs * len(train_loader))
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    ema = _ema(model, cfg)
     result = TrainResult(accuracy=Accuracy(0.0, 0.0, math.nan, 0))
-    start_epoch = _resume(checkpoint, model, opt, sched, result)
+    start_epoch = _resume(checkpoint, (model, ema), opt, sched, result)
+    judged = model if ema is None else ema.module
     t0 = time.perf_counter()
     with training_progress(cfg.epochs * len(train_loader), start_epoch * len(train_loader)) as bar:
         for epoch in range(start_epoch, cfg.epochs):
             if epoch_hook is not None:
                 epoch_hook(epoch)
-            stats = _train_epoch(model, train_loader, epoch, (opt, sched, criterion), cfg, bar)
-            stats.update({f"eval_{k}": v for k, v in evaluate(model, eval_loader, cfg.channels_last).as_dict().items()})
+            stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion), cfg, bar)
+            stats.update({f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()})
             result.history.append(stats)
             bar.note(f"epoch {epoch + 1}/{cfg.epochs}  {data.info.eval_split} top-1 {stats['eval_top1']:.2f}%")
             if checkpoint is not None:
-                save_atomic(_checkpoint_blob(model, opt, sched, epoch + 1, result.history), checkpoint)
+                save_atomic(_checkpoint_blob((model, ema), opt, sched, epoch + 1, result.history), checkpoint)
     result.train_seconds = time.perf_counter() - t0
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     result.accuracy = evaluate(model, eval_loader, cfg.channels_last)
     return result
 
 
-def _train_epoch(model, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig, bar) -> dict[str, float]:
+def _ema(model: nn.Module, cfg: TrainConfig) -> AveragedModel | None:
+    """torch's own EMA (buffers too, so the BN statistics match the averaged weights)."""
+    if cfg.ema_decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+
+
+def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig, bar) -> dict[str, float]:
+    model, ema = models
     opt, sched, criterion = parts
     model.train()
     loader.set_epoch(epoch)
@@ -126,6 +139,8 @@ def _train_epoch(model, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
         loss_sum += float(loss.detach()) * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
@@ -137,9 +152,11 @@ def _train_epoch(model, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig
             "images": seen, "seconds": secs, "lr": sched.get_last_lr()[0]}
 
 
-def _checkpoint_blob(model, opt, sched, epochs_done: int, history) -> dict[str, Any]:
+def _checkpoint_blob(models, opt, sched, epochs_done: int, history) -> dict[str, Any]:
+    model, ema = models
     return {
         "model": model.state_dict(),
+        "ema": None if ema is None else ema.state_dict(),
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "epochs_done": epochs_done,
@@ -147,11 +164,14 @@ def _checkpoint_blob(model, opt, sched, epochs_done: int, history) -> dict[str, 
     }
 
 
-def _resume(checkpoint: Path | None, model, opt, sched, result: TrainResult) -> int:
+def _resume(checkpoint: Path | None, models, opt, sched, result: TrainResult) -> int:
     if checkpoint is None or not checkpoint.exists():
         return 0
     blob = read_checkpoint(checkpoint)
+    model, ema = models
     model.load_state_dict(blob["model"])
+    if ema is not None and blob.get("ema") is not None:
+        ema.load_state_dict(blob["ema"])
     opt.load_state_dict(blob["optimizer"])
     sched.load_state_dict(blob["scheduler"])
     result.history = list(blob["history"])
