@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k clean
+.PHONY: install demo test report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k clean
 
 install: $(STAMP)
 
@@ -17,7 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/torchslim run configs/quickstart.yaml
 
-test: $(STAMP)
+report: $(STAMP)
+	$(VENV)/bin/torchslim report runs/quickstart
+
+# The HTML report test drives Debian's Chromium (headless, offline) through Playwright.
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)

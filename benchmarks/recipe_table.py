@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/recipe_table.py CONFIG [--key SECTION] [--title TEXT] [key=value overrides]
 Used for the accuracy comparisons of compression methods (mnist5k pruning, EfficientNet-B0, ...):
-the table is the report's seed-000-style summary, so the figures are exactly those in the store.
+the tables are the report's seed-002 and seed-000 ones, so the figures are exactly those in the store.
 """
 
 from __future__ import annotations
@@ -15,8 +15,19 @@ from pathlib import Path
 from _common import ROOT, write_section
 
 from torchslim.config import load_config
-from torchslim.report.markdown import summary_table
+from torchslim.report.build import collect
+from torchslim.report.entries import group_entries
+from torchslim.report.method_tables import methods_table, seeds_table
 from torchslim.runner import run
+from torchslim.store import Store
+
+
+def tables(cfg, source: str) -> str:
+    """The report's own seed-002 and seed-000 tables, so the figures are exactly those in the store."""
+    groups = group_entries(*collect(cfg, Store(cfg.store), source))
+    parts = [seeds_table(groups, list(cfg.seeds)).markdown()]
+    parts += [f"*{g.model}*\n\n" + methods_table(g).markdown() for g in groups if g.measured]
+    return "\n\n".join(parts)
 
 
 def main() -> None:
@@ -36,7 +47,7 @@ def main() -> None:
     body = (f"## {title}\n\nTop-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')}), "
             f"seeds {', '.join(map(str, cfg.seeds))}; Δ is paired seed by seed against the same seed's baseline. "
             f"Wall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun).\n\n"
-            + summary_table(rows, args.config))
+            + tables(cfg, args.config))
     write_section(args.key or cfg.name, body)
     print(body)
     print(f"report: {Path(cfg.run_dir) / 'report.md'}")

@@ -83,7 +83,7 @@ def test_run_records_provenance_and_results_prints_it(write_config, workspace):
     csv = run_cli("results", "--format", "csv", cwd=workspace).stdout.splitlines()
     assert csv[0].startswith("model,dataset,method_chain,seed") and len(csv) == 3
     report = (workspace / "runs" / "tiny" / "report.md").read_text()
-    assert "±" in report and "xx.xx" not in report and "## Hardware" in report
+    assert "±" in report and "xx.xx" not in report and "## Hardware and software" in report
     assert (workspace / "runs" / "tiny" / "config.resolved.yaml").exists()
     again = run_cli("run", str(cfg), cwd=workspace)
     assert again.stderr.count("skip") == 2 and "run   " not in again.stderr

@@ -17,4 +17,5 @@ def test_quickstart_reaches_97_percent_and_reports(workspace):
     assert sorted(r.seed for r in rows) == [0, 1]
     assert all(r.metrics["top1"] >= 97.0 for r in rows), [r.metrics["top1"] for r in rows]
     report = (workspace / "qs" / "report.md").read_text()
-    assert "enhanced_lenet5 | mnist5k | baseline |" in report and "±" in report
+    assert "| enhanced_lenet5 | mnist5k | Original |" in report and "±" in report
+    assert (workspace / "qs" / "report.html").stat().st_size > 10_000

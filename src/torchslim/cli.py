@@ -93,6 +93,24 @@ def sensitivity(
 
 
 @app.command()
+def report(
+    run_dir: Path = typer.Argument(Path("runs/quickstart"), help="a run folder written by `torchslim run`"),
+    fmt: str = typer.Option("md,html,terminal", "--format", help="any of md, html, terminal, comma-separated"),
+) -> None:
+    """Rebuild a run's report from the results store alone: nothing is recomputed, no artifact is read."""
+    from torchslim.report.build import load_run, parse_formats, write_report
+    from torchslim.store import Store
+
+    formats = parse_formats(fmt)
+    cfg, source = load_run(run_dir)
+    if not cfg.store.exists():
+        raise TorchslimError(f"no results store at '{cfg.store}' (named by {run_dir}/config.resolved.yaml); "
+                             "run the report from the folder the run was started in")
+    for path in write_report(cfg, Store(cfg.store), source, formats, out).values():
+        console.print(f"report: {path}")
+
+
+@app.command()
 def models(pattern: str = typer.Argument("*", help="glob filter, e.g. 'resnet*'")) -> None:
     """List the model registry."""
     from torchslim.models import MODELS

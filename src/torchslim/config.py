@@ -32,6 +32,8 @@ class MeasureConfig(BaseModel):
     runtimes: list[str] = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
     min_seconds: float = Field(1.0, gt=0)
     threads: int | None = Field(None, gt=0)
+    compare: bool = Field(True, description="after the run, time every artifact of a model side by side (first "
+                                             "seed); the report's latencies and speedups then come from that")
 
 
 class RunConfig(BaseModel):
@@ -175,4 +177,13 @@ def task_hash(payload: dict[str, Any]) -> str:
 
 
 def to_yaml(cfg: BaseModel) -> str:
-    return yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
+    """The resolved config in the same syntax a user writes, so it loads back as the same config."""
+    data = json.loads(cfg.model_dump_json())
+    if isinstance(data.get("methods"), list):
+        data["methods"] = [_chain_yaml(c) for c in data["methods"]]
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _chain_yaml(chain: dict) -> Any:
+    steps = [{s["name"]: s["params"]} for s in chain["steps"]]
+    return steps[0] if len(steps) == 1 else steps

@@ -113,7 +113,7 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     mctx = MethodContext(data, spec, task.finetune, task.seed, task.folder)
     model = apply_chain(model, task.chain, mctx)
     accuracy = evaluate(model, BatchLoader(data.eval, data.info, task.train.eval_batch_size))
-    notes = {k: v for k, v in mctx.notes.items() if k != "step"}
+    notes = {k: v for k, v in mctx.notes.items() if k not in ("step", "_t0")}
     return model, accuracy, {"epochs": task.train.epochs, "compress_seconds": time.perf_counter() - t0,
                              "method_notes": notes}
 
@@ -190,7 +190,11 @@ def _execute(task: Task, store: Store, ctx: TaskContext, force: bool) -> ResultR
     t0 = time.perf_counter()
     base = store.get(task.baseline().key) if task.chain is not None else None
     base_file = Path(base.artifacts["dir"]) / base.artifacts["model"] if base else None
-    row = run_task(task, ctx, force, base_file)
+    try:
+        row = run_task(task, ctx, force, base_file)
+    except Exception as exc:  # recorded for the report, then raised as before
+        store.put_failure(task.key, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+        raise
     store.put(row)
     console.print(f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  "
                   f"({time.perf_counter() - t0:.0f} s)")
@@ -212,16 +216,20 @@ def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskC
     return store
 
 
-def run(cfg: RunConfig, source: str = "", force: bool = False) -> list[ResultRow]:
+def run(cfg: RunConfig, source: str = "", force: bool = False,
+        formats: tuple[str, ...] = ("md", "html", "terminal")) -> list[ResultRow]:
     """Run every task of ``cfg`` not yet in the store, then write the report. Returns all its rows."""
-    from torchslim.report.markdown import write_report
+    from torchslim.report.build import write_report
 
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
     tasks = expand(cfg, source)
     store = run_tasks(cfg, tasks, force)
-    rows = [r for t in tasks for r in store.rows(config_hash=t.config_hash, seed=t.seed, model=t.model.label)]
-    report = write_report(cfg, rows, source)
-    console.print(f"report: {report}")
-    return rows
+    from torchslim.comparison import compare_run
+
+    compare_run(cfg, tasks, store)
+    written = write_report(cfg, store, source, formats, console, charts_only=True)
+    for path in written.values():
+        console.print(f"report: {path}")
+    return [r for t in tasks if (r := store.get(t.key)) is not None]

@@ -46,6 +46,18 @@ CREATE TABLE IF NOT EXISTS benchmarks (
     created_at  REAL NOT NULL
 );
 """
+CREATE_FAILURES = """
+CREATE TABLE IF NOT EXISTS failures (
+    config_hash   TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    dataset       TEXT NOT NULL,
+    method_chain  TEXT NOT NULL,
+    seed          INTEGER NOT NULL,
+    message       TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    UNIQUE (config_hash, model, dataset, method_chain, seed)
+);
+"""
 JSON_COLUMNS = ("metrics", "artifacts", "config", "versions", "hardware")
 KEY_COLUMNS = ("config_hash", "model", "dataset", "method_chain", "seed")
 
@@ -78,7 +90,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as con, con:
             con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA + CREATE_BENCHMARKS)
+            con.executescript(SCHEMA + CREATE_BENCHMARKS + CREATE_FAILURES)
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)
@@ -106,6 +118,19 @@ class Store:
         )
         with closing(self._connect()) as con, con:
             con.execute(sql, values)
+            con.execute(f"DELETE FROM failures WHERE {' AND '.join(f'{c} = ?' for c in KEY_COLUMNS)}", row.key)
+
+    def put_failure(self, key: tuple, message: str) -> None:
+        """Why a task did not finish, so a report can say so; a later success removes it."""
+        with closing(self._connect()) as con, con:
+            con.execute(f"INSERT OR REPLACE INTO failures ({', '.join(KEY_COLUMNS)}, message, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, message, time.time()))
+
+    def failure(self, key: tuple) -> str | None:
+        where = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
+        with closing(self._connect()) as con:
+            hit = con.execute(f"SELECT message FROM failures WHERE {where}", key).fetchone()
+        return hit["message"] if hit else None
 
     def rows(self, **filters: Any) -> list[ResultRow]:
         return list(self.iter_rows(**filters))

@@ -32,28 +32,3 @@ def test_markdown_table_alignment():
 
 def test_human_count():
     assert human_count(1_005_802) == "1.01 M" and human_count(512) == "512"
-
-
-def test_delta_is_paired_by_seed():
-    from torchslim.report.markdown import _paired_delta
-    from torchslim.store import ResultRow
-
-    def row(seed, top1):
-        return ResultRow("h", "r", "m", "d", "x", seed, {"top1": top1}, {}, {}, "", {}, {})
-
-    assert _paired_delta([row(0, 98.1)], {0: 98.6, 1: 98.2}) == "-0.50"
-    assert _paired_delta([row(2, 98.1)], {0: 98.6}) == "no baseline"
-
-
-def test_a_slower_compressed_model_is_flagged_not_hidden():
-    from torchslim.report.markdown import _speedup_cell
-
-    assert _speedup_cell(1.0, 2.0) == "0.50x SLOWER than baseline"
-    assert _speedup_cell(2.0, 1.0) == "2.00x" and _speedup_cell(None, 1.0) == "—"
-
-
-def test_low_bit_rows_show_the_deployed_file_size():
-    from torchslim.report.markdown import _file_cell
-
-    assert _file_cell({"file_bytes": 6_200_000, "onnx_bytes": 1_600_000, "onnx_top1": 98.4}) == "1.60 (QCDQ ONNX)"
-    assert _file_cell({"file_bytes": 4_030_000}) == "4.03" and _file_cell({}) == "not measured"

@@ -19,14 +19,15 @@ from torchslim.measure.timing import Timing, TimingConfig, time_interleaved
 
 def side_by_side(models: dict[str, nn.Module], shape: tuple[int, int, int], batch_sizes: list[int],
                  runtimes: tuple[str, ...] = ("torch", "onnxruntime"),
-                 timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4)) -> dict[tuple[str, str, int], Timing]:
+                 timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4),
+                 threads: int | None = None) -> dict[tuple[str, str, int], Timing]:
     """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds."""
     from torchslim.export.onnx import export_onnx
     from torchslim.measure.allocator import keep_freed_memory
     from torchslim.quant.deployed import OnnxModel
 
     keep_freed_memory()
-    threads = os.cpu_count() or 1
+    threads = threads or os.cpu_count() or 1
     keys, runners = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for bs in batch_sizes:

@@ -123,6 +123,23 @@ class MethodContext:
         return model
 
 
+    def record_step(self, model: nn.Module, step: int, stage: str) -> None:
+        """One row of the per-step dynamics (seed 004): MACs, params, top-1/top-5 on the eval split, wall time."""
+        import time
+
+        from torchslim.data import BatchLoader
+        from torchslim.measure.accuracy import evaluate
+        from torchslim.measure.complexity import count_flops, count_params
+
+        start = self.notes.setdefault("_t0", time.perf_counter())
+        acc = evaluate(model, BatchLoader(self.data.eval, self.data.info, self.finetune.eval_batch_size))
+        self.notes.setdefault("dynamics", []).append({
+            "step": step, "stage": stage, "macs": count_flops(model, self.spec.shape),
+            "params": count_params(model)[0], "top1": acc.top1, "top5": acc.top5,
+            "seconds": time.perf_counter() - start,
+        })
+
+
 def apply_chain(model: nn.Module, chain: Chain, ctx: MethodContext) -> nn.Module:
     for i, step in enumerate(chain.steps):
         entry = METHODS.get(step.name).builder

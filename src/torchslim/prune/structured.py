@@ -161,7 +161,11 @@ def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext
         ctx.notes["layer_ratios"] = cfg.layer_ratios
     torch.manual_seed(ctx.seed)
     pruner = make_pruner(model, cfg, ratio, ctx)
+    if cfg.steps > 1:  # an iterative schedule: its dynamics go to the report (seed 004's table)
+        ctx.record_step(model, 0, "original")
     for i in range(cfg.steps):
         _step(pruner, model, cfg, ctx)
         ctx.tune(model, cfg.finetune_epochs, f"structured-step{i + 1}")
+        if cfg.steps > 1:
+            ctx.record_step(model, i + 1, "filter pruning + fine-tune")
     return model

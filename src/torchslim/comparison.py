@@ -1,0 +1,81 @@
+"""After a run: every artifact of a model timed side by side, so the report's speedups are fair.
+
+Each task measures its latency when it finishes, minutes apart from the others; on a shared
+machine those minutes can differ in load by more than the effect being measured. The comparison
+loads every artifact of one model and seed and times them in one process, in interleaved rounds
+(``measure.compare``), and stores the result; the report then takes latency from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from torch import nn
+
+from torchslim.config import RunConfig
+from torchslim.store import ResultRow, Store
+from torchslim.tasks import Task
+from torchslim.ui import console
+
+
+def comparison_target(rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> str:
+    """Names the exact set of artifacts and settings: a new or rerun task gives a new comparison."""
+    ident = sorted((r.config_hash, r.method_chain, r.seed, r.created_at) for r in rows)
+    digest = hashlib.sha1(json.dumps([ident, batch_sizes, runtimes]).encode()).hexdigest()[:16]
+    return f"compare:{rows[0].run_name}:{rows[0].model}:seed{rows[0].seed}:{digest}"
+
+
+def _load(row: ResultRow) -> nn.Module:
+    from torchslim.models import load_model
+    from torchslim.quant.deployed import OnnxModel
+
+    folder = Path(row.artifacts["dir"])
+    if row.artifacts["model"].endswith(".onnx"):
+        return OnnxModel(folder / row.artifacts["model"], nn.Identity(), "deployed")
+    model, _ = load_model(folder / row.artifacts["model"])
+    if row.metrics.get("onnx_top1") is not None and (folder / "model.onnx").exists():  # low-bit: its QCDQ file ships
+        return OnnxModel(folder / "model.onnx", model, "qcdq")
+    return model
+
+
+def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
+    """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set."""
+    from torchslim.measure.compare import side_by_side
+    from torchslim.measure.timing import TimingConfig
+    from torchslim.models import load_model
+    from torchslim.provenance import provenance
+
+    m = cfg.measure
+    if not (m.latency and m.compare):
+        return
+    for model_cfg in cfg.models:
+        keys = [t.key for t in tasks if t.model == model_cfg and t.seed == cfg.seeds[0]]
+        rows = [r for k in keys if (r := store.get(k)) is not None]
+        base = next((r for r in rows if r.method_chain == "baseline"), None)
+        if base is None or len(rows) < 2 or not all(Path(r.artifacts["dir"]).exists() for r in rows):
+            continue
+        target = comparison_target(rows, m.batch_sizes, m.runtimes)
+        if store.benchmarks(target):
+            continue
+        console.print(f"[bold]compare[/bold] {len(rows)} artifacts of {model_cfg.label} side by side "
+                      f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)")
+        _, spec = load_model(Path(base.artifacts["dir"]) / base.artifacts["model"])
+        models = {r.method_chain: _load(r) for r in rows}
+        timing = TimingConfig(min_seconds=m.min_seconds, rounds=4)
+        lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
+        result = {"latency": [{"chain": chain, "runtime": rt, "batch_size": b, **t.as_dict(),
+                               "median_ms": t.median_s * 1e3} for (chain, rt, b), t in lat.items()],
+                  "threads": m.threads}
+        store.put_benchmark(target, {"chains": sorted(models), "seed": cfg.seeds[0]}, result, provenance())
+
+
+def stored_comparison(store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> dict | None:
+    """{(chain, runtime, batch): median_ms} of the comparison of exactly these rows, if one was stored."""
+    if not rows:
+        return None
+    hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes))
+    if not hits:
+        return None
+    return {(x["chain"], x["runtime"], x["batch_size"]): x["median_ms"] for x in hits[-1]["result"]["latency"]}

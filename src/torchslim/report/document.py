@@ -1,0 +1,141 @@
+"""A report as a list of sections of blocks, rendered alike to markdown, self-contained HTML and the terminal."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from torchslim.report.charts import BarChart, PairedBarChart
+from torchslim.report.tables import Table
+
+
+@dataclass
+class Text:
+    """Paragraphs in a small markdown subset: '- ' bullets, **bold** and `code`."""
+
+    body: str
+
+
+@dataclass
+class Figure:
+    path: Path  # a PNG written next to the report
+    caption: str
+
+
+Block = Union[Text, Table, BarChart, PairedBarChart, Figure]
+CHARTS = (BarChart, PairedBarChart)
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+    level: int = 2
+
+
+@dataclass
+class Document:
+    title: str
+    intro: str
+    sections: list[Section]
+
+    def tables(self) -> list[Table]:
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Table)]
+
+    def figures(self) -> list[Figure]:
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
+
+
+def to_markdown(doc: Document, folder: Path) -> str:
+    out = [f"# {doc.title}", "", doc.intro, ""]
+    for s in doc.sections:
+        out += ["#" * s.level + " " + s.title, ""]
+        for b in s.blocks:
+            if isinstance(b, Table):
+                out += [f"*{b.title}*", ""] if b.title else []
+                out += [b.markdown(), ""]
+            elif isinstance(b, CHARTS):
+                out += ["```text", b.text(), "```", ""]
+            elif isinstance(b, Figure):
+                out += [f"![{b.caption}]({b.path.relative_to(folder).as_posix()})", "", f"*{b.caption}*", ""]
+            else:
+                out += [b.body, ""]
+    return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def _text_html(body: str) -> str:
+    parts, bullets = [], []
+    for line in body.splitlines() + [""]:
+        if line.startswith("- "):
+            bullets.append(f"<li>{_inline(line[2:])}</li>")
+            continue
+        if bullets:
+            parts.append("<ul>" + "".join(bullets) + "</ul>")
+            bullets = []
+        if line.strip():
+            parts.append(f"<p>{_inline(line)}</p>")
+    return "\n".join(parts)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px}th{background:#f3f3f3}td.num,th.num{text-align:right}
+pre{background:#f7f7f7;padding:0.8em;overflow-x:auto;font-size:0.85em}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{color:#555;font-size:0.9em}
+caption{font-style:italic;text-align:left;padding:4px 0}
+"""
+
+
+def to_html(doc: Document) -> str:
+    """One file, no external resource: figures are embedded as data URIs, so it opens offline."""
+    out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(doc.title)}</title>",
+           f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(doc.title)}</h1>", _text_html(doc.intro)]
+    for s in doc.sections:
+        out.append(f"<h{s.level}>{html.escape(s.title)}</h{s.level}>")
+        for b in s.blocks:
+            if isinstance(b, Table):
+                out.append(f"<p><i>{html.escape(b.title)}</i></p>" if b.title else "")
+                out.append(b.html())
+            elif isinstance(b, CHARTS):
+                out.append(f"<pre>{html.escape(b.text())}</pre>")
+            elif isinstance(b, Figure):
+                data = base64.b64encode(b.path.read_bytes()).decode()
+                out.append(f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
+                           f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+            else:
+                out.append(_text_html(b.body))
+    out.append("</body></html>")
+    return "\n".join(x for x in out if x)
+
+
+def to_terminal(doc: Document, console, charts_only: bool = False) -> None:
+    """Tables as rich tables, charts as text; ``charts_only`` prints just the bar charts and advice."""
+    from rich.markup import escape
+    from rich.rule import Rule
+
+    console.print(Rule(escape(doc.title)))
+    for s in doc.sections:
+        blocks = [b for b in s.blocks if not charts_only or isinstance(b, (*CHARTS, Text))]
+        if charts_only and not any(isinstance(b, CHARTS) for b in blocks) and "ecommend" not in s.title:
+            continue
+        console.print(f"\n[bold]{escape(s.title)}[/bold]")
+        for b in blocks:
+            if isinstance(b, Table):
+                console.print(b.rich())
+            elif isinstance(b, CHARTS):
+                console.print(escape(b.text()), soft_wrap=True)
+            elif isinstance(b, Figure):
+                console.print(f"[dim]figure: {escape(str(b.path))}[/dim]")
+            else:
+                console.print(re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/bold]", escape(b.body)).replace("`", ""))

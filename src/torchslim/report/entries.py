@@ -1,0 +1,192 @@
+"""What a report is made of: one entry per (model, dataset, method chain), its seeds pooled.
+
+Entries are built from the results store alone (never from artifact files), so a report can be
+regenerated at any time, also after the artifacts were deleted. A task the config asks for but the
+store does not hold is kept as *missing*, with the reason, so no table ever shows a placeholder.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchslim.report.stats import SeedStats
+from torchslim.store import ResultRow
+
+BASELINE = "baseline"
+# How seed 000 names a method step, and what its "Compression" column says.
+_KINDS = {
+    "quant.dynamic": ("Quant. (Dynamic)", lambda p: "INT8"),
+    "quant.static": ("Quant. (Static)", lambda p: "INT8"),
+    "quant.qat": ("Quant. (QAT)", lambda p: "INT8"),
+    "quant.lowbit": ("Quant. (low-bit QAT)", lambda p: f"W{p.get('weight_bits', '?')}A{p.get('act_bits', '?')}"),
+    "prune.unstructured": ("Pruning (Unstr.)", lambda p: f"{100 * p['sparsity']:.0f}%" if "sparsity" in p else "?"),
+    "prune.structured": ("Pruning (Struct.)", lambda p: _structured_amount(p)),
+}
+
+
+def _structured_amount(p: dict) -> str:
+    if p.get("ratio") is not None:
+        return f"{100 * p['ratio']:.0f}%"
+    if p.get("macs_target") is not None:
+        return f"MACs ≤ {100 * p['macs_target']:.0f}%"
+    return "per layer"
+
+
+def describe_step(name: str, params: dict) -> tuple[str, str]:
+    """(method, compression) for one chain step, e.g. ("Pruning (Struct.)", "50%")."""
+    if name in _KINDS:
+        label, amount = _KINDS[name]
+        return label, amount(params)
+    return name, ", ".join(f"{k}={v}" for k, v in params.items()) or "—"
+
+
+@dataclass
+class Entry:
+    model: str
+    dataset: str
+    chain: str
+    rows: list[ResultRow] = field(default_factory=list)
+    missing: dict[int, str] = field(default_factory=dict)  # seed -> why it is not in the store
+    compared: dict[tuple[str, int], float] = field(default_factory=dict)  # side-by-side medians (ms), if timed
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.chain == BASELINE
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return self.rows[0].config.get("chain", []) if self.rows else []
+
+    @property
+    def method(self) -> str:
+        if self.is_baseline:
+            return "Original"
+        return " → ".join(describe_step(s["name"], s.get("params", {}))[0] for s in self.steps) or self.chain
+
+    @property
+    def compression(self) -> str:
+        if self.is_baseline:
+            return "N/A"
+        return " → ".join(describe_step(s["name"], s.get("params", {}))[1] for s in self.steps) or "?"
+
+    @property
+    def label(self) -> str:
+        return "Original" if self.is_baseline else f"{self.method} {self.compression}"
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.rows)
+
+    @property
+    def top1(self) -> SeedStats:
+        return SeedStats(tuple(r.metrics["top1"] for r in sorted(self.rows, key=lambda r: r.seed)))
+
+    def mean(self, key: str) -> float | None:
+        values = [r.metrics[key] for r in self.rows if r.metrics.get(key) is not None]
+        return statistics.fmean(values) if values else None
+
+    def first(self, key: str) -> Any:
+        return self.rows[0].metrics.get(key) if self.rows else None
+
+    @property
+    def size_bytes(self) -> float | None:
+        """The deployable file: the QCDQ ONNX for low-bit models (their .pt keeps float state)."""
+        if self.first("onnx_top1") is not None and self.first("onnx_bytes"):
+            return self.mean("onnx_bytes")
+        return self.mean("file_bytes")
+
+    def latency_ms(self, runtime: str, batch: int) -> float | None:
+        """The side-by-side comparison's median if there is one, else the median over seeds of each
+        task's own median; None when not measured."""
+        if (runtime, batch) in self.compared:
+            return self.compared[(runtime, batch)]
+        values = [x["median_ms"] for r in self.rows for x in r.metrics.get("latency", [])
+                  if x["runtime"] == runtime and x["batch_size"] == batch]
+        return statistics.median(values) if values else None
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return sorted({x["batch_size"] for r in self.rows for x in r.metrics.get("latency", [])}
+                      | {b for _, b in self.compared})
+
+    @property
+    def prune_fraction(self) -> float | None:
+        """The pruning amount a user asked for (sparsity or channel ratio), for ratio-vs-speed plots."""
+        for s in self.steps:
+            p = s.get("params", {})
+            if s["name"] == "prune.unstructured":
+                return p.get("sparsity")
+            if s["name"] == "prune.structured":
+                notes = self.first("method_notes") or {}
+                return p.get("ratio") if p.get("ratio") is not None else notes.get("channel_ratio")
+        return None
+
+    @property
+    def is_pruning(self) -> bool:
+        return any(s["name"].startswith("prune.") for s in self.steps)
+
+    @property
+    def dynamics(self) -> list[dict[str, Any]]:
+        """Per-step records of an iterative method (first seed)."""
+        return (self.first("method_notes") or {}).get("dynamics", [])
+
+
+@dataclass
+class ModelGroup:
+    """Every entry of one model on one dataset; the baseline is the reference for ratios."""
+
+    model: str
+    dataset: str
+    entries: list[Entry]
+
+    @property
+    def baseline(self) -> Entry | None:
+        return next((e for e in self.entries if e.is_baseline and e.has_data), None)
+
+    @property
+    def measured(self) -> list[Entry]:
+        return [e for e in self.entries if e.has_data]
+
+    def speedup(self, e: Entry, runtime: str, batch: int) -> float | None:
+        base = self.baseline
+        ref = base.latency_ms(runtime, batch) if base else None
+        ms = e.latency_ms(runtime, batch)
+        return ref / ms if ref and ms else None
+
+    def size_ratio(self, e: Entry) -> float | None:
+        base = self.baseline
+        return base.size_bytes / e.size_bytes if base and base.size_bytes and e.size_bytes else None
+
+    def macs_ratio(self, e: Entry) -> float | None:
+        base = self.baseline
+        return base.mean("macs") / e.mean("macs") if base and base.mean("macs") and e.mean("macs") else None
+
+    def top1_drop(self, e: Entry) -> float | None:
+        """Baseline mean minus this entry's mean: positive = accuracy lost."""
+        base = self.baseline
+        return base.top1.mean - e.top1.mean if base and e.has_data else None
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return sorted({b for e in self.measured for b in e.batch_sizes})
+
+
+def group_entries(rows: list[ResultRow], expected: list[tuple[str, str, str, int]] | None = None,
+                  reasons: dict[tuple[str, str, str, int], str] | None = None) -> list[ModelGroup]:
+    """Pool rows into entries, in the order the config lists them; add expected-but-absent seeds."""
+    entries: dict[tuple[str, str, str], Entry] = {}
+    for model, dataset, chain, seed in expected or []:
+        entries.setdefault((model, dataset, chain), Entry(model, dataset, chain))
+    for r in rows:
+        entries.setdefault((r.model, r.dataset, r.method_chain), Entry(r.model, r.dataset, r.method_chain)).rows.append(r)
+    present = {(r.model, r.dataset, r.method_chain, r.seed) for r in rows}
+    for key in expected or []:
+        if key not in present:
+            reason = (reasons or {}).get(key, "not in the store: not run yet, or the run stopped before it")
+            entries[key[:3]].missing[key[3]] = reason
+    groups: dict[tuple[str, str], ModelGroup] = {}
+    for (model, dataset, _), e in entries.items():
+        groups.setdefault((model, dataset), ModelGroup(model, dataset, [])).entries.append(e)
+    return list(groups.values())

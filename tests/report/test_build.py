@@ -1,0 +1,99 @@
+"""The report end to end on a tiny run: every layout present, rebuilt from the store alone, honest gaps."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from tests.conftest import run_cli, tiny_recipe
+from torchslim.config import load_config
+from torchslim.report.build import load_run, write_report
+from torchslim.runner import run
+from torchslim.store import Store
+
+SECTIONS = ["## Compression methods by architecture", "## Trade-offs and recommendations: simple_cnn_6x2",
+            "## Multi-seed results", "## Pruning by batch size", "## Compression dynamics per step",
+            "## Accuracy trade-offs (Pareto frontier)", "## Every run", "## Hardware and software"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """simple_cnn on digits, two seeds: original, dynamic INT8, unstructured and iterative structured pruning."""
+    import os
+
+    import yaml
+
+    root = tmp_path_factory.mktemp("report")
+    raw = tiny_recipe(seeds=[0, 1], train={"epochs": 2, "batch_size": 64, "lr": 0.05},
+                      measure={"min_seconds": 0.05, "batch_sizes": [1, 8]},
+                      methods=[{"quant.dynamic": {}}, {"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 1}},
+                               {"prune.structured": {"ratio": 0.5, "steps": 2, "finetune_epochs": 1}}])
+    (root / "cfg.yaml").write_text(yaml.safe_dump(raw))
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        run(load_config("cfg.yaml"), source="cfg.yaml")
+    finally:
+        os.chdir(old)
+    return root
+
+
+def test_every_layout_is_written_without_holes(tiny_run):
+    md = (tiny_run / "runs" / "tiny" / "report.md").read_text()
+    for title in SECTIONS:
+        assert title in md, title
+    assert "xx.xx" not in md and "nan" not in md.lower().replace("nan ", "")
+    assert "| Original | N/A |" in md and "| Pruning (Struct.) | 50% |" in md
+    assert re.search(r"\| 1 \| 0 \(baseline\) \|", md) and re.search(r"\| 8 \| 50 \| Pruning \(Struct\.\)", md)
+    assert "| 2 | filter pruning + fine-tune |" in md  # the dynamics table has step 2
+    figures = sorted((tiny_run / "runs" / "tiny" / "report_files").glob("*.png"))
+    assert len(figures) == 4 and all(f.stat().st_size > 5_000 for f in figures)  # ratio, 2 trade-offs, dynamics
+    html = (tiny_run / "runs" / "tiny" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<img" in html and 'src="http' not in html
+
+
+def test_report_rebuilt_without_artifacts_gives_the_same_tables(tiny_run, monkeypatch):
+    monkeypatch.chdir(tiny_run)
+    run_dir = tiny_run / "runs" / "tiny"
+    before = (run_dir / "report.md").read_text()
+    backup = tiny_run / "tasks-backup"
+    shutil.copytree(run_dir / "tasks", backup)
+    try:
+        shutil.rmtree(run_dir / "tasks")
+        (run_dir / "report.md").unlink()
+        proc = run_cli("report", "runs/tiny", "--format", "md,html", cwd=tiny_run)
+        assert proc.returncode == 0, proc.stderr
+        assert (run_dir / "report.md").read_text() == before
+    finally:
+        shutil.rmtree(run_dir / "tasks", ignore_errors=True)
+        shutil.copytree(backup, run_dir / "tasks")
+
+
+def test_a_missing_seed_is_shown_with_its_reason(tiny_run, monkeypatch):
+    monkeypatch.chdir(tiny_run)
+    cfg, source = load_run(tiny_run / "runs" / "tiny")
+    three = cfg.model_copy(update={"seeds": [0, 1, 2], "output_dir": tiny_run / "runs3"})
+    store = Store(cfg.store)
+    from torchslim.tasks import expand
+
+    failed = next(t for t in expand(three) if t.seed == 2 and t.chain is not None)
+    store.put_failure(failed.key, "TorchslimError: the disk is full")
+    md = write_report(three, store, source, ["md"])["md"].read_text()
+    assert "missing: failed: TorchslimError: the disk is full" in md
+    assert "missing: not in the store" in md
+
+
+def test_terminal_format_prints_the_charts(tiny_run):
+    proc = run_cli("report", "runs/tiny", "--format", "terminal", cwd=tiny_run)
+    assert proc.returncode == 0, proc.stderr
+    assert "Size of the saved file (MB)" in proc.stdout and "█" in proc.stdout
+    assert "Deployment recommendations" in proc.stdout and "rule:" in proc.stdout
+
+
+def test_unknown_format_and_missing_run_folder_get_one_line(tiny_run):
+    bad = run_cli("report", "runs/tiny", "--format", "pdf", cwd=tiny_run)
+    assert bad.returncode == 2 and "valid: md, html, terminal" in bad.stderr and "Traceback" not in bad.stderr
+    none = run_cli("report", "runs/nothing", cwd=tiny_run)
+    assert none.returncode == 2 and "no config.resolved.yaml" in none.stderr and "Traceback" not in none.stderr
