@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from torchslim.config import load_config, parse_overrides, validate_config
@@ -62,3 +64,13 @@ def test_shipped_configs_validate():
     for path in paths:
         assert path.read_text().startswith("# torchslim run "), f"{path} must begin with the command that runs it"
         assert load_config(path).name
+
+
+def test_resolved_config_loads_back_as_the_same_tasks(tmp_path):
+    from torchslim.config import to_yaml
+    from torchslim.tasks import expand
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")
+    (tmp_path / "resolved.yaml").write_text(to_yaml(cfg))
+    again = load_config(tmp_path / "resolved.yaml")
+    assert [t.key for t in expand(again)] == [t.key for t in expand(cfg)] and len(expand(cfg)) == 40

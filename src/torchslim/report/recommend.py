@@ -34,8 +34,9 @@ def _evidence(group: ModelGroup, e: Entry, what: str) -> str:
 
 
 def _pick(group: ModelGroup, pool: list[Entry], key: Callable[[Entry], float | None]) -> Entry | None:
-    scored = [(key(e), e) for e in pool if key(e) is not None]
-    return min(scored, key=lambda t: t[0])[1] if scored else None
+    """The entry with the lowest key; ties go to the more accurate one."""
+    scored = [(key(e), -e.top1.mean, i) for i, e in enumerate(pool) if key(e) is not None]
+    return pool[min(scored)[2]] if scored else None
 
 
 def recommend(group: ModelGroup, tolerance: float = 1.0) -> list[Recommendation]:
