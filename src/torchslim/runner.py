@@ -6,6 +6,7 @@ its last epoch checkpoint. The report is regenerated from the store at the end.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     model, _ = load_model(base_file)
     t0 = time.perf_counter()
     mctx = MethodContext(data, spec, task.finetune, task.seed, task.folder)
+    mctx.original = copy.deepcopy(model).eval()
     model = apply_chain(model, task.chain, mctx)
     accuracy = evaluate(model, BatchLoader(data.eval, data.info, task.train.eval_batch_size))
     notes = {k: v for k, v in mctx.notes.items() if k not in ("step", "_t0")}

@@ -34,6 +34,9 @@ def architecture(model: nn.Module) -> dict[str, dict[str, Any]]:
 
 
 def apply_architecture(model: nn.Module, arch: dict[str, dict[str, Any]], state: dict[str, torch.Tensor]) -> nn.Module:
+    from torchslim.prune.truncation import restore_removed_blocks
+
+    restore_removed_blocks(model, arch)  # layer truncation replaced these blocks by the identity
     modules = dict(model.named_modules())
     for name, attrs in arch.items():
         if name in modules:

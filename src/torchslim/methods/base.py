@@ -98,6 +98,7 @@ class MethodContext:
     seed: int
     workdir: Any  # Path
     notes: dict[str, Any] = field(default_factory=dict)
+    original: Any = None  # the trained model the chain started from (teacher for distillation), if kept
 
     def example_input(self, batch: int = 1):
         import torch
@@ -110,20 +111,21 @@ class MethodContext:
         batch = min(batch, len(self.data.train))
         return next(iter(BatchLoader(self.data.train, self.data.info, batch, train=True, seed=self.seed)))
 
-    def tune(self, model: nn.Module, epochs: int, tag: str) -> nn.Module:
-        """Fine-tune in place for ``epochs`` with the recipe's fine-tuning settings (0 = skip)."""
+    def tune(self, model: nn.Module, epochs: int, tag: str, loss=None) -> nn.Module:
+        """Fine-tune in place for ``epochs`` with the recipe's fine-tuning settings (0 = skip);
+        ``loss(logits, labels, images)`` replaces cross-entropy (e.g. knowledge distillation)."""
         if epochs <= 0:
             return model
         from torchslim.train import fit
 
         cfg = self.finetune.model_copy(update={"epochs": epochs})
-        result = fit(model, self.data, cfg, self.seed, checkpoint=self.workdir / f"finetune-{tag}.pt")
+        result = fit(model, self.data, cfg, self.seed, checkpoint=self.workdir / f"finetune-{tag}.pt", loss=loss)
         (self.workdir / f"finetune-{tag}.pt").unlink(missing_ok=True)
         self.notes.setdefault("finetune", []).append({"tag": tag, "epochs": epochs, "top1": result.accuracy.top1})
         return model
 
 
-    def record_step(self, model: nn.Module, step: int, stage: str) -> None:
+    def record_step(self, model: nn.Module, step: int, stage: str) -> float:
         """One row of the per-step dynamics (seed 004): MACs, params, top-1/top-5 on the eval split, wall time."""
         import time
 
@@ -138,6 +140,7 @@ class MethodContext:
             "params": count_params(model)[0], "top1": acc.top1, "top5": acc.top5,
             "seconds": time.perf_counter() - start,
         })
+        return acc.top1
 
 
 def apply_chain(model: nn.Module, chain: Chain, ctx: MethodContext) -> nn.Module:

@@ -74,11 +74,13 @@ def fit(
     seed: int,
     checkpoint: Path | None = None,
     epoch_hook: Callable[[int], None] | None = None,
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place, resuming from ``checkpoint`` if a previous run left one.
 
     ``epoch_hook(epoch)`` runs before each epoch (also after a resume): schedules such as QAT's
-    freezing of observers and batch-norm statistics hang on it.
+    freezing of observers and batch-norm statistics hang on it. ``loss(logits, labels, images)``
+    replaces the cross-entropy, e.g. by a distillation loss that runs a teacher on the images.
     """
     cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, data, cfg)})
     train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed)
@@ -87,7 +89,8 @@ def fit(
         model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg, cfg.epochs * len(train_loader))
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    criterion = loss or (lambda logits, y, _x: ce(logits, y))
     ema = _ema(model, cfg)
     result = TrainResult(accuracy=Accuracy(0.0, 0.0, math.nan, 0))
     start_epoch = _resume(checkpoint, (model, ema), opt, sched, result)
@@ -129,7 +132,7 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         logits = model(x)
-        loss = criterion(logits, y)
+        loss = criterion(logits, y, x)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "

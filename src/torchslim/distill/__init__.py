@@ -1,0 +1,1 @@
+"""Knowledge distillation: a loss for any fine-tuning, and ``distill.kd`` as a method."""

@@ -1,0 +1,175 @@
+"""IDAP++: divergence-aware filter pruning, then flow-guided layer truncation (seed 004's method).
+
+Stage 1 prunes filters (and linear units, attention heads) ranked globally by their divergence
+score, through Torch-Pruning groups, on the schedule p_t = base · (1 + t/T)^α: the fraction of the
+remaining channels removed at step t. Scores are recomputed on the current model at each step;
+each step is fine-tuned by distilling from the previous step's model. A step whose top-1 falls
+more than ``max_drop`` points below the original is rolled back, and stage 1 stops.
+
+Stage 2 scores each removable block (shape-preserving, e.g. a residual block) by its flow, makes
+the lowest-flow block the identity, fine-tunes, and keeps the removal only within the same budget,
+up to ``truncation_budget`` removals; then one final fine-tune. Every step is recorded (dynamics).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from torchslim.measure.complexity import count_flops
+from torchslim.methods.base import MethodContext, register_method
+from torchslim.prune.divergence import DivergenceImportance, record_flow
+from torchslim.prune.targets import protected_layers, require_float
+from torchslim.prune.transformers import attention_heads, sync_attributes
+from torchslim.prune.truncation import removable_blocks, truncate
+
+
+class IDAPConfig(BaseModel):
+    """IDAP++: divergence-aware filter pruning on a non-linear schedule, then flow-guided block truncation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    macs_target: float | None = Field(None, gt=0, lt=1, description="stop stage 1 at this fraction of the MACs")
+    steps: int = Field(6, ge=1, description="T: the most filter-pruning steps")
+    base: float = Field(0.08, gt=0, lt=1, description="fraction of remaining channels pruned at step 0")
+    alpha: float = Field(1.5, ge=0, description="schedule exponent: p_t = base * (1 + t/T)^alpha")
+    max_drop: float = Field(2.0, ge=0, description="top-1 points below the original that roll a step back")
+    finetune_epochs: int = Field(1, ge=0, description="fine-tuning epochs after each step")
+    kd_alpha: float = Field(0.7, ge=0, le=1, description="weight of distillation from the previous step (0 = CE)")
+    kd_temperature: float = Field(4.0, gt=0)
+    calibration_samples: int = Field(256, ge=1, description="images whose activations give the scores")
+    max_layer_ratio: float = Field(0.8, gt=0, lt=1, description="never remove more than this of one layer")
+    round_to: int | None = Field(None, gt=0, description="keep channel counts multiples of this")
+    protect: list[str] = Field(default_factory=list, description="layers never pruned (output layer always)")
+    truncation_budget: int = Field(0, ge=0, description="stage 2: at most this many blocks removed (0 = skip)")
+    truncation_epochs: int = Field(1, ge=0, description="fine-tuning epochs after each block removal")
+    final_epochs: int = Field(0, ge=0, description="one last fine-tune (distilled from the original)")
+
+
+def schedule(cfg: IDAPConfig) -> list[float]:
+    """p_t for t = 0..T-1, capped below 1."""
+    return [min(cfg.base * (1 + t / cfg.steps) ** cfg.alpha, 0.9) for t in range(cfg.steps)]
+
+
+class Snapshot:
+    """A deep copy of the model before a step; ``restore`` gives back exactly those weights."""
+
+    def __init__(self, model: nn.Module):
+        self.model = copy.deepcopy(model)
+
+    def restore(self) -> nn.Module:
+        return copy.deepcopy(self.model)
+
+
+def _finetune(model: nn.Module, teacher: nn.Module, epochs: int, cfg: IDAPConfig, ctx: MethodContext, tag: str) -> None:
+    from torchslim.distill.kd import kd_loss
+
+    loss = None if cfg.kd_alpha == 0 else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha,
+                                                    ctx.finetune.label_smoothing)
+    ctx.tune(model, epochs, tag, loss=loss)
+
+
+def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg: IDAPConfig,
+               ctx: MethodContext) -> None:
+    """Remove ``ratio`` of the model's channels, lowest divergence first, ranked globally."""
+    import torch_pruning as tp
+
+    heads = attention_heads(model)
+    head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
+    pruner = tp.pruner.MetaPruner(
+        model, ctx.example_input(), importance=DivergenceImportance(record_flow(model, batches)),
+        global_pruning=True, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
+        ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes), round_to=cfg.round_to,
+        **(head_args if heads else {}),
+    )
+    pruner.step()
+    sync_attributes(model, pruner)
+    model.zero_grad(set_to_none=True)
+
+
+def _ratio_for(model: nn.Module, ratio: float, target_macs: float, batches, cfg: IDAPConfig, ctx: MethodContext) -> float:
+    """The ratio (<= ``ratio``) whose step lands at the MACs target instead of overshooting it."""
+    trial = copy.deepcopy(model)
+    prune_step(trial, ratio, batches, cfg, ctx)
+    if count_flops(trial, ctx.spec.shape) >= target_macs:
+        return ratio
+    lo, hi = 0.0, ratio
+    for _ in range(8):
+        mid = (lo + hi) / 2
+        trial = copy.deepcopy(model)
+        prune_step(trial, mid, batches, cfg, ctx)
+        lo, hi = (lo, mid) if count_flops(trial, ctx.spec.shape) < target_macs else (mid, hi)
+    return hi
+
+
+def filter_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original_top1: float) -> nn.Module:
+    from torchslim.quant.calibration import calibration_images
+
+    batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
+    base_macs = count_flops(model, ctx.spec.shape)
+    target = cfg.macs_target * base_macs if cfg.macs_target else None
+    for t, p in enumerate(schedule(cfg)):
+        if target is not None and count_flops(model, ctx.spec.shape) <= target * 1.001:
+            break
+        if target is not None:
+            p = _ratio_for(model, p, target, batches, cfg, ctx)
+        before = Snapshot(model)
+        torch.manual_seed(ctx.seed + t)
+        prune_step(model, p, batches, cfg, ctx)
+        _finetune(model, before.model, cfg.finetune_epochs, cfg, ctx, f"idap-filter{t + 1}")
+        top1 = ctx.record_step(model, len(ctx.notes.get("dynamics", [])), f"filter pruning p={p:.3f}")
+        if original_top1 - top1 > cfg.max_drop:
+            ctx.notes.setdefault("idap_rollbacks", []).append({"stage": "filter", "step": t + 1, "top1": top1})
+            model = before.restore()
+            ctx.record_step(model, len(ctx.notes["dynamics"]), "rolled back")
+            break
+    return model
+
+
+def truncation_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original_top1: float) -> nn.Module:
+    from torchslim.quant.calibration import calibration_images
+
+    batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
+    example = ctx.example_input()
+    removed, rejected = [], set()
+    for _ in range(2 * cfg.truncation_budget):
+        if len(removed) >= cfg.truncation_budget:
+            break
+        modules = dict(model.named_modules())
+        record = record_flow(model, batches)
+        flows = {n: record.block_flow(modules[n]) for n in removable_blocks(model, example) if n not in rejected}
+        if not flows:
+            break
+        name = min(flows, key=flows.get)
+        before = Snapshot(model)
+        truncate(model, name, example)
+        _finetune(model, before.model, cfg.truncation_epochs, cfg, ctx, "idap-truncate")
+        top1 = ctx.record_step(model, len(ctx.notes.get("dynamics", [])), f"truncate {name} (flow {flows[name]:.3g})")
+        if original_top1 - top1 > cfg.max_drop:
+            rejected.add(name)
+            ctx.notes.setdefault("idap_rollbacks", []).append({"stage": "truncate", "block": name, "top1": top1})
+            model = before.restore()
+            ctx.record_step(model, len(ctx.notes["dynamics"]), f"rolled back {name}")
+        else:
+            removed.append(name)
+    ctx.notes["removed_blocks"] = removed
+    return model
+
+
+@register_method("prune.idap", IDAPConfig)
+def prune_idap(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext) -> nn.Module:
+    require_float(model, "prune.idap")
+    model.eval()
+    original_top1 = ctx.record_step(model, 0, "original")
+    model = filter_stage(model, cfg, ctx, original_top1)
+    if cfg.truncation_budget:
+        model = truncation_stage(model, cfg, ctx, original_top1)
+    if cfg.final_epochs:
+        teacher = ctx.original if ctx.original is not None else Snapshot(model).model
+        _finetune(model, teacher, cfg.final_epochs, cfg, ctx, "idap-final")
+        ctx.record_step(model, len(ctx.notes["dynamics"]), "final fine-tune")
+    ctx.notes["schedule"] = schedule(cfg)
+    return model
