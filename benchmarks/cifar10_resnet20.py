@@ -38,7 +38,7 @@ def baseline_section(base, wall: float) -> str:
         f"{base.config['split']}. Accuracy is on the 5,000 held-out training images, not the official "
         "test set (which is not on this machine). Recipe: configs/benchmark/cifar10jpg_resnet20.yaml "
         "(SGD nesterov, one-cycle peak lr 0.2, batch 128, wd 5e-4, label smoothing 0.1, residual blocks "
-        "start as identity, EMA of the weights with decay 0.999). Wall time includes data loading and evaluation.\n\n"
+        "start as identity). Wall time includes data loading and evaluation.\n\n"
         + markdown_table(["Model", "Seed", "Epochs", "Final val top-1 (%)", "Best epoch val top-1 (%)",
                           f">= {TARGET:.0f} %", "Train time (min)", "Train img/s", "Threads"], [row], "lrrrrlrrr")
         + f"\n\nWall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun)."

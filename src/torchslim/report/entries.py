@@ -23,6 +23,8 @@ _KINDS = {
     "quant.lowbit": ("Quant. (low-bit QAT)", lambda p: f"W{p.get('weight_bits', '?')}A{p.get('act_bits', '?')}"),
     "prune.unstructured": ("Pruning (Unstr.)", lambda p: f"{100 * p['sparsity']:.0f}%" if "sparsity" in p else "?"),
     "prune.structured": ("Pruning (Struct.)", lambda p: _structured_amount(p)),
+    "prune.idap": ("Pruning (IDAP++)", lambda p: _structured_amount(p) if p.get("macs_target") else "to budget"),
+    "distill.kd": ("Distillation (KD)", lambda p: f"T={p.get('temperature', 4.0):g}"),
 }
 
 
@@ -121,6 +123,8 @@ class Entry:
             if s["name"] == "prune.structured":
                 notes = self.first("method_notes") or {}
                 return p.get("ratio") if p.get("ratio") is not None else notes.get("channel_ratio")
+            if s["name"] == "prune.idap" and p.get("macs_target"):
+                return 1 - p["macs_target"]  # IDAP++ aims at MACs, not a channel ratio
         return None
 
     @property
