@@ -36,19 +36,24 @@ def test_other_seed_gives_other_weights(digits):
     assert not torch.equal(m1.classifier[-1].weight, m2.classifier[-1].weight)
 
 
-def test_resume_after_interruption_matches_a_straight_run(digits, tmp_path, monkeypatch):
-    _, straight = train_once(digits)
+def interrupt_after(epochs: int, monkeypatch, run) -> None:
+    """Run ``run()`` with the trainer killed right after saving the checkpoint of ``epochs``."""
     real_save = trainer.save_atomic
 
     def save_then_die(blob, path):
         real_save(blob, path)
-        if blob["epochs_done"] == 2:
+        if blob["epochs_done"] == epochs:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(trainer, "save_atomic", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_once(digits, checkpoint=tmp_path / "ck.pt")
+        run()
     monkeypatch.setattr(trainer, "save_atomic", real_save)
+
+
+def test_resume_after_interruption_matches_a_straight_run(digits, tmp_path, monkeypatch):
+    _, straight = train_once(digits)
+    interrupt_after(2, monkeypatch, lambda: train_once(digits, checkpoint=tmp_path / "ck.pt"))
     _, resumed = train_once(digits, checkpoint=tmp_path / "ck.pt")
     assert resumed.resumed_from_epoch == 2
     assert resumed.accuracy.top1 == straight.accuracy.top1 and resumed.accuracy.loss == straight.accuracy.loss
@@ -83,17 +88,7 @@ def test_ema_keeps_the_averaged_weights_and_resumes_exactly(digits, tmp_path, mo
     averaged, straight = train_once(digits, ema_cfg)
     assert not torch.equal(plain.classifier[-1].weight, averaged.classifier[-1].weight)
     assert straight.accuracy.top1 > 50.0
-    real_save = trainer.save_atomic
-
-    def save_then_die(blob, path):
-        real_save(blob, path)
-        if blob["epochs_done"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_once(digits, ema_cfg, checkpoint=tmp_path / "ck.pt")
-    monkeypatch.setattr(trainer, "save_atomic", real_save)
+    interrupt_after(1, monkeypatch, lambda: train_once(digits, ema_cfg, checkpoint=tmp_path / "ck.pt"))
     resumed_model, resumed = train_once(digits, ema_cfg, checkpoint=tmp_path / "ck.pt")
     assert resumed.accuracy.top1 == straight.accuracy.top1
     assert torch.equal(resumed_model.classifier[-1].weight, averaged.classifier[-1].weight)
