@@ -47,6 +47,16 @@ def test_int8_methods_give_an_onnx_artifact_that_keeps_accuracy(name, digits, tm
     if name != "quant.dynamic":  # static and QAT quantize every conv and linear
         ops = ctx.notes["quantized_ops"]
         assert ops["dequantize"] >= 2 * ops["float_weighted"]
+    if name == "quant.qat":  # the deployed file uses the activation ranges QAT trained with
+        assert ctx.notes["qat_ranges"] == f"{ops['float_weighted']} activation ranges from QAT"
+
+
+def test_qat_ranges_map_only_one_to_one():
+    from torchslim.quant.qat import match_ranges
+
+    assert match_ranges(["a", "b"], [(-1.0, 2.0), (0.0, 3.0)]) == {"a": (-1.0, 2.0), "b": (0.0, 3.0)}
+    assert match_ranges(["a", "a"], [(-1.0, 2.0), (0.0, 3.0)]) == {"a": (-1.0, 3.0)}  # one tensor, two layers
+    assert match_ranges(["a"], [(-1.0, 2.0), (0.0, 3.0)]) == {} and match_ranges(["a"], [None]) == {}
 
 
 def test_static_int8_file_is_about_a_quarter(digits, tmp_path):

@@ -73,12 +73,27 @@ def weighted_nodes(path: Path) -> dict[str, int]:
     }
 
 
-def quantize_static_onnx(float_onnx: Path, out: Path, cfg: StaticConfig, batches: list[torch.Tensor]) -> Path:
+def weighted_inputs(path: Path) -> list[str]:
+    """The activation input of every Conv/Gemm/MatMul node, in graph (execution) order."""
+    import onnx
+
+    return [n.input[0] for n in onnx.load(str(path)).graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+
+
+def quantize_static_onnx(float_onnx: Path, out: Path, cfg: StaticConfig, batches: list[torch.Tensor],
+                         ranges: dict[str, tuple[float, float]] | None = None) -> Path:
+    """ORT static INT8 (QDQ). ``ranges`` fixes the (min, max) of named activation tensors, e.g. the
+    ranges QAT trained with, instead of calibrating them."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     input_name = onnx.load(str(float_onnx)).graph.input[0].name
     extra = {"CalibPercentile": cfg.percentile} if cfg.calibration == "percentile" else {}
+    if ranges:
+        import numpy as np  # ORT wants numpy scalars here
+
+        extra["TensorQuantOverrides"] = {k: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                                         for k, (lo, hi) in ranges.items()}
     with quiet_stderr():
         quantize_static(
             str(float_onnx), str(out), TensorReader(input_name, batches), quant_format=QuantFormat.QDQ,

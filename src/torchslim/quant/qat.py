@@ -3,24 +3,27 @@
 Starts from the trained float model: BN is folded into the convolutions, weights and activations
 are fake-quantized exactly as ORT's static INT8 will quantize them, and the model is fine-tuned
 with a freeze schedule (observers first, then BN statistics). The trained model is then converted
-back to plain float layers with BN folded, and ORT quantizes it with activation ranges calibrated
-on training images, so the file that ships is the same kind as static PTQ's, with weights that have
-learnt to live on the INT8 grid. Accuracy is measured on that file.
+back to plain float layers with BN folded, and ORT quantizes it with the activation ranges QAT
+trained with (``transfer_ranges``; calibrated ranges where the layers do not map one to one), so
+the file that ships is the same kind as static PTQ's, with weights that have learnt to live on that
+very INT8 grid. Accuracy is measured on that file.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from torchslim.methods.base import MethodContext, register_method
 from torchslim.quant.calibration import calibration_images
 from torchslim.quant.deployed import OnnxModel
-from torchslim.quant.fakequant import convert_to_float, prepare_qat, set_phase
-from torchslim.quant.ort_int8 import StaticConfig, export_float, quantize_static_onnx, weighted_nodes
+from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prepare_qat, set_phase
+from torchslim.quant.ort_int8 import StaticConfig, export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
 
 
 class QATConfig(BaseModel):
@@ -34,12 +37,44 @@ class QATConfig(BaseModel):
     freeze_bn_after: int = Field(2, ge=0, description="epochs before BN running statistics stop updating")
     calibration: Literal["minmax", "percentile", "entropy"] = "minmax"
     calibration_samples: int = Field(512, ge=1)
+    transfer_ranges: bool = Field(True, description="deploy with the activation ranges QAT trained with, not "
+                                                     "freshly calibrated ones (when layers map one to one)")
 
     @model_validator(mode="after")
     def _schedule(self) -> "QATConfig":
         if self.freeze_bn_after < self.freeze_observers_after:
             raise ValueError("freeze_bn_after must be >= freeze_observers_after (observers freeze first)")
         return self
+
+
+@torch.no_grad()
+def observer_ranges(model: nn.Module, example: torch.Tensor) -> list[tuple[float, float] | None]:
+    """The (min, max) each fake-quant layer's input was trained with, in execution order."""
+    order: list[nn.Module] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
+             for m in model.modules() if isinstance(m, (QATConv, QATLinear))]
+    try:
+        model.eval()
+        model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = []
+    for m in order:
+        lo, hi = float(m.act.lo), float(m.act.hi)
+        out.append(None if math.isinf(lo) or math.isinf(hi) else (min(lo, 0.0), max(hi, 0.0)))
+    return out
+
+
+def match_ranges(inputs: list[str], ranges: list[tuple[float, float] | None]) -> dict[str, tuple[float, float]]:
+    """Tensor name -> range, when the ONNX graph's weighted nodes and the QAT layers correspond one to one."""
+    if not ranges or len(inputs) != len(ranges) or any(r is None for r in ranges):
+        return {}
+    out: dict[str, tuple[float, float]] = {}
+    for name, (lo, hi) in zip(inputs, ranges):
+        old = out.get(name, (lo, hi))
+        out[name] = (min(lo, old[0]), max(hi, old[1]))  # a tensor feeding two layers gets both ranges
+    return out
 
 
 @register_method("quant.qat", QATConfig)
@@ -56,9 +91,14 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
     result = fit(model, ctx.data, train_cfg, ctx.seed, checkpoint=Path(ctx.workdir) / "qat.pt", epoch_hook=schedule)
     (Path(ctx.workdir) / "qat.pt").unlink(missing_ok=True)
     ctx.notes["qat_fake_quant_top1"] = result.accuracy.top1
+    trained_ranges = observer_ranges(model, ctx.example_input()) if cfg.transfer_ranges else []
     model = convert_to_float(model).eval()
     float_onnx = export_float(model, ctx, "qat-float.onnx")
+    ranges = match_ranges(weighted_inputs(float_onnx), trained_ranges)
+    ctx.notes["qat_ranges"] = (f"{len(ranges)} activation ranges from QAT" if ranges else
+                               "recalibrated (QAT layers did not map one to one onto the ONNX graph)"
+                               if cfg.transfer_ranges else "recalibrated")
     static = StaticConfig(calibration=cfg.calibration, calibration_samples=cfg.calibration_samples)
-    out = quantize_static_onnx(float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", static, batches)
+    out = quantize_static_onnx(float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", static, batches, ranges)
     ctx.notes["quantized_ops"] = weighted_nodes(out)
     return OnnxModel(out, model, "int8-qat")
