@@ -7,37 +7,13 @@ import shutil
 
 import pytest
 
-from tests.conftest import run_cli, tiny_recipe
-from torchslim.config import load_config
+from tests.conftest import run_cli
 from torchslim.report.build import load_run, write_report
-from torchslim.runner import run
 from torchslim.store import Store
 
 SECTIONS = ["## Compression methods by architecture", "## Trade-offs and recommendations: simple_cnn_6x2",
             "## Multi-seed results", "## Pruning by batch size", "## Compression dynamics per step",
             "## Accuracy trade-offs (Pareto frontier)", "## Every run", "## Hardware and software"]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """simple_cnn on digits, two seeds: original, dynamic INT8, unstructured and iterative structured pruning."""
-    import os
-
-    import yaml
-
-    root = tmp_path_factory.mktemp("report")
-    raw = tiny_recipe(seeds=[0, 1], train={"epochs": 2, "batch_size": 64, "lr": 0.05},
-                      measure={"min_seconds": 0.05, "batch_sizes": [1, 8]},
-                      methods=[{"quant.dynamic": {}}, {"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 1}},
-                               {"prune.structured": {"ratio": 0.5, "steps": 2, "finetune_epochs": 1}}])
-    (root / "cfg.yaml").write_text(yaml.safe_dump(raw))
-    old = os.getcwd()
-    os.chdir(root)
-    try:
-        run(load_config("cfg.yaml"), source="cfg.yaml")
-    finally:
-        os.chdir(old)
-    return root
 
 
 def test_every_layout_is_written_without_holes(tiny_run):
