@@ -6,6 +6,7 @@ can be regenerated at any time, identical, even after the run folder's artifacts
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from torchslim.config import RunConfig
@@ -104,6 +105,7 @@ def write_report(cfg: RunConfig, store: Store, source: str = "", formats: list[s
     attach_comparisons(groups, cfg, store)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir / FIGURES, ignore_errors=True)  # figures are regenerated; none may go stale
     doc = build_document(cfg, rows, groups, source, run_dir / FIGURES)
     written = {}
     if "md" in formats:

@@ -135,7 +135,7 @@ def dynamics_sections(groups: list[ModelGroup], figdir: Path) -> list[Section]:
                      f"{s['top1']:.2f}", f"{s['top5']:.2f}", f"{s.get('seconds', 0.0):.1f}"] for s in steps]
             blocks.append(Table(["Step", "Stage", "GFLOPs", "Params", "Top-1 (%)", "Top-5 (%)", "Wall time (s)"], rows,
                                 "rlrrrrr", title=f"{g.model}: {e.label} (seed {e.rows[0].seed})"))
-            tag = f"{g.model}_{e.chain}".replace(":", "-").replace("/", "-").replace(" ", "")[:80]
+            tag = f"{g.model}|{g.dataset}|{e.chain}"  # the whole chain: two chains may share a long prefix
             fig = plots.dynamics_plot(e, figdir / f"dynamics_{hashlib.sha1(tag.encode()).hexdigest()[:10]}.png")
             if fig:
                 blocks.append(Figure(fig, f"{g.model}: {e.label}: GFLOPs, params, top-1 and top-5 per step"))
