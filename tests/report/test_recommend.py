@@ -77,3 +77,10 @@ def test_a_slower_model_is_flagged_in_the_speedup_cell():
     from torchslim.report.method_tables import times
 
     assert times(0.5) == "0.50x SLOWER" and times(2.0) == "2.00x" and times(None) == "—"
+
+
+def test_close_points_share_one_label():
+    from torchslim.report.plots import label_clusters
+
+    groups = label_clusters([(0.155, 98.6), (0.149, 98.6), (0.055, 98.2)], ["Original", "INT8", "Pruned"])
+    assert [members for _, members in groups] == [["Pruned"], ["INT8", "Original"]]

@@ -28,6 +28,21 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
+def label_clusters(pts: Sequence[tuple[float, float]], labels: Sequence[str]) -> list[tuple[tuple[float, float], list[str]]]:
+    """Points within 8 % (x) and 6 % (y) of the spans share one annotation, so labels do not overprint."""
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    dx, dy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    clusters: list[tuple[tuple[float, float], list[str]]] = []
+    for (x, y), label in sorted(zip(pts, labels)):
+        for (cx, cy), members in clusters:
+            if abs(x - cx) <= 0.08 * dx and abs(y - cy) <= 0.06 * dy:
+                members.append(label)
+                break
+        else:
+            clusters.append(((x, y), [label]))
+    return clusters
+
+
 def tradeoff_plot(group: ModelGroup, cost: str, path: Path) -> Path | None:
     """Top-1 against MACs (``cost='macs'``) or against ONNX Runtime latency at the smallest batch."""
     batch = min(group.batch_sizes, default=1)
@@ -45,8 +60,8 @@ def tradeoff_plot(group: ModelGroup, cost: str, path: Path) -> Path | None:
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4c72b0", zorder=3, label="measured")
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color="#dd8452", marker="o", zorder=4,
             label="Pareto frontier")
-    for e, (x, y) in zip(entries, pts):
-        ax.annotate(e.label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for (x, y), labels in label_clusters(pts, [e.label for e in entries]):
+        ax.annotate("\n".join(labels), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(pick[1])
     ax.set_ylabel("top-1 (%), mean over seeds")
     ax.set_title(f"{group.model} on {group.dataset}: accuracy vs {'MACs' if cost == 'macs' else 'latency'}")
