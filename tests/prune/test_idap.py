@@ -45,8 +45,8 @@ def test_linear_divergence_matches_the_formula():
     assert linear_divergence(h[0], model[0].weight) == pytest.approx(float(h[0].norm() * model[0].weight.norm()))
 
 
-@pytest.fixture(scope="module")
-def digits_ctx():
+@pytest.fixture(scope="module", params=["resnet20", pytest.param("resnet56", marks=pytest.mark.slow)])
+def digits_ctx(request):
     from torchslim.data import DatasetConfig, build_dataset
     from torchslim.models import InputSpec, build_model
     from torchslim.train import TrainConfig, fit
@@ -54,16 +54,16 @@ def digits_ctx():
     data = build_dataset(DatasetConfig(name="digits"))
     spec = InputSpec(10, 1, 8)
     torch.manual_seed(0)
-    model = build_model("resnet20", spec)
+    model = build_model(request.param, spec)
     fit(model, data, TrainConfig(epochs=2, batch_size=64, lr=0.05), 0)
-    return data, spec, model.eval()
+    return data, spec, model.eval(), request.param
 
 
 def make_ctx(digits_ctx, tmp_path):
     from torchslim.methods import MethodContext
     from torchslim.train import TrainConfig
 
-    data, spec, model = digits_ctx
+    data, spec, model, _ = digits_ctx
     ctx = MethodContext(data, spec, TrainConfig(epochs=1, batch_size=64, lr=0.01), 0, tmp_path)
     ctx.original = copy.deepcopy(model)
     return ctx, copy.deepcopy(model)
@@ -96,7 +96,7 @@ def test_truncation_removes_a_block_and_the_model_saves_exports_and_reloads(digi
     out = apply_chain(model, chain, ctx).eval()
     (removed,) = ctx.notes["removed_blocks"]
     assert isinstance(dict(out.named_modules())[removed], RemovedBlock)
-    save_model(out, tmp_path / "m.pt", describe(ModelConfig(name="resnet20"), ctx.spec))
+    save_model(out, tmp_path / "m.pt", describe(ModelConfig(name=digits_ctx[3]), ctx.spec))
     back, _ = load_model(tmp_path / "m.pt")
     x = torch.randn(3, *ctx.spec.shape)
     assert torch.equal(out(x), back(x))
@@ -107,7 +107,7 @@ def test_truncation_removes_a_block_and_the_model_saves_exports_and_reloads(digi
 
 
 def test_truncating_a_block_that_changes_shape_is_refused(digits_ctx):
-    _, spec, model = digits_ctx
+    _, spec, model, _ = digits_ctx
     model = copy.deepcopy(model)
     example = torch.zeros(1, *spec.shape)
     candidates = removable_blocks(model, example)
