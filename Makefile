@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k clean
+.PHONY: install demo test report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant clean
 
 install: $(STAMP)
 
@@ -50,6 +50,14 @@ bench-mnist5k: $(STAMP)
 	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_int8.yaml
 	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_quant_cnv.yaml
 	$(PY) benchmarks/recipe_table.py configs/compare/mnist5k_efficientnet_b0.yaml
+
+bench-idap: $(STAMP)
+	$(PY) benchmarks/idap_equal_macs.py configs/idap/mnist5k_equal_macs.yaml
+	$(VENV)/bin/torchslim run configs/idap/mnist5k_chains.yaml
+	$(VENV)/bin/torchslim run configs/idap/vit_tiny_mnist5k.yaml
+
+bench-cifar-quant: $(STAMP)
+	$(PY) benchmarks/recipe_table.py configs/compare/cifar10jpg_quant_cnv_w2a2.yaml
 
 clean:
 	rm -rf $(VENV) runs
