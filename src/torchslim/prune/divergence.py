@@ -3,7 +3,8 @@
 - Conv layer:   δ = ‖A‖_F · ‖W‖_F / (C·H·W), A the post-activation output map of one image.
 - Linear layer: δ = ‖h‖₂ · ‖W‖_F, h the post-activation output of one sample (or token).
 - Filter c:     s_c = ‖A_c‖_F · ‖W_c‖_F / (C·H·W); linear unit u: s_u = ‖h_u‖ · ‖W_u‖.
-- Attention head h: δ_h = (1/n) · ‖A^h‖_F · (‖W_Q^h‖_F + ‖W_K^h‖_F + ‖W_V^h‖_F).
+- Attention heads are scored through their units' scores (per-unit norms averaged over tokens),
+  summed per head by Torch-Pruning; the per-head δ_h formula is not computed separately.
 - A block's flow is the sum of δ over its layers.
 
 Activation norms are averaged over a calibration set. "Post-activation" is found by execution
@@ -32,11 +33,6 @@ def conv_divergence(activation: torch.Tensor, weight: torch.Tensor) -> float:
 def linear_divergence(hidden: torch.Tensor, weight: torch.Tensor) -> float:
     """δ of one linear layer for one sample: hidden (out,), weight (out, in)."""
     return float(hidden.norm() * weight.norm())
-
-
-def head_divergence(attn_out: torch.Tensor, wq: torch.Tensor, wk: torch.Tensor, wv: torch.Tensor) -> float:
-    """δ_h of one attention head: attn_out (n tokens, head_dim) and that head's Q, K, V weight rows."""
-    return float(attn_out.norm() * (wq.norm() + wk.norm() + wv.norm()) / attn_out.shape[0])
 
 
 @dataclass

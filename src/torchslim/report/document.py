@@ -43,12 +43,6 @@ class Document:
     intro: str
     sections: list[Section]
 
-    def tables(self) -> list[Table]:
-        return [b for s in self.sections for b in s.blocks if isinstance(b, Table)]
-
-    def figures(self) -> list[Figure]:
-        return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
-
 
 def to_markdown(doc: Document, folder: Path) -> str:
     out = [f"# {doc.title}", "", doc.intro, ""]

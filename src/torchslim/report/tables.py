@@ -35,9 +35,6 @@ class Table:
         self.bold = bold or set()
         self.title = title
 
-    def cell(self, i: int, j: int) -> str:
-        return self.rows[i][j]
-
     def markdown(self) -> str:
         rows = [[f"**{c}**" if (i, j) in self.bold else c for j, c in enumerate(r)] for i, r in enumerate(self.rows)]
         return markdown_table(self.headers, rows, self.align)
