@@ -32,6 +32,11 @@ def run(
     from torchslim.runner import run as run_recipe
 
     cfg = load_config(config, overrides)
+    if getattr(cfg, "task", None) == "detect":
+        from torchslim.yolo.pipeline import run_detect
+
+        run_detect(cfg, source=str(config), force=force)
+        return
     rows = run_recipe(cfg, source=str(config), force=force)
     _print_rows(rows)
 
@@ -59,6 +64,9 @@ def validate(
 
     cfg = load_config(config, overrides)
     out.print(to_yaml(cfg), end="")
+    if getattr(cfg, "task", None) == "detect":
+        out.print(f"# valid: {2 + len(cfg.prune.levels)} stage(s) (baseline, fine-tuned reference, each level)")
+        return
     out.print(f"# valid: {len(expand(cfg))} task(s)")
 
 
@@ -106,7 +114,14 @@ def report(
     if not cfg.store.exists():
         raise TorchslimError(f"no results store at '{cfg.store}' (named by {run_dir}/config.resolved.yaml); "
                              "run the report from the folder the run was started in")
-    for path in write_report(cfg, Store(cfg.store), source, formats, out).values():
+    if getattr(cfg, "task", None) == "detect":
+        from torchslim.yolo.pipeline import stored_rows
+        from torchslim.yolo.report import write_detect_report
+
+        written = write_detect_report(cfg, stored_rows(cfg, source), Store(cfg.store), source)
+    else:
+        written = write_report(cfg, Store(cfg.store), source, formats, out)
+    for path in written.values():
         console.print(f"report: {path}")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +20,9 @@ from torchslim.errors import ConfigError, TorchslimError
 from torchslim.models.base import MODELS, ModelConfig
 from torchslim.methods import Chain
 from torchslim.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from torchslim.yolo.config import DetectRunConfig
 
 
 class MeasureConfig(BaseModel):
@@ -121,7 +124,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig:
+def load_config(path: Path | str, overrides: list[str] | None = None) -> "RunConfig | DetectRunConfig":
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
@@ -136,22 +139,26 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConf
     return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))
 
 
-def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+def validate_config(raw: dict[str, Any], source: str = "config") -> "RunConfig | DetectRunConfig":
+    """A classification recipe, or a detector-pruning one when it says ``task: detect``."""
+    from torchslim.yolo.config import DetectRunConfig
+
+    schema = DetectRunConfig if raw.get("task") == "detect" else RunConfig
     try:
-        return RunConfig.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {describe_error(exc)}") from None
+        raise ConfigError(f"{source}: {describe_error(exc, schema)}") from None
     except TorchslimError as exc:  # unknown names raised by the field validators
         raise type(exc)(f"{source}: {exc}") from None
 
 
-def describe_error(exc: ValidationError) -> str:
+def describe_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> str:
     """The first validation error as ``field.path: problem (got value)``, with valid fields or choices."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        fields = _fields_at(RunConfig, err["loc"][:-1])
+        fields = _fields_at(schema or RunConfig, err["loc"][:-1])
         return f"unknown field '{loc}'; valid fields here: {', '.join(fields)}"
     if err["type"] == "missing":
         return f"missing required field '{loc}'"

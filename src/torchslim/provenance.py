@@ -12,6 +12,7 @@ from torchslim.measure.hardware import fingerprint
 
 TRACKED_PACKAGES = (
     "torchslim", "torch", "torchvision", "timm", "torch-pruning", "onnx", "onnxruntime", "brevitas", "numpy",
+    "ultralytics",
 )
 
 

@@ -1,0 +1,64 @@
+"""Detectors saved as plain tensors plus their yaml and pruned widths; loaded without unpickling.
+
+Ultralytics' own ``.pt`` files pickle the whole module, so reading one runs code from the file.
+torchslim saves a detector like every other model (``torchslim.model/2``: tensors, the architecture
+as plain data, a description) with the description holding the model yaml as a dict. Loading builds
+the model from that yaml, splits its C2f blocks, re-applies the pruned widths and loads the tensors
+with ``torch.load(weights_only=True)``. Nothing can trigger an install or a download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from torchslim.errors import CheckpointError, ConfigError
+
+KIND = "ultralytics-detect"
+
+
+def build_detector(source: str, nc: int) -> nn.Module:
+    """A DetectionModel from a yaml name or path (e.g. ``yolo11n.yaml``), C2f blocks already split."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from torchslim.yolo.modules import split_c2f
+
+    if not str(source).endswith((".yaml", ".yml")):
+        raise ConfigError(f"yolo model '{source}': give a model yaml such as yolo11n.yaml (built from scratch) "
+                          "or a torchslim detector artifact with 'checkpoint:'; Ultralytics .pt files pickle code")
+    try:
+        model = DetectionModel(source, nc=nc, verbose=False)
+    except FileNotFoundError:
+        raise ConfigError(f"yolo model yaml '{source}' not found (Ultralytics ships yolo11n.yaml, yolov8n.yaml, "
+                          "... or give a local path)") from None
+    split_c2f(model)
+    return model
+
+
+def save_detector(model: nn.Module, path: Path, extra: dict | None = None) -> None:
+    from torchslim.export.checkpoint import save_model
+
+    description = {"kind": KIND, "yaml": dict(model.yaml), "nc": int(model.model[-1].nc),
+                   "names": {int(k): str(v) for k, v in getattr(model, "names", {}).items()}} | (extra or {})
+    save_model(model.float().eval(), Path(path), description)
+
+
+def load_detector(path: Path) -> tuple[nn.Module, dict]:
+    """(model in eval mode, description) of a saved detector artifact."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from torchslim.export.architecture import apply_architecture
+    from torchslim.export.checkpoint import read_model_file
+    from torchslim.yolo.modules import split_c2f
+
+    description, arch, state = read_model_file(Path(path))
+    if description.get("kind") != KIND:
+        raise CheckpointError(f"'{path}' is a torchslim artifact but not a detector (kind "
+                              f"{description.get('kind', 'classifier')!r}); load it with torchslim.models.load_model")
+    model = DetectionModel(dict(description["yaml"]), nc=description["nc"], verbose=False)
+    split_c2f(model)
+    apply_architecture(model, arch, state)
+    model.load_state_dict(state)
+    model.names = description.get("names", {})
+    return model.eval(), description

@@ -1,0 +1,64 @@
+"""Importing Ultralytics offline: no downloads, no installs, no telemetry, no surprise threads.
+
+Ultralytics reads its environment at import time, so everything is set *before* the first import:
+``YOLO_OFFLINE`` (its online check answers False), ``YOLO_AUTOINSTALL`` (it never pip-installs a
+missing requirement), and ``YOLO_CONFIG_DIR`` under the run folder (its settings file and fonts live
+there, not in the user's home). The fonts its plots ask for are copied from matplotlib's bundled
+DejaVu Sans, so ``check_font`` finds them locally instead of downloading Arial.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+from torchslim.errors import TorchslimError
+
+FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
+EXTRA_HINT = ("YOLO features need the optional extra: pip install 'torchslim[yolo]' "
+              "(installs Ultralytics, licensed AGPL-3.0)")
+_INTEGRATIONS = ("sync", "clearml", "comet", "dvc", "hub", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
+
+
+def install_fonts(config_dir: Path) -> None:
+    """Put local copies of the fonts Ultralytics wants where it looks first."""
+    import matplotlib
+
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    for name in FONTS:
+        target = config_dir / name
+        if not target.exists():
+            shutil.copyfile(source, target)
+
+
+def ultralytics(config_dir: Path | str, threads: int | None = None) -> ModuleType:
+    """Import Ultralytics with the offline environment set; a clear error when the extra is missing.
+
+    ``threads`` is applied after the import, because importing Ultralytics sets OMP_NUM_THREADS=1
+    when it is unset; None keeps torch's current setting.
+    """
+    import torch
+
+    config_dir = Path(config_dir).resolve()
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_VERBOSE", "0")
+    before = torch.get_num_threads()
+    first = "ultralytics" not in os.sys.modules
+    if first:
+        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    try:
+        module = importlib.import_module("ultralytics")
+    except ImportError as exc:
+        raise TorchslimError(f"{EXTRA_HINT}; the import failed with: {exc}") from None
+    from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
+
+    install_fonts(Path(USER_CONFIG_DIR))  # the folder Ultralytics settled on (a subfolder of config_dir)
+    if first:
+        SETTINGS.update({k: False for k in _INTEGRATIONS if k in SETTINGS})
+    torch.set_num_threads(threads or before)
+    return module

@@ -1,0 +1,266 @@
+"""``torchslim run`` for ``task: detect``: train, prune at every level, fine-tune, validate, time, report.
+
+Stages, each a row in the results store (so an interrupted run resumes where it stopped):
+1. ``baseline``: the unpruned detector trained for ``train.epochs``;
+2. ``finetune``: the baseline fine-tuned ``prune.finetune_epochs`` more, the fair reference for
+   every pruned level, which gets the same number of fine-tuning epochs (the "0 %" row);
+3. ``prune.yolo(level=p)``: the baseline pruned to level p in ``prune.steps`` steps, each followed
+   by its share of the fine-tuning epochs, then validated (mAP50, mAP50-95) and saved.
+Then every checkpoint is timed side by side (PyTorch and ONNX Runtime, each image size and batch).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich.markup import escape
+from torch import nn
+
+from torchslim.config import task_hash
+from torchslim.errors import ConfigError
+from torchslim.store import ResultRow, Store
+from torchslim.ui import console
+from torchslim.yolo.config import DetectRunConfig
+from torchslim.yolo.engine import TrainSettings
+
+
+def chain_name(level: float) -> str:
+    return f"prune.yolo(level={level:g})"
+
+
+def resolve_data(cfg: DetectRunConfig) -> Path:
+    """The data.yaml to train on: written under the run folder for 'synthetic', else the user's file."""
+    from torchslim.yolo.synthetic import SyntheticDetection, write_dataset
+
+    if cfg.data == "synthetic":
+        return write_dataset(cfg.run_dir / "data", SyntheticDetection(**cfg.synthetic.model_dump()))
+    path = Path(cfg.data)
+    if not path.is_file():
+        raise ConfigError(f"data: '{cfg.data}' is not a file; give the path of a YOLO data.yaml "
+                          "(train:, val:, names:) or 'synthetic'")
+    return path.resolve()
+
+
+@dataclass
+class Stage:
+    """One stored step of the run: its chain name, the config that determines it, and how to make it."""
+
+    chain: str
+    payload: dict
+    make: Callable[[], tuple[nn.Module, dict]]
+
+
+class DetectRun:
+    """Holds the run's settings and store; each stage is computed once, then read back."""
+
+    def __init__(self, cfg: DetectRunConfig, source: str, force: bool):
+        self.cfg, self.source, self.force = cfg, source, force
+        self.dir = cfg.run_dir
+        self.store = Store(cfg.store)
+        self.data_yaml = resolve_data(cfg)
+        t = cfg.train
+        self.settings = TrainSettings(data=str(self.data_yaml), imgsz=t.imgsz, batch=t.batch, seed=cfg.seed,
+                                      optimizer=t.optimizer, lr0=t.lr0, warmup_epochs=t.warmup_epochs, mosaic=t.mosaic,
+                                      close_mosaic=t.close_mosaic)
+        self.dataset = "synthetic" if cfg.data == "synthetic" else str(self.data_yaml)
+        self.model_label = Path(cfg.model).stem
+
+    # -- payloads: what each stage's result depends on --------------------------------------------
+    def base_payload(self) -> dict:
+        c = self.cfg
+        return {"task": "detect", "model": c.model, "checkpoint": str(c.checkpoint) if c.checkpoint else None,
+                "data": self.dataset, "synthetic": c.synthetic.model_dump() if c.data == "synthetic" else None,
+                "train": c.train.model_dump(), "seed": c.seed}
+
+    def tune_payload(self, level: float | None) -> dict:
+        p = self.cfg.prune
+        extra = {"finetune_epochs": p.finetune_epochs}
+        if level is not None:
+            extra |= {"level": level, "steps": p.steps, "round_to": p.round_to}
+        return self.base_payload() | {"prune": extra}
+
+    def key(self, stage: Stage) -> tuple:
+        return (task_hash(stage.payload), self.model_label, self.dataset, stage.chain, self.cfg.seed)
+
+    # -- stages ------------------------------------------------------------------------------------
+    def stages(self) -> list[Stage]:
+        out = [Stage("baseline", self.base_payload(), self.train_baseline),
+               Stage("finetune", self.tune_payload(None), self.finetune_reference)]
+        out += [Stage(chain_name(lv), self.tune_payload(lv), lambda lv=lv: self.prune_level(lv))
+                for lv in self.cfg.prune.levels]
+        return out
+
+    def loaded(self, chain: str) -> nn.Module:
+        from torchslim.yolo.artifact import load_detector
+
+        stage = next(s for s in self.stages() if s.chain == chain)
+        row = self.store.get(self.key(stage))
+        return load_detector(Path(row.artifacts["dir"]) / row.artifacts["model"])[0]
+
+    def train_baseline(self) -> tuple[nn.Module, dict]:
+        from torchslim.yolo.artifact import build_detector, load_detector
+        from torchslim.yolo.engine import finetune
+
+        nc = len(self.names())
+        if self.cfg.checkpoint is not None:
+            model, desc = load_detector(self.cfg.checkpoint)
+            if desc["nc"] != nc:
+                raise ConfigError(f"checkpoint {self.cfg.checkpoint} detects {desc['nc']} classes, the data {nc}")
+        else:
+            model = build_detector(self.cfg.model, nc)
+        t0 = time.perf_counter()
+        model = finetune(model, self.settings, self.cfg.train.epochs, self.dir / "ultralytics-runs", "baseline")
+        return model, {"train_seconds": time.perf_counter() - t0, "epochs": self.cfg.train.epochs}
+
+    def finetune_reference(self) -> tuple[nn.Module, dict]:
+        from torchslim.yolo.engine import finetune
+
+        epochs = self.cfg.prune.finetune_epochs
+        model = self.loaded("baseline")
+        t0 = time.perf_counter()
+        if epochs:
+            model = finetune(model, self.settings, epochs, self.dir / "ultralytics-runs", "finetune")
+        return model, {"train_seconds": time.perf_counter() - t0, "epochs": epochs}
+
+    def prune_level(self, level: float) -> tuple[nn.Module, dict]:
+        from torchslim.measure.complexity import count_flops, count_params
+        from torchslim.yolo.engine import finetune, validate
+        from torchslim.yolo.prune import detector_pruner
+
+        p, imgsz = self.cfg.prune, self.settings.imgsz
+        model = self.loaded("baseline")
+        pruner = detector_pruner(model, level, p.steps, imgsz, p.round_to)
+        per_step = split_epochs(p.finetune_epochs, p.steps)
+        steps, t0 = [], time.perf_counter()
+        for i, epochs in enumerate(per_step):
+            pruner.step()
+            if epochs:
+                finetune(model, self.settings, epochs, self.dir / "ultralytics-runs", f"{level:g}-step{i + 1}")
+            model.eval()
+            steps.append({"step": i + 1, "epochs": epochs, "params": count_params(model)[0],
+                          "flops": count_flops(model, (3, imgsz, imgsz)), **validate(model, self.settings, self.dir),
+                          "seconds": time.perf_counter() - t0})
+        return model, {"train_seconds": time.perf_counter() - t0, "epochs": p.finetune_epochs, "steps": steps}
+
+    def names(self) -> dict:
+        import yaml
+
+        names = yaml.safe_load(self.data_yaml.read_text()).get("names")
+        if not names:
+            raise ConfigError(f"{self.data_yaml}: no 'names:' (the class names) in the data.yaml")
+        return dict(enumerate(names)) if isinstance(names, list) else names
+
+    # -- running -----------------------------------------------------------------------------------
+    def execute(self, stage: Stage) -> ResultRow:
+        from torchslim.measure.complexity import count_flops, count_params, file_size
+        from torchslim.provenance import provenance
+        from torchslim.yolo.artifact import save_detector
+        from torchslim.yolo.engine import validate
+
+        folder = self.dir / stage.chain.replace("(", "_").replace(")", "").replace("=", "")
+        folder.mkdir(parents=True, exist_ok=True)
+        console.print(f"[bold]run[/bold]   {escape(self.model_label)} | {escape(self.dataset)} | {escape(stage.chain)} "
+                      f"| seed {self.cfg.seed}")
+        t0 = time.perf_counter()
+        try:
+            model, metrics = stage.make()
+        except Exception as exc:
+            self.store.put_failure(self.key(stage), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+            raise
+        model.eval()
+        model.names = self.names()
+        save_detector(model, folder / "model.pt", {"imgsz": self.settings.imgsz})
+        onnx = export_detector(model, folder / "model.onnx", max(self.cfg.measure.imgsz))
+        params, nonzero = count_params(model)
+        big = max(self.cfg.measure.imgsz)
+        metrics |= validate(model, self.settings, self.dir) | {
+            "params": params, "nonzero_params": nonzero,
+            "flops": count_flops(model, (3, big, big)), "flops_imgsz": big,
+            "flops_train_imgsz": count_flops(model, (3, self.settings.imgsz, self.settings.imgsz)),
+            "file_bytes": file_size(folder / "model.pt").bytes, "onnx_bytes": file_size(onnx).bytes,
+            "val_imgsz": self.settings.imgsz, "wall_seconds": time.perf_counter() - t0,
+        }
+        row = ResultRow(config_hash=task_hash(stage.payload), run_name=self.cfg.name, model=self.model_label,
+                        dataset=self.dataset, method_chain=stage.chain, seed=self.cfg.seed, metrics=metrics,
+                        artifacts={"dir": str(folder), "model": "model.pt", "onnx": "model.onnx"},
+                        config=stage.payload | {"source": self.source}, **provenance())
+        self.store.put(row)
+        console.print(f"      mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}  "
+                      f"params {params / 1e6:.2f}M  ({time.perf_counter() - t0:.0f} s)")
+        return row
+
+    def run(self) -> list[ResultRow]:
+        rows = []
+        for stage in self.stages():
+            key = self.key(stage)
+            if self.store.has(key) and not self.force and Path(self.store.get(key).artifacts["dir"]).exists():
+                console.print(f"[dim]skip[/dim]  {escape(stage.chain)}  (already in {self.cfg.store}; --force reruns)")
+                rows.append(self.store.get(key))
+            else:
+                rows.append(self.execute(stage))
+        return rows
+
+
+def split_epochs(total: int, steps: int) -> list[int]:
+    """Spread ``total`` fine-tuning epochs over ``steps``, the later steps getting the remainder."""
+    base, extra = divmod(total, steps)
+    return [base + (1 if i >= steps - extra else 0) for i in range(steps)]
+
+
+def export_detector(model: nn.Module, path: Path, imgsz: int) -> Path:
+    """ONNX with a dynamic batch axis, predictions only (boxes + class scores per anchor)."""
+    import torch
+
+    from torchslim.export.onnx import export_onnx
+
+    export_onnx(Predictions(copy.deepcopy(model).eval()), torch.zeros(1, 3, imgsz, imgsz), path)
+    return path
+
+
+class Predictions(nn.Module):
+    """The detector's decoded prediction tensor alone (Ultralytics' eval forward also returns features)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def stored_rows(cfg: DetectRunConfig, source: str = "") -> list[ResultRow]:
+    """The rows of every finished stage of ``cfg`` (for rebuilding the report without running)."""
+    from torchslim.errors import TorchslimError
+
+    run = DetectRun(cfg, source, force=False)
+    rows = [row for s in run.stages() if (row := run.store.get(run.key(s))) is not None]
+    missing = [s.chain for s in run.stages() if run.store.get(run.key(s)) is None]
+    if missing:
+        raise TorchslimError(f"{cfg.run_dir}: stages not in the store yet: {', '.join(missing)}; "
+                             "finish them with torchslim run")
+    return rows
+
+
+def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False) -> list[ResultRow]:
+    """Every stage not yet in the store, then the side-by-side latency and the seed-003 report."""
+    from torchslim.yolo.offline import ultralytics
+
+    from torchslim.config import to_yaml
+
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
+    ultralytics(cfg.run_dir / "ultralytics", cfg.threads)
+    run = DetectRun(cfg, source, force)
+    rows = run.run()
+    from torchslim.yolo.latency import compare_detectors
+    from torchslim.yolo.report import write_detect_report
+
+    compare_detectors(cfg, rows, run.store)
+    for path in write_detect_report(cfg, rows, run.store, source).values():
+        console.print(f"report: {path}")
+    return rows

@@ -1,0 +1,58 @@
+"""Structured pruning of an Ultralytics detector through Torch-Pruning's dependency graph.
+
+What is protected, and why:
+- attention (Attention, PSA blocks, C2PSA): their forward reshapes by a head count and splits by a
+  stored width, which Torch-Pruning does not update;
+- in the head, only the final prediction convolutions (box and class) and the DFL: their widths are
+  the output format (4 x reg_max box bins, nc classes). The head's hidden convolutions are pruned.
+
+Pruning a level means removing that fraction of the channels of every prunable group (Torch-Pruning's
+``pruning_ratio``, uniform), rounded to multiples of ``round_to`` so the pruned widths stay friendly
+to vectorised kernels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from torchslim.errors import TorchslimError
+
+PROTECTED_TYPES = ("Attention", "AAttn", "PSABlock", "C2PSA", "PSA", "A2C2f")
+
+
+def head_of(model: nn.Module) -> nn.Module:
+    return model.model[-1]
+
+
+def protected_modules(model: nn.Module) -> list[nn.Module]:
+    """Attention blocks anywhere, plus the head's last convolution of every branch and its DFL."""
+    out = [m for m in model.modules() if type(m).__name__ in PROTECTED_TYPES]
+    head = head_of(model)
+    for attr in ("cv2", "cv3", "one2one_cv2", "one2one_cv3", "cv4"):
+        for branch in getattr(head, attr, None) or []:
+            out.append(branch[-1])
+    if isinstance(getattr(head, "dfl", None), nn.Module):
+        out.append(head.dfl)
+    return out
+
+
+def detector_pruner(model: nn.Module, ratio: float, steps: int, imgsz: int, round_to: int | None = 8):
+    """A Torch-Pruning MetaPruner for ``model`` (its C2f blocks already split), L2 group importance."""
+    import torch_pruning as tp
+
+    for p in model.parameters():
+        p.requires_grad_(True)
+    try:
+        return tp.pruner.MetaPruner(
+            model,
+            torch.zeros(1, 3, imgsz, imgsz),
+            importance=tp.importance.GroupMagnitudeImportance(p=2),
+            pruning_ratio=ratio,
+            iterative_steps=steps,
+            ignored_layers=protected_modules(model),
+            round_to=round_to,
+        )
+    except (RuntimeError, KeyError, ZeroDivisionError) as exc:
+        raise TorchslimError(f"yolo pruning: Torch-Pruning cannot trace this detector "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
