@@ -258,13 +258,13 @@ def main() -> None:
     try:
         app(args=expand_multi_value(sys.argv[1:]), standalone_mode=False)
     except TorchslimError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted: finished tasks are in the store; rerun the same command to resume")
         sys.exit(130)
     except __import__("click").exceptions.ClickException as exc:
-        console.print(f"[red]error:[/red] {exc.format_message()}", soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(exc.format_message())}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except __import__("click").exceptions.Abort:
         sys.exit(1)

@@ -38,7 +38,8 @@ def ultralytics(config_dir: Path | str, threads: int | None = None) -> ModuleTyp
     """Import Ultralytics with the offline environment set; a clear error when the extra is missing.
 
     ``threads`` is applied after the import, because importing Ultralytics sets OMP_NUM_THREADS=1
-    when it is unset; None keeps torch's current setting.
+    when it is unset and its device selection later resets torch's thread count; None keeps torch's
+    current setting.
     """
     import torch
 
@@ -60,5 +61,11 @@ def ultralytics(config_dir: Path | str, threads: int | None = None) -> ModuleTyp
     install_fonts(Path(USER_CONFIG_DIR))  # the folder Ultralytics settled on (a subfolder of config_dir)
     if first:
         SETTINGS.update({k: False for k in _INTEGRATIONS if k in SETTINGS})
-    torch.set_num_threads(threads or before)
+    count = threads or before
+    torch.set_num_threads(count)
+    # select_device(), called by every trainer and validator, resets torch to this module-level count
+    # (cores - 1, so 1 on a 2-core machine); make it the requested one.
+    import ultralytics.utils.torch_utils as torch_utils
+
+    torch_utils.NUM_THREADS = count
     return module
