@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant clean
+.PHONY: install demo test report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo clean
 
 install: $(STAMP)
 
@@ -61,3 +61,6 @@ bench-cifar-quant: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs
+
+bench-yolo: $(STAMP)
+	$(PY) benchmarks/yolo11n_prune.py

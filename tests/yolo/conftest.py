@@ -1,48 +1,13 @@
-"""Detector fixtures: Ultralytics imported offline once per session, a socket guard, a tiny run."""
+"""Detector fixtures: Ultralytics imported offline once per session, a socket guard for fresh processes."""
 
 from __future__ import annotations
-
-import socket
 
 import pytest
 import torch
 
 
-class SocketGuard:
-    """Refuses (and records) every DNS lookup and outgoing connection while installed."""
-
-    def __init__(self):
-        self.attempts: list[str] = []
-
-    def _refuse(self, what: str):
-        self.attempts.append(what)
-        raise OSError(f"network blocked by the test socket guard: {what}")
-
-    def install(self, monkeypatch):
-        monkeypatch.setattr(socket.socket, "connect", lambda s, addr, *a: self._refuse(f"connect {addr}"))
-        monkeypatch.setattr(socket.socket, "connect_ex", lambda s, addr, *a: self._refuse(f"connect {addr}"))
-        monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: self._refuse(f"resolve {host}"))
-        monkeypatch.setattr(socket, "create_connection", lambda addr, *a, **k: self._refuse(f"connect {addr}"))
-        return self
-
-
-# The same guard as source, for scripts run in a fresh process.
-GUARD_SOURCE = """
-import socket
-ATTEMPTS = []
-def _refuse(what):
-    ATTEMPTS.append(what)
-    raise OSError("network blocked by the test socket guard: " + what)
-socket.socket.connect = lambda s, addr, *a: _refuse(f"connect {addr}")
-socket.socket.connect_ex = lambda s, addr, *a: _refuse(f"connect {addr}")
-socket.getaddrinfo = lambda host, *a, **k: _refuse(f"resolve {host}")
-socket.create_connection = lambda addr, *a, **k: _refuse(f"connect {addr}")
-"""
-
-
-@pytest.fixture
-def guard(monkeypatch):
-    return SocketGuard().install(monkeypatch)
+# For scripts run in a fresh process: the package's guard (itself tested in test_offline.py).
+GUARD_SOURCE = "from torchslim.yolo.offline import refuse_network\nATTEMPTS = refuse_network()\n"
 
 
 @pytest.fixture(scope="session")

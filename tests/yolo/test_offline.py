@@ -70,3 +70,12 @@ def test_trainer_device_selection_keeps_the_thread_count(ultralytics_home):
     ultralytics(ultralytics_home, threads=2)
     select_device("cpu", verbose=False)
     assert torch.get_num_threads() == 2
+
+
+def test_refuse_network_blocks_and_records(tmp_path):
+    proc = _python("from torchslim.yolo.offline import refuse_network\nattempts = refuse_network()\nimport socket\n"
+                   "for f in (lambda: socket.create_connection(('192.0.2.1', 80), timeout=1),\n"
+                   "          lambda: socket.getaddrinfo('example.com', 443)):\n"
+                   "    try:\n        f()\n    except OSError:\n        pass\nprint(len(attempts))", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import socket
 from pathlib import Path
 from types import ModuleType
 
@@ -69,3 +70,22 @@ def ultralytics(config_dir: Path | str, threads: int | None = None) -> ModuleTyp
 
     torch_utils.NUM_THREADS = count
     return module
+
+
+def refuse_network() -> list[str]:
+    """Make every DNS lookup and outgoing connection of this process fail; returns the attempts log.
+
+    For proving a run offline (tests, benchmarks): anything that tries to reach the network gets
+    an OSError, as on a machine without a network, and the attempt is recorded.
+    """
+    attempts: list[str] = []
+
+    def refuse(what: str):
+        attempts.append(what)
+        raise OSError(f"network refused by torchslim.yolo.offline.refuse_network: {what}")
+
+    socket.socket.connect = lambda self, addr, *a: refuse(f"connect {addr}")
+    socket.socket.connect_ex = lambda self, addr, *a: refuse(f"connect {addr}")
+    socket.getaddrinfo = lambda host, *a, **k: refuse(f"resolve {host}")
+    socket.create_connection = lambda addr, *a, **k: refuse(f"connect {addr}")
+    return attempts
