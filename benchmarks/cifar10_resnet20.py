@@ -37,7 +37,7 @@ def baseline_section(base, wall: float) -> str:
         f"Target: at least {TARGET:.0f} % validation top-1 in 15 epochs or fewer. Split: "
         f"{base.config['split']}. Accuracy is on the 5,000 held-out training images, not the official "
         "test set (which is not on this machine). Recipe: configs/benchmark/cifar10jpg_resnet20.yaml "
-        "(SGD nesterov, one-cycle peak lr 0.2, batch 128, wd 5e-4, label smoothing 0.1, residual blocks "
+        "(SGD nesterov, one-cycle peak lr 0.4, batch 128, wd 5e-4, label smoothing 0.1, residual blocks "
         "start as identity). Wall time includes data loading and evaluation.\n\n"
         + markdown_table(["Model", "Seed", "Epochs", "Final val top-1 (%)", "Best epoch val top-1 (%)",
                           f">= {TARGET:.0f} %", "Train time (min)", "Train img/s", "Threads"], [row], "lrrrrlrrr")
