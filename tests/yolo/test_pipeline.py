@@ -95,3 +95,13 @@ def test_rerun_skips_finished_stages(tiny_run):
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("skip") + proc.stderr.count("skip") == 4
+
+
+def test_missing_data_split_is_one_line_before_training(tmp_path):
+    (tmp_path / "data.yaml").write_text("path: nowhere\ntrain: images/train\nval: images/val\nnames: [a, b]\n")
+    (tmp_path / "det.yaml").write_text(yaml.safe_dump(TINY | {"data": "data.yaml"}))
+    proc = subprocess.run([sys.executable, "-m", "torchslim", "run", "det.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the train split 'images/train' is not at nowhere/images/train" in proc.stderr
+    assert not (tmp_path / "out" / "store.db").exists() or "baseline" not in proc.stdout

@@ -32,3 +32,12 @@ def test_pruning_cuts_flops_and_keeps_the_output_format(yolo11n, level, min_flop
 def test_attention_and_head_outputs_are_protected(yolo11n):
     names = {type(m).__name__ for m in protected_modules(yolo11n)}
     assert {"C2PSA", "Attention", "DFL", "Conv2d"} <= names
+
+
+def test_kept_widths_round_to_the_nearest_multiple(yolo11n):
+    protected = {id(c) for m in protected_modules(yolo11n) for c in m.modules()}
+    flops0 = count_flops(yolo11n, (3, 128, 128))
+    detector_pruner(yolo11n, 0.05, 1, 128, round_to=8).step()
+    widths = [c.out_channels for c in yolo11n.modules() if isinstance(c, torch.nn.Conv2d) and id(c) not in protected]
+    assert all(w % 8 == 0 for w in widths)
+    assert 0.0 < 1 - count_flops(yolo11n, (3, 128, 128)) / flops0 < 0.10  # 5 % stays small (flooring gave 25 %)

@@ -42,7 +42,30 @@ def resolve_data(cfg: DetectRunConfig) -> Path:
     if not path.is_file():
         raise ConfigError(f"data: '{cfg.data}' is not a file; give the path of a YOLO data.yaml "
                           "(train:, val:, names:) or 'synthetic'")
+    check_data_yaml(path)
     return path.resolve()
+
+
+def check_data_yaml(path: Path) -> None:
+    """Fail before any training when the data.yaml's splits or class names are missing."""
+    import yaml
+
+    from torchslim.errors import DataNotFoundError
+
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(spec, dict) or not spec.get("names") or not spec.get("train") or not spec.get("val"):
+        raise ConfigError(f"{path}: a YOLO data.yaml needs train:, val: and names: (path: optional)")
+    root = Path(spec["path"]) if spec.get("path") else path.parent  # as Ultralytics reads it: from the cwd
+    for split in ("train", "val"):
+        for entry in spec[split] if isinstance(spec[split], list) else [spec[split]]:
+            where = Path(entry) if Path(entry).is_absolute() else root / entry
+            if not where.exists():
+                raise DataNotFoundError(f"{path}: the {split} split '{entry}' is not at {where} (expected a folder "
+                                        "of images with labels/ beside images/, or a .txt list of image paths; a "
+                                        "relative path: is read from the current folder)")
 
 
 @dataclass
