@@ -1,7 +1,8 @@
 """ResNet-20 on the real CIFAR-10 images in ../shared: 85 % val top-1 in <= 15 epochs? And pruned to
 half the MACs, does it stay within 1.5 points after fine-tuning?
 
-Usage: python benchmarks/cifar10_resnet20.py [--force] [key=value overrides]   (or `make bench-cifar`)
+Usage: python benchmarks/cifar10_resnet20.py [--force] [--baseline-only] [key=value overrides]
+(or `make bench-cifar`). --baseline-only runs configs/benchmark/cifar10jpg_resnet20.yaml alone.
 Runs configs/compare/cifar10jpg_resnet20_pruning.yaml (the baseline is the one of
 configs/benchmark/cifar10jpg_resnet20.yaml, shared through the store), then writes two sections of
 docs/BENCHMARKS.md with the figures, wall times and the command. Finished tasks are kept in the
@@ -23,6 +24,7 @@ from torchslim.report.tables import human_count, markdown_table
 from torchslim.runner import run
 
 CONFIG = "configs/compare/cifar10jpg_resnet20_pruning.yaml"
+BASELINE_CONFIG = "configs/benchmark/cifar10jpg_resnet20.yaml"
 TARGET = 85.0
 MAX_PRUNE_DROP = 1.5
 
@@ -85,10 +87,11 @@ def pruning_section(base, pruned) -> str:
 
 def main() -> None:
     os.chdir(ROOT)
-    args = [a for a in sys.argv[1:] if a != "--force"]
-    cfg = load_config(CONFIG, args)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    config = BASELINE_CONFIG if "--baseline-only" in sys.argv else CONFIG
+    cfg = load_config(config, args)
     t0 = time.perf_counter()
-    rows = run(cfg, source=CONFIG, force="--force" in sys.argv)
+    rows = run(cfg, source=config, force="--force" in sys.argv)
     wall = time.perf_counter() - t0
     base = next(r for r in rows if r.method_chain == "baseline")
     write_section("cifar10-resnet20", baseline_section(base, wall))
