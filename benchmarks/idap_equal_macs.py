@@ -58,7 +58,8 @@ def main() -> None:
             + f"\n\nVerdict (mean over seeds {', '.join(map(str, cfg.seeds))}): {verdict}.")
     body = (f"## IDAP++ at equal MACs: {cfg.name}\n\nConfig `{config}`: every method to at most "
             f"{100 * cfg.methods[0].steps[0].config().macs_target:.0f} % of the original's MACs, "
-            "fine-tuned one epoch per pruning step, from the same trained originals. "
+            "with the fine-tuning epochs each method used in the last column (the config's comment says how the budget "
+            "is split), from the same trained originals. "
             f"Wall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun).\n\n"
             + "\n\n".join(sections))
     write_section(cfg.name, body)

@@ -16,11 +16,16 @@ from torchslim.yolo.config import DetectRunConfig
 
 
 def speedup(lat: dict, chain: str, runtime: str, size: int, batch: int) -> str:
+    """Reference median / this median. Below 0.95x it says SLOWER, unless the two p10-p90 ranges
+    overlap: then the difference is within the measured noise, and it says that instead."""
     ref, own = lat.get(("finetune", runtime, size, batch)), lat.get((chain, runtime, size, batch))
     if not ref or not own:
         return "not measured"
     s = ref["median_ms"] / own["median_ms"]
-    return f"{s:.2f}x" + (" SLOWER" if s < 0.95 else "")
+    if s >= 0.95:
+        return f"{s:.2f}x"
+    overlap = own["p10_s"] <= ref["p90_s"] and ref["p10_s"] <= own["p90_s"]
+    return f"{s:.2f}x (within noise)" if overlap else f"{s:.2f}x SLOWER"
 
 
 def level_of(row: ResultRow) -> float:
@@ -88,7 +93,9 @@ def build(cfg: DetectRunConfig, rows: list[ResultRow], lat: dict, source: str) -
         "- **Speedups**: median latency of the reference over that of the checkpoint, per batch size, all "
         f"checkpoints timed side by side in {m.rounds} interleaved rounds in one process (PyTorch: Conv+BN fused; "
         "ONNX Runtime: the exported graph, CPUExecutionProvider), threads "
-        f"{cfg.threads or 'all cores'}. 'SLOWER' marks a checkpoint slower than the reference.\n"
+        f"{cfg.threads or 'all cores'}. 'SLOWER' marks a checkpoint slower than the reference beyond the noise; "
+        "'within noise' one slower by its median whose p10-p90 range overlaps the reference's (the spreads "
+        "are in the latency tables below).\n"
         f"- **mAP**: Ultralytics' validator on the val split of the data at imgsz {cfg.train.imgsz}, for every "
         "checkpoint, on a copy of the model loaded from its saved artifact.")])
     )
