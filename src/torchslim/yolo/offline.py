@@ -13,6 +13,7 @@ import importlib
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -50,7 +51,7 @@ def ultralytics(config_dir: Path | str, threads: int | None = None) -> ModuleTyp
     os.environ["YOLO_AUTOINSTALL"] = "0"
     os.environ.setdefault("YOLO_VERBOSE", "0")
     before = torch.get_num_threads()
-    first = "ultralytics" not in os.sys.modules
+    first = "ultralytics" not in sys.modules
     if first:
         os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     try:
