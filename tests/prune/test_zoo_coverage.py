@@ -15,11 +15,9 @@ from torchslim.models import (MODELS, InputSpec, ModelConfig, build_model, defau
                               load_model)
 
 TORCHVISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "densenet121",
-               "convnext_tiny", "vgg11_bn", "regnet_y_400mf", "vit_b_16"]
+               "convnext_tiny", "vgg11_bn", "shufflenet_v2_x1_0", "regnet_y_400mf", "vit_b_16"]
 CASES = [pytest.param(n, default_input(n), id=n) for n in float_model_names()]
 CASES += [pytest.param(f"torchvision:{n}", InputSpec(10, 3, 64), id=n) for n in TORCHVISION]
-CASES += [pytest.param("torchvision:shufflenet_v2_x1_0", InputSpec(10, 3, 64), id="shufflenet_v2_x1_0",
-                       marks=pytest.mark.xfail(strict=True, reason="Torch-Pruning cannot trace channel shuffle"))]
 
 
 @pytest.mark.slow

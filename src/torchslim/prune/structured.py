@@ -71,6 +71,15 @@ def make_importance(name: str):
 def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
     import torch_pruning as tp
 
+    from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
+
+    if is_channel_shuffle_net(model):  # Torch-Pruning cannot trace the shuffle: prune inside the branches
+        if cfg.layer_ratios or cfg.global_pruning:
+            raise TorchslimError("prune.structured: channel-shuffle networks are pruned branch by branch; "
+                                 "layer_ratios and global_pruning are not supported for them")
+        return shuffle_pruner(model, ctx.example_input(), lambda part, example, ignored: tp.pruner.MetaPruner(
+            part, example, importance=make_importance(cfg.importance), pruning_ratio=ratio,
+            iterative_steps=cfg.steps, ignored_layers=ignored, round_to=cfg.round_to))
     try:
         return _meta_pruner(tp, model, cfg, ratio, ctx)
     except (ZeroDivisionError, RuntimeError, KeyError) as exc:
