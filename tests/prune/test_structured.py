@@ -112,3 +112,11 @@ def test_pruning_a_brevitas_model_is_a_clear_error(method, make_ctx):
     with pytest.raises(TorchslimError, match="already quantized with Brevitas"):
         apply_chain(build_model("quant_cnv", spec), Chain.parse({method: params | {"finetune_epochs": 0}}),
                     make_ctx(spec))
+
+
+def test_round_to_keeps_the_nearest_multiple(make_ctx):
+    """30 % of enhanced_lenet5's 32/64 channels keeps 24/48 (floor rounding would keep 16/40)."""
+    spec = default_input("enhanced_lenet5")
+    pruned = prune(build_model("enhanced_lenet5", spec).eval(), spec, make_ctx(spec), ratio=0.3, round_to=8)
+    assert [c.out_channels for c in pruned.modules() if isinstance(c, torch.nn.Conv2d)] == [24, 48]
+    assert [m.out_features for m in pruned.modules() if isinstance(m, torch.nn.Linear)] == [360, 176, 10]

@@ -79,13 +79,13 @@ def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg:
     With attention layers the ranking is per layer instead: Torch-Pruning ranks heads in one global
     scope that can empty a layer of all its heads, which no later step could undo.
     """
-    import torch_pruning as tp
+    from torchslim.prune.structured import nearest_rounding_pruner
 
     heads = attention_heads(model)
     whole_heads = heads and min(int(n * ratio) for n in heads.values()) >= 1  # never round a small ratio up to a head
     head_args = dict(num_heads=heads, prune_num_heads=bool(whole_heads), prune_head_dims=False,
                      head_pruning_ratio=ratio if whole_heads else 0.0)
-    pruner = tp.pruner.MetaPruner(
+    pruner = nearest_rounding_pruner()(
         model, ctx.example_input(), importance=DivergenceImportance(record_flow(model, batches)),
         global_pruning=not heads, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
         ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes), round_to=cfg.round_to,

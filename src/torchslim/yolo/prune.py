@@ -39,21 +39,11 @@ def protected_modules(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def nearest_rounding_pruner():
-    """Torch-Pruning's MetaPruner, keeping the nearest multiple of ``round_to`` channels (never none)."""
-    import torch_pruning as tp
-
-    class NearestRoundingPruner(tp.pruner.MetaPruner):
-        def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
-            kept = max(round_to, round((current_channels - n_pruned) / round_to) * round_to)
-            return max(current_channels - kept, 0)
-
-    return NearestRoundingPruner
-
-
 def detector_pruner(model: nn.Module, ratio: float, steps: int, imgsz: int, round_to: int | None = 8):
     """A Torch-Pruning pruner for ``model`` (its C2f blocks already split), L2 group importance."""
     import torch_pruning as tp
+
+    from torchslim.prune.structured import nearest_rounding_pruner
 
     for p in model.parameters():
         p.requires_grad_(True)
