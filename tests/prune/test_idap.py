@@ -116,3 +116,15 @@ def test_truncating_a_block_that_changes_shape_is_refused(digits_ctx):
         truncate(model, "layers.1.0", example)
     with pytest.raises(TorchslimError, match="no such block"):
         truncate(model, "layers.9", example)
+
+
+def test_linear_on_channels_last_maps_scores_units_on_the_last_axis():
+    """ConvNeXt's block linears see (N, H, W, C): a unit is the last axis, not H."""
+    torch.manual_seed(2)
+    lin = nn.Linear(3, 5)
+    model = nn.Sequential(lin, nn.GELU()).eval()
+    x = torch.randn(4, 2, 2, 3)
+    rec = record_flow(model, [x])
+    h = torch.nn.functional.gelu(lin(x)).detach().reshape(-1, 5)
+    assert rec.filter_scores(lin).shape == (5,)
+    assert torch.allclose(rec.filter_scores(lin), h.abs().mean(0) * lin.weight.norm(dim=1), rtol=1e-5)

@@ -44,9 +44,10 @@ class LayerStats:
     channel_norm_sum: torch.Tensor | None = None  # Σ_n ‖A_n,c‖ per output channel / unit
     chw: int = 1  # C·H·W of the output map (linear: 1)
 
-    def add(self, out: torch.Tensor) -> None:
+    def add(self, out: torch.Tensor, linear: bool = False) -> None:
+        """``linear``: units on the last axis, whatever the rank (ConvNeXt's linears see N, H, W, C)."""
         out = out.detach().float()
-        if out.dim() == 4:  # conv: (N, C, H, W)
+        if out.dim() == 4 and not linear:  # conv: (N, C, H, W)
             n, c, h, w = out.shape
             self.chw = c * h * w
             per_channel = out.flatten(2).norm(dim=2)  # (N, C)
@@ -126,7 +127,7 @@ def record_flow(model: nn.Module, batches: list[torch.Tensor]) -> FlowRecord:
             pending.clear()
             model(x)
             for layer, out in pending.items():
-                record.stats[layer].add(out)
+                record.stats[layer].add(out, linear=isinstance(layer, nn.Linear))
     finally:
         for h in hooks:
             h.remove()

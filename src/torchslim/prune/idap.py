@@ -72,41 +72,73 @@ def _finetune(model: nn.Module, teacher: nn.Module, epochs: int, cfg: IDAPConfig
     ctx.tune(model, epochs, tag, loss=loss)
 
 
+def layer_widths(model: nn.Module) -> dict[str, tuple[int | None, int | None]]:
+    """(out, in) channels of every conv and linear layer, by name."""
+    return {n: (getattr(m, "out_channels", getattr(m, "out_features", None)),
+                getattr(m, "in_channels", getattr(m, "in_features", None)))
+            for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+def cap_against(pruner, model: nn.Module, original: dict[str, tuple[int | None, int | None]]) -> None:
+    """Make ``max_layer_ratio`` count from the original widths, not from this step's.
+
+    Every step builds a new pruner, which would take the current widths as its reference; then a
+    layer could lose 80 % at each step and end with a handful of channels.
+    """
+    for name, m in model.named_modules():
+        if name in original and m in pruner.layer_init_out_ch:
+            out, inp = original[name]
+            pruner.layer_init_out_ch[m] = out if out is not None else pruner.layer_init_out_ch[m]
+            pruner.layer_init_in_ch[m] = inp if inp is not None else pruner.layer_init_in_ch[m]
+
+
 def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg: IDAPConfig,
-               ctx: MethodContext) -> None:
+               ctx: MethodContext, original: dict | None = None) -> None:
     """Remove ``ratio`` of the model's channels, lowest divergence first, ranked globally.
 
     With attention layers the ranking is per layer instead: Torch-Pruning ranks heads in one global
     scope that can empty a layer of all its heads, which no later step could undo.
     """
+    from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
     from torchslim.prune.structured import nearest_rounding_pruner
 
-    heads = attention_heads(model)
-    whole_heads = heads and min(int(n * ratio) for n in heads.values()) >= 1  # never round a small ratio up to a head
-    head_args = dict(num_heads=heads, prune_num_heads=bool(whole_heads), prune_head_dims=False,
-                     head_pruning_ratio=ratio if whole_heads else 0.0)
-    pruner = nearest_rounding_pruner()(
-        model, ctx.example_input(), importance=DivergenceImportance(record_flow(model, batches)),
-        global_pruning=not heads, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
-        ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes), round_to=cfg.round_to,
-        **(head_args if heads else {}),
-    )
+    importance = DivergenceImportance(record_flow(model, batches))
+    common = dict(importance=importance, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
+                  round_to=cfg.round_to)
+    if is_channel_shuffle_net(model):  # ranked within each branch and the head (see prune/shuffle.py)
+        pruner = shuffle_pruner(model, ctx.example_input(), lambda part, example, ignored: nearest_rounding_pruner()(
+            part, example, global_pruning=True, ignored_layers=ignored, **common))
+        parts = pruner.pruners
+    else:
+        heads = attention_heads(model)
+        whole_heads = heads and min(int(n * ratio) for n in heads.values()) >= 1  # never round a small ratio up
+        head_args = dict(num_heads=heads, prune_num_heads=bool(whole_heads), prune_head_dims=False,
+                         head_pruning_ratio=ratio if whole_heads else 0.0)
+        pruner = nearest_rounding_pruner()(
+            model, ctx.example_input(), global_pruning=not heads,
+            ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
+            **common, **(head_args if heads else {}),
+        )
+        parts = [pruner]
+    for part in parts if original else []:
+        cap_against(part, model, original)
     pruner.step()
     sync_attributes(model, pruner)
     model.zero_grad(set_to_none=True)
 
 
-def _ratio_for(model: nn.Module, ratio: float, target_macs: float, batches, cfg: IDAPConfig, ctx: MethodContext) -> float:
+def _ratio_for(model: nn.Module, ratio: float, target_macs: float, batches, cfg: IDAPConfig, ctx: MethodContext,
+               original: dict | None = None) -> float:
     """The ratio (<= ``ratio``) whose step lands at the MACs target instead of overshooting it."""
     trial = copy.deepcopy(model)
-    prune_step(trial, ratio, batches, cfg, ctx)
+    prune_step(trial, ratio, batches, cfg, ctx, original)
     if count_flops(trial, ctx.spec.shape) >= target_macs:
         return ratio
     lo, hi = 0.0, ratio
     for _ in range(8):
         mid = (lo + hi) / 2
         trial = copy.deepcopy(model)
-        prune_step(trial, mid, batches, cfg, ctx)
+        prune_step(trial, mid, batches, cfg, ctx, original)
         lo, hi = (lo, mid) if count_flops(trial, ctx.spec.shape) < target_macs else (mid, hi)
     return hi
 
@@ -116,15 +148,16 @@ def filter_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original
 
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
     base_macs = count_flops(model, ctx.spec.shape)
+    original = layer_widths(model)
     target = cfg.macs_target * base_macs if cfg.macs_target else None
     for t, p in enumerate(schedule(cfg)):
         if target is not None and count_flops(model, ctx.spec.shape) <= target * 1.001:
             break
         if target is not None:
-            p = _ratio_for(model, p, target, batches, cfg, ctx)
+            p = _ratio_for(model, p, target, batches, cfg, ctx, original)
         before = Snapshot(model)
         torch.manual_seed(ctx.seed + t)
-        prune_step(model, p, batches, cfg, ctx)
+        prune_step(model, p, batches, cfg, ctx, original)
         _finetune(model, before.model, cfg.finetune_epochs, cfg, ctx, f"idap-filter{t + 1}")
         top1 = ctx.record_step(model, len(ctx.notes.get("dynamics", [])), f"filter pruning p={p:.3f}")
         if original_top1 - top1 > cfg.max_drop:
