@@ -72,10 +72,11 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
 
 
 def stored_comparison(store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> dict | None:
-    """{(chain, runtime, batch): median_ms} of the comparison of exactly these rows, if one was stored."""
+    """{(chain, runtime, batch): (median, p10, p90) in ms} of the comparison of exactly these rows, if stored."""
     if not rows:
         return None
     hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes))
     if not hits:
         return None
-    return {(x["chain"], x["runtime"], x["batch_size"]): x["median_ms"] for x in hits[-1]["result"]["latency"]}
+    return {(x["chain"], x["runtime"], x["batch_size"]): (x["median_ms"], x["p10_s"] * 1e3, x["p90_s"] * 1e3)
+            for x in hits[-1]["result"]["latency"]}

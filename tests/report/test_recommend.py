@@ -84,3 +84,16 @@ def test_close_points_share_one_label():
 
     groups = label_clusters([(0.155, 98.6), (0.149, 98.6), (0.055, 98.2)], ["Original", "INT8", "Pruned"])
     assert [members for _, members in groups] == [["Pruned"], ["INT8", "Original"]]
+
+
+@pytest.mark.parametrize("pruned_range, label", [((1.15, 1.25), "0.83x SLOWER"), ((0.95, 1.30), "0.83x (within noise)")])
+def test_slower_cells_say_whether_the_timing_ranges_overlap(pruned_range, label):
+    from torchslim.report.method_tables import speed_cell
+
+    group = measured(static_size=1.03e6, pruned_ms=1.2)
+    by_chain = {e.chain: e for e in group.entries}
+    by_chain["baseline"].compared, by_chain["baseline"].compared_range = {("onnxruntime", 1): 1.0}, {("onnxruntime", 1): (0.9, 1.1)}
+    pruned = by_chain["prune.structured(ratio=0.5)"]
+    pruned.compared, pruned.compared_range = {("onnxruntime", 1): 1.2}, {("onnxruntime", 1): pruned_range}
+    assert speed_cell(group, pruned, "onnxruntime", 1) == label
+    assert speed_cell(group, by_chain["quant.static()"], "onnxruntime", 1) == "2.00x"  # no range stored: plain ratio

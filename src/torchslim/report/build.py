@@ -65,7 +65,8 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
         rows = [r for e in g.entries for r in e.rows if r.seed == cfg.seeds[0]]
         comp = stored_comparison(store, rows, cfg.measure.batch_sizes, cfg.measure.runtimes)
         for e in g.entries if comp else []:
-            e.compared = {(rt, b): v for (chain, rt, b), v in comp.items() if chain == e.chain}
+            e.compared = {(rt, b): v[0] for (chain, rt, b), v in comp.items() if chain == e.chain}
+            e.compared_range = {(rt, b): v[1:] for (chain, rt, b), v in comp.items() if chain == e.chain}
             found = True
     return found
 

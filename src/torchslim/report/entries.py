@@ -52,6 +52,7 @@ class Entry:
     rows: list[ResultRow] = field(default_factory=list)
     missing: dict[int, str] = field(default_factory=dict)  # seed -> why it is not in the store
     compared: dict[tuple[str, int], float] = field(default_factory=dict)  # side-by-side medians (ms), if timed
+    compared_range: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # their p10, p90
 
     @property
     def is_baseline(self) -> bool:
@@ -158,6 +159,12 @@ class ModelGroup:
         ref = base.latency_ms(runtime, batch) if base else None
         ms = e.latency_ms(runtime, batch)
         return ref / ms if ref and ms else None
+
+    def within_noise(self, e: Entry, runtime: str, batch: int) -> bool:
+        """True when the side-by-side p10-p90 ranges of ``e`` and the original overlap."""
+        base = self.baseline
+        own, ref = e.compared_range.get((runtime, batch)), base.compared_range.get((runtime, batch)) if base else None
+        return bool(own and ref and own[0] <= ref[1] and ref[0] <= own[1])
 
     def size_ratio(self, e: Entry) -> float | None:
         base = self.baseline

@@ -14,11 +14,19 @@ def ms(v: float | None, why: str = "not measured") -> str:
     return f"{v:.3f}" if v is not None else why
 
 
-def times(v: float | None, why: str = "—") -> str:
-    """A speedup; a compressed model that got slower is said so, not hidden."""
+def times(v: float | None, why: str = "—", within_noise: bool = False) -> str:
+    """A speedup; a compressed model that got slower is said so, not hidden, unless its timing
+    range overlaps the original's, which is said instead."""
     if v is None:
         return why
-    return f"{v:.2f}x" + (" SLOWER" if v < 0.9 else "")
+    if v >= 0.9:
+        return f"{v:.2f}x"
+    return f"{v:.2f}x" + (" (within noise)" if within_noise else " SLOWER")
+
+
+def speed_cell(group: ModelGroup, e: Entry, runtime: str, batch: int, why: str = "—") -> str:
+    """The speedup of ``e`` over the group's original, labelled by :func:`times`."""
+    return times(group.speedup(e, runtime, batch), why, group.within_noise(e, runtime, batch))
 
 
 def why_no_torch(e: Entry) -> str:
@@ -118,8 +126,8 @@ def batch_tables(group: ModelGroup) -> list[Table]:
             red = 1 - e.mean("macs") / base.mean("macs") if e.mean("macs") and base.mean("macs") else None
             rows.append([b, f"{100 * e.prune_fraction:.0f}" if e.prune_fraction is not None else "?", e.method,
                          human_count(e.mean("nonzero_params")), f"{-100 * red:.0f}%" if red is not None else "—",
-                         times(group.speedup(e, "torch", b), why_no_torch(e)),
-                         times(group.speedup(e, "onnxruntime", b), "not measured"), e.top1.format()])
+                         speed_cell(group, e, "torch", b, why_no_torch(e)),
+                         speed_cell(group, e, "onnxruntime", b, "not measured"), e.top1.format()])
         tables.append(Table(["Batch", "Prune %", "Method", "Params (non-zero)", "MACs Red.", "PyTorch Speedup",
                              "ONNX Speedup", "Top-1 (%)"], rows, "rrlrrrrr", title=f"{group.model}, batch {b}"))
     return tables

@@ -10,7 +10,7 @@ from torchslim.report import plots
 from torchslim.report.charts import BarChart, PairedBarChart
 from torchslim.report.document import Figure, Section, Text
 from torchslim.report.entries import ModelGroup
-from torchslim.report.method_tables import ms, times, why_no_torch
+from torchslim.report.method_tables import ms, speed_cell, why_no_torch
 from torchslim.report.recommend import efficiency_ranking, recommend
 from torchslim.report.tables import Table, human_count
 
@@ -39,8 +39,8 @@ def summary_table(group: ModelGroup) -> Table:
     for e in group.measured:
         size_ratio, drop = group.size_ratio(e), group.top1_drop(e)
         rows.append([e.label, f"{e.size_bytes / 1e6:.2f}" if e.size_bytes else "not measured",
-                     ms(e.latency_ms("onnxruntime", b)), times(group.speedup(e, "onnxruntime", b)),
-                     ms(e.latency_ms("torch", b), why_no_torch(e)), times(group.speedup(e, "torch", b), why_no_torch(e)),
+                     ms(e.latency_ms("onnxruntime", b)), speed_cell(group, e, "onnxruntime", b),
+                     ms(e.latency_ms("torch", b), why_no_torch(e)), speed_cell(group, e, "torch", b, why_no_torch(e)),
                      _pct(1 - 1 / size_ratio) if size_ratio else "—",
                      _pct(1 - e.mean("nonzero_params") / group.baseline.mean("nonzero_params"))
                      if group.baseline and e.mean("nonzero_params") else "—",
@@ -56,7 +56,7 @@ def ratio_table(group: ModelGroup) -> Table | None:
     if not pruned:
         return None
     rows = [[e.method, f"{100 * e.prune_fraction:.0f}%", f"{group.macs_ratio(e):.2f}x" if group.macs_ratio(e) else "—",
-             times(group.speedup(e, "onnxruntime", b)), times(group.speedup(e, "torch", b))] for e in pruned]
+             speed_cell(group, e, "onnxruntime", b), speed_cell(group, e, "torch", b)] for e in pruned]
     return Table(["Method", "Pruning ratio", "MACs reduction", f"ORT speedup b{b}", f"torch speedup b{b}"], rows,
                  "lrrrr", title="Pruning ratio against measured speedup")
 
@@ -76,13 +76,14 @@ def size_vs_speed(group: ModelGroup) -> PairedBarChart:
 
 def ranking_table(group: ModelGroup, tolerance: float) -> tuple[str, Table]:
     rule, ranked = efficiency_ranking(group, tolerance)
+    b = min(group.batch_sizes, default=1)  # the batch the ranking scores speed at
     rows, n = [], 0
     for r in ranked:
         n += r.within_budget and r.score is not None
         rank = str(n) if r.within_budget and r.score is not None else "— (outside budget)" if not r.within_budget \
             else "— (not measured)"
         rows.append([rank, r.entry.label, f"{r.score:.2f}" if r.score is not None else "—",
-                     f"{r.size_ratio:.2f}x" if r.size_ratio else "—", times(r.speedup),
+                     f"{r.size_ratio:.2f}x" if r.size_ratio else "—", speed_cell(group, r.entry, "onnxruntime", b),
                      f"{r.entry.top1.mean - group.baseline.top1.mean:+.2f}"])
     return rule, Table(["Rank", "Method", "Score", "Size reduction", "ORT speedup", "Δ top-1"], rows, "llrrrr")
 
