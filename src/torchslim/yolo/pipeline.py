@@ -167,7 +167,8 @@ class DetectRun:
             steps.append({"step": i + 1, "epochs": epochs, "params": count_params(model)[0],
                           "flops": count_flops(model, (3, imgsz, imgsz)), **validate(model, self.settings, self.dir),
                           "seconds": time.perf_counter() - t0})
-        return model, {"train_seconds": time.perf_counter() - t0, "epochs": p.finetune_epochs, "steps": steps}
+        last = {k: steps[-1][k] for k in ("map50", "map50_95")}  # the final model, already validated
+        return model, {"train_seconds": time.perf_counter() - t0, "epochs": p.finetune_epochs, "steps": steps} | last
 
     def names(self) -> dict:
         import yaml
@@ -200,7 +201,9 @@ class DetectRun:
         onnx = export_detector(model, folder / "model.onnx", max(self.cfg.measure.imgsz))
         params, nonzero = count_params(model)
         big = max(self.cfg.measure.imgsz)
-        metrics |= validate(model, self.settings, self.dir) | {
+        if "map50_95" not in metrics:
+            metrics |= validate(model, self.settings, self.dir)
+        metrics |= {
             "params": params, "nonzero_params": nonzero,
             "flops": count_flops(model, (3, big, big)), "flops_imgsz": big,
             "flops_train_imgsz": count_flops(model, (3, self.settings.imgsz, self.settings.imgsz)),
