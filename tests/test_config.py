@@ -74,3 +74,14 @@ def test_resolved_config_loads_back_as_the_same_tasks(tmp_path):
     (tmp_path / "resolved.yaml").write_text(to_yaml(cfg))
     again = load_config(tmp_path / "resolved.yaml")
     assert [t.key for t in expand(again)] == [t.key for t in expand(cfg)] and len(expand(cfg)) == 40
+
+
+def test_a_task_hash_covers_the_method_defaults(write_config):
+    """Stated and defaulted settings hash alike; any other value (say, a changed default) does not."""
+    from torchslim.quant.qat import QATConfig
+    from torchslim.tasks import expand
+
+    default_epochs = QATConfig().epochs
+    methods = [{"quant.qat": {}}, {"quant.qat": {"epochs": default_epochs}}, {"quant.qat": {"epochs": default_epochs + 1}}]
+    tasks = [t for t in expand(load_config(write_config(tiny_recipe(methods=methods)))) if t.chain is not None]
+    assert tasks[0].config_hash == tasks[1].config_hash != tasks[2].config_hash

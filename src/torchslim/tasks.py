@@ -50,7 +50,11 @@ class Task:
             "methods": self.method_chain,
         }
         if self.chain is not None:
-            payload["chain"] = [json.loads(s.model_dump_json()) for s in self.chain.steps]
+            # resolved settings, defaults included (not the label, which shows only the stated ones):
+            # a changed default must not reuse a stale result
+            del payload["methods"]
+            payload["chain"] = [{"name": s.name, "params": json.loads(s.config().model_dump_json())}
+                                for s in self.chain.steps]
             payload["finetune"] = json.loads(self.finetune.model_dump_json())
         return payload
 
