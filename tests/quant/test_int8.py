@@ -51,6 +51,28 @@ def test_int8_methods_give_an_onnx_artifact_that_keeps_accuracy(name, digits, tm
         assert ctx.notes["qat_ranges"] == f"{ops['float_weighted']} activation ranges from QAT"
 
 
+def test_qat_distils_from_the_float_model_it_started_from(digits, tmp_path, monkeypatch):
+    import torchslim.distill.kd as kd
+
+    model, spec = trained_cnn(digits)
+    x = torch.randn(8, 1, 8, 8)
+    with torch.no_grad():
+        want = model(x)
+    real, seen = kd.kd_loss, {}
+
+    def spy(teacher, temperature, alpha, label_smoothing=0.0):
+        with torch.no_grad():
+            seen.update(out=teacher(x), temperature=temperature, alpha=alpha)
+        return real(teacher, temperature, alpha, label_smoothing)
+
+    monkeypatch.setattr(kd, "kd_loss", spy)
+    ctx = MethodContext(digits, spec, TrainConfig(epochs=1, batch_size=64, lr=0.01, schedule="cosine"), 0, tmp_path)
+    q = apply_chain(model, Chain.parse({"quant.qat": {"epochs": 1, "kd_alpha": 0.5, "kd_temperature": 2.0}}), ctx)
+    assert isinstance(q, OnnxModel)
+    assert (seen["temperature"], seen["alpha"]) == (2.0, 0.5)
+    assert torch.allclose(seen["out"], want)  # the float model, not its fake-quantized copy
+
+
 def test_qat_ranges_map_only_one_to_one():
     from torchslim.quant.qat import match_ranges
 

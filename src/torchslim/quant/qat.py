@@ -11,6 +11,7 @@ very INT8 grid. Accuracy is measured on that file.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,9 @@ class QATConfig(BaseModel):
     freeze_bn_after: int = Field(2, ge=0, description="epochs before BN running statistics stop updating")
     calibration: Literal["minmax", "percentile", "entropy"] = "minmax"
     calibration_samples: int = Field(512, ge=1)
+    kd_alpha: float = Field(0.5, ge=0, le=1, description="weight of distillation from the float model it "
+                                                         "started from (0 = labels only)")
+    kd_temperature: float = Field(4.0, gt=0)
     transfer_ranges: bool = Field(True, description="deploy with the activation ranges QAT trained with, not "
                                                      "freshly calibrated ones (when layers map one to one)")
 
@@ -81,14 +85,19 @@ def match_ranges(inputs: list[str], ranges: list[tuple[float, float] | None]) ->
 def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module:
     from torchslim.train import fit
 
+    from torchslim.distill.kd import kd_loss
+
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)  # fails fast on bad settings
+    teacher = copy.deepcopy(model).eval() if cfg.kd_alpha > 0 else None
     model = prepare_qat(model.eval())
 
     def schedule(epoch: int) -> None:
         set_phase(model, observers=epoch < cfg.freeze_observers_after, bn_stats=epoch < cfg.freeze_bn_after)
 
     train_cfg = ctx.finetune.model_copy(update={"epochs": cfg.epochs, "lr": ctx.finetune.lr * cfg.lr_scale})
-    result = fit(model, ctx.data, train_cfg, ctx.seed, checkpoint=Path(ctx.workdir) / "qat.pt", epoch_hook=schedule)
+    loss = None if teacher is None else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, train_cfg.label_smoothing)
+    result = fit(model, ctx.data, train_cfg, ctx.seed, checkpoint=Path(ctx.workdir) / "qat.pt", epoch_hook=schedule,
+                 loss=loss)
     (Path(ctx.workdir) / "qat.pt").unlink(missing_ok=True)
     ctx.notes["qat_fake_quant_top1"] = result.accuracy.top1
     trained_ranges = observer_ranges(model, ctx.example_input()) if cfg.transfer_ranges else []
