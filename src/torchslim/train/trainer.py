@@ -103,7 +103,9 @@ def fit(
             stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion), cfg, bar)
             stats.update({f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()})
             result.history.append(stats)
-            bar.note(f"epoch {epoch + 1}/{cfg.epochs}  {data.info.eval_split} top-1 {stats['eval_top1']:.2f}%")
+            bar.note(f"epoch {epoch + 1}/{cfg.epochs}  {data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  "
+                     f"loss {stats['train_loss']:.4f}  {stats['images'] / max(stats['seconds'], 1e-9):.0f} img/s  "
+                     f"{stats['seconds']:.0f} s")
             if checkpoint is not None:
                 save_atomic(_checkpoint_blob((model, ema), opt, sched, epoch + 1, result.history), checkpoint)
     result.train_seconds = time.perf_counter() - t0
