@@ -118,7 +118,7 @@ def report(
         from torchslim.yolo.pipeline import stored_rows
         from torchslim.yolo.report import write_detect_report
 
-        written = write_detect_report(cfg, stored_rows(cfg, source), Store(cfg.store), source)
+        written = write_detect_report(cfg, stored_rows(cfg, source), Store(cfg.store), source, formats, out)
     else:
         written = write_report(cfg, Store(cfg.store), source, formats, out)
     for path in written.values():

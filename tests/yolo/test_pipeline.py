@@ -105,3 +105,13 @@ def test_missing_data_split_is_one_line_before_training(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "the train split 'images/train' is not at nowhere/images/train" in proc.stderr
     assert not (tmp_path / "out" / "store.db").exists() or "baseline" not in proc.stdout
+
+
+def test_report_rebuilds_in_the_formats_asked(tiny_run):
+    root, _ = tiny_run
+    (root / "out" / "report.html").unlink()
+    proc = subprocess.run([sys.executable, "-m", "torchslim", "report", "out", "--format", "terminal"], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"│\s+2 │\s+50 │", proc.stdout) and "mAP50-95" in proc.stdout
+    assert not (root / "out" / "report.html").exists()  # terminal only: no file rewritten

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchslim.report.document import Document, Section, Text, to_html, to_markdown
+from torchslim.report.document import Document, Section, Text, to_html, to_markdown, to_terminal
 from torchslim.report.tables import Table
 from torchslim.store import ResultRow, Store
 from torchslim.yolo.config import DetectRunConfig
@@ -107,13 +107,21 @@ def build(cfg: DetectRunConfig, rows: list[ResultRow], lat: dict, source: str) -
     return Document(f"{cfg.name}: detector pruning", intro, sections)
 
 
-def write_detect_report(cfg: DetectRunConfig, rows: list[ResultRow], store: Store, source: str) -> dict[str, Path]:
+def write_detect_report(cfg: DetectRunConfig, rows: list[ResultRow], store: Store, source: str,
+                        formats: tuple[str, ...] | list[str] = ("md", "html"), console=None) -> dict[str, Path]:
+    """Write report.md / report.html (those of ``formats``) and print the terminal view if asked."""
     from torchslim.yolo.latency import latency_target, stored_latency
 
     hits = store.benchmarks(latency_target(cfg, rows))
     lat = stored_latency(hits[-1]) if hits else {}
     doc = build(cfg, rows, lat, source)
-    out = {"md": cfg.run_dir / "report.md", "html": cfg.run_dir / "report.html"}
-    out["md"].write_text(to_markdown(doc, cfg.run_dir))
-    out["html"].write_text(to_html(doc))
+    out = {}
+    if "md" in formats:
+        out["md"] = cfg.run_dir / "report.md"
+        out["md"].write_text(to_markdown(doc, cfg.run_dir))
+    if "html" in formats:
+        out["html"] = cfg.run_dir / "report.html"
+        out["html"].write_text(to_html(doc))
+    if "terminal" in formats and console is not None:
+        to_terminal(doc, console)
     return out
