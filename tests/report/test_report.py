@@ -32,3 +32,19 @@ def test_markdown_table_alignment():
 
 def test_human_count():
     assert human_count(1_005_802) == "1.01 M" and human_count(512) == "512"
+
+
+def test_entries_that_would_read_the_same_are_told_apart_by_their_differing_settings():
+    from torchslim.report.entries import group_entries
+    from torchslim.store import ResultRow
+
+    def row(chain: str, calibration: str) -> ResultRow:
+        steps = [{"name": "quant.static", "params": {"calibration": calibration, "calibration_samples": 512}}]
+        return ResultRow("h", "r", "lenet", "mnist5k", chain, 0, {"top1": 98.0}, {}, {"chain": steps}, "", {}, {})
+
+    rows = [row('quant.static(calibration="minmax")', "minmax"), row('quant.static(calibration="entropy")', "entropy"),
+            ResultRow("h", "r", "lenet", "mnist5k", "prune.unstructured(sparsity=0.5)", 0, {"top1": 97.0}, {},
+                      {"chain": [{"name": "prune.unstructured", "params": {"sparsity": 0.5}}]}, "", {}, {})]
+    labels = [e.label for e in group_entries(rows)[0].entries]
+    assert labels == ["Quant. (Static) · calibration=minmax INT8", "Quant. (Static) · calibration=entropy INT8",
+                      "Pruning (Unstr.) 50%"]

@@ -7,6 +7,7 @@ store does not hold is kept as *missing*, with the reason, so no table ever show
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ class Entry:
     missing: dict[int, str] = field(default_factory=dict)  # seed -> why it is not in the store
     compared: dict[tuple[str, int], float] = field(default_factory=dict)  # side-by-side medians (ms), if timed
     compared_range: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # their p10, p90
+    variant: str = ""  # the settings that tell it apart from entries that would otherwise read the same
 
     @property
     def is_baseline(self) -> bool:
@@ -66,7 +68,8 @@ class Entry:
     def method(self) -> str:
         if self.is_baseline:
             return "Original"
-        return " → ".join(describe_step(s["name"], s.get("params", {}))[0] for s in self.steps) or self.chain
+        name = " → ".join(describe_step(s["name"], s.get("params", {}))[0] for s in self.steps) or self.chain
+        return f"{name} · {self.variant}" if self.variant else name
 
     @property
     def compression(self) -> str:
@@ -200,4 +203,22 @@ def group_entries(rows: list[ResultRow], expected: list[tuple[str, str, str, int
     groups: dict[tuple[str, str], ModelGroup] = {}
     for (model, dataset, _), e in entries.items():
         groups.setdefault((model, dataset), ModelGroup(model, dataset, [])).entries.append(e)
+    for g in groups.values():
+        name_variants(g.entries)
     return list(groups.values())
+
+
+def name_variants(entries: list[Entry]) -> None:
+    """Entries whose label would read the same (three static-INT8 calibrations, say) get the
+    settings in which they differ, e.g. "Quant. (Static) · calibration=entropy"."""
+    by_label: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_label.setdefault(e.label, []).append(e)
+    for same in by_label.values():
+        if len(same) < 2 or any(not e.steps for e in same):
+            continue
+        flat = [{f"{i}.{k}": v for i, st in enumerate(e.steps) for k, v in st.get("params", {}).items()} for e in same]
+        keys = sorted({k for f in flat for k in f if len({json.dumps(g.get(k), sort_keys=True) for g in flat}) > 1})
+        multi = len(same[0].steps) > 1
+        for e, f in zip(same, flat):
+            e.variant = ", ".join(f"{k if multi else k.split('.', 1)[1]}={f.get(k)}" for k in keys)
