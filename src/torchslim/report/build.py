@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torchslim.config import RunConfig
 from torchslim.errors import TorchslimError
-from torchslim.report.document import Document, Section, Text, to_html, to_markdown, to_terminal
+from torchslim.report.document import Document, Section, Text, write_document
 from torchslim.report.entries import ModelGroup, group_entries
 from torchslim.report.method_tables import batch_tables, methods_sections, seeds_table
 from torchslim.report.runs import hardware_lines, runs_table
@@ -108,13 +108,4 @@ def write_report(cfg: RunConfig, store: Store, source: str = "", formats: list[s
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(run_dir / FIGURES, ignore_errors=True)  # figures are regenerated; none may go stale
     doc = build_document(cfg, rows, groups, source, run_dir / FIGURES)
-    written = {}
-    if "md" in formats:
-        written["md"] = run_dir / "report.md"
-        written["md"].write_text(to_markdown(doc, run_dir))
-    if "html" in formats:
-        written["html"] = run_dir / "report.html"
-        written["html"].write_text(to_html(doc))
-    if "terminal" in formats and console is not None:
-        to_terminal(doc, console, charts_only)
-    return written
+    return write_document(doc, run_dir, formats, console, charts_only)

@@ -133,3 +133,17 @@ def to_terminal(doc: Document, console, charts_only: bool = False) -> None:
                 console.print(f"[dim]figure: {escape(str(b.path))}[/dim]")
             else:
                 console.print(re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/bold]", escape(b.body)).replace("`", ""))
+
+
+def write_document(doc: Document, folder: Path, formats, console=None, charts_only: bool = False) -> dict[str, Path]:
+    """report.md / report.html in ``folder`` and the terminal view, as many of them as ``formats`` names."""
+    written = {}
+    if "md" in formats:
+        written["md"] = folder / "report.md"
+        written["md"].write_text(to_markdown(doc, folder))
+    if "html" in formats:
+        written["html"] = folder / "report.html"
+        written["html"].write_text(to_html(doc))
+    if "terminal" in formats and console is not None:
+        to_terminal(doc, console, charts_only)
+    return written

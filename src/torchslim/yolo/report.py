@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchslim.report.document import Document, Section, Text, to_html, to_markdown, to_terminal
+from torchslim.report.document import Document, Section, Text, write_document
 from torchslim.report.tables import Table
 from torchslim.store import ResultRow, Store
 from torchslim.yolo.config import DetectRunConfig
@@ -114,14 +114,4 @@ def write_detect_report(cfg: DetectRunConfig, rows: list[ResultRow], store: Stor
 
     hits = store.benchmarks(latency_target(cfg, rows))
     lat = stored_latency(hits[-1]) if hits else {}
-    doc = build(cfg, rows, lat, source)
-    out = {}
-    if "md" in formats:
-        out["md"] = cfg.run_dir / "report.md"
-        out["md"].write_text(to_markdown(doc, cfg.run_dir))
-    if "html" in formats:
-        out["html"] = cfg.run_dir / "report.html"
-        out["html"].write_text(to_html(doc))
-    if "terminal" in formats and console is not None:
-        to_terminal(doc, console)
-    return out
+    return write_document(build(cfg, rows, lat, source), cfg.run_dir, formats, console)
