@@ -83,9 +83,8 @@ def match_ranges(inputs: list[str], ranges: list[tuple[float, float] | None]) ->
 
 @register_method("quant.qat", QATConfig)
 def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module:
-    from torchslim.train import fit
-
     from torchslim.distill.kd import kd_loss
+    from torchslim.train import fit
 
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)  # fails fast on bad settings
     teacher = copy.deepcopy(model).eval() if cfg.kd_alpha > 0 else None
