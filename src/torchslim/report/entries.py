@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchslim.report.stats import SeedStats
+from torchslim.report.stats import SeedStats, ranges_overlap
 from torchslim.store import ResultRow
 
 BASELINE = "baseline"
@@ -167,7 +167,7 @@ class ModelGroup:
         """True when the side-by-side p10-p90 ranges of ``e`` and the original overlap."""
         base = self.baseline
         own, ref = e.compared_range.get((runtime, batch)), base.compared_range.get((runtime, batch)) if base else None
-        return bool(own and ref and own[0] <= ref[1] and ref[0] <= own[1])
+        return bool(own and ref and ranges_overlap(own, ref))
 
     def size_ratio(self, e: Entry) -> float | None:
         base = self.baseline

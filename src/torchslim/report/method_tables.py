@@ -14,12 +14,12 @@ def ms(v: float | None, why: str = "not measured") -> str:
     return f"{v:.3f}" if v is not None else why
 
 
-def times(v: float | None, why: str = "—", within_noise: bool = False) -> str:
+def times(v: float | None, why: str = "—", within_noise: bool = False, slower_below: float = 0.9) -> str:
     """A speedup; a compressed model that got slower is said so, not hidden, unless its timing
     range overlaps the original's, which is said instead."""
     if v is None:
         return why
-    if v >= 0.9:
+    if v >= slower_below:
         return f"{v:.2f}x"
     return f"{v:.2f}x" + (" (within noise)" if within_noise else " SLOWER")
 

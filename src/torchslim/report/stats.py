@@ -7,6 +7,12 @@ import statistics
 from dataclasses import dataclass
 
 
+def ranges_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two (low, high) timing ranges, such as p10-p90, overlap: then a difference of
+    medians is within the measured noise."""
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
 @dataclass(frozen=True)
 class SeedStats:
     values: tuple[float, ...]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from torchslim.report.document import Document, Section, Text, write_document
+from torchslim.report.method_tables import times
+from torchslim.report.stats import ranges_overlap
 from torchslim.report.tables import Table
 from torchslim.store import ResultRow, Store
 from torchslim.yolo.config import DetectRunConfig
@@ -21,11 +23,8 @@ def speedup(lat: dict, chain: str, runtime: str, size: int, batch: int) -> str:
     ref, own = lat.get(("finetune", runtime, size, batch)), lat.get((chain, runtime, size, batch))
     if not ref or not own:
         return "not measured"
-    s = ref["median_ms"] / own["median_ms"]
-    if s >= 0.95:
-        return f"{s:.2f}x"
-    overlap = own["p10_s"] <= ref["p90_s"] and ref["p10_s"] <= own["p90_s"]
-    return f"{s:.2f}x (within noise)" if overlap else f"{s:.2f}x SLOWER"
+    overlap = ranges_overlap((own["p10_s"], own["p90_s"]), (ref["p10_s"], ref["p90_s"]))
+    return times(ref["median_ms"] / own["median_ms"], within_noise=overlap, slower_below=0.95)
 
 
 def level_of(row: ResultRow) -> float:
