@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo clean
+.PHONY: install demo test lint report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo clean
 
 install: $(STAMP)
 
@@ -26,7 +26,13 @@ CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
-test: $(STAMP) $(CHROMIUM)
+# Hygiene first (seconds): lint, format, and the import layers (pyproject's [tool.importlinter]).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
+
+test: lint $(CHROMIUM)
 	$(PY) -m pytest -q --durations=15
 
 test-slow: $(STAMP)

@@ -50,7 +50,7 @@ def baseline_section(base, wall: float) -> str:
 def pruning_section(base, pruned) -> str:
     from pathlib import Path
 
-    from torchslim.measure.compare import side_by_side
+    from torchslim.measure.side_by_side import side_by_side
     from torchslim.models import load_model
 
     models, spec = {}, None

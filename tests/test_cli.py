@@ -1,6 +1,7 @@
 """The command line, run as a real subprocess: bad input gives one line and exit code 2."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -124,7 +125,10 @@ def test_int8_chain_stores_the_onnx_artifact_and_its_measurements(write_config, 
     rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
     base = next(r for r in rows if r["method_chain"] == "baseline")
     q = next(r for r in rows if r["method_chain"].endswith("quant.static(calibration_samples=64)"))
-    assert q["artifacts"]["model"] == "model.onnx"
+    assert (q["artifacts"]["kind"], q["artifacts"]["model"], q["artifacts"]["onnx"]) == ("onnx", None, "model.onnx")
+    assert (base["artifacts"]["kind"], base["artifacts"]["model"], base["artifacts"]["onnx"]) == (
+        "torchslim", "model.pt", "model.onnx")
+    assert (Path(base["artifacts"]["dir"]) / "model.onnx").exists()  # exported by the runner, not by measure()
     assert [x["runtime"] for x in q["metrics"]["latency"]] == ["onnxruntime"]
     assert q["metrics"]["file_bytes"] < 0.2 * base["metrics"]["file_bytes"]  # half the channels, then INT8
     assert q["metrics"]["macs"] < 0.5 * base["metrics"]["macs"]

@@ -77,15 +77,15 @@ def sensitivity(
     ratios: Optional[list[float]] = typer.Option(None, "--ratios", help="channel ratios, e.g. --ratios 0.1 0.3 0.5"),
     eval_images: int = typer.Option(2000, "--eval-images", help="evaluate on a fixed random subset of N eval images (0 = all)"),
     max_drop: float = typer.Option(1.0, "--max-drop", help="suggested ratio: largest within this top-1 drop"),
-    importance: str = typer.Option("l1", "--importance", help="l1, l2, bn_scale or random"),
+    importance: str = typer.Option("l1", "--importance", help="channel importance (no data needed); an unknown one is refused with the valid choices"),
     seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="baseline seeds to analyse (default: first)"),
 ) -> None:
     """Prune each coupled layer group alone at several ratios; write a table, a plot and JSON."""
     from pydantic import ValidationError
 
-    from torchslim.analysis import run_sensitivity
-    from torchslim.config import describe_error, load_config
-    from torchslim.errors import ConfigError
+    from torchslim.recipe_sensitivity import run_sensitivity
+    from torchslim.config import load_config
+    from torchslim.errors import ConfigError, describe_error
     from torchslim.prune.sensitivity import SensitivityConfig
     from torchslim.report.sensitivity import sensitivity_markdown
 
@@ -95,7 +95,7 @@ def sensitivity(
     try:
         scfg = SensitivityConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"sensitivity: {describe_error(exc)}") from None
+        raise ConfigError(f"sensitivity: {describe_error(exc, SensitivityConfig)}") from None
     for rep, files in run_sensitivity(cfg, scfg, str(config), seeds):
         out.print(sensitivity_markdown(rep, rep.model), markup=False)
 
@@ -131,6 +131,26 @@ def models(pattern: str = typer.Argument("*", help="glob filter, e.g. 'resnet*'"
     from torchslim.models import MODELS
 
     _print_registry(MODELS, pattern, "default dataset", lambda e: e.meta.get("default_dataset", ""))
+
+
+@app.command()
+def methods(pattern: str = typer.Argument("*", help="glob filter, e.g. 'prune.*'")) -> None:
+    """List the compression methods with their settings, defaults and descriptions."""
+    from torchslim.methods import METHODS, method_facts
+
+    names = METHODS.names(pattern)
+    if not names:
+        raise TorchslimError(f"no method matches '{pattern}'; methods: {', '.join(METHODS.names())}")
+    for name in names:
+        facts = method_facts(name)
+        ends = "; ends its chain (deployed ONNX file)" if facts.produces == "onnx" else ""
+        table = Table(title=f"{name} — {facts.label} ({facts.kind}, version {facts.version}{ends})",
+                      caption=escape(facts.summary), title_justify="left")
+        for col in ("setting", "type", "default", "description"):
+            table.add_column(col)
+        for row in facts.settings():
+            table.add_row(*map(escape, row))
+        out.print(table)
 
 
 @app.command()
@@ -179,8 +199,7 @@ def bench(
 
     from pydantic import ValidationError
 
-    from torchslim.config import describe_error
-    from torchslim.errors import ConfigError
+    from torchslim.errors import ConfigError, describe_error
     from torchslim.measure.bench import BenchConfig, measure
     from torchslim.provenance import provenance
     from torchslim.report.bench_table import rich_table, summary_line
@@ -192,7 +211,7 @@ def bench(
     try:
         cfg = BenchConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"bench: {describe_error(exc)}") from None
+        raise ConfigError(f"bench: {describe_error(exc, BenchConfig)}") from None
     base = None
     if baseline:
         with console.status(f"measuring baseline {baseline} ..."):

@@ -7,6 +7,8 @@ so users never see a traceback for their own mistakes.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ValidationError
+
 
 class TorchslimError(Exception):
     """A problem with the user's input, reported as one clear line."""
@@ -30,3 +32,35 @@ class CheckpointError(TorchslimError):
 
 class TrainingDivergedError(TorchslimError):
     """The loss became NaN or infinite; continuing would only waste time."""
+
+
+class ExportError(TorchslimError):
+    """The model could not be exported to ONNX by either exporter."""
+
+
+def describe_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> str:
+    """The first validation error as ``field.path: problem (got value)``, with valid fields or choices."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden" and schema is not None:
+        fields = _fields_at(schema, err["loc"][:-1])
+        return f"unknown field '{loc}'; valid fields here: {', '.join(fields)}"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{loc}'"
+    if err["type"] == "missing":
+        return f"missing required field '{loc}'"
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    more = f" [and {len(exc.errors()) - 1} more problems]" if len(exc.errors()) > 1 else ""
+    return f"{loc}: {msg}{shown}{more}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        ann = model.model_fields[str(part)].annotation
+        inner = getattr(ann, "__args__", None) or (ann,)
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), model)
+    return sorted(model.model_fields)

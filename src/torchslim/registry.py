@@ -4,6 +4,10 @@ Modelled on timm's registry: ``register`` as a decorator, ``names(filter)`` to l
 ``get(name)`` to look up. It is stricter than timm: registering a name twice is an error, and an
 unknown name raises :class:`UnknownNameError` suggesting the closest registered names.
 
+A registry may be given a ``loader`` ("module:function"), called once before the first lookup:
+the method registry loads its catalog that way, so importing a low layer never imports the
+modules that register into it.
+
 Families such as ``torchvision:NAME`` or ``imagefolder:PATH`` are handled by *prefix* entries:
 ``register_prefix("timm")`` claims every name that starts with ``timm:``.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
@@ -31,10 +36,19 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, loader: str | None = None):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
         self._prefixes: dict[str, Entry[T]] = {}
+        self._loader = loader
+
+    def _load(self) -> None:
+        """Run the loader once (it registers entries); later lookups see what it registered."""
+        if self._loader is None:
+            return
+        module, _, fn = self._loader.partition(":")
+        self._loader = None  # before the call: the modules it imports register, and may look names up
+        getattr(importlib.import_module(module), fn)()
 
     def register(self, name: str, summary: str = "", **meta: Any) -> Callable[[T], T]:
         def decorator(builder: T) -> T:
@@ -55,9 +69,11 @@ class Registry(Generic[T]):
         return decorator
 
     def names(self, pattern: str = "*") -> list[str]:
+        self._load()
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
 
     def entries(self) -> list[Entry[T]]:
+        self._load()
         return [self._entries[n] for n in self.names()] + list(self._prefixes.values())
 
     def split(self, name: str) -> tuple[str | None, str]:
@@ -69,6 +85,7 @@ class Registry(Generic[T]):
         return None, name
 
     def get(self, name: str) -> Entry[T]:
+        self._load()
         prefix, rest = self.split(name)
         if prefix is not None:
             if not rest:

@@ -13,20 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
 import yaml
+from rich.markup import escape
+from torch import nn
 
-
+from torchslim.artifacts import StoredArtifact, stored_artifact
+from torchslim.backends.brevitas import is_brevitas
+from torchslim.latency_comparison import compare_run
 from torchslim.config import RunConfig, to_yaml
-from torchslim.data import DataBundle, DatasetConfig, build_dataset
-from torchslim.export.checkpoint import save_model
-from torchslim.models import InputSpec, build_model, describe
+from torchslim.data import BatchLoader, DataBundle, DatasetConfig, build_dataset
+from torchslim.errors import TorchslimError
+from torchslim.export.checkpoint import read_checkpoint, save_model
+from torchslim.export.deployed import OnnxModel
+from torchslim.export.onnx import ExportedOnnx, export_onnx
+from torchslim.measure.accuracy import evaluate
+from torchslim.measure.bench import BenchConfig, measure
+from torchslim.methods import MethodContext, apply_chain
+from torchslim.models import InputSpec, build_model, describe, load_model
 from torchslim.provenance import provenance
+from torchslim.report.build import write_report
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task, expand
 from torchslim.train import fit
 from torchslim.train.determinism import configure
-from rich.markup import escape
-
 from torchslim.ui import console
 
 
@@ -72,7 +82,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
     else:
         model, accuracy, metrics = compress(task, data, spec, baseline_file or task.baseline().folder / "model.pt")
     model.eval()
-    artifact = save_artifact(model, folder, describe(task.model, spec))
+    artifact, exported = save_artifact(model, folder, describe(task.model, spec), spec, export=wants_onnx(task))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     metrics |= {
         "top1": accuracy.top1,
@@ -82,8 +92,8 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
         "eval_images": accuracy.n,
         "threads": threads,
     }
-    metrics |= measure_task(model, spec, folder / artifact, task)
-    metrics |= exported_accuracy(model, data, folder, task)
+    metrics |= measure_task(model, spec, artifact, exported, task)
+    metrics |= exported_accuracy(model, data, artifact, task)
     return ResultRow(
         config_hash=task.config_hash,
         run_name=task.run_name,
@@ -92,7 +102,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
         method_chain=task.method_chain,
         seed=task.seed,
         metrics=metrics,
-        artifacts={"dir": str(folder), "model": artifact, "task": "task.yaml"},
+        artifacts=artifact.record(task="task.yaml"),
         config=task.payload() | {"seed": task.seed, "source": task.source, "split": data.info.split_note},
         **provenance(),
     )
@@ -100,12 +110,6 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
 
 def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     """Load the trained baseline of the same model and seed, apply the chain, evaluate."""
-    from torchslim.data import BatchLoader
-    from torchslim.errors import TorchslimError
-    from torchslim.measure.accuracy import evaluate
-    from torchslim.methods import MethodContext, apply_chain
-    from torchslim.models import load_model
-
     if not base_file.exists():
         raise TorchslimError(f"the baseline of '{task.describe()}' has no model file at {base_file}; "
                              "rerun with --force to train it again")
@@ -120,41 +124,45 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
                              "method_notes": notes}
 
 
-def exported_accuracy(model, data: DataBundle, folder: Path, task: Task) -> dict:
-    """Low-bit (Brevitas) models are also evaluated as their exported QCDQ ONNX file."""
-    from torchslim.data import BatchLoader
-    from torchslim.measure.accuracy import evaluate
-    from torchslim.quant.deployed import OnnxModel
-    from torchslim.quant.lowbit import is_brevitas
-
-    onnx_file = folder / "model.onnx"
-    if isinstance(model, OnnxModel) or not is_brevitas(model) or not onnx_file.exists():
+def exported_accuracy(model, data: DataBundle, artifact: StoredArtifact, task: Task) -> dict:
+    """Low-bit (Brevitas) models are also evaluated as their exported QCDQ ONNX file, which is what ships."""
+    if artifact.kind != "brevitas" or artifact.onnx_path is None:
         return {}
-    acc = evaluate(OnnxModel(onnx_file, model, "qcdq"), BatchLoader(data.eval, data.info, task.train.eval_batch_size))
+    acc = evaluate(OnnxModel(artifact.onnx_path, model, "qcdq"),
+                   BatchLoader(data.eval, data.info, task.train.eval_batch_size))
     return {"onnx_top1": acc.top1}
 
 
-def save_artifact(model, folder: Path, description: dict) -> str:
-    """model.pt (tensors + plain-data architecture), or model.onnx for a deployed INT8 artifact."""
-    from torchslim.quant.deployed import OnnxModel
+def wants_onnx(task: Task) -> bool:
+    """A task exports ONNX when ONNX Runtime is timed (a Brevitas model always: its QCDQ file ships)."""
+    m = task.measure
+    return bool(m is None or (m.latency and "onnxruntime" in m.runtimes))
 
+
+def save_artifact(model: nn.Module, folder: Path, description: dict, spec: InputSpec,
+                  export: bool) -> tuple[StoredArtifact, ExportedOnnx | None]:
+    """model.onnx for a deployed ONNX Runtime artifact; else model.pt (tensors + plain-data architecture)
+    and, when asked or for a Brevitas model, its ONNX export as model.onnx (returned for measuring)."""
     if isinstance(model, OnnxModel):
         model.copy_to(folder / "model.onnx")
-        return "model.onnx"
+        return StoredArtifact("onnx", folder, None, "model.onnx"), None
     save_model(model, folder / "model.pt", description)
-    return "model.pt"
+    brevitas = is_brevitas(model)
+    if not (export or brevitas):
+        return StoredArtifact("torchslim", folder, "model.pt", None), None
+    exported = ExportedOnnx(folder / "model.onnx", export_onnx(model, torch.zeros(1, *spec.shape), folder / "model.onnx"))
+    return StoredArtifact("brevitas" if brevitas else "torchslim", folder, "model.pt", "model.onnx"), exported
 
 
-def measure_task(model, spec: InputSpec, artifact: Path, task: Task) -> dict:
+def measure_task(model: nn.Module, spec: InputSpec, artifact: StoredArtifact, exported: ExportedOnnx | None,
+                 task: Task) -> dict:
     """Params, MACs and artifact size always; latency per runtime when the recipe asks for it."""
-    from torchslim.measure.bench import BenchConfig, measure
-
     m = task.measure
     cfg = BenchConfig(
         batch_sizes=m.batch_sizes, runtimes=m.runtimes if m.latency else [], threads=m.threads,
         min_seconds=m.min_seconds, min_runs=5,
     )
-    result = measure(model, cfg, spec=spec, artifact=artifact, workdir=artifact.parent)
+    result = measure(model, cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path, onnx=exported)
     record = result.as_dict()
     return {
         "params": record["complexity"]["params"],
@@ -171,8 +179,6 @@ def measure_task(model, spec: InputSpec, artifact: Path, task: Task) -> dict:
 
 def preflight(tasks: list[Task], ctx: TaskContext) -> None:
     """Load data and read checkpoints before any task starts: bad input fails fast and costs nothing."""
-    from torchslim.export.checkpoint import read_checkpoint
-
     for task in tasks:
         ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
@@ -191,7 +197,7 @@ def _execute(task: Task, store: Store, ctx: TaskContext, force: bool) -> ResultR
     console.print(f"[bold]run[/bold]   {escape(task.describe())}")
     t0 = time.perf_counter()
     base = store.get(task.baseline().key) if task.chain is not None else None
-    base_file = Path(base.artifacts["dir"]) / base.artifacts["model"] if base else None
+    base_file = stored_artifact(base).model_path if base else None
     try:
         row = run_task(task, ctx, force, base_file)
     except Exception as exc:  # recorded for the report, then raised as before
@@ -221,15 +227,11 @@ def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskC
 def run(cfg: RunConfig, source: str = "", force: bool = False,
         formats: tuple[str, ...] = ("md", "html", "terminal")) -> list[ResultRow]:
     """Run every task of ``cfg`` not yet in the store, then write the report. Returns all its rows."""
-    from torchslim.report.build import write_report
-
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
     tasks = expand(cfg, source)
     store = run_tasks(cfg, tasks, force)
-    from torchslim.comparison import compare_run
-
     compare_run(cfg, tasks, store)
     written = write_report(cfg, store, source, formats, console, charts_only=True)
     for path in written.values():

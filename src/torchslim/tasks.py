@@ -13,7 +13,7 @@ from typing import Any
 
 from torchslim.config import RunConfig, task_hash
 from torchslim.data.base import DatasetConfig
-from torchslim.methods import Chain
+from torchslim.methods.chain import Chain
 from torchslim.models.base import ModelConfig
 from torchslim.train.config import TrainConfig
 
@@ -53,8 +53,8 @@ class Task:
             # resolved settings, defaults included (not the label, which shows only the stated ones):
             # a changed default must not reuse a stale result
             del payload["methods"]
-            payload["chain"] = [{"name": s.name, "params": json.loads(s.config().model_dump_json())}
-                                for s in self.chain.steps]
+            # and each method's behaviour version: a changed method must not reuse a stale result either
+            payload["chain"] = [s.resolved() for s in self.chain.steps]
             payload["finetune"] = json.loads(self.finetune.model_dump_json())
         return payload
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from typing import Iterator
 
 from rich.console import Console
@@ -55,3 +56,18 @@ def stdout_console() -> Console:
     """Tables on stdout; wide enough when piped, so columns are not cut to 80 characters."""
     probe = Console()
     return Console(highlight=False, width=None if probe.is_terminal else 200)
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence C++-level chatter on stderr (exporters' graph dumps, Brevitas' probing); errors are still raised."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -10,7 +10,7 @@ from torchslim.errors import TorchslimError
 
 
 def test_kd_loss_reduces_to_its_parts():
-    from torchslim.distill.kd import kd_loss
+    from torchslim.train.distillation import kd_loss
 
     torch.manual_seed(0)
     teacher = nn.Linear(4, 3)

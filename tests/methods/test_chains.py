@@ -2,23 +2,29 @@ import pytest
 
 from torchslim.config import validate_config
 from torchslim.errors import ConfigError, UnknownNameError
-from torchslim.methods import METHODS, Chain
+from torchslim.methods import METHODS, Chain, method_facts
 from tests.conftest import tiny_recipe
 
-EXAMPLES = {"prune.unstructured": {"sparsity": 0.5}, "prune.structured": {"ratio": 0.5},
-            "quant.dynamic": {"per_channel": True}, "quant.static": {"calibration": "entropy"},
-            "quant.qat": {"epochs": 2}, "quant.lowbit": {"weight_bits": 2, "act_bits": 2},
-            "prune.idap": {"macs_target": 0.4, "truncation_budget": 1}, "distill.kd": {"temperature": 2.0}}
 CHAIN = [{"prune.unstructured": {"sparsity": 0.5}}, {"prune.structured": {"ratio": 0.5}}]
 
 
-def test_every_registered_method_has_an_example_here():
-    assert set(METHODS.names()) == set(EXAMPLES)
+def example(name: str) -> dict:
+    """The quick settings a method registered to show itself (the tests use no list of method names)."""
+    return method_facts(name).example
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_method_declares_its_facts(name):
+    facts = method_facts(name)
+    assert facts.kind in ("prune", "quant", "distill", "other") and facts.produces in ("model", "onnx")
+    assert facts.label and facts.summary and facts.version >= 1
+    params = Chain.parse({name: example(name)}).steps[0].resolved()["params"]
+    assert isinstance(facts.amount(params), str) and facts.amount(params)
 
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_method_config_round_trips_and_labels(name):
-    chain = Chain.parse({name: EXAMPLES[name]})
+    chain = Chain.parse({name: example(name)})
     assert chain.label.startswith(name + "(") and chain.steps[0].config().model_dump()
 
 
@@ -65,12 +71,10 @@ def test_every_method_runs_on_a_tiny_model(name, tmp_path):
     data = build_dataset(DatasetConfig(name="digits"))
     spec = InputSpec(10, 1, 8)
     torch.manual_seed(0)
-    model = build_model("cnv" if name == "quant.lowbit" else "simple_cnn_6x2", spec)
+    model = build_model("simple_cnn_6x2", spec)
     fit(model, data, TrainConfig(epochs=1, batch_size=64, lr=0.05), 0)
-    quick = {"prune.idap": {"steps": 2, "macs_target": 0.6, "calibration_samples": 64},
-             "quant.qat": {"epochs": 1}, "quant.lowbit": {"epochs": 1}, "distill.kd": {"epochs": 1}}
     ctx = MethodContext(data, spec, TrainConfig(epochs=1, batch_size=64, lr=0.01), 0, tmp_path)
     ctx.original = copy.deepcopy(model)
-    out = apply_chain(model, Chain.parse({name: EXAMPLES[name] | quick.get(name, {})}), ctx)
+    out = apply_chain(model, Chain.parse({name: example(name)}), ctx)
     logits = out(torch.zeros(2, *spec.shape))
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()

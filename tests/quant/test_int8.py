@@ -6,7 +6,7 @@ import torch
 from torchslim.errors import ConfigError
 from torchslim.methods import METHODS, Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
-from torchslim.quant.deployed import OnnxModel
+from torchslim.export.deployed import OnnxModel
 from torchslim.quant.fakequant import ActObserverFQ, convert_to_float, prepare_qat, set_phase
 from torchslim.train import TrainConfig
 
@@ -52,7 +52,7 @@ def test_int8_methods_give_an_onnx_artifact_that_keeps_accuracy(name, digits, tm
 
 
 def test_qat_distils_from_the_float_model_it_started_from(digits, tmp_path, monkeypatch):
-    import torchslim.distill.kd as kd
+    import torchslim.train.distillation as kd
 
     model, spec = trained_cnn(digits)
     x = torch.randn(8, 1, 8, 8)

@@ -19,7 +19,8 @@ def row(chain: str, top1: float, size: float, ort_ms: float, macs: float, seed: 
                {"runtime": "torch", "batch_size": 1, "median_ms": 3 * ort_ms}]
     metrics = {"top1": top1, "top5": 100.0, "file_bytes": size, "macs": macs, "nonzero_params": macs / 10,
                "latency": latency}
-    return ResultRow("h", "r", "lenet", "mnist5k", chain, seed, metrics, {"model": "model.pt"},
+    return ResultRow("h", "r", "lenet", "mnist5k", chain, seed, metrics,
+                     {"dir": "runs/r/tasks/x", "kind": "torchslim", "model": "model.pt", "onnx": None},
                      {"chain": CHAINS[chain]}, "", {}, {})
 
 

@@ -17,7 +17,7 @@ def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_classification_work_never_imports_ultralytics(tmp_path):
     proc = _python("import sys, torchslim.cli, torchslim.runner, torchslim.config, torchslim.report.build, "
-                   "torchslim.yolo.config; print('ultralytics' in sys.modules)", tmp_path)
+                   "torchslim.config.detect; print('ultralytics' in sys.modules)", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 

@@ -17,6 +17,24 @@ from torch import nn
 PLAIN = (int, float, bool, str)
 
 
+class RemovedBlock(nn.Identity):
+    """A block truncated away by layer truncation (saved as the plain attribute ``removed_block``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.removed_block = True
+
+
+def restore_removed_blocks(model: nn.Module, arch: dict) -> None:
+    """On load: blocks saved as removed become :class:`RemovedBlock` again, before tensors are loaded."""
+    for name in sorted((n for n, a in arch.items() if a.get("removed_block")), key=len):
+        modules = dict(model.named_modules())
+        if name not in modules:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        setattr(modules[parent_name] if parent_name else model, child, RemovedBlock())
+
+
 def _plain(value: Any) -> bool:
     """Exact builtin types only: an Enum that subclasses str would pickle as its class."""
     if type(value) in PLAIN or value is None:
@@ -34,8 +52,6 @@ def architecture(model: nn.Module) -> dict[str, dict[str, Any]]:
 
 
 def apply_architecture(model: nn.Module, arch: dict[str, dict[str, Any]], state: dict[str, torch.Tensor]) -> nn.Module:
-    from torchslim.prune.truncation import restore_removed_blocks
-
     restore_removed_blocks(model, arch)  # layer truncation replaced these blocks by the identity
     modules = dict(model.named_modules())
     for name, attrs in arch.items():

@@ -8,9 +8,6 @@ the outputs; failing parity is flagged in the result, never hidden.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,13 +16,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchslim.errors import TorchslimError
+from torchslim.backends.brevitas import export_qcdq, is_brevitas
+from torchslim.errors import ExportError
+from torchslim.ui import quiet_stderr
 
 OPSET = 17
 
 
-class ExportError(TorchslimError):
-    """The model could not be exported to ONNX by either exporter."""
+@dataclass(frozen=True)
+class ExportedOnnx:
+    """An ONNX file and the exporter that wrote it (parity tolerances depend on it)."""
+
+    path: Path
+    exporter: str
 
 
 @dataclass(frozen=True)
@@ -42,30 +45,13 @@ class Parity:
         return asdict(self) | {"ok": self.ok}
 
 
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence the exporters' C++-level chatter (graph dumps on failure); errors are still raised."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     """Write ``model`` to ``path``; return the name of the exporter that succeeded."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    from torchslim.quant.lowbit import is_brevitas
-
     if is_brevitas(model):
-        return _export_brevitas(model, example, path)
+        return export_qcdq(model, example, path, OPSET)
     errors = []
     with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore")
@@ -87,21 +73,6 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
         except Exception as exc:  # noqa: BLE001
             errors.append(f"dynamo: {str(exc).splitlines()[0][:200]}")
     raise ExportError(f"ONNX export of {type(model).__name__} failed: " + " | ".join(errors))
-
-
-def _export_brevitas(model: nn.Module, example: torch.Tensor, path: Path) -> str:
-    """Brevitas layers export as QCDQ (QuantizeLinear, Clip, DequantizeLinear), which ORT runs."""
-    with warnings.catch_warnings(), quiet_stderr():
-        warnings.simplefilter("ignore")
-        from brevitas.export import export_onnx_qcdq
-
-        try:
-            export_onnx_qcdq(model, args=example, export_path=str(path), opset_version=OPSET, dynamo=False,
-                             input_names=["input"], output_names=["output"],
-                             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-        except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"QCDQ export of {type(model).__name__} failed: {str(exc).splitlines()[0][:200]}") from None
-    return "brevitas-qcdq"
 
 
 def ort_session(path: Path, threads: int, provider: str = "CPUExecutionProvider"):

@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,6 +21,9 @@ from torchslim.measure.complexity import Complexity, FileSize, complexity, file_
 from torchslim.measure.latency import RUNTIMES, LatencyRow, onnx_providers, onnx_runner, torch_runner
 from torchslim.measure.roofline import matmul_peak_gflops
 from torchslim.measure.timing import TimingConfig, time_interleaved
+
+if TYPE_CHECKING:
+    from torchslim.export.onnx import ExportedOnnx
 
 
 class BenchConfig(BaseModel):
@@ -138,19 +141,21 @@ def measure(
     cfg: BenchConfig | None = None,
     spec: "InputSpec | None" = None,
     artifact: Path | None = None,
-    workdir: Path | None = None,
+    onnx: "ExportedOnnx | None" = None,
 ) -> Measurement:
     """Measure ``target``: params, MACs, file sizes, ONNX parity, and latency per runtime and batch.
 
     ``spec`` gives the input of an ``nn.Module`` target; ``artifact`` is the saved file whose size
-    is reported (default: a dense state dict written here); ``workdir`` keeps the ONNX file.
+    is reported (default: a dense state dict written to a temporary folder); ``onnx`` is the
+    model's ONNX export when the caller made one (default: exported to a temporary folder when
+    ONNX Runtime is measured, and deleted afterwards).
     """
     from torchslim.export.checkpoint import save_atomic
-    from torchslim.export.onnx import check_parity, export_onnx, ort_session
+    from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
 
     from torchslim.measure.allocator import keep_freed_memory
 
-    from torchslim.quant.deployed import OnnxModel
+    from torchslim.export.deployed import OnnxModel
 
     cfg = cfg or BenchConfig()
     keep_freed_memory()
@@ -162,7 +167,7 @@ def measure(
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(workdir or tmp)
+        folder = Path(tmp)
         weights = artifact or (model.onnx_path if deployed else folder / "weights.pt")
         if artifact is None and not deployed:
             save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
@@ -175,11 +180,13 @@ def measure(
         if deployed:
             onnx_path = model.onnx_path
             result.onnx_size = file_size(onnx_path)
-        elif "onnxruntime" in cfg.runtimes:
-            onnx_path = folder / "model.onnx"
-            exporter = export_onnx(model, torch.zeros(1, *spec.shape), onnx_path)
+        elif onnx is not None or "onnxruntime" in cfg.runtimes:
+            if onnx is None:
+                path = folder / "model.onnx"
+                onnx = ExportedOnnx(path, export_onnx(model, torch.zeros(1, *spec.shape), path))
+            onnx_path = onnx.path
             result.onnx_size = file_size(onnx_path)
-            result.parity = check_parity(model, ort_session(onnx_path, threads), parity_batch(spec), exporter,
+            result.parity = check_parity(model, ort_session(onnx_path, threads), parity_batch(spec), onnx.exporter,
                                          cfg.parity_tolerance)
         keys, runners = [], []
         for bs in cfg.batch_sizes:

@@ -1,14 +1,13 @@
-"""Compression methods: one registry, one small pydantic config per method, one in-place verb.
+"""The methods API: the registry with each method's facts, chains, and what a method may use.
 
-Like torchao's ``quantize_(model, config)``: a method is registered with its config class and a
-handler ``apply(model, config, ctx) -> model``. A recipe lists *chains* of methods; each chain is
-applied to the trained baseline of the same model and seed.
+Method implementations live in ``prune/``, ``quant/`` and ``distill/`` and import this package;
+this package never imports them. ``torchslim.catalog`` lists them and is loaded on first lookup.
 """
 
-from torchslim.methods.base import METHODS, Chain, MethodContext, MethodStep, apply_chain, register_method
+from torchslim.methods.chain import Chain, MethodStep, apply_chain
+from torchslim.methods.context import MethodContext
+from torchslim.methods.registry import (METHODS, MethodConfig, MethodFacts, known_method, method_facts,
+                                        register_method)
 
-from torchslim.prune import idap, structured, unstructured  # noqa: E402,F401  (registers the pruning methods)
-from torchslim.distill import kd  # noqa: E402,F401  (registers distill.kd)
-from torchslim.quant import lowbit, ort_int8, qat  # noqa: E402,F401  (registers the quantization methods)
-
-__all__ = ["METHODS", "Chain", "MethodContext", "MethodStep", "apply_chain", "register_method"]
+__all__ = ["METHODS", "Chain", "MethodConfig", "MethodContext", "MethodFacts", "MethodStep", "apply_chain",
+           "known_method", "method_facts", "register_method"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from torchslim.backends.brevitas import brevitas_nn, check_bits
 from torchslim.models.base import MODELS, InputSpec
 from torchslim.models.cnv import CNV, CNVLayers
-from torchslim.quant.lowbit import brevitas_nn, check_bits
 
 
 def brevitas_layers(weight_bits: int, act_bits: int) -> CNVLayers:

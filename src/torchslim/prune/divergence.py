@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from torchslim.backends.torch_pruning import is_output_pruning
+
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Mish, nn.Sigmoid, nn.Tanh,
                nn.Hardsigmoid)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
@@ -144,12 +146,9 @@ class DivergenceImportance:
 
     @torch.no_grad()
     def __call__(self, group) -> torch.Tensor:
-        from torch_pruning.pruner import function
-
-        outs = (function.prune_conv_out_channels, function.prune_linear_out_channels)
         total = None
         for i, (dep, idxs) in enumerate(group):
-            if dep.pruning_fn not in outs:
+            if not is_output_pruning(dep):
                 continue
             scores = self.record.filter_scores(dep.layer)
             root_idxs = group[i].root_idxs

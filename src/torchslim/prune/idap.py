@@ -14,23 +14,28 @@ up to ``truncation_budget`` removals; then one final fine-tune. Every step is re
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from torchslim.backends.torch_pruning import cap_against, nearest_rounding_pruner
+from torchslim.data.sampling import calibration_images
 from torchslim.measure.complexity import count_flops
-from torchslim.methods.base import MethodContext, register_method
+from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.divergence import DivergenceImportance, record_flow
-from torchslim.prune.targets import protected_layers, require_float
+from torchslim.backends.brevitas import require_float
+from torchslim.prune.targets import pruning_amount, protected_layers
 from torchslim.prune.transformers import attention_heads, sync_attributes
 from torchslim.prune.truncation import removable_blocks, truncate
+from torchslim.train.distillation import kd_loss
 
 
-class IDAPConfig(BaseModel):
+class IDAPConfig(MethodConfig):
     """IDAP++: divergence-aware filter pruning on a non-linear schedule, then flow-guided block truncation."""
 
-    model_config = ConfigDict(extra="forbid")
+    version: ClassVar[int] = 2  # 2: max_layer_ratio counts from the original widths (341e75a)
 
     macs_target: float | None = Field(None, gt=0, lt=1, description="stop stage 1 at this fraction of the MACs")
     steps: int = Field(6, ge=1, description="T: the most filter-pruning steps")
@@ -39,7 +44,7 @@ class IDAPConfig(BaseModel):
     max_drop: float = Field(2.0, ge=0, description="top-1 points below the original that roll a step back")
     finetune_epochs: int = Field(1, ge=0, description="fine-tuning epochs after each step")
     kd_alpha: float = Field(0.7, ge=0, le=1, description="weight of distillation from the previous step (0 = CE)")
-    kd_temperature: float = Field(4.0, gt=0)
+    kd_temperature: float = Field(4.0, gt=0, description="distillation temperature")
     calibration_samples: int = Field(256, ge=1, description="images whose activations give the scores")
     max_layer_ratio: float = Field(0.8, gt=0, lt=1, description="never remove more than this of one layer")
     round_to: int | None = Field(None, gt=0, description="keep channel counts multiples of this")
@@ -65,8 +70,6 @@ class Snapshot:
 
 
 def _finetune(model: nn.Module, teacher: nn.Module, epochs: int, cfg: IDAPConfig, ctx: MethodContext, tag: str) -> None:
-    from torchslim.distill.kd import kd_loss
-
     loss = None if cfg.kd_alpha == 0 else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha,
                                                     ctx.finetune.label_smoothing)
     ctx.tune(model, epochs, tag, loss=loss)
@@ -79,19 +82,6 @@ def layer_widths(model: nn.Module) -> dict[str, tuple[int | None, int | None]]:
             for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
 
 
-def cap_against(pruner, model: nn.Module, original: dict[str, tuple[int | None, int | None]]) -> None:
-    """Make ``max_layer_ratio`` count from the original widths, not from this step's.
-
-    Every step builds a new pruner, which would take the current widths as its reference; then a
-    layer could lose 80 % at each step and end with a handful of channels.
-    """
-    for name, m in model.named_modules():
-        if name in original and m in pruner.layer_init_out_ch:
-            out, inp = original[name]
-            pruner.layer_init_out_ch[m] = out if out is not None else pruner.layer_init_out_ch[m]
-            pruner.layer_init_in_ch[m] = inp if inp is not None else pruner.layer_init_in_ch[m]
-
-
 def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg: IDAPConfig,
                ctx: MethodContext, original: dict | None = None) -> None:
     """Remove ``ratio`` of the model's channels, lowest divergence first, ranked globally.
@@ -100,7 +90,6 @@ def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg:
     scope that can empty a layer of all its heads, which no later step could undo.
     """
     from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-    from torchslim.prune.structured import nearest_rounding_pruner
 
     importance = DivergenceImportance(record_flow(model, batches))
     common = dict(importance=importance, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
@@ -144,8 +133,6 @@ def _ratio_for(model: nn.Module, ratio: float, target_macs: float, batches, cfg:
 
 
 def filter_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original_top1: float) -> nn.Module:
-    from torchslim.quant.calibration import calibration_images
-
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
     base_macs = count_flops(model, ctx.spec.shape)
     original = layer_widths(model)
@@ -169,8 +156,6 @@ def filter_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original
 
 
 def truncation_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original_top1: float) -> nn.Module:
-    from torchslim.quant.calibration import calibration_images
-
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
     example = ctx.example_input()
     removed, rejected = [], set()
@@ -198,7 +183,10 @@ def truncation_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, orig
     return model
 
 
-@register_method("prune.idap", IDAPConfig)
+@register_method("prune.idap", IDAPConfig, kind="prune", label="Pruning (IDAP++)",
+                 amount=lambda p: pruning_amount(p) if p.get("macs_target") else "to budget",
+                 prunes=lambda p, notes: 1 - p["macs_target"] if p.get("macs_target") else None,  # aims at MACs
+                 example={"macs_target": 0.6, "steps": 2, "truncation_budget": 1, "calibration_samples": 64})
 def prune_idap(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.idap")
     model.eval()

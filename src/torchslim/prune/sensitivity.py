@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import Literal
-
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+from torchslim.backends.torch_pruning import DataFreeImportance, dependency_groups, make_importance
 from torchslim.data import BatchLoader, DataBundle
 from torchslim.data.base import ArraySplit
 from torchslim.measure.accuracy import evaluate
@@ -31,7 +30,7 @@ class SensitivityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ratios: list[float] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7], min_length=1)
-    importance: Literal["l1", "l2", "bn_scale", "random"] = "l1"
+    importance: DataFreeImportance = "l1"
     eval_images: int | None = Field(2000, gt=0, description="evaluate on a fixed random subset of N eval images (None = all)")
     max_drop: float = Field(1.0, ge=0.0, description="per-group ratio suggestion: largest ratio within this drop")
     protect: list[str] = Field(default_factory=list)
@@ -87,19 +86,6 @@ class SensitivityReport:
         return asdict(self)
 
 
-def _importance(name: str):
-    from torchslim.prune.structured import make_importance
-
-    return make_importance(name)
-
-
-def _groups(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module]):
-    import torch_pruning as tp
-
-    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    return dg, list(dg.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]))
-
-
 def _layer_names(group, names: dict[nn.Module, str]) -> list[str]:
     out = []
     for item in group:
@@ -121,15 +107,13 @@ def eval_subset(data: DataBundle, n: int | None) -> ArraySplit:
 
 def prune_one_group(model: nn.Module, root: str, ratio: float, cfg: SensitivityConfig, example, num_classes: int) -> int:
     """Prune ``ratio`` of the channels of the group rooted at ``root`` in place; returns channels removed."""
-    import torch_pruning as tp
-
     modules = dict(model.named_modules())
-    dg, groups = _groups(model, example, protected_layers(model, cfg.protect, num_classes))
+    dg, groups = dependency_groups(model, example, protected_layers(model, cfg.protect, num_classes))
     target = modules[root]
     group = next((g for g in groups if g[0].dep.target.module is target), None)
     if group is None:
         return 0
-    scores = _importance(cfg.importance)(group)
+    scores = make_importance(cfg.importance)(group)
     if scores is None:
         return 0
     n = int(ratio * len(scores))
@@ -153,7 +137,7 @@ def analyze(model: nn.Module, data: DataBundle, spec, cfg: SensitivityConfig, pr
     loader = BatchLoader(split, data.info, 256)
     base_top1 = evaluate(model, loader).top1
     base_macs = count_flops(model, spec.shape)
-    _, groups = _groups(model, example, protected_layers(model, cfg.protect, spec.num_classes))  # traces only
+    _, groups = dependency_groups(model, example, protected_layers(model, cfg.protect, spec.num_classes))  # traces only
     names = {m: n for n, m in model.named_modules()}
     results = []
     for g in groups:

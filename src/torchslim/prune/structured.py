@@ -9,31 +9,26 @@ Criteria (importance), mechanics (Torch-Pruning) and schedule (``steps``) are ke
 from __future__ import annotations
 
 import copy
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
+from torchslim.backends.torch_pruning import Importance, make_importance, nearest_rounding_pruner
 from torchslim.errors import TorchslimError
 from torchslim.measure.complexity import count_flops
-from torchslim.methods.base import MethodContext, register_method
+from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.sensitivity import SensitivityConfig
-from torchslim.prune.targets import protected_layers, require_float
+from torchslim.backends.brevitas import require_float
+from torchslim.prune.targets import pruning_amount, protected_layers
 from torchslim.prune.transformers import attention_heads, sync_attributes
 
-IMPORTANCES = ("l1", "l2", "bn_scale", "taylor", "random")
-
-
-class StructuredConfig(BaseModel):
+class StructuredConfig(MethodConfig):
     """Channel pruning via Torch-Pruning: ratio or MACs budget, iterative steps, protected layers."""
-
-    model_config = ConfigDict(extra="forbid")
 
     ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of channels removed per layer group")
     macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
-    importance: Literal["l1", "l2", "bn_scale", "taylor", "random"] = "l1"
-    global_pruning: bool = False
+    importance: Importance = Field("l1", description="channel criterion (taylor needs a batch of training data)")
+    global_pruning: bool = Field(False, description="rank channels across layers instead of per layer")
     steps: int = Field(1, ge=1, description="iterative schedule: prune in N steps, fine-tuning after each")
     finetune_epochs: int = Field(2, ge=0, description="fine-tuning epochs after each step")
     round_to: int | None = Field(None, gt=0, description="keep the nearest multiple of this many channels (e.g. 8)")
@@ -56,38 +51,7 @@ class StructuredConfig(BaseModel):
         return self
 
 
-def make_importance(name: str):
-    import torch_pruning as tp
-
-    return {
-        "l1": lambda: tp.importance.GroupMagnitudeImportance(p=1),
-        "l2": lambda: tp.importance.GroupMagnitudeImportance(p=2),
-        "bn_scale": lambda: tp.importance.BNScaleImportance(),
-        "taylor": lambda: tp.importance.GroupTaylorImportance(),
-        "random": lambda: tp.importance.RandomImportance(),
-    }[name]()
-
-
-def nearest_rounding_pruner():
-    """Torch-Pruning's MetaPruner with ``round_to`` keeping the *nearest* multiple of channels (never none).
-
-    Torch-Pruning floors the kept width, so "30 % of 32 channels, multiples of 8" keeps 16 (50 %
-    pruned); the nearest multiple keeps 24. Rounding matters for speed: widths such as 22 of 32
-    gave no speedup at all in ONNX Runtime (its blocked kernels pad them), 24 did.
-    """
-    import torch_pruning as tp
-
-    class NearestRoundingPruner(tp.pruner.MetaPruner):
-        def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
-            kept = max(round_to, round((current_channels - n_pruned) / round_to) * round_to)
-            return max(current_channels - kept, 0)
-
-    return NearestRoundingPruner
-
-
 def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
-    import torch_pruning as tp
-
     from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 
     if is_channel_shuffle_net(model):  # Torch-Pruning cannot trace the shuffle: prune inside the branches
@@ -98,7 +62,7 @@ def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: Meth
             part, example, importance=make_importance(cfg.importance), pruning_ratio=ratio,
             iterative_steps=cfg.steps, ignored_layers=ignored, round_to=cfg.round_to))
     try:
-        return _meta_pruner(tp, model, cfg, ratio, ctx)
+        return _meta_pruner(model, cfg, ratio, ctx)
     except (ZeroDivisionError, RuntimeError, KeyError) as exc:
         raise TorchslimError(
             f"prune.structured: Torch-Pruning cannot trace the dependency graph of {type(model).__name__} "
@@ -116,7 +80,7 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
     return {modules[n]: r for n, r in layer_ratios.items()}
 
 
-def _meta_pruner(tp, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
+def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     return nearest_rounding_pruner()(
@@ -171,7 +135,9 @@ def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodConte
     return report.suggested_ratios()
 
 
-@register_method("prune.structured", StructuredConfig)
+@register_method("prune.structured", StructuredConfig, kind="prune", label="Pruning (Struct.)", amount=pruning_amount,
+                 prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+                 example={"ratio": 0.5})
 def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.structured")
     model.eval()

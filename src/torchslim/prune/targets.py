@@ -20,14 +20,13 @@ def output_layer(model: nn.Module, num_classes: int) -> nn.Module | None:
     return last
 
 
-def require_float(model: nn.Module, method: str) -> None:
-    """Pruning works on float networks; a Brevitas-quantized one is pruned before quantizing."""
-    from torchslim.errors import TorchslimError
-    from torchslim.quant.lowbit import is_brevitas
-
-    if is_brevitas(model):
-        raise TorchslimError(f"{method} does not apply to a model already quantized with Brevitas; prune its float "
-                             "version (e.g. cnv), then quantize with quant.lowbit in the same chain")
+def pruning_amount(params: dict) -> str:
+    """The report's compression cell for a channel-pruning step: its ratio, its MACs budget, or per layer."""
+    if params.get("ratio") is not None:
+        return f"{100 * params['ratio']:.0f}%"
+    if params.get("macs_target") is not None:
+        return f"MACs ≤ {100 * params['macs_target']:.0f}%"
+    return "per layer"
 
 
 def protected_layers(model: nn.Module, names: list[str], num_classes: int) -> list[nn.Module]:

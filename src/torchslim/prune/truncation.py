@@ -11,16 +11,9 @@ import torch
 from torch import nn
 
 from torchslim.errors import TorchslimError
+from torchslim.export.architecture import RemovedBlock
 
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-
-class RemovedBlock(nn.Identity):
-    """A block truncated away by layer truncation (saved as the plain attribute ``removed_block``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.removed_block = True
 
 
 @torch.no_grad()
@@ -82,13 +75,3 @@ def truncate(model: nn.Module, name: str, example: torch.Tensor) -> nn.Module:
     parent = modules[parent_name] if parent_name else model
     setattr(parent, child, RemovedBlock())
     return model
-
-
-def restore_removed_blocks(model: nn.Module, arch: dict) -> None:
-    """On load: blocks saved as removed become :class:`RemovedBlock` again, before tensors are loaded."""
-    for name in sorted((n for n, a in arch.items() if a.get("removed_block")), key=len):
-        modules = dict(model.named_modules())
-        if name not in modules:
-            continue
-        parent_name, _, child = name.rpartition(".")
-        setattr(modules[parent_name] if parent_name else model, child, RemovedBlock())

@@ -9,26 +9,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 from torch.nn.utils import prune
 
-from torchslim.methods.base import MethodContext, register_method
-from torchslim.prune.targets import prunable_layers, require_float
+from torchslim.methods import MethodConfig, MethodContext, register_method
+from torchslim.backends.brevitas import require_float
+from torchslim.prune.targets import prunable_layers
 
 
-class UnstructuredConfig(BaseModel):
+class UnstructuredConfig(MethodConfig):
     """Magnitude unstructured pruning (global or per layer), fine-tuned, masks made permanent."""
 
-    model_config = ConfigDict(extra="forbid")
-
     sparsity: float = Field(..., ge=0.0, le=0.99, description="fraction of weights set to zero")
-    scope: Literal["global", "layer"] = "global"
-    finetune_epochs: int = Field(2, ge=0)
+    scope: Literal["global", "layer"] = Field("global", description="one threshold for all layers, or per layer")
+    finetune_epochs: int = Field(2, ge=0, description="fine-tuning epochs with the masks attached")
     protect: list[str] = Field(default_factory=list, description="layer names kept dense (the output layer always)")
 
 
-@register_method("prune.unstructured", UnstructuredConfig)
+@register_method("prune.unstructured", UnstructuredConfig, kind="prune", label="Pruning (Unstr.)",
+                 amount=lambda p: f"{100 * p['sparsity']:.0f}%", prunes=lambda p, notes: p["sparsity"],
+                 example={"sparsity": 0.5})
 def prune_unstructured(model: nn.Module, cfg: UnstructuredConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.unstructured")
     layers = prunable_layers(model, cfg.protect, ctx.spec.num_classes)

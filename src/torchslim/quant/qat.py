@@ -17,30 +17,29 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from torchslim.methods.base import MethodContext, register_method
-from torchslim.quant.calibration import calibration_images
-from torchslim.quant.deployed import OnnxModel
+from torchslim.methods import MethodConfig, MethodContext, register_method
+from torchslim.data.sampling import calibration_images
+from torchslim.export.deployed import OnnxModel
 from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prepare_qat, set_phase
-from torchslim.quant.ort_int8 import StaticConfig, export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
+from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
 
 
-class QATConfig(BaseModel):
+class QATConfig(MethodConfig):
     """INT8 QAT: BN folded, fake-quant weights/activations, freeze schedule, then ORT static INT8."""
-
-    model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(3, ge=1, description="QAT fine-tuning epochs")
     lr_scale: float = Field(0.1, gt=0, le=1, description="QAT lr = finetune lr x this (small steps on the grid)")
     freeze_observers_after: int = Field(1, ge=0, description="epochs before activation ranges stop updating")
     freeze_bn_after: int = Field(2, ge=0, description="epochs before BN running statistics stop updating")
-    calibration: Literal["minmax", "percentile", "entropy"] = "minmax"
-    calibration_samples: int = Field(512, ge=1)
+    calibration: Literal["minmax", "percentile", "entropy"] = Field(
+        "minmax", description="ranges of activations QAT does not map one to one")
+    calibration_samples: int = Field(512, ge=1, description="training images for calibration")
     kd_alpha: float = Field(0.5, ge=0, le=1, description="weight of distillation from the float model it "
                                                          "started from (0 = labels only)")
-    kd_temperature: float = Field(4.0, gt=0)
+    kd_temperature: float = Field(4.0, gt=0, description="distillation temperature")
     transfer_ranges: bool = Field(True, description="deploy with the activation ranges QAT trained with, not "
                                                      "freshly calibrated ones (when layers map one to one)")
 
@@ -81,9 +80,10 @@ def match_ranges(inputs: list[str], ranges: list[tuple[float, float] | None]) ->
     return out
 
 
-@register_method("quant.qat", QATConfig)
+@register_method("quant.qat", QATConfig, kind="quant", produces="onnx", label="Quant. (QAT)",
+                 amount=lambda p: "INT8", example={"epochs": 1})
 def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module:
-    from torchslim.distill.kd import kd_loss
+    from torchslim.train.distillation import kd_loss
     from torchslim.train import fit
 
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)  # fails fast on bad settings
@@ -106,7 +106,7 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
     ctx.notes["qat_ranges"] = (f"{len(ranges)} activation ranges from QAT" if ranges else
                                "recalibrated (QAT layers did not map one to one onto the ONNX graph)"
                                if cfg.transfer_ranges else "recalibrated")
-    static = StaticConfig(calibration=cfg.calibration, calibration_samples=cfg.calibration_samples)
-    out = quantize_static_onnx(float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", static, batches, ranges)
+    out = quantize_static_onnx(float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", batches, cfg.calibration,
+                               ranges=ranges)
     ctx.notes["quantized_ops"] = weighted_nodes(out)
     return OnnxModel(out, model, "int8-qat")

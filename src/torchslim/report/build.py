@@ -58,7 +58,7 @@ def collect(cfg: RunConfig, store: Store, source: str = "") -> tuple[list[Result
 
 def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -> bool:
     """Give entries the side-by-side latencies of their model's first-seed artifacts, where stored."""
-    from torchslim.comparison import stored_comparison
+    from torchslim.latency_comparison import stored_comparison
 
     found = False
     for g in groups:

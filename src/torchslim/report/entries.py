@@ -12,37 +12,25 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchslim.artifacts import StoredArtifact, stored_artifact
+from torchslim.methods import known_method
 from torchslim.report.stats import SeedStats, ranges_overlap
 from torchslim.store import ResultRow
 
 BASELINE = "baseline"
-# How seed 000 names a method step, and what its "Compression" column says.
-_KINDS = {
-    "quant.dynamic": ("Quant. (Dynamic)", lambda p: "INT8"),
-    "quant.static": ("Quant. (Static)", lambda p: "INT8"),
-    "quant.qat": ("Quant. (QAT)", lambda p: "INT8"),
-    "quant.lowbit": ("Quant. (low-bit QAT)", lambda p: f"W{p.get('weight_bits', '?')}A{p.get('act_bits', '?')}"),
-    "prune.unstructured": ("Pruning (Unstr.)", lambda p: f"{100 * p['sparsity']:.0f}%" if "sparsity" in p else "?"),
-    "prune.structured": ("Pruning (Struct.)", lambda p: _structured_amount(p)),
-    "prune.idap": ("Pruning (IDAP++)", lambda p: _structured_amount(p) if p.get("macs_target") else "to budget"),
-    "distill.kd": ("Distillation (KD)", lambda p: f"T={p.get('temperature', 4.0):g}"),
-}
-
-
-def _structured_amount(p: dict) -> str:
-    if p.get("ratio") is not None:
-        return f"{100 * p['ratio']:.0f}%"
-    if p.get("macs_target") is not None:
-        return f"MACs ≤ {100 * p['macs_target']:.0f}%"
-    return "per layer"
 
 
 def describe_step(name: str, params: dict) -> tuple[str, str]:
-    """(method, compression) for one chain step, e.g. ("Pruning (Struct.)", "50%")."""
-    if name in _KINDS:
-        label, amount = _KINDS[name]
-        return label, amount(params)
-    return name, ", ".join(f"{k}={v}" for k, v in params.items()) or "—"
+    """(method, compression) for one chain step, e.g. ("Pruning (Struct.)", "50%"), from the method's
+    registered facts; a method that is no longer installed shows its name and settings."""
+    facts = known_method(name)
+    settings = ", ".join(f"{k}={v}" for k, v in params.items()) or "—"
+    if facts is None:
+        return name, settings
+    try:
+        return facts.label, facts.amount(params)
+    except (KeyError, TypeError, ValueError):  # settings stored by an older version of the method
+        return facts.label, settings
 
 
 @dataclass
@@ -97,9 +85,14 @@ class Entry:
         return self.rows[0].metrics.get(key) if self.rows else None
 
     @property
+    def artifact(self) -> StoredArtifact | None:
+        """What the first seed's task produced (every seed produces the same kind)."""
+        return stored_artifact(self.rows[0]) if self.rows else None
+
+    @property
     def size_bytes(self) -> float | None:
-        """The deployable file: the QCDQ ONNX for low-bit models (their .pt keeps float state)."""
-        if self.first("onnx_top1") is not None and self.first("onnx_bytes"):
+        """The deployable file: the QCDQ ONNX for Brevitas models (their .pt keeps float state)."""
+        if self.artifact is not None and self.artifact.kind == "brevitas" and self.first("onnx_bytes"):
             return self.mean("onnx_bytes")
         return self.mean("file_bytes")
 
@@ -119,21 +112,17 @@ class Entry:
 
     @property
     def prune_fraction(self) -> float | None:
-        """The pruning amount a user asked for (sparsity or channel ratio), for ratio-vs-speed plots."""
+        """The pruning amount a user asked for (sparsity or channel ratio), for ratio-vs-speed plots:
+        the first pruning step's, as its method's facts define it."""
         for s in self.steps:
-            p = s.get("params", {})
-            if s["name"] == "prune.unstructured":
-                return p.get("sparsity")
-            if s["name"] == "prune.structured":
-                notes = self.first("method_notes") or {}
-                return p.get("ratio") if p.get("ratio") is not None else notes.get("channel_ratio")
-            if s["name"] == "prune.idap" and p.get("macs_target"):
-                return 1 - p["macs_target"]  # IDAP++ aims at MACs, not a channel ratio
+            facts = known_method(s["name"])
+            if facts is not None and facts.kind == "prune":
+                return facts.prunes(s.get("params", {}), self.first("method_notes") or {}) if facts.prunes else None
         return None
 
     @property
     def is_pruning(self) -> bool:
-        return any(s["name"].startswith("prune.") for s in self.steps)
+        return any((f := known_method(s["name"])) is not None and f.kind == "prune" for s in self.steps)
 
     @property
     def dynamics(self) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ def speed_cell(group: ModelGroup, e: Entry, runtime: str, batch: int, why: str =
 
 def why_no_torch(e: Entry) -> str:
     """INT8 artifacts are ONNX files: PyTorch's CPU INT8 path is the deprecated torch.ao one."""
-    return "n/a (ONNX INT8)" if e.rows and str(e.rows[0].artifacts.get("model", "")).endswith(".onnx") else "not measured"
+    return "n/a (ONNX INT8)" if e.artifact is not None and e.artifact.kind == "onnx" else "not measured"
 
 
 def methods_table(group: ModelGroup) -> Table:

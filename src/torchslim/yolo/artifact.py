@@ -9,8 +9,10 @@ with ``torch.load(weights_only=True)``. Nothing can trigger an install or a down
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from torchslim.errors import CheckpointError, ConfigError
@@ -62,3 +64,23 @@ def load_detector(path: Path) -> tuple[nn.Module, dict]:
     model.load_state_dict(state)
     model.names = description.get("names", {})
     return model.eval(), description
+
+
+def export_detector(model: nn.Module, path: Path, imgsz: int) -> Path:
+    """ONNX with a dynamic batch axis, predictions only (boxes + class scores per anchor)."""
+    from torchslim.export.onnx import export_onnx
+
+    export_onnx(Predictions(copy.deepcopy(model).eval()), torch.zeros(1, 3, imgsz, imgsz), path)
+    return path
+
+
+class Predictions(nn.Module):
+    """The detector's decoded prediction tensor alone (Ultralytics' eval forward also returns features)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out[0] if isinstance(out, (tuple, list)) else out

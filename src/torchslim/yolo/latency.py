@@ -2,7 +2,7 @@
 
 The speedups of seed 003 are ratios; on a shared machine they are only fair when both sides are
 timed together. Each image size is one interleaved session over all checkpoints (see
-torchslim.measure.compare). PyTorch times the Conv+BN-fused model, as Ultralytics deploys it; ONNX
+torchslim.measure.side_by_side). PyTorch times the Conv+BN-fused model, as Ultralytics deploys it; ONNX
 Runtime gets the exported graph (it fuses BN itself).
 """
 
@@ -17,7 +17,8 @@ from torch import nn
 
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console
-from torchslim.yolo.config import DetectRunConfig
+from torchslim.config.detect import DetectRunConfig
+from torchslim.yolo.artifact import Predictions
 
 
 def latency_target(cfg: DetectRunConfig, rows: list[ResultRow]) -> str:
@@ -29,8 +30,6 @@ def latency_target(cfg: DetectRunConfig, rows: list[ResultRow]) -> str:
 
 
 def deployable(model: nn.Module) -> nn.Module:
-    from torchslim.yolo.pipeline import Predictions
-
     fused = copy.deepcopy(model).eval()
     fused.fuse(verbose=False)
     return Predictions(fused).eval()
@@ -38,7 +37,7 @@ def deployable(model: nn.Module) -> nn.Module:
 
 def compare_detectors(cfg: DetectRunConfig, rows: list[ResultRow], store: Store) -> dict | None:
     """{(chain, runtime, imgsz, batch): timing dict}, measured once per set of checkpoints and stored."""
-    from torchslim.measure.compare import side_by_side
+    from torchslim.measure.side_by_side import side_by_side
     from torchslim.measure.timing import TimingConfig
     from torchslim.provenance import provenance
     from torchslim.yolo.artifact import load_detector

@@ -20,11 +20,13 @@ from typing import Callable
 from rich.markup import escape
 from torch import nn
 
+from torchslim.artifacts import StoredArtifact
 from torchslim.config import task_hash
 from torchslim.errors import ConfigError
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console
-from torchslim.yolo.config import DetectRunConfig
+from torchslim.config.detect import DetectRunConfig
+from torchslim.yolo.artifact import export_detector
 from torchslim.yolo.engine import TrainSettings
 
 
@@ -212,7 +214,7 @@ class DetectRun:
         }
         row = ResultRow(config_hash=task_hash(stage.payload), run_name=self.cfg.name, model=self.model_label,
                         dataset=self.dataset, method_chain=stage.chain, seed=self.cfg.seed, metrics=metrics,
-                        artifacts={"dir": str(folder), "model": "model.pt", "onnx": "model.onnx"},
+                        artifacts=StoredArtifact("detector", folder, "model.pt", "model.onnx").record(),
                         config=stage.payload | {"source": self.source}, **provenance())
         self.store.put(row)
         console.print(f"      mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}  "
@@ -235,28 +237,6 @@ def split_epochs(total: int, steps: int) -> list[int]:
     """Spread ``total`` fine-tuning epochs over ``steps``, the later steps getting the remainder."""
     base, extra = divmod(total, steps)
     return [base + (1 if i >= steps - extra else 0) for i in range(steps)]
-
-
-def export_detector(model: nn.Module, path: Path, imgsz: int) -> Path:
-    """ONNX with a dynamic batch axis, predictions only (boxes + class scores per anchor)."""
-    import torch
-
-    from torchslim.export.onnx import export_onnx
-
-    export_onnx(Predictions(copy.deepcopy(model).eval()), torch.zeros(1, 3, imgsz, imgsz), path)
-    return path
-
-
-class Predictions(nn.Module):
-    """The detector's decoded prediction tensor alone (Ultralytics' eval forward also returns features)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        out = self.model(x)
-        return out[0] if isinstance(out, (tuple, list)) else out
 
 
 def stored_rows(cfg: DetectRunConfig, source: str = "") -> list[ResultRow]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torchslim.backends.torch_pruning import make_importance, nearest_rounding_pruner
 from torchslim.errors import TorchslimError
 
 PROTECTED_TYPES = ("Attention", "AAttn", "PSABlock", "C2PSA", "PSA", "A2C2f")
@@ -41,17 +42,13 @@ def protected_modules(model: nn.Module) -> list[nn.Module]:
 
 def detector_pruner(model: nn.Module, ratio: float, steps: int, imgsz: int, round_to: int | None = 8):
     """A Torch-Pruning pruner for ``model`` (its C2f blocks already split), L2 group importance."""
-    import torch_pruning as tp
-
-    from torchslim.prune.structured import nearest_rounding_pruner
-
     for p in model.parameters():
         p.requires_grad_(True)
     try:
         return nearest_rounding_pruner()(
             model,
             torch.zeros(1, 3, imgsz, imgsz),
-            importance=tp.importance.GroupMagnitudeImportance(p=2),
+            importance=make_importance("l2"),
             pruning_ratio=ratio,
             iterative_steps=steps,
             ignored_layers=protected_modules(model),

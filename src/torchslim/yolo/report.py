@@ -14,7 +14,7 @@ from torchslim.report.method_tables import times
 from torchslim.report.stats import ranges_overlap
 from torchslim.report.tables import Table
 from torchslim.store import ResultRow, Store
-from torchslim.yolo.config import DetectRunConfig
+from torchslim.config.detect import DetectRunConfig
 
 
 def speedup(lat: dict, chain: str, runtime: str, size: int, batch: int) -> str:

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from torch import nn
 
+from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
+from torchslim.export.deployed import OnnxModel
+from torchslim.measure.side_by_side import side_by_side
+from torchslim.measure.timing import TimingConfig
+from torchslim.models import load_model
+from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
 from torchslim.ui import console
@@ -28,25 +34,18 @@ def comparison_target(rows: list[ResultRow], batch_sizes: list[int], runtimes: l
 
 
 def _load(row: ResultRow) -> nn.Module:
-    from torchslim.models import load_model
-    from torchslim.quant.deployed import OnnxModel
-
-    folder = Path(row.artifacts["dir"])
-    if row.artifacts["model"].endswith(".onnx"):
-        return OnnxModel(folder / row.artifacts["model"], nn.Identity(), "deployed")
-    model, _ = load_model(folder / row.artifacts["model"])
-    if row.metrics.get("onnx_top1") is not None and (folder / "model.onnx").exists():  # low-bit: its QCDQ file ships
-        return OnnxModel(folder / "model.onnx", model, "qcdq")
+    """The artifact that ships: the ONNX file of INT8 and low-bit models, the torchslim model otherwise."""
+    artifact = stored_artifact(row)
+    if artifact.kind == "onnx":
+        return OnnxModel(artifact.onnx_path, nn.Identity(), "deployed")
+    model, _ = load_model(artifact.model_path)
+    if artifact.kind == "brevitas" and artifact.onnx_path is not None and artifact.onnx_path.exists():
+        return OnnxModel(artifact.onnx_path, model, "qcdq")
     return model
 
 
 def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
     """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set."""
-    from torchslim.measure.compare import side_by_side
-    from torchslim.measure.timing import TimingConfig
-    from torchslim.models import load_model
-    from torchslim.provenance import provenance
-
     m = cfg.measure
     if not (m.latency and m.compare):
         return
@@ -54,14 +53,14 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
         keys = [t.key for t in tasks if t.model == model_cfg and t.seed == cfg.seeds[0]]
         rows = [r for k in keys if (r := store.get(k)) is not None]
         base = next((r for r in rows if r.method_chain == "baseline"), None)
-        if base is None or len(rows) < 2 or not all(Path(r.artifacts["dir"]).exists() for r in rows):
+        if base is None or len(rows) < 2 or not all(stored_artifact(r).folder.exists() for r in rows):
             continue
         target = comparison_target(rows, m.batch_sizes, m.runtimes)
         if store.benchmarks(target):
             continue
         console.print(f"[bold]compare[/bold] {len(rows)} artifacts of {model_cfg.label} side by side "
                       f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)")
-        _, spec = load_model(Path(base.artifacts["dir"]) / base.artifacts["model"])
+        _, spec = load_model(stored_artifact(base).model_path)
         models = {r.method_chain: _load(r) for r in rows}
         timing = TimingConfig(min_seconds=m.min_seconds, rounds=4)
         lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)

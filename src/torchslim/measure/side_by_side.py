@@ -24,7 +24,7 @@ def side_by_side(models: dict[str, nn.Module], shape: tuple[int, int, int], batc
     """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds."""
     from torchslim.export.onnx import export_onnx
     from torchslim.measure.allocator import keep_freed_memory
-    from torchslim.quant.deployed import OnnxModel
+    from torchslim.export.deployed import OnnxModel
 
     keep_freed_memory()
     threads = threads or os.cpu_count() or 1

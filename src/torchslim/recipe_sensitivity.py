@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchslim.config import RunConfig
-from torchslim.prune.sensitivity import SensitivityConfig, SensitivityReport, analyze
 from rich.markup import escape
 
+from torchslim.artifacts import stored_artifact
+from torchslim.config import RunConfig
+from torchslim.models import load_model
+from torchslim.prune.sensitivity import SensitivityConfig, SensitivityReport, analyze
+from torchslim.report.sensitivity import write_sensitivity
+from torchslim.runner import TaskContext, run_tasks
+from torchslim.tasks import expand
 from torchslim.ui import console, step_progress
 
 
 def run_sensitivity(cfg: RunConfig, scfg: SensitivityConfig, source: str = "",
                     seeds: list[int] | None = None) -> list[tuple[SensitivityReport, dict[str, Path]]]:
-    from torchslim.models import load_model
-    from torchslim.report.sensitivity import write_sensitivity
-    from torchslim.runner import TaskContext, run_tasks
-    from torchslim.tasks import expand
-
     wanted = seeds or cfg.seeds[:1]
     tasks = [t for t in expand(cfg, source) if t.chain is None and t.seed in wanted]
     ctx = TaskContext()
@@ -29,7 +29,7 @@ def run_sensitivity(cfg: RunConfig, scfg: SensitivityConfig, source: str = "",
     out = []
     for task in tasks:
         row = store.get(task.key)
-        model, spec = load_model(Path(row.artifacts["dir"]) / row.artifacts["model"])
+        model, spec = load_model(stored_artifact(row).model_path)
         data = ctx.dataset(task.dataset)
         console.print(f"[bold]sensitivity[/bold] {escape(task.describe())}")
         with step_progress("sensitivity") as bar:

@@ -16,13 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from torchslim.data.base import DATASETS, DatasetConfig
-from torchslim.errors import ConfigError, TorchslimError
+from torchslim.errors import ConfigError, TorchslimError, describe_error
 from torchslim.models.base import MODELS, ModelConfig
-from torchslim.methods import Chain
+from torchslim.methods.chain import Chain
 from torchslim.train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from torchslim.yolo.config import DetectRunConfig
+    from torchslim.config.detect import DetectRunConfig
 
 
 class MeasureConfig(BaseModel):
@@ -141,7 +141,7 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> "RunCon
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> "RunConfig | DetectRunConfig":
     """A classification recipe, or a detector-pruning one when it says ``task: detect``."""
-    from torchslim.yolo.config import DetectRunConfig
+    from torchslim.config.detect import DetectRunConfig
 
     schema = DetectRunConfig if raw.get("task") == "detect" else RunConfig
     try:
@@ -150,32 +150,6 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> "RunConfig |
         raise ConfigError(f"{source}: {describe_error(exc, schema)}") from None
     except TorchslimError as exc:  # unknown names raised by the field validators
         raise type(exc)(f"{source}: {exc}") from None
-
-
-def describe_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> str:
-    """The first validation error as ``field.path: problem (got value)``, with valid fields or choices."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        fields = _fields_at(schema or RunConfig, err["loc"][:-1])
-        return f"unknown field '{loc}'; valid fields here: {', '.join(fields)}"
-    if err["type"] == "missing":
-        return f"missing required field '{loc}'"
-    got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-    more = f" [and {len(exc.errors()) - 1} more problems]" if len(exc.errors()) > 1 else ""
-    return f"{loc}: {msg}{shown}{more}"
-
-
-def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        ann = model.model_fields[str(part)].annotation
-        inner = getattr(ann, "__args__", None) or (ann,)
-        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), model)
-    return sorted(model.model_fields)
 
 
 def task_hash(payload: dict[str, Any]) -> str:

@@ -1,0 +1,62 @@
+"""What a method may use while it is applied: data, the input spec, fine-tuning settings, a folder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from torchslim.data import BatchLoader, DataBundle
+from torchslim.measure.accuracy import evaluate
+from torchslim.measure.complexity import count_flops, count_params
+from torchslim.models.base import InputSpec
+from torchslim.train import TrainConfig, fit
+
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class MethodContext:
+    """Data for fine-tuning and importance, the input spec, the seed and the task's folder."""
+
+    data: DataBundle
+    spec: InputSpec
+    finetune: TrainConfig  # the recipe's fine-tuning settings; each method sets its own epochs
+    seed: int
+    workdir: Path
+    notes: dict[str, Any] = field(default_factory=dict)
+    original: nn.Module | None = None  # the trained model the chain started from (teacher for distillation)
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        return torch.zeros(batch, *self.spec.shape)
+
+    def calibration_batch(self, batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = min(batch, len(self.data.train))
+        return next(iter(BatchLoader(self.data.train, self.data.info, batch, train=True, seed=self.seed)))
+
+    def tune(self, model: nn.Module, epochs: int, tag: str, loss: Loss | None = None) -> nn.Module:
+        """Fine-tune in place for ``epochs`` with the recipe's fine-tuning settings (0 = skip);
+        ``loss(logits, labels, images)`` replaces cross-entropy (e.g. knowledge distillation)."""
+        if epochs <= 0:
+            return model
+        cfg = self.finetune.model_copy(update={"epochs": epochs})
+        checkpoint = Path(self.workdir) / f"finetune-{tag}.pt"
+        result = fit(model, self.data, cfg, self.seed, checkpoint=checkpoint, loss=loss)
+        checkpoint.unlink(missing_ok=True)
+        self.notes.setdefault("finetune", []).append({"tag": tag, "epochs": epochs, "top1": result.accuracy.top1})
+        return model
+
+    def record_step(self, model: nn.Module, step: int, stage: str) -> float:
+        """One row of the per-step dynamics (seed 004): MACs, params, top-1/top-5 on the eval split, wall time."""
+        start = self.notes.setdefault("_t0", time.perf_counter())
+        acc = evaluate(model, BatchLoader(self.data.eval, self.data.info, self.finetune.eval_batch_size))
+        self.notes.setdefault("dynamics", []).append({
+            "step": step, "stage": stage, "macs": count_flops(model, self.spec.shape),
+            "params": count_params(model)[0], "top1": acc.top1, "top5": acc.top5,
+            "seconds": time.perf_counter() - start,
+        })
+        return acc.top1
