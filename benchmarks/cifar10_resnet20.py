@@ -16,7 +16,6 @@ import sys
 import time
 
 import torch
-
 from _common import ROOT, write_section
 
 from torchslim.config import load_config
@@ -32,8 +31,17 @@ MAX_PRUNE_DROP = 1.5
 def baseline_section(base, wall: float) -> str:
     m = base.metrics
     best = max(h["eval_top1"] for h in m["history"])
-    row = [base.model, base.seed, m["epochs"], f"{m['top1']:.2f}", f"{best:.2f}", "yes" if m["top1"] >= TARGET else "NO",
-           f"{m['train_seconds'] / 60:.1f}", f"{m['train_images_per_second']:.0f}", m["threads"]]
+    row = [
+        base.model,
+        base.seed,
+        m["epochs"],
+        f"{m['top1']:.2f}",
+        f"{best:.2f}",
+        "yes" if m["top1"] >= TARGET else "NO",
+        f"{m['train_seconds'] / 60:.1f}",
+        f"{m['train_images_per_second']:.0f}",
+        m["threads"],
+    ]
     return (
         "## ResNet-20 on CIFAR-10 (real JPEG images, 45,000 train / 5,000 val)\n\n"
         f"Target: at least {TARGET:.0f} % validation top-1 in 15 epochs or fewer. Split: "
@@ -41,8 +49,21 @@ def baseline_section(base, wall: float) -> str:
         "test set (which is not on this machine). Recipe: configs/benchmark/cifar10jpg_resnet20.yaml "
         "(SGD nesterov, one-cycle peak lr 0.4, batch 128, wd 5e-4, label smoothing 0.1, residual blocks "
         "start as identity). Wall time includes data loading and evaluation.\n\n"
-        + markdown_table(["Model", "Seed", "Epochs", "Final val top-1 (%)", "Best epoch val top-1 (%)",
-                          f">= {TARGET:.0f} %", "Train time (min)", "Train img/s", "Threads"], [row], "lrrrrlrrr")
+        + markdown_table(
+            [
+                "Model",
+                "Seed",
+                "Epochs",
+                "Final val top-1 (%)",
+                "Best epoch val top-1 (%)",
+                f">= {TARGET:.0f} %",
+                "Train time (min)",
+                "Train img/s",
+                "Threads",
+            ],
+            [row],
+            "lrrrrlrrr",
+        )
         + f"\n\nWall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun)."
     )
 
@@ -65,9 +86,17 @@ def pruning_section(base, pruned) -> str:
             for b in (1, 64):
                 t = lat[(label, rt, b)].median_s
                 cells.append(f"{t * 1e3:.2f} ({lat[('baseline', rt, b)].median_s / t:.2f}x)")
-        rows.append([r.method_chain, f"{m['top1']:.2f}", f"{m['top1'] - base.metrics['top1']:+.2f}",
-                     human_count(m["params"]), human_count(m["macs"]), f"{base.metrics['macs'] / m['macs']:.2f}x",
-                     *cells])
+        rows.append(
+            [
+                r.method_chain,
+                f"{m['top1']:.2f}",
+                f"{m['top1'] - base.metrics['top1']:+.2f}",
+                human_count(m["params"]),
+                human_count(m["macs"]),
+                f"{base.metrics['macs'] / m['macs']:.2f}x",
+                *cells,
+            ]
+        )
     drop = base.metrics["top1"] - pruned.metrics["top1"]
     notes = pruned.metrics.get("method_notes", {})
     widths = sorted({mod.out_channels for mod in models["pruned"].modules() if isinstance(mod, torch.nn.Conv2d)})
@@ -78,8 +107,22 @@ def pruning_section(base, pruned) -> str:
         f"{', '.join(map(str, widths))}), coupled residual groups pruned together, then fine-tuned (epochs in the "
         "chain). Same 45,000 / 5,000 split and seed as the baseline. Latency: medians in ms of both saved models "
         "measured side by side in one process (interleaved rounds), speedup against the baseline in brackets.\n\n"
-        + markdown_table(["Method", "Val top-1 (%)", "Δ top-1", "Params", "MACs", "MACs reduction",
-                          "torch b1", "torch b64", "ORT b1", "ORT b64"], rows, "lrrrrrrrrr")
+        + markdown_table(
+            [
+                "Method",
+                "Val top-1 (%)",
+                "Δ top-1",
+                "Params",
+                "MACs",
+                "MACs reduction",
+                "torch b1",
+                "torch b64",
+                "ORT b1",
+                "ORT b64",
+            ],
+            rows,
+            "lrrrrrrrrr",
+        )
         + f"\n\nDrop against the baseline: {drop:.2f} points (target <= {MAX_PRUNE_DROP}: "
         f"{'met' if drop <= MAX_PRUNE_DROP else 'NOT met'})."
     )

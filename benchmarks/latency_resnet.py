@@ -29,9 +29,25 @@ def short(model: str) -> str:
 
 
 def bench(model: str, min_seconds: float) -> dict:
-    cmd = [sys.executable, "-m", "torchslim", "bench", model, "--input-size", "224", "--batch-sizes",
-           *map(str, BATCHES), "--runtimes", "torch", "onnxruntime", "--min-seconds", str(min_seconds),
-           "--json", "--store", "runs/benchmarks.db"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torchslim",
+        "bench",
+        model,
+        "--input-size",
+        "224",
+        "--batch-sizes",
+        *map(str, BATCHES),
+        "--runtimes",
+        "torch",
+        "onnxruntime",
+        "--min-seconds",
+        str(min_seconds),
+        "--json",
+        "--store",
+        "runs/benchmarks.db",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
 
@@ -50,24 +66,35 @@ def main() -> None:
     for model, recs in records.items():
         for runtime in ("torch", "onnxruntime"):
             for bs in BATCHES:
-                lat = [next(r for r in rec["latency"] if r["runtime"] == runtime and r["batch_size"] == bs)
-                       for rec in recs]
+                lat = [
+                    next(r for r in rec["latency"] if r["runtime"] == runtime and r["batch_size"] == bs) for rec in recs
+                ]
                 medians = [r["median_ms"] for r in lat]
                 cv = 100 * statistics.stdev(medians) / statistics.fmean(medians) if len(medians) > 1 else 0.0
                 worst_cv = max(worst_cv, cv)
                 mid = statistics.median(medians)
                 pct = statistics.median(r["pct_of_peak"] for r in lat)
-                torch_same = [next(r for r in rec["latency"] if r["runtime"] == "torch" and r["batch_size"] == bs)
-                              for rec in recs]
+                torch_same = [
+                    next(r for r in rec["latency"] if r["runtime"] == "torch" and r["batch_size"] == bs) for rec in recs
+                ]
                 speedup = statistics.median(t["median_ms"] / r["median_ms"] for t, r in zip(torch_same, lat))
                 if model.endswith("resnet50") and runtime == "onnxruntime" and bs == 8:
                     r50_peak = pct
-                rows.append([
-                    short(model), runtime, bs, " / ".join(f"{m:.2f}" for m in medians), f"{mid:.2f}",
-                    " / ".join(f"{r['p10_ms']:.2f}–{r['p90_ms']:.2f}" for r in lat), f"{cv:.1f}",
-                    f"{statistics.median(r['images_per_second'] for r in lat):.1f}",
-                    f"{statistics.median(r['achieved_gflops'] for r in lat):.1f}", f"{pct:.0f}", f"{speedup:.2f}x",
-                ])
+                rows.append(
+                    [
+                        short(model),
+                        runtime,
+                        bs,
+                        " / ".join(f"{m:.2f}" for m in medians),
+                        f"{mid:.2f}",
+                        " / ".join(f"{r['p10_ms']:.2f}–{r['p90_ms']:.2f}" for r in lat),
+                        f"{cv:.1f}",
+                        f"{statistics.median(r['images_per_second'] for r in lat):.1f}",
+                        f"{statistics.median(r['achieved_gflops'] for r in lat):.1f}",
+                        f"{pct:.0f}",
+                        f"{speedup:.2f}x",
+                    ]
+                )
     peaks = [rec["peak_gflops"] for recs in records.values() for rec in recs]
     macs = {m: recs[0]["complexity"]["macs"] / 1e9 for m, recs in records.items()}
     parity = {m: max(rec["parity"]["max_abs_diff"] for rec in recs) for m, recs in records.items()}
@@ -77,16 +104,29 @@ def main() -> None:
         f"least {args.min_seconds:g} s after warm-up. Threads fixed at the core count. Medians are per "
         "invocation; CV is the coefficient of variation of those medians across invocations (target "
         f"<= {CV_TARGET:.0f} %). % peak = achieved GFLOP/s (torch FlopCounterMode FLOPs x img/s) over the "
-        f"measured FP32 GEMM peak, the best of torch.mm (MKL) and ONNX Runtime MatMul (MLAS) (median {statistics.median(peaks):.1f} GFLOP/s; per invocation "
+        "measured FP32 GEMM peak, the best of torch.mm (MKL) and ONNX Runtime MatMul (MLAS) "
+        f"(median {statistics.median(peaks):.1f} GFLOP/s; per invocation "
         f"{', '.join(f'{p:.1f}' for p in peaks)}). Speedup = torch eager median / this row's median, same "
         "batch, same invocation. Above 100 % means the runtime's convolution kernels beat its own GEMM "
         "yardstick.\n\n"
         f"MACs per image: {', '.join(f'{short(m)} {v:.2f} G' for m, v in macs.items())}. ONNX parity "
         f"(max abs diff on a real batch): {', '.join(f'{short(m)} {v:.1e}' for m, v in parity.items())}.\n\n"
         + markdown_table(
-            ["Model", "Runtime", "Batch", "Median ms per invocation", "Median ms", "p10–p90 ms per invocation",
-             "CV %", "img/s", "GFLOP/s", "% of matmul peak", "Speedup vs torch"],
-            rows, "llrlrlrrrrr",
+            [
+                "Model",
+                "Runtime",
+                "Batch",
+                "Median ms per invocation",
+                "Median ms",
+                "p10–p90 ms per invocation",
+                "CV %",
+                "img/s",
+                "GFLOP/s",
+                "% of matmul peak",
+                "Speedup vs torch",
+            ],
+            rows,
+            "llrlrlrrrrr",
         )
         + f"\n\nWorst CV across rows: {worst_cv:.1f} % (target <= {CV_TARGET:.0f} %: "
         f"{'met' if worst_cv <= CV_TARGET else 'NOT met'}). ResNet-50 ONNX Runtime batch 8 reaches "

@@ -40,8 +40,9 @@ def main() -> None:
             torch.manual_seed(0)
             model = build_model(name, spec).eval()
             chain = Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}})
-            pruned = apply_chain(build_model(name, spec).eval(), chain,
-                                 MethodContext(data, spec, TrainConfig(), 0, Path(tmp))).eval()
+            pruned = apply_chain(
+                build_model(name, spec).eval(), chain, MethodContext(data, spec, TrainConfig(), 0, Path(tmp))
+            ).eval()
             save_model(pruned, Path(tmp) / "pruned.pt", describe(ModelConfig(name=name), spec))
             base = measure(model, cfg, spec=spec)
             small = measure(Path(tmp) / "pruned.pt", cfg)
@@ -49,9 +50,19 @@ def main() -> None:
         for (runtime, provider, bs), speedup in small.speedups(base).items():
             eff = speedup / reduction
             b, s = base.row(runtime, provider, bs), small.row(runtime, provider, bs)
-            rows.append([name.split(":")[1], runtime, bs, f"{b.median_ms:.2f}", f"{s.median_ms:.2f}",
-                         f"{100 * b.timing.spread:.0f}% / {100 * s.timing.spread:.0f}%", f"{reduction:.2f}x",
-                         f"{speedup:.2f}x", f"{eff:.2f}"])
+            rows.append(
+                [
+                    name.split(":")[1],
+                    runtime,
+                    bs,
+                    f"{b.median_ms:.2f}",
+                    f"{s.median_ms:.2f}",
+                    f"{100 * b.timing.spread:.0f}% / {100 * s.timing.spread:.0f}%",
+                    f"{reduction:.2f}x",
+                    f"{speedup:.2f}x",
+                    f"{eff:.2f}",
+                ]
+            )
             if runtime == "onnxruntime" and bs == 8:
                 verdicts.append(f"{name.split(':')[1]} {eff:.2f} ({'met' if eff >= TARGET else 'NOT met'})")
     body = (
@@ -59,8 +70,21 @@ def main() -> None:
         "Torch-Pruning L1 at ratio 0.5 (output layer kept), random weights, saved and reloaded as a torchslim "
         "artifact. Baseline and pruned measured side by side in one process; medians of >= "
         f"{args.min_seconds:g} s of timed runs. Efficiency = speedup / MACs reduction.\n\n"
-        + markdown_table(["Model", "Runtime", "Batch", "Dense ms", "Pruned ms", "Spread dense / pruned",
-                          "MACs reduction", "Speedup", "Efficiency"], rows, "llrrrrrrr")
+        + markdown_table(
+            [
+                "Model",
+                "Runtime",
+                "Batch",
+                "Dense ms",
+                "Pruned ms",
+                "Spread dense / pruned",
+                "MACs reduction",
+                "Speedup",
+                "Efficiency",
+            ],
+            rows,
+            "llrrrrrrr",
+        )
         + f"\n\nONNX Runtime batch 8 efficiency (target >= {TARGET}): {', '.join(verdicts)}."
     )
     write_section("prune-speed", body)

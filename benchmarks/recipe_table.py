@@ -44,10 +44,12 @@ def main() -> None:
     rows = run(cfg, source=args.config, force=args.force)
     wall = time.perf_counter() - t0
     title = args.title or f"{cfg.name}: {', '.join(m.label for m in cfg.models)} on {cfg.dataset.name}"
-    body = (f"## {title}\n\nTop-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')}), "
-            f"seeds {', '.join(map(str, cfg.seeds))}; Δ is paired seed by seed against the same seed's baseline. "
-            f"Wall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun).\n\n"
-            + tables(cfg, args.config))
+    body = (
+        f"## {title}\n\nTop-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')}), "
+        f"seeds {', '.join(map(str, cfg.seeds))}; Δ is paired seed by seed against the same seed's baseline. "
+        f"Wall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun).\n\n"
+        + tables(cfg, args.config)
+    )
     write_section(args.key or cfg.name, body)
     print(body)
     print(f"report: {Path(cfg.run_dir) / 'report.md'}")

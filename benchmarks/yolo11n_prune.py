@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from _common import ROOT, write_section
 
@@ -26,6 +25,7 @@ from torchslim.store import Store
 
 CONFIG = "configs/yolo/yolo11n_prune.yaml"
 GUARD = "from torchslim.yolo.offline import refuse_network\nATTEMPTS = refuse_network()\n"
+
 
 def reload_check(cfg, row) -> dict:
     """Validate a saved checkpoint in a fresh process with every socket refused."""
@@ -38,7 +38,8 @@ def reload_check(cfg, row) -> dict:
         f"m, _ = load_detector(Path({row.artifacts['dir']!r}) / 'model.pt')\n"
         f"s = TrainSettings(data={str(resolve_data(cfg))!r},"
         f" imgsz={cfg.train.imgsz}, batch={cfg.train.batch})\n"
-        f"print(json.dumps(validate(m, s, Path({str(cfg.run_dir / 'reload-check')!r})) | {{'attempts': ATTEMPTS}}))\n")
+        f"print(json.dumps(validate(m, s, Path({str(cfg.run_dir / 'reload-check')!r})) | {{'attempts': ATTEMPTS}}))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
@@ -66,20 +67,29 @@ def main() -> None:
     key_ref, key_half = ("finetune", "onnxruntime", 640, 4), (chain_name(0.5), "onnxruntime", 640, 4)
     if half and key_ref in lat and key_half in lat:
         s = lat[key_ref]["median_ms"] / lat[key_half]["median_ms"]
-        checks.append(f"- 50 % pruning, ONNX Runtime, imgsz 640, batch 4: **{s:.2f}x** "
-                      f"({lat[key_ref]['median_ms']:.1f} ms -> {lat[key_half]['median_ms']:.1f} ms; target >= 1.8x: "
-                      f"{'met' if s >= 1.8 else 'NOT met'}).")
+        checks.append(
+            f"- 50 % pruning, ONNX Runtime, imgsz 640, batch 4: **{s:.2f}x** "
+            f"({lat[key_ref]['median_ms']:.1f} ms -> {lat[key_half]['median_ms']:.1f} ms; target >= 1.8x: "
+            f"{'met' if s >= 1.8 else 'NOT met'})."
+        )
     if p30:
         gap = ref.metrics["map50_95"] - p30.metrics["map50_95"]
-        checks.append(f"- 30 % pruning, mAP50-95 **{p30.metrics['map50_95']:.3f}** against **{ref.metrics['map50_95']:.3f}** "
-                      f"for the unpruned model fine-tuned the same {ref.metrics['epochs']} epochs: gap {gap:+.3f} "
-                      f"(target <= 0.05: {'met' if gap <= 0.05 else 'NOT met'}).")
+        checks.append(
+            f"- 30 % pruning, mAP50-95 **{p30.metrics['map50_95']:.3f}** against **{ref.metrics['map50_95']:.3f}** "
+            f"for the unpruned model fine-tuned the same {ref.metrics['epochs']} epochs: gap {gap:+.3f} "
+            f"(target <= 0.05: {'met' if gap <= 0.05 else 'NOT met'})."
+        )
         again = reload_check(cfg, p30)
-        same = abs(again["map50_95"] - p30.metrics["map50_95"]) < 1e-9 and abs(again["map50"] - p30.metrics["map50"]) < 1e-9
-        checks.append(f"- The 30 % checkpoint reloaded in a fresh process (torch.load weights_only=True) and validated "
-                      f"under a socket guard: mAP50 {again['map50']:.3f}, mAP50-95 {again['map50_95']:.3f} "
-                      f"({'identical to' if same else 'DIFFERENT from'} the stored values); network attempts: "
-                      f"{len(again['attempts'])}.")
+        same = (
+            abs(again["map50_95"] - p30.metrics["map50_95"]) < 1e-9
+            and abs(again["map50"] - p30.metrics["map50"]) < 1e-9
+        )
+        checks.append(
+            f"- The 30 % checkpoint reloaded in a fresh process (torch.load weights_only=True) and validated "
+            f"under a socket guard: mAP50 {again['map50']:.3f}, mAP50-95 {again['map50_95']:.3f} "
+            f"({'identical to' if same else 'DIFFERENT from'} the stored values); network attempts: "
+            f"{len(again['attempts'])}."
+        )
     doc = build(cfg, rows, lat, CONFIG)
     tables = [b for s in doc.sections if s.title.startswith("Pruning and benchmark") for b in s.blocks]
     body = ["## YOLO11n pruning on synthetic detection data (seed 003's table, complete)", "", doc.intro, ""]
@@ -89,15 +99,21 @@ def main() -> None:
     body += [f"Median latency and p10-p90 spread behind the speedups at imgsz {max(cfg.measure.imgsz)} (ms):", ""]
     for t in latency:
         body += [f"*{t.title}*", "", t.markdown(), ""]
-    dyn = next(b for s in doc.sections if isinstance(s, Section) and s.title.startswith("Pruning dynamics")
-               for b in s.blocks)
+    dyn = next(
+        b for s in doc.sections if isinstance(s, Section) and s.title.startswith("Pruning dynamics") for b in s.blocks
+    )
     body += ["Per-step dynamics (validated after each step's fine-tuning):", "", dyn.markdown(), ""]
-    body += ["Checks:", "", *checks, "",
-             f"Prune % is the fraction of channels removed from every prunable group (Torch-Pruning pruning_ratio); "
-             f"FLOPs at imgsz 640. Speedups: all checkpoints timed side by side, {cfg.measure.rounds} interleaved rounds, "
-             f"medians. Full report (imgsz {min(cfg.measure.imgsz)} latencies too): {cfg.run_dir}/report.md. Training, "
-             f"pruning and validating all stages took {sum(r.metrics['wall_seconds'] for r in rows) / 60:.1f} min when "
-             f"computed; this invocation {wall / 60:.1f} min (stages and timings already in the store are reused)."]
+    body += [
+        "Checks:",
+        "",
+        *checks,
+        "",
+        f"Prune % is the fraction of channels removed from every prunable group (Torch-Pruning pruning_ratio); "
+        f"FLOPs at imgsz 640. Speedups: all checkpoints timed side by side, {cfg.measure.rounds} interleaved rounds, "
+        f"medians. Full report (imgsz {min(cfg.measure.imgsz)} latencies too): {cfg.run_dir}/report.md. Training, "
+        f"pruning and validating all stages took {sum(r.metrics['wall_seconds'] for r in rows) / 60:.1f} min when "
+        f"computed; this invocation {wall / 60:.1f} min (stages and timings already in the store are reused).",
+    ]
     write_section("yolo11n-prune", "\n".join(body))
     print("\n".join(checks))
 

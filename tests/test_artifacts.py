@@ -12,12 +12,15 @@ def row(artifacts: dict, **metrics) -> ResultRow:
     return ResultRow("h", "run", "m", "d", "chain", 0, metrics, artifacts, {}, "commit", {}, {})
 
 
-@pytest.mark.parametrize("artifact", [
-    StoredArtifact("torchslim", Path("/r/t"), "model.pt", "model.onnx"),
-    StoredArtifact("torchslim", Path("/r/t"), "model.pt", None),
-    StoredArtifact("onnx", Path("/r/t"), None, "model.onnx"),
-    StoredArtifact("brevitas", Path("/r/t"), "model.pt", "model.onnx"),
-])
+@pytest.mark.parametrize(
+    "artifact",
+    [
+        StoredArtifact("torchslim", Path("/r/t"), "model.pt", "model.onnx"),
+        StoredArtifact("torchslim", Path("/r/t"), "model.pt", None),
+        StoredArtifact("onnx", Path("/r/t"), None, "model.onnx"),
+        StoredArtifact("brevitas", Path("/r/t"), "model.pt", "model.onnx"),
+    ],
+)
 def test_a_recorded_artifact_reads_back_as_itself(artifact):
     back = stored_artifact(row(artifact.record(task="task.yaml")))
     assert back == artifact
@@ -25,12 +28,21 @@ def test_a_recorded_artifact_reads_back_as_itself(artifact):
     assert back.model_path == (Path("/r/t/model.pt") if artifact.model else None)
 
 
-@pytest.mark.parametrize("artifacts, metrics, kind, model, onnx", [
-    ({"dir": "/r/t", "model": "model.onnx"}, {}, "onnx", None, "model.onnx"),
-    ({"dir": "/r/t", "model": "model.pt"}, {"onnx_bytes": 10, "onnx_top1": 90.0}, "brevitas", "model.pt", "model.onnx"),
-    ({"dir": "/r/t", "model": "model.pt"}, {"onnx_bytes": 10}, "torchslim", "model.pt", "model.onnx"),
-    ({"dir": "/r/t", "model": "model.pt"}, {"onnx_bytes": None}, "torchslim", "model.pt", None),
-])
+@pytest.mark.parametrize(
+    "artifacts, metrics, kind, model, onnx",
+    [
+        ({"dir": "/r/t", "model": "model.onnx"}, {}, "onnx", None, "model.onnx"),
+        (
+            {"dir": "/r/t", "model": "model.pt"},
+            {"onnx_bytes": 10, "onnx_top1": 90.0},
+            "brevitas",
+            "model.pt",
+            "model.onnx",
+        ),
+        ({"dir": "/r/t", "model": "model.pt"}, {"onnx_bytes": 10}, "torchslim", "model.pt", "model.onnx"),
+        ({"dir": "/r/t", "model": "model.pt"}, {"onnx_bytes": None}, "torchslim", "model.pt", None),
+    ],
+)
 def test_rows_stored_before_the_kind_was_recorded_are_inferred_from_the_row(artifacts, metrics, kind, model, onnx):
     got = stored_artifact(row(artifacts, **metrics))
     assert (got.kind, got.model, got.onnx) == (kind, model, onnx)

@@ -105,9 +105,12 @@ def test_results_without_store(workspace):
 def test_chain_reuses_a_baseline_trained_by_another_run(write_config, workspace):
     first = write_config(tiny_recipe(train={"epochs": 1}), "a.yaml")
     assert run_cli("run", str(first), cwd=workspace).returncode == 0
-    second = write_config(tiny_recipe(name="other", train={"epochs": 1},
-                                      methods=[{"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 0}}]),
-                          "b.yaml")
+    second = write_config(
+        tiny_recipe(
+            name="other", train={"epochs": 1}, methods=[{"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 0}}]
+        ),
+        "b.yaml",
+    )
     proc = run_cli("run", str(second), cwd=workspace)
     assert proc.returncode == 0, proc.stderr
     assert "skip  simple_cnn_6x2 | digits | baseline" in proc.stderr
@@ -117,9 +120,17 @@ def test_chain_reuses_a_baseline_trained_by_another_run(write_config, workspace)
 
 
 def test_int8_chain_stores_the_onnx_artifact_and_its_measurements(write_config, workspace):
-    cfg = write_config(tiny_recipe(train={"epochs": 1},
-                                   methods=[[{"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}},
-                                             {"quant.static": {"calibration_samples": 64}}]]))
+    cfg = write_config(
+        tiny_recipe(
+            train={"epochs": 1},
+            methods=[
+                [
+                    {"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}},
+                    {"quant.static": {"calibration_samples": 64}},
+                ]
+            ],
+        )
+    )
     proc = run_cli("run", str(cfg), cwd=workspace)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
@@ -127,7 +138,10 @@ def test_int8_chain_stores_the_onnx_artifact_and_its_measurements(write_config, 
     q = next(r for r in rows if r["method_chain"].endswith("quant.static(calibration_samples=64)"))
     assert (q["artifacts"]["kind"], q["artifacts"]["model"], q["artifacts"]["onnx"]) == ("onnx", None, "model.onnx")
     assert (base["artifacts"]["kind"], base["artifacts"]["model"], base["artifacts"]["onnx"]) == (
-        "torchslim", "model.pt", "model.onnx")
+        "torchslim",
+        "model.pt",
+        "model.onnx",
+    )
     assert (Path(base["artifacts"]["dir"]) / "model.onnx").exists()  # exported by the runner, not by measure()
     assert [x["runtime"] for x in q["metrics"]["latency"]] == ["onnxruntime"]
     assert q["metrics"]["file_bytes"] < 0.2 * base["metrics"]["file_bytes"]  # half the channels, then INT8

@@ -2,14 +2,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_recipe
 from torchslim.config import load_config, parse_overrides, validate_config
 from torchslim.errors import ConfigError, UnknownNameError
-from tests.conftest import tiny_recipe
 
 
 def test_overrides_parse_yaml_values_into_nested_keys():
     assert parse_overrides(["train.epochs=3", "seeds=[0,1]", "name=x"]) == {
-        "train": {"epochs": 3}, "seeds": [0, 1], "name": "x"
+        "train": {"epochs": 3},
+        "seeds": [0, 1],
+        "name": "x",
     }
 
 
@@ -82,6 +84,10 @@ def test_a_task_hash_covers_the_method_defaults(write_config):
     from torchslim.tasks import expand
 
     default_epochs = QATConfig().epochs
-    methods = [{"quant.qat": {}}, {"quant.qat": {"epochs": default_epochs}}, {"quant.qat": {"epochs": default_epochs + 1}}]
+    methods = [
+        {"quant.qat": {}},
+        {"quant.qat": {"epochs": default_epochs}},
+        {"quant.qat": {"epochs": default_epochs + 1}},
+    ]
     tasks = [t for t in expand(load_config(write_config(tiny_recipe(methods=methods)))) if t.chain is not None]
     assert tasks[0].config_hash == tasks[1].config_hash != tasks[2].config_hash

@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from torchslim.store import Store
 from tests.conftest import run_cli, tiny_recipe
+from torchslim.store import Store
 
 SEEDS = [0, 1, 2]
 
@@ -16,8 +16,14 @@ def test_sigkill_then_rerun(write_config, workspace):
     cfg = write_config(tiny_recipe(seeds=SEEDS, train={"epochs": 3, "batch_size": 64, "lr": 0.05}))
     db = workspace / "runs" / "torchslim.db"
     env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "torchslim", "run", str(cfg)], cwd=workspace, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchslim", "run", str(cfg)],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 240
     finished = []
     while time.time() < deadline and proc.poll() is None:

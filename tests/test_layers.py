@@ -12,8 +12,14 @@ LINT = Path(sys.executable).with_name("lint-imports")
 
 
 def lint(tree: Path, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT), str(config), "--no-cache"], cwd=tree, capture_output=True,
-                          text=True, env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"}, timeout=300)
+    return subprocess.run(
+        [str(LINT), str(config), "--no-cache"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
 
 
 def test_the_package_keeps_its_contracts():
@@ -24,21 +30,28 @@ def test_the_package_keeps_its_contracts():
 
 @pytest.fixture
 def copy_of_the_package(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "src" / "torchslim", tmp_path / "src" / "torchslim",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "src" / "torchslim", tmp_path / "src" / "torchslim", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
 
-@pytest.mark.parametrize("module, line, broken", [
-    # an upward import, hidden inside a function as the old circles were
-    ("models/base.py", "def _up():\n    from torchslim.runner import run\n", "torchslim layers"),
-    # one method implementation importing another's handler
-    ("distill/kd.py", "from torchslim.prune.structured import prune_structured\n", "torchslim layers"),
-    # a circle between two modules of one package (prune/structured imports prune/sensitivity)
-    ("prune/sensitivity.py", "def _back():\n    from torchslim.prune.structured import StructuredConfig\n",
-     "no import cycles"),
-])
+@pytest.mark.parametrize(
+    "module, line, broken",
+    [
+        # an upward import, hidden inside a function as the old circles were
+        ("models/base.py", "def _up():\n    from torchslim.runner import run\n", "torchslim layers"),
+        # one method implementation importing another's handler
+        ("distill/kd.py", "from torchslim.prune.structured import prune_structured\n", "torchslim layers"),
+        # a circle between two modules of one package (prune/structured imports prune/sensitivity)
+        (
+            "prune/sensitivity.py",
+            "def _back():\n    from torchslim.prune.structured import StructuredConfig\n",
+            "no import cycles",
+        ),
+    ],
+)
 def test_an_upward_import_or_a_circle_breaks_a_contract(copy_of_the_package, module, line, broken):
     path = copy_of_the_package / "src" / "torchslim" / module
     path.write_text(path.read_text() + "\n\n" + line)
@@ -49,8 +62,10 @@ def test_an_upward_import_or_a_circle_breaks_a_contract(copy_of_the_package, mod
 
 
 def test_importing_the_models_loads_no_method():
-    code = ("import torchslim.models, torchslim.config, sys; "
-            "print([m for m in sys.modules if m.startswith(('torchslim.prune', 'torchslim.quant', 'torchslim.distill'))])")
+    code = (
+        "import torchslim.models, torchslim.config, sys; "
+        "print([m for m in sys.modules if m.startswith(('torchslim.prune', 'torchslim.quant', 'torchslim.distill'))])"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -35,5 +35,6 @@ def load() -> None:
         try:
             ep.load()
         except Exception as exc:  # noqa: BLE001 - a broken plugin is named, not a traceback
-            raise TorchslimError(f"method plugin '{ep.name}' ({ep.value}) failed to load: "
-                                 f"{type(exc).__name__}: {exc}") from None
+            raise TorchslimError(
+                f"method plugin '{ep.name}' ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+            ) from None

@@ -16,8 +16,12 @@ from rich.table import Table
 from torchslim.errors import TorchslimError
 from torchslim.ui import console, stdout_console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Compress PyTorch models and prove what each compression gained.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Compress PyTorch models and prove what each compression gained.",
+)
 out = stdout_console()
 
 
@@ -75,18 +79,24 @@ def sensitivity(
     config: Path = typer.Argument(..., help="YAML recipe whose baselines are analysed"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides"),
     ratios: Optional[list[float]] = typer.Option(None, "--ratios", help="channel ratios, e.g. --ratios 0.1 0.3 0.5"),
-    eval_images: int = typer.Option(2000, "--eval-images", help="evaluate on a fixed random subset of N eval images (0 = all)"),
+    eval_images: int = typer.Option(
+        2000, "--eval-images", help="evaluate on a fixed random subset of N eval images (0 = all)"
+    ),
     max_drop: float = typer.Option(1.0, "--max-drop", help="suggested ratio: largest within this top-1 drop"),
-    importance: str = typer.Option("l1", "--importance", help="channel importance (no data needed); an unknown one is refused with the valid choices"),
+    importance: str = typer.Option(
+        "l1",
+        "--importance",
+        help="channel importance (no data needed); an unknown one is refused with the valid choices",
+    ),
     seeds: Optional[list[int]] = typer.Option(None, "--seeds", help="baseline seeds to analyse (default: first)"),
 ) -> None:
     """Prune each coupled layer group alone at several ratios; write a table, a plot and JSON."""
     from pydantic import ValidationError
 
-    from torchslim.recipe_sensitivity import run_sensitivity
     from torchslim.config import load_config
     from torchslim.errors import ConfigError, describe_error
     from torchslim.prune.sensitivity import SensitivityConfig
+    from torchslim.recipe_sensitivity import run_sensitivity
     from torchslim.report.sensitivity import sensitivity_markdown
 
     cfg = load_config(config, overrides)
@@ -112,8 +122,10 @@ def report(
     formats = parse_formats(fmt)
     cfg, source = load_run(run_dir)
     if not cfg.store.exists():
-        raise TorchslimError(f"no results store at '{cfg.store}' (named by {run_dir}/config.resolved.yaml); "
-                             "run the report from the folder the run was started in")
+        raise TorchslimError(
+            f"no results store at '{cfg.store}' (named by {run_dir}/config.resolved.yaml); "
+            "run the report from the folder the run was started in"
+        )
     if getattr(cfg, "task", None) == "detect":
         from torchslim.yolo.pipeline import stored_rows
         from torchslim.yolo.report import write_detect_report
@@ -144,8 +156,11 @@ def methods(pattern: str = typer.Argument("*", help="glob filter, e.g. 'prune.*'
     for name in names:
         facts = method_facts(name)
         ends = "; ends its chain (deployed ONNX file)" if facts.produces == "onnx" else ""
-        table = Table(title=f"{name} — {facts.label} ({facts.kind}, version {facts.version}{ends})",
-                      caption=escape(facts.summary), title_justify="left")
+        table = Table(
+            title=f"{name} — {facts.label} ({facts.kind}, version {facts.version}{ends})",
+            caption=escape(facts.summary),
+            title_justify="left",
+        )
         for col in ("setting", "type", "default", "description"):
             table.add_column(col)
         for row in facts.settings():
@@ -222,7 +237,8 @@ def bench(
     if base is not None:
         record["baseline"] = base.as_dict()
         record["speedups"] = [
-            {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v} for k, v in result.speedups(base).items()
+            {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v}
+            for k, v in result.speedups(base).items()
         ]
     Store(store).put_benchmark(result.target, cfg.model_dump(), record, provenance())
     if as_json:
@@ -249,9 +265,17 @@ def _print_rows(rows) -> None:
         table.add_column(col, justify="right" if col[0] in "tps" and col != "model" else "left")
     for r in rows:
         m = r.metrics
-        table.add_row(escape(r.model), r.dataset, escape(r.method_chain), str(r.seed), f"{m['top1']:.2f}", f"{m['top5']:.2f}",
-                      f"{m['params']:,}", f"{m['macs']:,}" if "macs" in m else "—",
-                      f"{m.get('train_seconds', m.get('compress_seconds', 0.0)):.1f}")
+        table.add_row(
+            escape(r.model),
+            r.dataset,
+            escape(r.method_chain),
+            str(r.seed),
+            f"{m['top1']:.2f}",
+            f"{m['top5']:.2f}",
+            f"{m['params']:,}",
+            f"{m['macs']:,}" if "macs" in m else "—",
+            f"{m.get('train_seconds', m.get('compress_seconds', 0.0)):.1f}",
+        )
     out.print(table)
 
 

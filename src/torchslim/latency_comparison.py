@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from torch import nn
 
@@ -58,15 +57,21 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
         target = comparison_target(rows, m.batch_sizes, m.runtimes)
         if store.benchmarks(target):
             continue
-        console.print(f"[bold]compare[/bold] {len(rows)} artifacts of {model_cfg.label} side by side "
-                      f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)")
+        console.print(
+            f"[bold]compare[/bold] {len(rows)} artifacts of {model_cfg.label} side by side "
+            f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)"
+        )
         _, spec = load_model(stored_artifact(base).model_path)
         models = {r.method_chain: _load(r) for r in rows}
         timing = TimingConfig(min_seconds=m.min_seconds, rounds=4)
         lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
-        result = {"latency": [{"chain": chain, "runtime": rt, "batch_size": b, **t.as_dict(),
-                               "median_ms": t.median_s * 1e3} for (chain, rt, b), t in lat.items()],
-                  "threads": m.threads}
+        result = {
+            "latency": [
+                {"chain": chain, "runtime": rt, "batch_size": b, **t.as_dict(), "median_ms": t.median_s * 1e3}
+                for (chain, rt, b), t in lat.items()
+            ],
+            "threads": m.threads,
+        }
         store.put_benchmark(target, {"chains": sorted(models), "seed": cfg.seeds[0]}, result, provenance())
 
 
@@ -77,5 +82,7 @@ def stored_comparison(store: Store, rows: list[ResultRow], batch_sizes: list[int
     hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes))
     if not hits:
         return None
-    return {(x["chain"], x["runtime"], x["batch_size"]): (x["median_ms"], x["p10_s"] * 1e3, x["p90_s"] * 1e3)
-            for x in hits[-1]["result"]["latency"]}
+    return {
+        (x["chain"], x["runtime"], x["batch_size"]): (x["median_ms"], x["p10_s"] * 1e3, x["p90_s"] * 1e3)
+        for x in hits[-1]["result"]["latency"]
+    }

@@ -11,7 +11,15 @@ from typing import Any
 from torchslim.measure.hardware import fingerprint
 
 TRACKED_PACKAGES = (
-    "torchslim", "torch", "torchvision", "timm", "torch-pruning", "onnx", "onnxruntime", "brevitas", "numpy",
+    "torchslim",
+    "torch",
+    "torchvision",
+    "timm",
+    "torch-pruning",
+    "onnx",
+    "onnxruntime",
+    "brevitas",
+    "numpy",
     "ultralytics",
 )
 
@@ -38,7 +46,11 @@ def git_commit() -> str:
         if sha.returncode != 0:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

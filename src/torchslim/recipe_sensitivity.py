@@ -20,8 +20,9 @@ from torchslim.tasks import expand
 from torchslim.ui import console, step_progress
 
 
-def run_sensitivity(cfg: RunConfig, scfg: SensitivityConfig, source: str = "",
-                    seeds: list[int] | None = None) -> list[tuple[SensitivityReport, dict[str, Path]]]:
+def run_sensitivity(
+    cfg: RunConfig, scfg: SensitivityConfig, source: str = "", seeds: list[int] | None = None
+) -> list[tuple[SensitivityReport, dict[str, Path]]]:
     wanted = seeds or cfg.seeds[:1]
     tasks = [t for t in expand(cfg, source) if t.chain is None and t.seed in wanted]
     ctx = TaskContext()

@@ -22,7 +22,16 @@ def format_rows(rows: list[ResultRow], fmt: str) -> str:
         writer = csv.writer(buf)
         writer.writerow(["model", "dataset", "method_chain", "seed", "config_hash", "git_commit", *scalar])
         for r in rows:
-            writer.writerow([r.model, r.dataset, r.method_chain, r.seed, r.config_hash, r.git_commit,
-                             *[r.metrics.get(k, "") for k in scalar]])
+            writer.writerow(
+                [
+                    r.model,
+                    r.dataset,
+                    r.method_chain,
+                    r.seed,
+                    r.config_hash,
+                    r.git_commit,
+                    *[r.metrics.get(k, "") for k in scalar],
+                ]
+            )
         return buf.getvalue()
     raise TorchslimError(f"unknown format '{fmt}'; valid choices: table, {', '.join(FORMATS)}")

@@ -20,13 +20,13 @@ from torch import nn
 
 from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.backends.brevitas import is_brevitas
-from torchslim.latency_comparison import compare_run
 from torchslim.config import RunConfig, to_yaml
 from torchslim.data import BatchLoader, DataBundle, DatasetConfig, build_dataset
 from torchslim.errors import TorchslimError
 from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
+from torchslim.latency_comparison import compare_run
 from torchslim.measure.accuracy import evaluate
 from torchslim.measure.bench import BenchConfig, measure
 from torchslim.methods import MethodContext, apply_chain
@@ -72,13 +72,16 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
     if task.chain is None:
         model = build_model(task.model, spec)
         result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
-        accuracy, metrics = result.accuracy, {
-            "epochs": task.train.epochs,
-            "train_seconds": result.train_seconds,
-            "train_images_per_second": result.images_per_second,
-            "resumed_from_epoch": result.resumed_from_epoch,
-            "history": result.history,
-        }
+        accuracy, metrics = (
+            result.accuracy,
+            {
+                "epochs": task.train.epochs,
+                "train_seconds": result.train_seconds,
+                "train_images_per_second": result.images_per_second,
+                "resumed_from_epoch": result.resumed_from_epoch,
+                "history": result.history,
+            },
+        )
     else:
         model, accuracy, metrics = compress(task, data, spec, baseline_file or task.baseline().folder / "model.pt")
     model.eval()
@@ -111,8 +114,10 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
 def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     """Load the trained baseline of the same model and seed, apply the chain, evaluate."""
     if not base_file.exists():
-        raise TorchslimError(f"the baseline of '{task.describe()}' has no model file at {base_file}; "
-                             "rerun with --force to train it again")
+        raise TorchslimError(
+            f"the baseline of '{task.describe()}' has no model file at {base_file}; "
+            "rerun with --force to train it again"
+        )
     model, _ = load_model(base_file)
     t0 = time.perf_counter()
     mctx = MethodContext(data, spec, task.finetune, task.seed, task.folder)
@@ -120,16 +125,20 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
     model = apply_chain(model, task.chain, mctx)
     accuracy = evaluate(model, BatchLoader(data.eval, data.info, task.train.eval_batch_size))
     notes = {k: v for k, v in mctx.notes.items() if k not in ("step", "_t0")}
-    return model, accuracy, {"epochs": task.train.epochs, "compress_seconds": time.perf_counter() - t0,
-                             "method_notes": notes}
+    return (
+        model,
+        accuracy,
+        {"epochs": task.train.epochs, "compress_seconds": time.perf_counter() - t0, "method_notes": notes},
+    )
 
 
 def exported_accuracy(model, data: DataBundle, artifact: StoredArtifact, task: Task) -> dict:
     """Low-bit (Brevitas) models are also evaluated as their exported QCDQ ONNX file, which is what ships."""
     if artifact.kind != "brevitas" or artifact.onnx_path is None:
         return {}
-    acc = evaluate(OnnxModel(artifact.onnx_path, model, "qcdq"),
-                   BatchLoader(data.eval, data.info, task.train.eval_batch_size))
+    acc = evaluate(
+        OnnxModel(artifact.onnx_path, model, "qcdq"), BatchLoader(data.eval, data.info, task.train.eval_batch_size)
+    )
     return {"onnx_top1": acc.top1}
 
 
@@ -139,8 +148,9 @@ def wants_onnx(task: Task) -> bool:
     return bool(m is None or (m.latency and "onnxruntime" in m.runtimes))
 
 
-def save_artifact(model: nn.Module, folder: Path, description: dict, spec: InputSpec,
-                  export: bool) -> tuple[StoredArtifact, ExportedOnnx | None]:
+def save_artifact(
+    model: nn.Module, folder: Path, description: dict, spec: InputSpec, export: bool
+) -> tuple[StoredArtifact, ExportedOnnx | None]:
     """model.onnx for a deployed ONNX Runtime artifact; else model.pt (tensors + plain-data architecture)
     and, when asked or for a Brevitas model, its ONNX export as model.onnx (returned for measuring)."""
     if isinstance(model, OnnxModel):
@@ -150,17 +160,23 @@ def save_artifact(model: nn.Module, folder: Path, description: dict, spec: Input
     brevitas = is_brevitas(model)
     if not (export or brevitas):
         return StoredArtifact("torchslim", folder, "model.pt", None), None
-    exported = ExportedOnnx(folder / "model.onnx", export_onnx(model, torch.zeros(1, *spec.shape), folder / "model.onnx"))
+    exported = ExportedOnnx(
+        folder / "model.onnx", export_onnx(model, torch.zeros(1, *spec.shape), folder / "model.onnx")
+    )
     return StoredArtifact("brevitas" if brevitas else "torchslim", folder, "model.pt", "model.onnx"), exported
 
 
-def measure_task(model: nn.Module, spec: InputSpec, artifact: StoredArtifact, exported: ExportedOnnx | None,
-                 task: Task) -> dict:
+def measure_task(
+    model: nn.Module, spec: InputSpec, artifact: StoredArtifact, exported: ExportedOnnx | None, task: Task
+) -> dict:
     """Params, MACs and artifact size always; latency per runtime when the recipe asks for it."""
     m = task.measure
     cfg = BenchConfig(
-        batch_sizes=m.batch_sizes, runtimes=m.runtimes if m.latency else [], threads=m.threads,
-        min_seconds=m.min_seconds, min_runs=5,
+        batch_sizes=m.batch_sizes,
+        runtimes=m.runtimes if m.latency else [],
+        threads=m.threads,
+        min_seconds=m.min_seconds,
+        min_runs=5,
     )
     result = measure(model, cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path, onnx=exported)
     record = result.as_dict()
@@ -204,8 +220,9 @@ def _execute(task: Task, store: Store, ctx: TaskContext, force: bool) -> ResultR
         store.put_failure(task.key, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
         raise
     store.put(row)
-    console.print(f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  "
-                  f"({time.perf_counter() - t0:.0f} s)")
+    console.print(
+        f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  ({time.perf_counter() - t0:.0f} s)"
+    )
     return row
 
 
@@ -224,8 +241,9 @@ def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskC
     return store
 
 
-def run(cfg: RunConfig, source: str = "", force: bool = False,
-        formats: tuple[str, ...] = ("md", "html", "terminal")) -> list[ResultRow]:
+def run(
+    cfg: RunConfig, source: str = "", force: bool = False, formats: tuple[str, ...] = ("md", "html", "terminal")
+) -> list[ResultRow]:
     """Run every task of ``cfg`` not yet in the store, then write the report. Returns all its rows."""
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -123,8 +123,11 @@ class Store:
     def put_failure(self, key: tuple, message: str) -> None:
         """Why a task did not finish, so a report can say so; a later success removes it."""
         with closing(self._connect()) as con, con:
-            con.execute(f"INSERT OR REPLACE INTO failures ({', '.join(KEY_COLUMNS)}, message, created_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, message, time.time()))
+            con.execute(
+                f"INSERT OR REPLACE INTO failures ({', '.join(KEY_COLUMNS)}, message, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*key, message, time.time()),
+            )
 
     def failure(self, key: tuple) -> str | None:
         where = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
@@ -151,8 +154,15 @@ class Store:
             cur = con.execute(
                 "INSERT INTO benchmarks (target, config, result, git_commit, versions, hardware, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (target, json.dumps(config), json.dumps(result), provenance["git_commit"],
-                 json.dumps(provenance["versions"]), json.dumps(provenance["hardware"]), time.time()),
+                (
+                    target,
+                    json.dumps(config),
+                    json.dumps(result),
+                    provenance["git_commit"],
+                    json.dumps(provenance["versions"]),
+                    json.dumps(provenance["hardware"]),
+                    time.time(),
+                ),
             )
             return int(cur.lastrowid)
 

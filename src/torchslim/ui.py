@@ -32,8 +32,14 @@ def training_progress(total: int, completed: int = 0) -> Iterator[_Bar]:
         yield _Bar(None, None)
         return
     progress = Progress(
-        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        TextColumn("{task.fields[stats]}"), console=console, transient=True,
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        transient=True,
     )
     with progress:
         task = progress.add_task("train", total=total, completed=completed, stats="")
@@ -46,8 +52,15 @@ def step_progress(label: str, total: int | None = None) -> Iterator[_Bar]:
     if not console.is_terminal or os.environ.get("TORCHSLIM_NO_PROGRESS"):
         yield _Bar(None, None)
         return
-    progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[stats]}"), console=console, transient=True)
+    progress = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        transient=True,
+    )
     with progress:
         yield _Bar(progress, progress.add_task(label, total=total, stats=""))
 

@@ -1,4 +1,3 @@
-import gzip
 import struct
 
 import numpy as np
@@ -34,9 +33,12 @@ def test_mnist5k_split_is_fixed_and_stratified():
     a, b = build_dataset(DatasetConfig()), build_dataset(DatasetConfig())
     assert (len(a.train), len(a.eval)) == (4000, 1000)
     assert torch.equal(a.eval.labels, b.eval.labels) and torch.equal(a.eval.images, b.eval.images)
-    assert torch.bincount(a.eval.labels, minlength=10).tolist() == torch.bincount(
-        torch.cat([a.train.labels, a.eval.labels]), minlength=10
-    ).div(5, rounding_mode="floor").tolist()
+    assert (
+        torch.bincount(a.eval.labels, minlength=10).tolist()
+        == torch.bincount(torch.cat([a.train.labels, a.eval.labels]), minlength=10)
+        .div(5, rounding_mode="floor")
+        .tolist()
+    )
 
 
 @pytest.mark.parametrize("name", TORCHVISION)

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from torchslim.measure.bench import BenchConfig, measure
 from tests.conftest import run_cli, tiny_recipe
+from torchslim.measure.bench import BenchConfig, measure
 
 FAST = dict(min_seconds=0.05, min_runs=3)
 
@@ -12,7 +12,10 @@ def test_measure_registry_model_rows_and_parity():
     m = measure("mobilenet_v1", BenchConfig(batch_sizes=[1, 2], **FAST))
     assert m.input_shape == (3, 32, 32)
     assert [(r.runtime, r.batch_size) for r in m.latency] == [
-        ("torch", 1), ("onnxruntime", 1), ("torch", 2), ("onnxruntime", 2)
+        ("torch", 1),
+        ("onnxruntime", 1),
+        ("torch", 2),
+        ("onnxruntime", 2),
     ]
     assert m.parity.ok and m.parity.max_abs_diff < 1e-3
     assert m.onnx_size.bytes > 0.9 * m.size.bytes  # float32 weights either way
@@ -32,8 +35,9 @@ def test_unknown_runtime_is_a_config_error():
 
 
 def test_cli_bench_json_and_store(workspace):
-    proc = run_cli("bench", "enhanced_lenet5", "--batch-sizes", "1", "2", "--min-seconds", "0.05", "--json",
-                   cwd=workspace)
+    proc = run_cli(
+        "bench", "enhanced_lenet5", "--batch-sizes", "1", "2", "--min-seconds", "0.05", "--json", cwd=workspace
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert [r["batch_size"] for r in record["latency"]] == [1, 1, 2, 2]
@@ -55,13 +59,24 @@ def test_cli_bench_saved_artifact(write_config, workspace):
 def test_cli_bench_bad_runtime_one_line(workspace):
     proc = run_cli("bench", "resnet20", "--runtimes", "tvm", cwd=workspace)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == ["error: bench: runtimes: unknown runtime 'tvm'; valid choices: torch, "
-                                                "onnxruntime"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: bench: runtimes: unknown runtime 'tvm'; valid choices: torch, onnxruntime"
+    ]
 
 
 def test_cli_bench_baseline_gives_speedups(workspace):
-    proc = run_cli("bench", "resnet20", "--baseline", "resnet56", "--batch-sizes", "1", "--min-seconds", "0.05",
-                   "--json", cwd=workspace)
+    proc = run_cli(
+        "bench",
+        "resnet20",
+        "--baseline",
+        "resnet56",
+        "--batch-sizes",
+        "1",
+        "--min-seconds",
+        "0.05",
+        "--json",
+        cwd=workspace,
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["baseline"]["target"] == "resnet56"

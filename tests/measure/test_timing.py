@@ -8,8 +8,7 @@ def test_percentile_interpolates():
 
 def test_time_callable_runs_at_least_min_runs_after_warmup():
     calls = []
-    t = time_callable(lambda: calls.append(1), TimingConfig(warmup_runs=3, warmup_seconds=0, min_runs=7,
-                                                            min_seconds=0))
+    t = time_callable(lambda: calls.append(1), TimingConfig(warmup_runs=3, warmup_seconds=0, min_runs=7, min_seconds=0))
     assert t.runs == 7 and len(calls) == 10
     assert t.p10_s <= t.median_s <= t.p90_s
 

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -70,8 +69,12 @@ def test_a_plugin_method_runs_in_the_chain_parametrized_tests(plugin):
 def test_a_plugin_method_shows_in_a_report_row_with_its_label(plugin, tmp_path):
     from tests.conftest import tiny_recipe
 
-    recipe = tiny_recipe(methods=[{"toy.scale": {"factor": 1.0}}], measure={"latency": False},
-                         store=str(tmp_path / "store.db"), output_dir=str(tmp_path / "run"))
+    recipe = tiny_recipe(
+        methods=[{"toy.scale": {"factor": 1.0}}],
+        measure={"latency": False},
+        store=str(tmp_path / "store.db"),
+        output_dir=str(tmp_path / "run"),
+    )
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(recipe))
     done = run(["-m", "torchslim", "run", str(tmp_path / "toy.yaml")], plugin)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,9 +1,9 @@
 import pytest
 
+from tests.conftest import tiny_recipe
 from torchslim.config import validate_config
 from torchslim.errors import ConfigError, UnknownNameError
 from torchslim.methods import METHODS, Chain, method_facts
-from tests.conftest import tiny_recipe
 
 CHAIN = [{"prune.unstructured": {"sparsity": 0.5}}, {"prune.structured": {"ratio": 0.5}}]
 
@@ -34,7 +34,10 @@ def test_recipe_chains_expand_after_baselines():
     cfg = validate_config(tiny_recipe(seeds=[0, 1], methods=[CHAIN, {"prune.structured": {"ratio": 0.3}}]))
     tasks = expand(cfg)
     assert [[s.name for s in t.chain.steps] if t.chain else "baseline" for t in tasks[:3]] == [
-        "baseline", ["prune.unstructured", "prune.structured"], ["prune.structured"]]
+        "baseline",
+        ["prune.unstructured", "prune.structured"],
+        ["prune.structured"],
+    ]
     assert tasks[1].baseline().key == tasks[0].key and len(tasks) == 6
 
 

@@ -2,17 +2,22 @@
 
 import pytest
 
+from tests.conftest import tiny_recipe
 from torchslim.config import validate_config
 from torchslim.methods import method_facts
 from torchslim.runner import run_tasks
 from torchslim.tasks import expand
-from tests.conftest import tiny_recipe
 
 
 def test_a_version_bump_recomputes_the_method_and_reuses_the_baseline(tmp_path, monkeypatch):
-    cfg = validate_config(tiny_recipe(methods=[{"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 0}}],
-                                      measure={"latency": False}, store=str(tmp_path / "store.db"),
-                                      output_dir=str(tmp_path / "run")))
+    cfg = validate_config(
+        tiny_recipe(
+            methods=[{"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 0}}],
+            measure={"latency": False},
+            store=str(tmp_path / "store.db"),
+            output_dir=str(tmp_path / "run"),
+        )
+    )
     tasks = expand(cfg)
     keys = [t.key for t in tasks]  # a key is computed from the method's version when asked
     store = run_tasks(cfg, tasks)

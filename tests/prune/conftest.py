@@ -20,7 +20,8 @@ def digits_data():
 @pytest.fixture
 def make_ctx(synthetic_data, tmp_path):
     def make(spec, data=None):
-        return MethodContext(data or synthetic_data, spec, TrainConfig(epochs=1, batch_size=16, lr=0.01), 0,
-                             Path(tmp_path))
+        return MethodContext(
+            data or synthetic_data, spec, TrainConfig(epochs=1, batch_size=16, lr=0.01), 0, Path(tmp_path)
+        )
 
     return make

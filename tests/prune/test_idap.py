@@ -25,8 +25,9 @@ def test_conv_divergence_matches_the_formula():
     a = torch.relu(model[1](conv(x))).detach()  # post-activation map, (N, C, H, W)
     c, h, w = a.shape[1:]
     want_layer = sum(float(a[n].norm()) for n in range(4)) / 4 * float(conv.weight.detach().norm()) / (c * h * w)
-    want_filters = torch.stack([a[:, k].flatten(1).norm(dim=1).mean() * conv.weight[k].norm() / (c * h * w)
-                                for k in range(3)])
+    want_filters = torch.stack(
+        [a[:, k].flatten(1).norm(dim=1).mean() * conv.weight[k].norm() / (c * h * w) for k in range(3)]
+    )
     rec = record_flow(model, [x[:2], x[2:]])
     assert rec.layer_divergence(conv) == pytest.approx(want_layer, rel=1e-5)
     assert torch.allclose(rec.filter_scores(conv), want_filters.detach(), rtol=1e-5)
@@ -91,8 +92,18 @@ def test_truncation_removes_a_block_and_the_model_saves_exports_and_reloads(digi
     from torchslim.models import ModelConfig, describe, load_model
 
     ctx, model = make_ctx(digits_ctx, tmp_path)
-    chain = Chain.parse({"prune.idap": {"steps": 1, "base": 0.1, "finetune_epochs": 1, "max_drop": 100.0,
-                                        "truncation_budget": 1, "truncation_epochs": 1}})
+    chain = Chain.parse(
+        {
+            "prune.idap": {
+                "steps": 1,
+                "base": 0.1,
+                "finetune_epochs": 1,
+                "max_drop": 100.0,
+                "truncation_budget": 1,
+                "truncation_epochs": 1,
+            }
+        }
+    )
     out = apply_chain(model, chain, ctx).eval()
     (removed,) = ctx.notes["removed_blocks"]
     assert isinstance(dict(out.named_modules())[removed], RemovedBlock)

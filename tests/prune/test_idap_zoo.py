@@ -13,9 +13,16 @@ from torchslim.methods import Chain, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.prune.idap import layer_widths
 
-ARCHITECTURES = ["torchvision:resnet18", "torchvision:vgg11_bn", "torchvision:mobilenet_v2",
-                 "torchvision:mobilenet_v3_large", "torchvision:efficientnet_b0", "torchvision:densenet121",
-                 "torchvision:convnext_tiny", "torchvision:shufflenet_v2_x1_0"]
+ARCHITECTURES = [
+    "torchvision:resnet18",
+    "torchvision:vgg11_bn",
+    "torchvision:mobilenet_v2",
+    "torchvision:mobilenet_v3_large",
+    "torchvision:efficientnet_b0",
+    "torchvision:densenet121",
+    "torchvision:convnext_tiny",
+    "torchvision:shufflenet_v2_x1_0",
+]
 
 
 @pytest.mark.slow
@@ -26,8 +33,17 @@ def test_idap_prunes_each_architecture(name, make_ctx, tmp_path):
     model = build_model(name, spec).eval()
     before = count_flops(model, spec.shape)
     widths = layer_widths(model)
-    chain = Chain.parse({"prune.idap": {"macs_target": 0.7, "steps": 4, "finetune_epochs": 0, "max_drop": 100.0,
-                                        "calibration_samples": 16}})
+    chain = Chain.parse(
+        {
+            "prune.idap": {
+                "macs_target": 0.7,
+                "steps": 4,
+                "finetune_epochs": 0,
+                "max_drop": 100.0,
+                "calibration_samples": 16,
+            }
+        }
+    )
     model = apply_chain(model, chain, make_ctx(spec)).eval()
     assert count_flops(model, spec.shape) < before  # random weights: the schedule may spend its steps on cheap layers
     kept = {n: w[0] / widths[n][0] for n, w in layer_widths(model).items() if n in widths and w[0]}

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 from tests.conftest import run_cli, tiny_recipe
 from torchslim.errors import ConfigError
@@ -35,8 +34,9 @@ def test_resnet20_groups_are_coupled_and_every_ratio_removes_channels(synthetic_
 def test_a_group_where_nothing_was_removed_is_never_reported_as_robust():
     g = GroupSensitivity("tiny", ["tiny"], 2, [SensitivityRow(0.3, 0, 90.0, 0.0, 1.0)])
     assert not g.prunable and g.suggested_ratio(1.0) == 0.0
-    ok = GroupSensitivity("wide", ["wide"], 64, [SensitivityRow(0.3, 19, 89.5, 0.5, 0.8),
-                                                  SensitivityRow(0.5, 32, 80.0, 10.0, 0.6)])
+    ok = GroupSensitivity(
+        "wide", ["wide"], 64, [SensitivityRow(0.3, 19, 89.5, 0.5, 0.8), SensitivityRow(0.5, 32, 80.0, 10.0, 0.6)]
+    )
     assert ok.suggested_ratio(1.0) == 0.3 and ok.suggested_ratio(20.0) == 0.5
 
     from torchslim.prune.sensitivity import SensitivityReport
@@ -60,8 +60,14 @@ def test_sensitivity_sets_per_group_ratios(make_ctx):
     torch.manual_seed(0)
     model = build_model("resnet20", spec).eval()
     ctx = make_ctx(spec)
-    chain = Chain.parse({"prune.structured": {"sensitivity": {"ratios": [0.5], "eval_images": 16, "max_drop": 100},
-                                              "finetune_epochs": 0}})
+    chain = Chain.parse(
+        {
+            "prune.structured": {
+                "sensitivity": {"ratios": [0.5], "eval_images": 16, "max_drop": 100},
+                "finetune_epochs": 0,
+            }
+        }
+    )
     model = apply_chain(model, chain, ctx)
     assert set(ctx.notes["layer_ratios"].values()) == {0.5}
     assert model.layers[2][0].conv1.out_channels == 32

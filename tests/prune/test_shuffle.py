@@ -18,8 +18,11 @@ def block_widths(model):
     from torchvision.models.shufflenetv2 import InvertedResidual
 
     x, widths = torch.zeros(1, 3, 64, 64), []
-    hooks = [m.register_forward_hook(lambda mod, i, o: widths.append(o.shape[1]))
-             for m in model.modules() if isinstance(m, InvertedResidual)]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o: widths.append(o.shape[1]))
+        for m in model.modules()
+        if isinstance(m, InvertedResidual)
+    ]
     model(x)
     for h in hooks:
         h.remove()
@@ -30,8 +33,9 @@ def test_half_ratio_prunes_branches_and_head(shufflenet, make_ctx):
     spec = InputSpec(10, 3, 64)
     before, widths = count_flops(shufflenet, spec.shape), block_widths(shufflenet)
     hidden = shufflenet.stage3[1].branch2[0].out_channels
-    model = apply_chain(shufflenet, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}),
-                        make_ctx(spec)).eval()
+    model = apply_chain(
+        shufflenet, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), make_ctx(spec)
+    ).eval()
     assert 1 - count_flops(model, spec.shape) / before >= 0.40
     assert block_widths(model) == widths  # what crosses the shuffle is untouched
     assert model.stage3[1].branch2[0].out_channels == hidden // 2

@@ -12,11 +12,23 @@ from torchslim.export.onnx import check_parity, export_onnx, ort_session
 from torchslim.measure.bench import parity_batch
 from torchslim.measure.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
-from torchslim.models import (MODELS, InputSpec, ModelConfig, build_model, default_input, describe, float_model_names,
-                              load_model)
+from torchslim.models import (
+    InputSpec,
+    ModelConfig,
+    build_model,
+    default_input,
+    describe,
+    float_model_names,
+    load_model,
+)
 
-ZOO = ["torchvision:resnet18", "torchvision:mobilenet_v2", "torchvision:efficientnet_b0", "timm:resnet18",
-       "timm:vit_tiny_patch16_224"]
+ZOO = [
+    "torchvision:resnet18",
+    "torchvision:mobilenet_v2",
+    "torchvision:efficientnet_b0",
+    "timm:resnet18",
+    "timm:vit_tiny_patch16_224",
+]
 CASES = [(n, default_input(n)) for n in float_model_names()] + [(n, InputSpec(10, 3, 32)) for n in ZOO]
 
 
@@ -110,8 +122,9 @@ def test_pruning_a_brevitas_model_is_a_clear_error(method, make_ctx):
     spec = default_input("quant_cnv")
     params = {"ratio": 0.5} if method == "prune.structured" else {"sparsity": 0.5}
     with pytest.raises(TorchslimError, match="already quantized with Brevitas"):
-        apply_chain(build_model("quant_cnv", spec), Chain.parse({method: params | {"finetune_epochs": 0}}),
-                    make_ctx(spec))
+        apply_chain(
+            build_model("quant_cnv", spec), Chain.parse({method: params | {"finetune_epochs": 0}}), make_ctx(spec)
+        )
 
 
 def test_round_to_keeps_the_nearest_multiple(make_ctx):

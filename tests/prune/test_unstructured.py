@@ -4,8 +4,15 @@ import torch
 from torchslim.export.checkpoint import save_model
 from torchslim.measure.complexity import count_params
 from torchslim.methods import Chain, apply_chain
-from torchslim.models import (MODELS, InputSpec, ModelConfig, build_model, default_input, describe, float_model_names,
-                              load_model)
+from torchslim.models import (
+    InputSpec,
+    ModelConfig,
+    build_model,
+    default_input,
+    describe,
+    float_model_names,
+    load_model,
+)
 
 
 @pytest.mark.parametrize("name", float_model_names())

@@ -11,11 +11,29 @@ from torchslim.export.checkpoint import save_model
 from torchslim.export.onnx import export_onnx
 from torchslim.measure.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
-from torchslim.models import (MODELS, InputSpec, ModelConfig, build_model, default_input, describe, float_model_names,
-                              load_model)
+from torchslim.models import (
+    InputSpec,
+    ModelConfig,
+    build_model,
+    default_input,
+    describe,
+    float_model_names,
+    load_model,
+)
 
-TORCHVISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "densenet121",
-               "convnext_tiny", "vgg11_bn", "shufflenet_v2_x1_0", "regnet_y_400mf", "vit_b_16"]
+TORCHVISION = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "densenet121",
+    "convnext_tiny",
+    "vgg11_bn",
+    "shufflenet_v2_x1_0",
+    "regnet_y_400mf",
+    "vit_b_16",
+]
 CASES = [pytest.param(n, default_input(n), id=n) for n in float_model_names()]
 CASES += [pytest.param(f"torchvision:{n}", InputSpec(10, 3, 64), id=n) for n in TORCHVISION]
 

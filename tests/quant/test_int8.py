@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from torchslim.errors import ConfigError
+from torchslim.export.deployed import OnnxModel
 from torchslim.methods import METHODS, Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
-from torchslim.export.deployed import OnnxModel
 from torchslim.quant.fakequant import ActObserverFQ, convert_to_float, prepare_qat, set_phase
 from torchslim.train import TrainConfig
 
@@ -132,11 +132,14 @@ def test_activation_observer_freezes():
     assert float(y[1]) == pytest.approx(2.0, abs=0.01)  # clipped to the frozen range
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"quant.static": {"calibration_samples": 0}}, "calibration_samples"),
-    ({"quant.static": {"calibration": "kl"}}, "calibration"),
-    ({"quant.qat": {"freeze_observers_after": 3, "freeze_bn_after": 1}}, "freeze_bn_after"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"quant.static": {"calibration_samples": 0}}, "calibration_samples"),
+        ({"quant.static": {"calibration": "kl"}}, "calibration"),
+        ({"quant.qat": {"freeze_observers_after": 3, "freeze_bn_after": 1}}, "freeze_bn_after"),
+    ],
+)
 def test_bad_int8_settings_are_one_clear_error(params, match):
     with pytest.raises(ConfigError, match=match):
         Chain.parse(params)

@@ -17,10 +17,16 @@ def tiny_run(tmp_path_factory):
     import yaml
 
     root = tmp_path_factory.mktemp("report")
-    raw = tiny_recipe(seeds=[0, 1], train={"epochs": 2, "batch_size": 64, "lr": 0.05},
-                      measure={"min_seconds": 0.05, "batch_sizes": [1, 8]},
-                      methods=[{"quant.dynamic": {}}, {"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 1}},
-                               {"prune.structured": {"ratio": 0.5, "steps": 2, "finetune_epochs": 1}}])
+    raw = tiny_recipe(
+        seeds=[0, 1],
+        train={"epochs": 2, "batch_size": 64, "lr": 0.05},
+        measure={"min_seconds": 0.05, "batch_sizes": [1, 8]},
+        methods=[
+            {"quant.dynamic": {}},
+            {"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 1}},
+            {"prune.structured": {"ratio": 0.5, "steps": 2, "finetune_epochs": 1}},
+        ],
+    )
     (root / "cfg.yaml").write_text(yaml.safe_dump(raw))
     old = os.getcwd()
     os.chdir(root)

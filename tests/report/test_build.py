@@ -5,15 +5,20 @@ from __future__ import annotations
 import re
 import shutil
 
-import pytest
-
 from tests.conftest import run_cli
 from torchslim.report.build import load_run, write_report
 from torchslim.store import Store
 
-SECTIONS = ["## Compression methods by architecture", "## Trade-offs and recommendations: simple_cnn_6x2",
-            "## Multi-seed results", "## Pruning by batch size", "## Compression dynamics per step",
-            "## Accuracy trade-offs (Pareto frontier)", "## Every run", "## Hardware and software"]
+SECTIONS = [
+    "## Compression methods by architecture",
+    "## Trade-offs and recommendations: simple_cnn_6x2",
+    "## Multi-seed results",
+    "## Pruning by batch size",
+    "## Compression dynamics per step",
+    "## Accuracy trade-offs (Pareto frontier)",
+    "## Every run",
+    "## Hardware and software",
+]
 
 
 def test_every_layout_is_written_without_holes(tiny_run):

@@ -8,16 +8,25 @@ from pathlib import Path
 
 import pytest
 
-
 CHROMIUM = os.environ.get("TORCHSLIM_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_html_report_renders_every_table_and_image_offline(tiny_run):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package; "
-                    "or set TORCHSLIM_CHROMIUM to a Chromium binary")
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package; "
+            "or set TORCHSLIM_CHROMIUM to a Chromium binary"
+        )
     from playwright.sync_api import sync_playwright
 
     report = tiny_run / "runs" / "tiny" / "report.html"

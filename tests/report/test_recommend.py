@@ -10,23 +10,48 @@ from torchslim.report.recommend import efficiency_ranking, recommend
 from torchslim.report.tables import Table, best_cells
 from torchslim.store import ResultRow
 
-CHAINS = {"baseline": [], "quant.static()": [{"name": "quant.static", "params": {}}],
-          "prune.structured(ratio=0.5)": [{"name": "prune.structured", "params": {"ratio": 0.5}}]}
+CHAINS = {
+    "baseline": [],
+    "quant.static()": [{"name": "quant.static", "params": {}}],
+    "prune.structured(ratio=0.5)": [{"name": "prune.structured", "params": {"ratio": 0.5}}],
+}
 
 
 def row(chain: str, top1: float, size: float, ort_ms: float, macs: float, seed: int = 0) -> ResultRow:
-    latency = [{"runtime": "onnxruntime", "batch_size": 1, "median_ms": ort_ms},
-               {"runtime": "torch", "batch_size": 1, "median_ms": 3 * ort_ms}]
-    metrics = {"top1": top1, "top5": 100.0, "file_bytes": size, "macs": macs, "nonzero_params": macs / 10,
-               "latency": latency}
-    return ResultRow("h", "r", "lenet", "mnist5k", chain, seed, metrics,
-                     {"dir": "runs/r/tasks/x", "kind": "torchslim", "model": "model.pt", "onnx": None},
-                     {"chain": CHAINS[chain]}, "", {}, {})
+    latency = [
+        {"runtime": "onnxruntime", "batch_size": 1, "median_ms": ort_ms},
+        {"runtime": "torch", "batch_size": 1, "median_ms": 3 * ort_ms},
+    ]
+    metrics = {
+        "top1": top1,
+        "top5": 100.0,
+        "file_bytes": size,
+        "macs": macs,
+        "nonzero_params": macs / 10,
+        "latency": latency,
+    }
+    return ResultRow(
+        "h",
+        "r",
+        "lenet",
+        "mnist5k",
+        chain,
+        seed,
+        metrics,
+        {"dir": "runs/r/tasks/x", "kind": "torchslim", "model": "model.pt", "onnx": None},
+        {"chain": CHAINS[chain]},
+        "",
+        {},
+        {},
+    )
 
 
 def measured(static_size: float, pruned_ms: float, pruned_top1: float = 98.0):
-    rows = [row("baseline", 98.5, 4e6, 1.0, 6e6), row("quant.static()", 98.4, static_size, 0.5, 6e6),
-            row("prune.structured(ratio=0.5)", pruned_top1, 1e6, pruned_ms, 2e6)]
+    rows = [
+        row("baseline", 98.5, 4e6, 1.0, 6e6),
+        row("quant.static()", 98.4, static_size, 0.5, 6e6),
+        row("prune.structured(ratio=0.5)", pruned_top1, 1e6, pruned_ms, 2e6),
+    ]
     return group_entries(rows)[0]
 
 
@@ -87,13 +112,18 @@ def test_close_points_share_one_label():
     assert [members for _, members in groups] == [["Pruned"], ["INT8", "Original"]]
 
 
-@pytest.mark.parametrize("pruned_range, label", [((1.15, 1.25), "0.83x SLOWER"), ((0.95, 1.30), "0.83x (within noise)")])
+@pytest.mark.parametrize(
+    "pruned_range, label", [((1.15, 1.25), "0.83x SLOWER"), ((0.95, 1.30), "0.83x (within noise)")]
+)
 def test_slower_cells_say_whether_the_timing_ranges_overlap(pruned_range, label):
     from torchslim.report.method_tables import speed_cell
 
     group = measured(static_size=1.03e6, pruned_ms=1.2)
     by_chain = {e.chain: e for e in group.entries}
-    by_chain["baseline"].compared, by_chain["baseline"].compared_range = {("onnxruntime", 1): 1.0}, {("onnxruntime", 1): (0.9, 1.1)}
+    by_chain["baseline"].compared, by_chain["baseline"].compared_range = (
+        {("onnxruntime", 1): 1.0},
+        {("onnxruntime", 1): (0.9, 1.1)},
+    )
     pruned = by_chain["prune.structured(ratio=0.5)"]
     pruned.compared, pruned.compared_range = {("onnxruntime", 1): 1.2}, {("onnxruntime", 1): pruned_range}
     assert speed_cell(group, pruned, "onnxruntime", 1) == label

@@ -42,9 +42,27 @@ def test_entries_that_would_read_the_same_are_told_apart_by_their_differing_sett
         steps = [{"name": "quant.static", "params": {"calibration": calibration, "calibration_samples": 512}}]
         return ResultRow("h", "r", "lenet", "mnist5k", chain, 0, {"top1": 98.0}, {}, {"chain": steps}, "", {}, {})
 
-    rows = [row('quant.static(calibration="minmax")', "minmax"), row('quant.static(calibration="entropy")', "entropy"),
-            ResultRow("h", "r", "lenet", "mnist5k", "prune.unstructured(sparsity=0.5)", 0, {"top1": 97.0}, {},
-                      {"chain": [{"name": "prune.unstructured", "params": {"sparsity": 0.5}}]}, "", {}, {})]
+    rows = [
+        row('quant.static(calibration="minmax")', "minmax"),
+        row('quant.static(calibration="entropy")', "entropy"),
+        ResultRow(
+            "h",
+            "r",
+            "lenet",
+            "mnist5k",
+            "prune.unstructured(sparsity=0.5)",
+            0,
+            {"top1": 97.0},
+            {},
+            {"chain": [{"name": "prune.unstructured", "params": {"sparsity": 0.5}}]},
+            "",
+            {},
+            {},
+        ),
+    ]
     labels = [e.label for e in group_entries(rows)[0].entries]
-    assert labels == ["Quant. (Static) · calibration=minmax INT8", "Quant. (Static) · calibration=entropy INT8",
-                      "Pruning (Unstr.) 50%"]
+    assert labels == [
+        "Quant. (Static) · calibration=minmax INT8",
+        "Quant. (Static) · calibration=entropy INT8",
+        "Pruning (Unstr.) 50%",
+    ]

@@ -69,8 +69,9 @@ def test_nan_loss_stops_with_a_clear_error(digits):
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
 def test_optimizers_and_schedules_learn(digits, optimizer, schedule):
     lr = 0.05 if optimizer == "sgd" else 3e-3
-    _, r = train_once(digits, TrainConfig(epochs=2, batch_size=64, lr=lr, optimizer=optimizer, schedule=schedule,
-                                          label_smoothing=0.1))
+    _, r = train_once(
+        digits, TrainConfig(epochs=2, batch_size=64, lr=lr, optimizer=optimizer, schedule=schedule, label_smoothing=0.1)
+    )
     assert r.accuracy.top1 > 30.0
     assert 0 < r.accuracy.top5 <= 100 and r.accuracy.top5 >= r.accuracy.top1
 

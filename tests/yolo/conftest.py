@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-
 # For scripts run in a fresh process: the package's guard (itself tested in test_offline.py).
 GUARD_SOURCE = "from torchslim.yolo.offline import refuse_network\nATTEMPTS = refuse_network()\n"
 

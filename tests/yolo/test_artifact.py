@@ -6,10 +6,10 @@ import sys
 import pytest
 import torch
 
+from tests.yolo.conftest import GUARD_SOURCE
 from torchslim.errors import CheckpointError, ConfigError
 from torchslim.yolo.artifact import build_detector, load_detector, save_detector
 from torchslim.yolo.prune import detector_pruner
-from tests.yolo.conftest import GUARD_SOURCE
 
 
 @pytest.fixture
@@ -31,7 +31,8 @@ def test_roundtrip_in_a_fresh_process(pruned, tmp_path, ultralytics_home):
         "import torch\nfrom torchslim.yolo.offline import ultralytics\n"
         f"ultralytics({str(ultralytics_home)!r})\nfrom torchslim.yolo.artifact import load_detector\n"
         f"m, _ = load_detector({str(path)!r})\nx = torch.load({str(tmp_path / 'x.pt')!r})\n"
-        f"torch.save(m(x)[0], {str(tmp_path / 'y.pt')!r})\nprint('attempts', ATTEMPTS)\n")
+        f"torch.save(m(x)[0], {str(tmp_path / 'y.pt')!r})\nprint('attempts', ATTEMPTS)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "attempts []" in proc.stdout

@@ -11,21 +11,32 @@ from tests.conftest import run_cli
 
 
 def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TORCHSLIM_NO_PROGRESS="1"))
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TORCHSLIM_NO_PROGRESS="1"),
+    )
 
 
 def test_classification_work_never_imports_ultralytics(tmp_path):
-    proc = _python("import sys, torchslim.cli, torchslim.runner, torchslim.config, torchslim.report.build, "
-                   "torchslim.config.detect; print('ultralytics' in sys.modules)", tmp_path)
+    proc = _python(
+        "import sys, torchslim.cli, torchslim.runner, torchslim.config, torchslim.report.build, "
+        "torchslim.config.detect; print('ultralytics' in sys.modules)",
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 
 
 def test_missing_extra_is_one_clear_line(tmp_path):
     cfg = Path(__file__).resolve().parents[2] / "configs" / "yolo" / "yolo11n_prune.yaml"
-    code = ("import sys; sys.modules['ultralytics'] = None; sys.argv = ['torchslim', 'run', %r, 'output_dir=out', "
-            "'store=out/s.db', 'synthetic.train=2', 'synthetic.val=2']\nfrom torchslim.cli import main; main()" % str(cfg))
+    code = (
+        "import sys; sys.modules['ultralytics'] = None; sys.argv = ['torchslim', 'run', %r, 'output_dir=out', "
+        "'store=out/s.db', 'synthetic.train=2', 'synthetic.val=2']\nfrom torchslim.cli import main; main()" % str(cfg)
+    )
     proc = _python(code, tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -45,8 +56,11 @@ def test_offline_environment(ultralytics_home):
 def test_thread_count_is_set_after_the_import(tmp_path):
     """Ultralytics sets OMP_NUM_THREADS=1 at import when unset: the requested count must win."""
     env_code = "import os; os.environ.pop('OMP_NUM_THREADS', None)\nimport torch; torch.set_num_threads(1)\n"
-    proc = _python(env_code + "from torchslim.yolo.offline import ultralytics\nultralytics('cfg', threads=2)\n"
-                   "print(torch.get_num_threads())", tmp_path)
+    proc = _python(
+        env_code + "from torchslim.yolo.offline import ultralytics\nultralytics('cfg', threads=2)\n"
+        "print(torch.get_num_threads())",
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "2"
 
@@ -73,9 +87,12 @@ def test_trainer_device_selection_keeps_the_thread_count(ultralytics_home):
 
 
 def test_refuse_network_blocks_and_records(tmp_path):
-    proc = _python("from torchslim.yolo.offline import refuse_network\nattempts = refuse_network()\nimport socket\n"
-                   "for f in (lambda: socket.create_connection(('192.0.2.1', 80), timeout=1),\n"
-                   "          lambda: socket.getaddrinfo('example.com', 443)):\n"
-                   "    try:\n        f()\n    except OSError:\n        pass\nprint(len(attempts))", tmp_path)
+    proc = _python(
+        "from torchslim.yolo.offline import refuse_network\nattempts = refuse_network()\nimport socket\n"
+        "for f in (lambda: socket.create_connection(('192.0.2.1', 80), timeout=1),\n"
+        "          lambda: socket.getaddrinfo('example.com', 443)):\n"
+        "    try:\n        f()\n    except OSError:\n        pass\nprint(len(attempts))",
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "2"

@@ -3,7 +3,6 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,12 +10,16 @@ import yaml
 from tests.yolo.conftest import GUARD_SOURCE
 
 TINY = {
-    "task": "detect", "name": "tiny_det", "model": "yolo11n.yaml", "data": "synthetic",
+    "task": "detect",
+    "name": "tiny_det",
+    "model": "yolo11n.yaml",
+    "data": "synthetic",
     "synthetic": {"train": 16, "val": 8, "imgsz": 64},
     "train": {"epochs": 1, "imgsz": 64, "batch": 8},
     "prune": {"levels": [0.3, 0.5], "steps": 2, "finetune_epochs": 2},
     "measure": {"imgsz": [64], "batch_sizes": [2], "min_seconds": 0.05, "rounds": 1},
-    "output_dir": "out", "store": "out/store.db",
+    "output_dir": "out",
+    "store": "out/store.db",
 }
 
 
@@ -25,8 +28,10 @@ def tiny_run(tmp_path_factory, ultralytics_home):
     """One tiny run in a fresh process under the socket guard (Ultralytics state stays out of this one)."""
     root = tmp_path_factory.mktemp("detect")
     (root / "det.yaml").write_text(yaml.safe_dump(TINY))
-    code = GUARD_SOURCE + ("import sys\nsys.argv = ['torchslim', 'run', 'det.yaml']\nfrom torchslim.cli import main\n"
-                           "try:\n    main()\nfinally:\n    print('ATTEMPTS', ATTEMPTS)\n")
+    code = GUARD_SOURCE + (
+        "import sys\nsys.argv = ['torchslim', 'run', 'det.yaml']\nfrom torchslim.cli import main\n"
+        "try:\n    main()\nfinally:\n    print('ATTEMPTS', ATTEMPTS)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root, proc
@@ -72,7 +77,8 @@ def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
         f"m, _ = load_detector(Path({row.artifacts['dir']!r}) / 'model.pt')\n"
         "s = TrainSettings(data=str(Path('out/data/data.yaml').resolve()), imgsz=64, batch=8)\n"
         "print('MAP', validate(m, s, Path('out/reval')))\nprint('ATTEMPTS', ATTEMPTS)\n"
-        "import torch\ntorch.save(m(torch.full((1, 3, 64, 64), 0.5))[0], 'out/pred.pt')\n")
+        "import torch\ntorch.save(m(torch.full((1, 3, 64, 64), 0.5))[0], 'out/pred.pt')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ATTEMPTS []" in proc.stdout
@@ -91,8 +97,9 @@ def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
 
 def test_rerun_skips_finished_stages(tiny_run):
     root, _ = tiny_run
-    proc = subprocess.run([sys.executable, "-m", "torchslim", "run", "det.yaml"], cwd=root, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchslim", "run", "det.yaml"], cwd=root, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("skip") + proc.stderr.count("skip") == 4
 
@@ -100,8 +107,13 @@ def test_rerun_skips_finished_stages(tiny_run):
 def test_missing_data_split_is_one_line_before_training(tmp_path):
     (tmp_path / "data.yaml").write_text("path: nowhere\ntrain: images/train\nval: images/val\nnames: [a, b]\n")
     (tmp_path / "det.yaml").write_text(yaml.safe_dump(TINY | {"data": "data.yaml"}))
-    proc = subprocess.run([sys.executable, "-m", "torchslim", "run", "det.yaml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchslim", "run", "det.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "the train split 'images/train' is not at nowhere/images/train" in proc.stderr
     assert not (tmp_path / "out" / "store.db").exists() or "baseline" not in proc.stdout
@@ -110,8 +122,13 @@ def test_missing_data_split_is_one_line_before_training(tmp_path):
 def test_report_rebuilds_in_the_formats_asked(tiny_run):
     root, _ = tiny_run
     (root / "out" / "report.html").unlink()
-    proc = subprocess.run([sys.executable, "-m", "torchslim", "report", "out", "--format", "terminal"], cwd=root,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchslim", "report", "out", "--format", "terminal"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r"│\s+2 │\s+50 │", proc.stdout) and "mAP50-95" in proc.stdout
     assert not (root / "out" / "report.html").exists()  # terminal only: no file rewritten

@@ -40,22 +40,32 @@ def is_brevitas(model: nn.Module) -> bool:
 def require_float(model: nn.Module, method: str) -> None:
     """Pruning works on float networks; a Brevitas-quantized one is pruned before quantizing."""
     if is_brevitas(model):
-        raise TorchslimError(f"{method} does not apply to a model already quantized with Brevitas; prune its float "
-                             "version (e.g. cnv), then quantize with quant.lowbit in the same chain")
+        raise TorchslimError(
+            f"{method} does not apply to a model already quantized with Brevitas; prune its float "
+            "version (e.g. cnv), then quantize with quant.lowbit in the same chain"
+        )
 
 
 def _quant_conv(conv: nn.Conv2d, bits: int) -> nn.Module:
     qnn = brevitas_nn()
-    q = qnn.QuantConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                        conv.dilation, conv.groups, bias=conv.bias is not None, weight_bit_width=bits)
+    q = qnn.QuantConv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=conv.bias is not None,
+        weight_bit_width=bits,
+    )
     q.load_state_dict(conv.state_dict(), strict=False)
     return q
 
 
 def _quant_linear(linear: nn.Linear, bits: int) -> nn.Module:
     qnn = brevitas_nn()
-    q = qnn.QuantLinear(linear.in_features, linear.out_features, bias=linear.bias is not None,
-                        weight_bit_width=bits)
+    q = qnn.QuantLinear(linear.in_features, linear.out_features, bias=linear.bias is not None, weight_bit_width=bits)
     q.load_state_dict(linear.state_dict(), strict=False)
     return q
 
@@ -93,9 +103,18 @@ def export_qcdq(model: nn.Module, example: torch.Tensor, path: Path, opset: int)
         from brevitas.export import export_onnx_qcdq
 
         try:
-            export_onnx_qcdq(model, args=example, export_path=str(path), opset_version=opset, dynamo=False,
-                             input_names=["input"], output_names=["output"],
-                             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+            export_onnx_qcdq(
+                model,
+                args=example,
+                export_path=str(path),
+                opset_version=opset,
+                dynamo=False,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            )
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"QCDQ export of {type(model).__name__} failed: {str(exc).splitlines()[0][:200]}") from None
+            raise ExportError(
+                f"QCDQ export of {type(model).__name__} failed: {str(exc).splitlines()[0][:200]}"
+            ) from None
     return "brevitas-qcdq"

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from torchslim.config.detect import DetectRunConfig
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError, describe_error
-from torchslim.models.base import MODELS, ModelConfig
 from torchslim.methods.chain import Chain
+from torchslim.models.base import MODELS, ModelConfig
 from torchslim.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -35,8 +36,11 @@ class MeasureConfig(BaseModel):
     runtimes: list[str] = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
     min_seconds: float = Field(1.0, gt=0)
     threads: int | None = Field(None, gt=0)
-    compare: bool = Field(True, description="after the run, time every artifact of a model side by side (first "
-                                             "seed); the report's latencies and speedups then come from that")
+    compare: bool = Field(
+        True,
+        description="after the run, time every artifact of a model side by side (first "
+        "seed); the report's latencies and speedups then come from that",
+    )
 
 
 class RunConfig(BaseModel):
@@ -141,8 +145,6 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> "RunCon
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> "RunConfig | DetectRunConfig":
     """A classification recipe, or a detector-pruning one when it says ``task: detect``."""
-    from torchslim.config.detect import DetectRunConfig
-
     schema = DetectRunConfig if raw.get("task") == "detect" else RunConfig
     try:
         return schema.model_validate(raw)

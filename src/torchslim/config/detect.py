@@ -42,13 +42,24 @@ class DetectPruneConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    levels: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75], min_length=1,
-                                description="fraction of the channels of every prunable group removed")
+    levels: list[float] = Field(
+        default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75],
+        min_length=1,
+        description="fraction of the channels of every prunable group removed",
+    )
     steps: int = Field(2, ge=1, description="iterative pruning: this many prune + fine-tune steps per level")
-    finetune_epochs: int = Field(10, ge=0, description="fine-tuning epochs per level, split over the steps; the "
-                                                        "unpruned reference is fine-tuned the same number")
-    round_to: int | None = Field(8, gt=0, description="keep the nearest multiple of this many channels "
-                                                       "(odd widths run slower in ONNX Runtime); null = exact")
+    finetune_epochs: int = Field(
+        10,
+        ge=0,
+        description="fine-tuning epochs per level, split over the steps; the "
+        "unpruned reference is fine-tuned the same number",
+    )
+    round_to: int | None = Field(
+        8,
+        gt=0,
+        description="keep the nearest multiple of this many channels "
+        "(odd widths run slower in ONNX Runtime); null = exact",
+    )
 
     @field_validator("levels")
     @classmethod

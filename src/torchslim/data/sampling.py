@@ -16,8 +16,9 @@ def calibration_images(data, samples: int, seed: int, batch_size: int = 32) -> l
     """``samples`` normalised training images (no augmentation), in batches; the same for a seed."""
     n = min(samples, len(data.train))
     if n <= 0:
-        raise ConfigError(f"calibration needs at least one image; calibration_samples={samples}, "
-                          f"training split has {len(data.train)}")
+        raise ConfigError(
+            f"calibration needs at least one image; calibration_samples={samples}, training split has {len(data.train)}"
+        )
     idx = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed))[:n]
     subset = ArraySplit(data.train.images[idx], data.train.labels[idx])
     return [x for x, _ in BatchLoader(subset, data.info, batch_size)]

@@ -19,18 +19,14 @@ class TorchvisionSet:
 
 
 SETS = {
-    "mnist": TorchvisionSet(
-        "MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", Augment(pad=2)
-    ),
+    "mnist": TorchvisionSet("MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", Augment(pad=2)),
     "fashion-mnist": TorchvisionSet(
         "FashionMNIST", "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", Augment(pad=2, flip=True)
     ),
     "cifar10": TorchvisionSet(
         "CIFAR10", "cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}", Augment(pad=4, flip=True)
     ),
-    "cifar100": TorchvisionSet(
-        "CIFAR100", "cifar-100-python/{train,test,meta}", Augment(pad=4, flip=True)
-    ),
+    "cifar100": TorchvisionSet("CIFAR100", "cifar-100-python/{train,test,meta}", Augment(pad=4, flip=True)),
 }
 
 

@@ -9,6 +9,7 @@ chain's original trained model by default, or any stored torchslim model file.
 from __future__ import annotations
 
 from pathlib import Path
+
 from pydantic import Field
 from torch import nn
 
@@ -35,13 +36,20 @@ def load_teacher(cfg: KDConfig, ctx: MethodContext) -> nn.Module:
         return ctx.original
     teacher, spec = load_model(cfg.teacher)
     if spec.num_classes != ctx.spec.num_classes:
-        raise TorchslimError(f"distill.kd: teacher {cfg.teacher} predicts {spec.num_classes} classes, "
-                             f"the student {ctx.spec.num_classes}")
+        raise TorchslimError(
+            f"distill.kd: teacher {cfg.teacher} predicts {spec.num_classes} classes, the student {ctx.spec.num_classes}"
+        )
     return teacher
 
 
-@register_method("distill.kd", KDConfig, kind="distill", label="Distillation (KD)",
-                 amount=lambda p: f"T={p['temperature']:g}", example={"temperature": 2.0, "epochs": 1})
+@register_method(
+    "distill.kd",
+    KDConfig,
+    kind="distill",
+    label="Distillation (KD)",
+    amount=lambda p: f"T={p['temperature']:g}",
+    example={"temperature": 2.0, "epochs": 1},
+)
 def distill_kd(model: nn.Module, cfg: KDConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "distill.kd")
     loss = kd_loss(load_teacher(cfg, ctx), cfg.temperature, cfg.alpha, ctx.finetune.label_smoothing)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from torchslim.errors import CheckpointError
+from torchslim.export.architecture import architecture
+from torchslim.export.sparse import decode, encode
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -80,9 +82,6 @@ def save_model(model: nn.Module, path: Path, description: dict[str, Any]) -> Non
     """A self-describing artifact: sparse-encoded tensors, the architecture as plain data, and the
     description (registry name, kwargs, input spec) needed to rebuild the module. No pickled code.
     """
-    from torchslim.export.architecture import architecture
-    from torchslim.export.sparse import encode
-
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_atomic(
         {"format": FORMAT, "description": description, "architecture": architecture(model), "tensors": encode(state)},
@@ -92,8 +91,6 @@ def save_model(model: nn.Module, path: Path, description: dict[str, Any]) -> Non
 
 def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
     """(description, architecture, state dict) of a torchslim artifact."""
-    from torchslim.export.sparse import decode
-
     blob = read_checkpoint(path)
     if blob.get("format") != FORMAT:
         raise CheckpointError(

@@ -57,8 +57,14 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                model, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=["input"],
-                output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                model,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
             )
             return "torchscript"
         except Exception as exc:  # noqa: BLE001 - fall back to the other exporter
@@ -66,8 +72,14 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
         try:
             batch = torch.export.Dim("batch", min=1, max=4096)
             torch.onnx.export(
-                model, (example,), str(path), dynamo=True, external_data=False, input_names=["input"],
-                output_names=["output"], dynamic_shapes=({0: batch},),
+                model,
+                (example,),
+                str(path),
+                dynamo=True,
+                external_data=False,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes=({0: batch},),
             )
             return "dynamo"
         except Exception as exc:  # noqa: BLE001

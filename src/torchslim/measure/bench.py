@@ -17,10 +17,16 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+from torchslim.data import BatchLoader, DatasetConfig, build_dataset
+from torchslim.export.checkpoint import save_atomic
+from torchslim.export.deployed import OnnxModel
+from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
+from torchslim.measure.allocator import keep_freed_memory
 from torchslim.measure.complexity import Complexity, FileSize, complexity, file_size
 from torchslim.measure.latency import RUNTIMES, LatencyRow, onnx_providers, onnx_runner, torch_runner
 from torchslim.measure.roofline import matmul_peak_gflops
 from torchslim.measure.timing import TimingConfig, time_interleaved
+from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 
 if TYPE_CHECKING:
     from torchslim.export.onnx import ExportedOnnx
@@ -74,8 +80,9 @@ class Measurement:
     latency: list[LatencyRow] = field(default_factory=list)
 
     def row(self, runtime: str, provider: str, batch_size: int) -> LatencyRow | None:
-        return next((r for r in self.latency if (r.runtime, r.provider, r.batch_size) == (runtime, provider, batch_size)),
-                    None)
+        return next(
+            (r for r in self.latency if (r.runtime, r.provider, r.batch_size) == (runtime, provider, batch_size)), None
+        )
 
     def speedups(self, baseline: "Measurement") -> dict[tuple[str, str, int], float]:
         """Baseline median / this median, for every row the baseline also measured."""
@@ -101,8 +108,6 @@ class Measurement:
 
 
 def resolve_target(target: str | Path | nn.Module, cfg: BenchConfig) -> tuple[nn.Module, "InputSpec", str]:
-    from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
-
     if isinstance(target, nn.Module):
         spec = InputSpec(cfg.num_classes or 10, cfg.in_channels or 3, cfg.input_size or 224)
         return target, spec, type(target).__name__
@@ -113,8 +118,9 @@ def resolve_target(target: str | Path | nn.Module, cfg: BenchConfig) -> tuple[nn
             spec = InputSpec(spec.num_classes, spec.in_channels, cfg.input_size)
         return model, spec, text
     base = default_input(text) if MODELS.split(text)[0] is None else InputSpec(10, 3, 224)
-    spec = InputSpec(cfg.num_classes or base.num_classes, cfg.in_channels or base.in_channels,
-                     cfg.input_size or base.image_size)
+    spec = InputSpec(
+        cfg.num_classes or base.num_classes, cfg.in_channels or base.in_channels, cfg.input_size or base.image_size
+    )
     torch.manual_seed(0)
     return build_model(text, spec), spec, text
 
@@ -122,8 +128,6 @@ def resolve_target(target: str | Path | nn.Module, cfg: BenchConfig) -> tuple[nn
 @functools.lru_cache(maxsize=4)
 def _real_images(batch_size: int) -> torch.Tensor:
     """The first normalised test images of mnist5k, loaded once per process."""
-    from torchslim.data import BatchLoader, DatasetConfig, build_dataset
-
     data = build_dataset(DatasetConfig(name="mnist5k", augment=False))
     return next(iter(BatchLoader(data.eval, data.info, batch_size)))[0]
 
@@ -131,8 +135,9 @@ def _real_images(batch_size: int) -> torch.Tensor:
 def parity_batch(spec, batch_size: int = 8) -> torch.Tensor:
     """Real images (mnist5k's test split, embedded), resized and channel-matched to the input."""
     x = _real_images(batch_size)
-    x = torch.nn.functional.interpolate(x, size=(spec.image_size, spec.image_size), mode="bilinear",
-                                        align_corners=False)
+    x = torch.nn.functional.interpolate(
+        x, size=(spec.image_size, spec.image_size), mode="bilinear", align_corners=False
+    )
     return x.repeat(1, spec.in_channels, 1, 1) if spec.in_channels != 1 else x
 
 
@@ -150,13 +155,6 @@ def measure(
     model's ONNX export when the caller made one (default: exported to a temporary folder when
     ONNX Runtime is measured, and deleted afterwards).
     """
-    from torchslim.export.checkpoint import save_atomic
-    from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
-
-    from torchslim.measure.allocator import keep_freed_memory
-
-    from torchslim.export.deployed import OnnxModel
-
     cfg = cfg or BenchConfig()
     keep_freed_memory()
     model, resolved, label = resolve_target(target, cfg)
@@ -172,8 +170,14 @@ def measure(
         if artifact is None and not deployed:
             save_atomic({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
         result = Measurement(
-            target=label, input_shape=spec.shape, threads=threads, complexity=complexity(network, spec.shape),
-            size=file_size(weights), onnx_size=None, parity=None, peak_gflops=matmul_peak_gflops(threads),
+            target=label,
+            input_shape=spec.shape,
+            threads=threads,
+            complexity=complexity(network, spec.shape),
+            size=file_size(weights),
+            onnx_size=None,
+            parity=None,
+            peak_gflops=matmul_peak_gflops(threads),
         )
         gflops = result.complexity.flops / 1e9
         onnx_path = None
@@ -186,8 +190,9 @@ def measure(
                 onnx = ExportedOnnx(path, export_onnx(model, torch.zeros(1, *spec.shape), path))
             onnx_path = onnx.path
             result.onnx_size = file_size(onnx_path)
-            result.parity = check_parity(model, ort_session(onnx_path, threads), parity_batch(spec), onnx.exporter,
-                                         cfg.parity_tolerance)
+            result.parity = check_parity(
+                model, ort_session(onnx_path, threads), parity_batch(spec), onnx.exporter, cfg.parity_tolerance
+            )
         keys, runners = [], []
         for bs in cfg.batch_sizes:
             batch = torch.randn(bs, *spec.shape, generator=torch.Generator().manual_seed(bs))

@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from torchslim.export.onnx import ort_session
 from torchslim.measure.timing import Timing
 
 RUNTIMES = ("torch", "onnxruntime")
@@ -44,9 +45,14 @@ class LatencyRow:
         d = asdict(self)
         d.pop("timing")
         return d | {
-            "median_ms": self.median_ms, "p10_ms": self.timing.p10_s * 1e3, "p90_ms": self.timing.p90_s * 1e3,
-            "spread": self.timing.spread, "noisy": self.timing.noisy, "runs": self.timing.runs,
-            "images_per_second": self.images_per_second, "achieved_gflops": self.achieved_gflops,
+            "median_ms": self.median_ms,
+            "p10_ms": self.timing.p10_s * 1e3,
+            "p90_ms": self.timing.p90_s * 1e3,
+            "spread": self.timing.spread,
+            "noisy": self.timing.noisy,
+            "runs": self.timing.runs,
+            "images_per_second": self.images_per_second,
+            "achieved_gflops": self.achieved_gflops,
             "pct_of_peak": self.pct_of_peak,
         }
 
@@ -75,8 +81,6 @@ def torch_runner(model: nn.Module, batch: torch.Tensor, threads: int) -> Callabl
 
 
 def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str) -> Callable[[], object]:
-    from torchslim.export.onnx import ort_session
-
     session = ort_session(onnx_path, threads, provider)
     feed = {session.get_inputs()[0].name: batch.numpy()}
     return lambda: session.run(None, feed)

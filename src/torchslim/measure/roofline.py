@@ -32,7 +32,8 @@ def onnxruntime_matmul_gflops(threads: int) -> float:
     best = 0.0
     for n in SIZES:
         graph = helper.make_graph(
-            [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
+            [helper.make_node("MatMul", ["a", "b"], ["c"])],
+            "mm",
             [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in ("a", "b")],
             [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
         )

@@ -13,19 +13,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from torchslim.export.deployed import OnnxModel
+from torchslim.export.onnx import export_onnx
+from torchslim.measure.allocator import keep_freed_memory
 from torchslim.measure.latency import onnx_runner, torch_runner
 from torchslim.measure.timing import Timing, TimingConfig, time_interleaved
 
 
-def side_by_side(models: dict[str, nn.Module], shape: tuple[int, int, int], batch_sizes: list[int],
-                 runtimes: tuple[str, ...] = ("torch", "onnxruntime"),
-                 timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4),
-                 threads: int | None = None) -> dict[tuple[str, str, int], Timing]:
+def side_by_side(
+    models: dict[str, nn.Module],
+    shape: tuple[int, int, int],
+    batch_sizes: list[int],
+    runtimes: tuple[str, ...] = ("torch", "onnxruntime"),
+    timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4),
+    threads: int | None = None,
+) -> dict[tuple[str, str, int], Timing]:
     """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds."""
-    from torchslim.export.onnx import export_onnx
-    from torchslim.measure.allocator import keep_freed_memory
-    from torchslim.export.deployed import OnnxModel
-
     keep_freed_memory()
     threads = threads or os.cpu_count() or 1
     keys, runners = [], []

@@ -6,8 +6,17 @@ this package never imports them. ``torchslim.catalog`` lists them and is loaded 
 
 from torchslim.methods.chain import Chain, MethodStep, apply_chain
 from torchslim.methods.context import MethodContext
-from torchslim.methods.registry import (METHODS, MethodConfig, MethodFacts, known_method, method_facts,
-                                        register_method)
+from torchslim.methods.registry import METHODS, MethodConfig, MethodFacts, known_method, method_facts, register_method
 
-__all__ = ["METHODS", "Chain", "MethodConfig", "MethodContext", "MethodFacts", "MethodStep", "apply_chain",
-           "known_method", "method_facts", "register_method"]
+__all__ = [
+    "METHODS",
+    "Chain",
+    "MethodConfig",
+    "MethodContext",
+    "MethodFacts",
+    "MethodStep",
+    "apply_chain",
+    "known_method",
+    "method_facts",
+    "register_method",
+]

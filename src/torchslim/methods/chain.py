@@ -32,8 +32,7 @@ class MethodStep(BaseModel):
 
     def resolved(self) -> dict[str, Any]:
         """Name, behaviour version and every setting, defaults included: what a task hash covers."""
-        return {"name": self.name, "version": self.facts.version,
-                "params": json.loads(self.config().model_dump_json())}
+        return {"name": self.name, "version": self.facts.version, "params": json.loads(self.config().model_dump_json())}
 
     @property
     def label(self) -> str:
@@ -65,8 +64,10 @@ class Chain(BaseModel):
             steps.append(step)
         deployed = [s.name for s in steps[:-1] if s.facts.produces == "onnx"]
         if deployed:
-            raise ConfigError(f"method '{deployed[0]}' produces a deployed ONNX Runtime artifact and must be the last "
-                              "step of its chain (e.g. prune.structured then quant.static)")
+            raise ConfigError(
+                f"method '{deployed[0]}' produces a deployed ONNX Runtime artifact and must be the last "
+                "step of its chain (e.g. prune.structured then quant.static)"
+            )
         return cls(steps=tuple(steps))
 
     @property

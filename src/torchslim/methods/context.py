@@ -54,9 +54,15 @@ class MethodContext:
         """One row of the per-step dynamics (seed 004): MACs, params, top-1/top-5 on the eval split, wall time."""
         start = self.notes.setdefault("_t0", time.perf_counter())
         acc = evaluate(model, BatchLoader(self.data.eval, self.data.info, self.finetune.eval_batch_size))
-        self.notes.setdefault("dynamics", []).append({
-            "step": step, "stage": stage, "macs": count_flops(model, self.spec.shape),
-            "params": count_params(model)[0], "top1": acc.top1, "top5": acc.top5,
-            "seconds": time.perf_counter() - start,
-        })
+        self.notes.setdefault("dynamics", []).append(
+            {
+                "step": step,
+                "stage": stage,
+                "macs": count_flops(model, self.spec.shape),
+                "params": count_params(model)[0],
+                "top1": acc.top1,
+                "top5": acc.top5,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         return acc.top1

@@ -88,10 +88,17 @@ def _type_name(annotation: Any) -> str:
 METHODS: Registry[MethodFacts] = Registry("method", loader="torchslim.catalog:load")
 
 
-def register_method(name: str, config_cls: type[BaseModel], *, kind: Kind, label: str, produces: Produces = "model",
-                    amount: Callable[[dict[str, Any]], str] | None = None,
-                    prunes: Callable[[dict[str, Any], dict[str, Any]], float | None] | None = None,
-                    example: dict[str, Any] | None = None):
+def register_method(
+    name: str,
+    config_cls: type[BaseModel],
+    *,
+    kind: Kind,
+    label: str,
+    produces: Produces = "model",
+    amount: Callable[[dict[str, Any]], str] | None = None,
+    prunes: Callable[[dict[str, Any], dict[str, Any]], float | None] | None = None,
+    example: dict[str, Any] | None = None,
+):
     """Decorator on the handler: ``@register_method("prune.structured", StructuredConfig, kind="prune", ...)``."""
 
     def decorator(fn):

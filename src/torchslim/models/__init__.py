@@ -6,14 +6,15 @@ import dataclasses
 
 from torch import nn
 
+from torchslim.data.base import DATASETS
+from torchslim.export.architecture import apply_architecture
+from torchslim.export.checkpoint import load_weights, read_model_file
 from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
 from torchslim.models.base import MODELS, InputSpec, ModelConfig
 
 
 def build_model(cfg: ModelConfig | str, spec: InputSpec) -> nn.Module:
     """Build a model for ``spec`` and, if the config names one, load a local checkpoint."""
-    from torchslim.export.checkpoint import load_weights
-
     cfg = ModelConfig.model_validate(cfg)
     entry = MODELS.get(cfg.name)
     prefix, rest = MODELS.split(cfg.name)
@@ -35,22 +36,25 @@ def float_model_names() -> list[str]:
 
 def default_input(name: str) -> InputSpec:
     """The input a model is tested at: that of its default dataset."""
-    from torchslim.data.base import DATASETS
-
     entry = MODELS.get(name)
     shape = DATASETS.get(entry.meta["default_dataset"]).meta["input_shape"]
     return InputSpec(num_classes=10, in_channels=shape[0], image_size=shape[1])
 
 
-__all__ = ["MODELS", "InputSpec", "ModelConfig", "build_model", "default_input", "describe", "float_model_names",
-           "load_model"]
+__all__ = [
+    "MODELS",
+    "InputSpec",
+    "ModelConfig",
+    "build_model",
+    "default_input",
+    "describe",
+    "float_model_names",
+    "load_model",
+]
 
 
 def load_model(path) -> tuple[nn.Module, InputSpec]:
     """Rebuild a saved torchslim artifact from its description and tensors (no unpickled code)."""
-    from torchslim.export.architecture import apply_architecture
-    from torchslim.export.checkpoint import read_model_file
-
     description, arch, state = read_model_file(path)
     spec = InputSpec(**description["input"])
     model = build_model(ModelConfig(name=description["model"]["name"], kwargs=description["model"]["kwargs"]), spec)

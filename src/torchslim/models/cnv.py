@@ -45,8 +45,12 @@ class CNV(nn.Module):
         self.features = nn.Sequential(*convs)
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            layers.linear(256, fc_width, False), nn.BatchNorm1d(fc_width), layers.act(),
-            layers.linear(fc_width, fc_width, False), nn.BatchNorm1d(fc_width), layers.act(),
+            layers.linear(256, fc_width, False),
+            nn.BatchNorm1d(fc_width),
+            layers.act(),
+            layers.linear(fc_width, fc_width, False),
+            nn.BatchNorm1d(fc_width),
+            layers.act(),
             layers.linear(fc_width, spec.num_classes, True),
         )
 

@@ -24,10 +24,12 @@ def brevitas_layers(weight_bits: int, act_bits: int) -> CNVLayers:
     act_max = 6.0 if act_bits >= 4 else 2.0
     per_channel = weight_bits < 4
     return CNVLayers(
-        conv=lambda cin, cout: qnn.QuantConv2d(cin, cout, 3, bias=False, weight_bit_width=weight_bits,
-                                               weight_scaling_per_output_channel=per_channel),
-        linear=lambda cin, cout, bias: qnn.QuantLinear(cin, cout, bias=bias, weight_bit_width=weight_bits,
-                                                       weight_scaling_per_output_channel=per_channel),
+        conv=lambda cin, cout: qnn.QuantConv2d(
+            cin, cout, 3, bias=False, weight_bit_width=weight_bits, weight_scaling_per_output_channel=per_channel
+        ),
+        linear=lambda cin, cout, bias: qnn.QuantLinear(
+            cin, cout, bias=bias, weight_bit_width=weight_bits, weight_scaling_per_output_channel=per_channel
+        ),
         act=lambda: qnn.QuantReLU(bit_width=act_bits, max_val=act_max),
         input=lambda: qnn.QuantIdentity(bit_width=8),
     )

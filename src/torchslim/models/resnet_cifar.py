@@ -37,7 +37,9 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, spec: InputSpec, blocks: tuple[int, ...], widths: tuple[int, ...], zero_init_residual: bool = True):
+    def __init__(
+        self, spec: InputSpec, blocks: tuple[int, ...], widths: tuple[int, ...], zero_init_residual: bool = True
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(spec.in_channels, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])

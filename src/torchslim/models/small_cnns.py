@@ -26,7 +26,10 @@ class SimpleCNN6x2(nn.Module):
         self.features = nn.Sequential(*stages)
         side = spec.image_size // 8
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU(inplace=True), nn.Dropout(0.3),
+            nn.Flatten(),
+            nn.Linear(c * side * side, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.3),
             nn.Linear(hidden, spec.num_classes),
         )
 
@@ -40,16 +43,27 @@ class EnhancedLeNet5(nn.Module):
     def __init__(self, spec: InputSpec, dropout: float = 0.25):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(spec.in_channels, 32, 5, padding=2, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+            nn.Conv2d(spec.in_channels, 32, 5, padding=2, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
         side = ((spec.image_size // 2) - 4) // 2
         if side < 1:
             raise ValueError(f"enhanced_lenet5 needs images of at least 12x12, got {spec.image_size}")
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(64 * side * side, 512), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(512, 256), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(256, spec.num_classes),
+            nn.Flatten(),
+            nn.Linear(64 * side * side, 512),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(512, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, spec.num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

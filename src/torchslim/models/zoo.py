@@ -22,8 +22,14 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
                         parent,
                         name,
                         nn.Conv2d(
-                            in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                            child.dilation, child.groups if child.groups == 1 else in_channels, child.bias is not None,
+                            in_channels,
+                            child.out_channels,
+                            child.kernel_size,
+                            child.stride,
+                            child.padding,
+                            child.dilation,
+                            child.groups if child.groups == 1 else in_channels,
+                            child.bias is not None,
                         ),
                     )
                 return

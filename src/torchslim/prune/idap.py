@@ -20,13 +20,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import cap_against, nearest_rounding_pruner
 from torchslim.data.sampling import calibration_images
 from torchslim.measure.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.divergence import DivergenceImportance, record_flow
-from torchslim.backends.brevitas import require_float
-from torchslim.prune.targets import pruning_amount, protected_layers
+from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
+from torchslim.prune.targets import protected_layers, pruning_amount
 from torchslim.prune.transformers import attention_heads, sync_attributes
 from torchslim.prune.truncation import removable_blocks, truncate
 from torchslim.train.distillation import kd_loss
@@ -70,43 +71,66 @@ class Snapshot:
 
 
 def _finetune(model: nn.Module, teacher: nn.Module, epochs: int, cfg: IDAPConfig, ctx: MethodContext, tag: str) -> None:
-    loss = None if cfg.kd_alpha == 0 else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha,
-                                                    ctx.finetune.label_smoothing)
+    loss = (
+        None if cfg.kd_alpha == 0 else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, ctx.finetune.label_smoothing)
+    )
     ctx.tune(model, epochs, tag, loss=loss)
 
 
 def layer_widths(model: nn.Module) -> dict[str, tuple[int | None, int | None]]:
     """(out, in) channels of every conv and linear layer, by name."""
-    return {n: (getattr(m, "out_channels", getattr(m, "out_features", None)),
-                getattr(m, "in_channels", getattr(m, "in_features", None)))
-            for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    return {
+        n: (
+            getattr(m, "out_channels", getattr(m, "out_features", None)),
+            getattr(m, "in_channels", getattr(m, "in_features", None)),
+        )
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    }
 
 
-def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg: IDAPConfig,
-               ctx: MethodContext, original: dict | None = None) -> None:
+def prune_step(
+    model: nn.Module,
+    ratio: float,
+    batches: list[torch.Tensor],
+    cfg: IDAPConfig,
+    ctx: MethodContext,
+    original: dict | None = None,
+) -> None:
     """Remove ``ratio`` of the model's channels, lowest divergence first, ranked globally.
 
     With attention layers the ranking is per layer instead: Torch-Pruning ranks heads in one global
     scope that can empty a layer of all its heads, which no later step could undo.
     """
-    from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-
     importance = DivergenceImportance(record_flow(model, batches))
-    common = dict(importance=importance, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
-                  round_to=cfg.round_to)
+    common = dict(
+        importance=importance, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio, round_to=cfg.round_to
+    )
     if is_channel_shuffle_net(model):  # ranked within each branch and the head (see prune/shuffle.py)
-        pruner = shuffle_pruner(model, ctx.example_input(), lambda part, example, ignored: nearest_rounding_pruner()(
-            part, example, global_pruning=True, ignored_layers=ignored, **common))
+        pruner = shuffle_pruner(
+            model,
+            ctx.example_input(),
+            lambda part, example, ignored: nearest_rounding_pruner()(
+                part, example, global_pruning=True, ignored_layers=ignored, **common
+            ),
+        )
         parts = pruner.pruners
     else:
         heads = attention_heads(model)
         whole_heads = heads and min(int(n * ratio) for n in heads.values()) >= 1  # never round a small ratio up
-        head_args = dict(num_heads=heads, prune_num_heads=bool(whole_heads), prune_head_dims=False,
-                         head_pruning_ratio=ratio if whole_heads else 0.0)
+        head_args = dict(
+            num_heads=heads,
+            prune_num_heads=bool(whole_heads),
+            prune_head_dims=False,
+            head_pruning_ratio=ratio if whole_heads else 0.0,
+        )
         pruner = nearest_rounding_pruner()(
-            model, ctx.example_input(), global_pruning=not heads,
+            model,
+            ctx.example_input(),
+            global_pruning=not heads,
             ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
-            **common, **(head_args if heads else {}),
+            **common,
+            **(head_args if heads else {}),
         )
         parts = [pruner]
     for part in parts if original else []:
@@ -116,8 +140,15 @@ def prune_step(model: nn.Module, ratio: float, batches: list[torch.Tensor], cfg:
     model.zero_grad(set_to_none=True)
 
 
-def _ratio_for(model: nn.Module, ratio: float, target_macs: float, batches, cfg: IDAPConfig, ctx: MethodContext,
-               original: dict | None = None) -> float:
+def _ratio_for(
+    model: nn.Module,
+    ratio: float,
+    target_macs: float,
+    batches,
+    cfg: IDAPConfig,
+    ctx: MethodContext,
+    original: dict | None = None,
+) -> float:
     """The ratio (<= ``ratio``) whose step lands at the MACs target instead of overshooting it."""
     trial = copy.deepcopy(model)
     prune_step(trial, ratio, batches, cfg, ctx, original)
@@ -183,10 +214,15 @@ def truncation_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, orig
     return model
 
 
-@register_method("prune.idap", IDAPConfig, kind="prune", label="Pruning (IDAP++)",
-                 amount=lambda p: pruning_amount(p) if p.get("macs_target") else "to budget",
-                 prunes=lambda p, notes: 1 - p["macs_target"] if p.get("macs_target") else None,  # aims at MACs
-                 example={"macs_target": 0.6, "steps": 2, "truncation_budget": 1, "calibration_samples": 64})
+@register_method(
+    "prune.idap",
+    IDAPConfig,
+    kind="prune",
+    label="Pruning (IDAP++)",
+    amount=lambda p: pruning_amount(p) if p.get("macs_target") else "to budget",
+    prunes=lambda p, notes: 1 - p["macs_target"] if p.get("macs_target") else None,  # aims at MACs
+    example={"macs_target": 0.6, "steps": 2, "truncation_budget": 1, "calibration_samples": 64},
+)
 def prune_idap(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.idap")
     model.eval()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
+
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
@@ -31,7 +32,9 @@ class SensitivityConfig(BaseModel):
 
     ratios: list[float] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7], min_length=1)
     importance: DataFreeImportance = "l1"
-    eval_images: int | None = Field(2000, gt=0, description="evaluate on a fixed random subset of N eval images (None = all)")
+    eval_images: int | None = Field(
+        2000, gt=0, description="evaluate on a fixed random subset of N eval images (None = all)"
+    )
     max_drop: float = Field(1.0, ge=0.0, description="per-group ratio suggestion: largest ratio within this drop")
     protect: list[str] = Field(default_factory=list)
 
@@ -91,7 +94,11 @@ def _layer_names(group, names: dict[nn.Module, str]) -> list[str]:
     for item in group:
         module = item.dep.target.module
         name = names.get(module)
-        if name is not None and name not in out and isinstance(module, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
+        if (
+            name is not None
+            and name not in out
+            and isinstance(module, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm))
+        ):
             out.append(name)
     return out
 
@@ -105,7 +112,9 @@ def eval_subset(data: DataBundle, n: int | None) -> ArraySplit:
     return ArraySplit(split.images[idx], split.labels[idx])
 
 
-def prune_one_group(model: nn.Module, root: str, ratio: float, cfg: SensitivityConfig, example, num_classes: int) -> int:
+def prune_one_group(
+    model: nn.Module, root: str, ratio: float, cfg: SensitivityConfig, example, num_classes: int
+) -> int:
     """Prune ``ratio`` of the channels of the group rooted at ``root`` in place; returns channels removed."""
     modules = dict(model.named_modules())
     dg, groups = dependency_groups(model, example, protected_layers(model, cfg.protect, num_classes))

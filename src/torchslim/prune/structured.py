@@ -9,18 +9,21 @@ Criteria (importance), mechanics (Torch-Pruning) and schedule (``steps``) are ke
 from __future__ import annotations
 
 import copy
+
 import torch
 from pydantic import Field, model_validator
 from torch import nn
 
+from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import Importance, make_importance, nearest_rounding_pruner
 from torchslim.errors import TorchslimError
 from torchslim.measure.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune.sensitivity import SensitivityConfig
-from torchslim.backends.brevitas import require_float
-from torchslim.prune.targets import pruning_amount, protected_layers
+from torchslim.prune.sensitivity import SensitivityConfig, analyze
+from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
+from torchslim.prune.targets import protected_layers, pruning_amount
 from torchslim.prune.transformers import attention_heads, sync_attributes
+
 
 class StructuredConfig(MethodConfig):
     """Channel pruning via Torch-Pruning: ratio or MACs budget, iterative steps, protected layers."""
@@ -33,18 +36,21 @@ class StructuredConfig(MethodConfig):
     finetune_epochs: int = Field(2, ge=0, description="fine-tuning epochs after each step")
     round_to: int | None = Field(None, gt=0, description="keep the nearest multiple of this many channels (e.g. 8)")
     protect: list[str] = Field(default_factory=list, description="layer names never pruned (output layer always)")
-    layer_ratios: dict[str, float] = Field(default_factory=dict,
-                                           description="per-group ratios keyed by the group's root layer name")
+    layer_ratios: dict[str, float] = Field(
+        default_factory=dict, description="per-group ratios keyed by the group's root layer name"
+    )
     sensitivity: SensitivityConfig | None = Field(
-        None, description="measure per-group sensitivity first and prune each group at its suggested ratio")
+        None, description="measure per-group sensitivity first and prune each group at its suggested ratio"
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> "StructuredConfig":
         if self.ratio is not None and self.macs_target is not None:
             raise ValueError("give one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs), not both")
         if self.ratio is None and self.macs_target is None and not self.layer_ratios and self.sensitivity is None:
-            raise ValueError("give ratio (e.g. 0.5), macs_target (e.g. 0.5 = half the MACs), layer_ratios or "
-                             "sensitivity")
+            raise ValueError(
+                "give ratio (e.g. 0.5), macs_target (e.g. 0.5 = half the MACs), layer_ratios or sensitivity"
+            )
         bad = {k: v for k, v in self.layer_ratios.items() if not 0.0 <= v < 1.0}
         if bad:
             raise ValueError(f"layer_ratios must be in [0, 1), got {bad}")
@@ -52,15 +58,25 @@ class StructuredConfig(MethodConfig):
 
 
 def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
-    from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-
     if is_channel_shuffle_net(model):  # Torch-Pruning cannot trace the shuffle: prune inside the branches
         if cfg.layer_ratios or cfg.global_pruning:
-            raise TorchslimError("prune.structured: channel-shuffle networks are pruned branch by branch; "
-                                 "layer_ratios and global_pruning are not supported for them")
-        return shuffle_pruner(model, ctx.example_input(), lambda part, example, ignored: nearest_rounding_pruner()(
-            part, example, importance=make_importance(cfg.importance), pruning_ratio=ratio,
-            iterative_steps=cfg.steps, ignored_layers=ignored, round_to=cfg.round_to))
+            raise TorchslimError(
+                "prune.structured: channel-shuffle networks are pruned branch by branch; "
+                "layer_ratios and global_pruning are not supported for them"
+            )
+        return shuffle_pruner(
+            model,
+            ctx.example_input(),
+            lambda part, example, ignored: nearest_rounding_pruner()(
+                part,
+                example,
+                importance=make_importance(cfg.importance),
+                pruning_ratio=ratio,
+                iterative_steps=cfg.steps,
+                ignored_layers=ignored,
+                round_to=cfg.round_to,
+            ),
+        )
     try:
         return _meta_pruner(model, cfg, ratio, ctx)
     except (ZeroDivisionError, RuntimeError, KeyError) as exc:
@@ -75,8 +91,10 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
     modules = dict(model.named_modules())
     unknown = [n for n in layer_ratios if n not in modules]
     if unknown:
-        raise TorchslimError(f"prune.structured: layer_ratios names no layer {', '.join(map(repr, unknown[:3]))} "
-                             "in this model; use the root layer names of a sensitivity table")
+        raise TorchslimError(
+            f"prune.structured: layer_ratios names no layer {', '.join(map(repr, unknown[:3]))} "
+            "in this model; use the root layer names of a sensitivity table"
+        )
     return {modules[n]: r for n, r in layer_ratios.items()}
 
 
@@ -128,16 +146,20 @@ def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) 
 
 def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodContext) -> dict[str, float]:
     """Per-group ratios from a sensitivity analysis on the context's data (no fine-tuning inside)."""
-    from torchslim.prune.sensitivity import analyze
-
     report = analyze(model, ctx.data, ctx.spec, scfg)
     ctx.notes["sensitivity_baseline_top1"] = report.baseline_top1
     return report.suggested_ratios()
 
 
-@register_method("prune.structured", StructuredConfig, kind="prune", label="Pruning (Struct.)", amount=pruning_amount,
-                 prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
-                 example={"ratio": 0.5})
+@register_method(
+    "prune.structured",
+    StructuredConfig,
+    kind="prune",
+    label="Pruning (Struct.)",
+    amount=pruning_amount,
+    prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+    example={"ratio": 0.5},
+)
 def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.structured")
     model.eval()

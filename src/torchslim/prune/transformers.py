@@ -12,7 +12,9 @@ from torch import nn
 
 
 def _is_timm_attention(m: nn.Module) -> bool:
-    return type(m).__name__ == "Attention" and isinstance(getattr(m, "qkv", None), nn.Linear) and hasattr(m, "num_heads")
+    return (
+        type(m).__name__ == "Attention" and isinstance(getattr(m, "qkv", None), nn.Linear) and hasattr(m, "num_heads")
+    )
 
 
 def attention_heads(model: nn.Module) -> dict[nn.Module, int]:

@@ -24,8 +24,14 @@ def block_shapes(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[tup
     def hook(name: str):
         def record(_mod, inp, out) -> None:  # returns None: a forward hook's return value replaces the output
             first = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
-            shapes.setdefault(name, (tuple(first.shape) if first is not None else None,
-                                     tuple(out.shape) if isinstance(out, torch.Tensor) else None))
+            shapes.setdefault(
+                name,
+                (
+                    tuple(first.shape) if first is not None else None,
+                    tuple(out.shape) if isinstance(out, torch.Tensor) else None,
+                ),
+            )
+
         return record
 
     hooks = [m.register_forward_hook(hook(name)) for name, m in model.named_modules() if name]
@@ -63,14 +69,21 @@ def truncate(model: nn.Module, name: str, example: torch.Tensor) -> nn.Module:
     """Replace block ``name`` by the identity in place; refuse, with the shapes, if that would break them."""
     modules = dict(model.named_modules())
     if name not in modules or not name:
-        raise TorchslimError(f"cannot truncate '{name}': no such block; removable: "
-                             f"{', '.join(removable_blocks(model, example)) or 'none'}")
+        raise TorchslimError(
+            f"cannot truncate '{name}': no such block; removable: "
+            f"{', '.join(removable_blocks(model, example)) or 'none'}"
+        )
     io = block_shapes(model, example).get(name)
     if io is None or io[0] is None or io[0] != io[1]:
-        got = "never called with a single tensor" if io is None or io[0] is None else \
-            f"input {'x'.join(map(str, io[0][1:]))}, output {'x'.join(map(str, io[1][1:]))}"
-        raise TorchslimError(f"cannot replace block '{name}' with the identity: its shapes differ ({got}); "
-                             f"removable: {', '.join(removable_blocks(model, example)) or 'none'}")
+        got = (
+            "never called with a single tensor"
+            if io is None or io[0] is None
+            else f"input {'x'.join(map(str, io[0][1:]))}, output {'x'.join(map(str, io[1][1:]))}"
+        )
+        raise TorchslimError(
+            f"cannot replace block '{name}' with the identity: its shapes differ ({got}); "
+            f"removable: {', '.join(removable_blocks(model, example)) or 'none'}"
+        )
     parent_name, _, child = name.rpartition(".")
     parent = modules[parent_name] if parent_name else model
     setattr(parent, child, RemovedBlock())

@@ -13,8 +13,8 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils import prune
 
-from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.backends.brevitas import require_float
+from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.targets import prunable_layers
 
 
@@ -27,9 +27,15 @@ class UnstructuredConfig(MethodConfig):
     protect: list[str] = Field(default_factory=list, description="layer names kept dense (the output layer always)")
 
 
-@register_method("prune.unstructured", UnstructuredConfig, kind="prune", label="Pruning (Unstr.)",
-                 amount=lambda p: f"{100 * p['sparsity']:.0f}%", prunes=lambda p, notes: p["sparsity"],
-                 example={"sparsity": 0.5})
+@register_method(
+    "prune.unstructured",
+    UnstructuredConfig,
+    kind="prune",
+    label="Pruning (Unstr.)",
+    amount=lambda p: f"{100 * p['sparsity']:.0f}%",
+    prunes=lambda p, notes: p["sparsity"],
+    example={"sparsity": 0.5},
+)
 def prune_unstructured(model: nn.Module, cfg: UnstructuredConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.unstructured")
     layers = prunable_layers(model, cfg.protect, ctx.spec.num_classes)

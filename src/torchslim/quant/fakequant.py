@@ -91,8 +91,9 @@ class QATConv(nn.Module):
     def to_float(self) -> nn.Conv2d:
         w, b = self.folded()
         c = self.conv
-        out = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups,
-                        bias=True)
+        out = nn.Conv2d(
+            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups, bias=True
+        )
         with torch.no_grad():
             out.weight.copy_(w)
             out.bias.copy_(b if b is not None else torch.zeros(c.out_channels))
@@ -128,8 +129,11 @@ def prepare_qat(model: nn.Module) -> nn.Module:
         for i, (name, child) in enumerate(children):
             if isinstance(child, nn.Conv2d):
                 nxt = children[i + 1] if i + 1 < len(children) else None
-                bn = nxt[1] if nxt and isinstance(nxt[1], nn.BatchNorm2d) and nxt[1].num_features == child.out_channels \
+                bn = (
+                    nxt[1]
+                    if nxt and isinstance(nxt[1], nn.BatchNorm2d) and nxt[1].num_features == child.out_channels
                     else None
+                )
                 setattr(parent, name, QATConv(child, bn))
                 if bn is not None:
                     setattr(parent, nxt[0], nn.Identity())

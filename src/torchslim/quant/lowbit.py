@@ -17,7 +17,9 @@ from torch import nn
 
 from torchslim.backends.brevitas import check_bits, to_lowbit
 from torchslim.export.deployed import OnnxModel
+from torchslim.export.onnx import export_onnx
 from torchslim.methods import MethodConfig, MethodContext, register_method
+
 
 class LowBitConfig(MethodConfig):
     """Low-bit QAT with Brevitas: W{b}A{b} conv/linear/ReLU, fine-tuned, exported to QCDQ ONNX."""
@@ -32,13 +34,17 @@ class LowBitConfig(MethodConfig):
         return check_bits(value, info.field_name)
 
 
-@register_method("quant.lowbit", LowBitConfig, kind="quant", produces="onnx", label="Quant. (low-bit QAT)",
-                 amount=lambda p: f"W{p['weight_bits']}A{p['act_bits']}",
-                 example={"weight_bits": 2, "act_bits": 2, "epochs": 1})
+@register_method(
+    "quant.lowbit",
+    LowBitConfig,
+    kind="quant",
+    produces="onnx",
+    label="Quant. (low-bit QAT)",
+    amount=lambda p: f"W{p['weight_bits']}A{p['act_bits']}",
+    example={"weight_bits": 2, "act_bits": 2, "epochs": 1},
+)
 def quant_lowbit(model: nn.Module, cfg: LowBitConfig, ctx: MethodContext) -> nn.Module:
     import torch
-
-    from torchslim.export.onnx import export_onnx
 
     model = to_lowbit(model.eval(), cfg.weight_bits, cfg.act_bits)
     ctx.tune(model, cfg.epochs, f"lowbit-w{cfg.weight_bits}a{cfg.act_bits}")

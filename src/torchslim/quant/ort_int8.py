@@ -24,7 +24,9 @@ from torchslim.ui import quiet_stderr
 class StaticConfig(MethodConfig):
     """INT8 static PTQ (ONNX Runtime QDQ): per-channel weights, calibrated activations."""
 
-    calibration: Literal["minmax", "percentile", "entropy"] = Field("minmax", description="how activation ranges are chosen")
+    calibration: Literal["minmax", "percentile", "entropy"] = Field(
+        "minmax", description="how activation ranges are chosen"
+    )
     calibration_samples: int = Field(512, ge=1, description="training images used to calibrate activations")
     percentile: float = Field(99.999, gt=90, le=100, description="for calibration: percentile")
     per_channel: bool = Field(True, description="one weight scale per output channel")
@@ -36,34 +38,63 @@ class DynamicConfig(MethodConfig):
 
     op_types: list[Literal["MatMul", "Gemm", "Attention", "LSTM", "GRU", "Conv"]] = Field(
         default_factory=lambda: ["MatMul", "Gemm", "Attention", "LSTM", "GRU"],
-        description="operators to quantize; Conv is off by default (ConvInteger is slower than FP32 on CPU)")
+        description="operators to quantize; Conv is off by default (ConvInteger is slower than FP32 on CPU)",
+    )
     per_channel: bool = Field(False, description="one weight scale per output channel")
 
 
-@register_method("quant.static", StaticConfig, kind="quant", produces="onnx", label="Quant. (Static)",
-                 amount=lambda p: "INT8", example={"calibration": "entropy"})
+@register_method(
+    "quant.static",
+    StaticConfig,
+    kind="quant",
+    produces="onnx",
+    label="Quant. (Static)",
+    amount=lambda p: "INT8",
+    example={"calibration": "entropy"},
+)
 def quant_static(model: nn.Module, cfg: StaticConfig, ctx: MethodContext) -> nn.Module:
     float_onnx = export_float(model, ctx)
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
-    out = quantize_static_onnx(float_onnx, Path(ctx.workdir) / "model.int8.onnx", batches, cfg.calibration,
-                               cfg.per_channel, cfg.activations, cfg.percentile)
+    out = quantize_static_onnx(
+        float_onnx,
+        Path(ctx.workdir) / "model.int8.onnx",
+        batches,
+        cfg.calibration,
+        cfg.per_channel,
+        cfg.activations,
+        cfg.percentile,
+    )
     ctx.notes["calibration_images"] = sum(len(b) for b in batches)
     ctx.notes["quantized_ops"] = weighted_nodes(out)
     return OnnxModel(out, model, "int8-static")
 
 
-@register_method("quant.dynamic", DynamicConfig, kind="quant", produces="onnx", label="Quant. (Dynamic)",
-                 amount=lambda p: "INT8", example={"per_channel": True})
+@register_method(
+    "quant.dynamic",
+    DynamicConfig,
+    kind="quant",
+    produces="onnx",
+    label="Quant. (Dynamic)",
+    amount=lambda p: "INT8",
+    example={"per_channel": True},
+)
 def quant_dynamic(model: nn.Module, cfg: DynamicConfig, ctx: MethodContext) -> nn.Module:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     float_onnx = export_float(model, ctx)
     out = Path(ctx.workdir) / "model.int8-dynamic.onnx"
     with quiet_stderr():
-        quantize_dynamic(str(float_onnx), str(out), op_types_to_quantize=cfg.op_types, per_channel=cfg.per_channel,
-                         weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(float_onnx),
+            str(out),
+            op_types_to_quantize=cfg.op_types,
+            per_channel=cfg.per_channel,
+            weight_type=QuantType.QInt8,
+        )
     before, after = weighted_nodes(float_onnx), weighted_nodes(out)
     ctx.notes["quantized_ops"] = after
-    ctx.notes["touched"] = (f"{after['integer']} of {before['float_weighted']} weighted layers run in INT8 "
-                            f"({', '.join(cfg.op_types)}); the rest stay FP32")
+    ctx.notes["touched"] = (
+        f"{after['integer']} of {before['float_weighted']} weighted layers run in INT8 "
+        f"({', '.join(cfg.op_types)}); the rest stay FP32"
+    )
     return OnnxModel(out, model, "int8-dynamic")

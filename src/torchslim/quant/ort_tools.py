@@ -40,8 +40,18 @@ def weighted_nodes(path: Path) -> dict[str, int]:
     ops = [n.op_type for n in graph.node]
     return {
         "float_weighted": sum(o in ("Conv", "Gemm", "MatMul") for o in ops),
-        "integer": sum(o in ("ConvInteger", "MatMulInteger", "DynamicQuantizeMatMul", "QLinearConv",
-                             "QLinearMatMul", "DynamicQuantizeLSTM") for o in ops),
+        "integer": sum(
+            o
+            in (
+                "ConvInteger",
+                "MatMulInteger",
+                "DynamicQuantizeMatMul",
+                "QLinearConv",
+                "QLinearMatMul",
+                "DynamicQuantizeLSTM",
+            )
+            for o in ops
+        ),
         "dequantize": sum(o == "DequantizeLinear" for o in ops),
     }
 
@@ -53,9 +63,16 @@ def weighted_inputs(path: Path) -> list[str]:
     return [n.input[0] for n in onnx.load(str(path)).graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
 
 
-def quantize_static_onnx(float_onnx: Path, out: Path, batches: list[torch.Tensor], calibration: str = "minmax",
-                         per_channel: bool = True, activations: str = "uint8", percentile: float = 99.999,
-                         ranges: dict[str, tuple[float, float]] | None = None) -> Path:
+def quantize_static_onnx(
+    float_onnx: Path,
+    out: Path,
+    batches: list[torch.Tensor],
+    calibration: str = "minmax",
+    per_channel: bool = True,
+    activations: str = "uint8",
+    percentile: float = 99.999,
+    ranges: dict[str, tuple[float, float]] | None = None,
+) -> Path:
     """ORT static INT8 (QDQ). ``ranges`` fixes the (min, max) of named activation tensors, e.g. the
     ranges QAT trained with, instead of calibrating them."""
     import onnx
@@ -66,14 +83,20 @@ def quantize_static_onnx(float_onnx: Path, out: Path, batches: list[torch.Tensor
     if ranges:
         import numpy as np  # ORT wants numpy scalars here
 
-        extra["TensorQuantOverrides"] = {k: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
-                                         for k, (lo, hi) in ranges.items()}
+        extra["TensorQuantOverrides"] = {
+            k: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for k, (lo, hi) in ranges.items()
+        }
     with quiet_stderr():
         quantize_static(
-            str(float_onnx), str(out), TensorReader(input_name, batches), quant_format=QuantFormat.QDQ,
-            per_channel=per_channel, reduce_range=False,
+            str(float_onnx),
+            str(out),
+            TensorReader(input_name, batches),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            reduce_range=False,
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
-            weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, CALIBRATIONS[calibration]),
+            weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, CALIBRATIONS[calibration]),
             extra_options=extra,
         )
     return out

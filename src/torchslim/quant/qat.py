@@ -20,11 +20,13 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.data.sampling import calibration_images
 from torchslim.export.deployed import OnnxModel
+from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prepare_qat, set_phase
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
+from torchslim.train import fit
+from torchslim.train.distillation import kd_loss
 
 
 class QATConfig(MethodConfig):
@@ -35,13 +37,18 @@ class QATConfig(MethodConfig):
     freeze_observers_after: int = Field(1, ge=0, description="epochs before activation ranges stop updating")
     freeze_bn_after: int = Field(2, ge=0, description="epochs before BN running statistics stop updating")
     calibration: Literal["minmax", "percentile", "entropy"] = Field(
-        "minmax", description="ranges of activations QAT does not map one to one")
+        "minmax", description="ranges of activations QAT does not map one to one"
+    )
     calibration_samples: int = Field(512, ge=1, description="training images for calibration")
-    kd_alpha: float = Field(0.5, ge=0, le=1, description="weight of distillation from the float model it "
-                                                         "started from (0 = labels only)")
+    kd_alpha: float = Field(
+        0.5, ge=0, le=1, description="weight of distillation from the float model it started from (0 = labels only)"
+    )
     kd_temperature: float = Field(4.0, gt=0, description="distillation temperature")
-    transfer_ranges: bool = Field(True, description="deploy with the activation ranges QAT trained with, not "
-                                                     "freshly calibrated ones (when layers map one to one)")
+    transfer_ranges: bool = Field(
+        True,
+        description="deploy with the activation ranges QAT trained with, not "
+        "freshly calibrated ones (when layers map one to one)",
+    )
 
     @model_validator(mode="after")
     def _schedule(self) -> "QATConfig":
@@ -54,8 +61,11 @@ class QATConfig(MethodConfig):
 def observer_ranges(model: nn.Module, example: torch.Tensor) -> list[tuple[float, float] | None]:
     """The (min, max) each fake-quant layer's input was trained with, in execution order."""
     order: list[nn.Module] = []
-    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
-             for m in model.modules() if isinstance(m, (QATConv, QATLinear))]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
+        for m in model.modules()
+        if isinstance(m, (QATConv, QATLinear))
+    ]
     try:
         model.eval()
         model(example)
@@ -80,12 +90,16 @@ def match_ranges(inputs: list[str], ranges: list[tuple[float, float] | None]) ->
     return out
 
 
-@register_method("quant.qat", QATConfig, kind="quant", produces="onnx", label="Quant. (QAT)",
-                 amount=lambda p: "INT8", example={"epochs": 1})
+@register_method(
+    "quant.qat",
+    QATConfig,
+    kind="quant",
+    produces="onnx",
+    label="Quant. (QAT)",
+    amount=lambda p: "INT8",
+    example={"epochs": 1},
+)
 def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module:
-    from torchslim.train.distillation import kd_loss
-    from torchslim.train import fit
-
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)  # fails fast on bad settings
     teacher = copy.deepcopy(model).eval() if cfg.kd_alpha > 0 else None
     model = prepare_qat(model.eval())
@@ -95,18 +109,24 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
 
     train_cfg = ctx.finetune.model_copy(update={"epochs": cfg.epochs, "lr": ctx.finetune.lr * cfg.lr_scale})
     loss = None if teacher is None else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, train_cfg.label_smoothing)
-    result = fit(model, ctx.data, train_cfg, ctx.seed, checkpoint=Path(ctx.workdir) / "qat.pt", epoch_hook=schedule,
-                 loss=loss)
+    result = fit(
+        model, ctx.data, train_cfg, ctx.seed, checkpoint=Path(ctx.workdir) / "qat.pt", epoch_hook=schedule, loss=loss
+    )
     (Path(ctx.workdir) / "qat.pt").unlink(missing_ok=True)
     ctx.notes["qat_fake_quant_top1"] = result.accuracy.top1
     trained_ranges = observer_ranges(model, ctx.example_input()) if cfg.transfer_ranges else []
     model = convert_to_float(model).eval()
     float_onnx = export_float(model, ctx, "qat-float.onnx")
     ranges = match_ranges(weighted_inputs(float_onnx), trained_ranges)
-    ctx.notes["qat_ranges"] = (f"{len(ranges)} activation ranges from QAT" if ranges else
-                               "recalibrated (QAT layers did not map one to one onto the ONNX graph)"
-                               if cfg.transfer_ranges else "recalibrated")
-    out = quantize_static_onnx(float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", batches, cfg.calibration,
-                               ranges=ranges)
+    ctx.notes["qat_ranges"] = (
+        f"{len(ranges)} activation ranges from QAT"
+        if ranges
+        else "recalibrated (QAT layers did not map one to one onto the ONNX graph)"
+        if cfg.transfer_ranges
+        else "recalibrated"
+    )
+    out = quantize_static_onnx(
+        float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", batches, cfg.calibration, ranges=ranges
+    )
     ctx.notes["quantized_ops"] = weighted_nodes(out)
     return OnnxModel(out, model, "int8-qat")

@@ -7,7 +7,18 @@ from rich.table import Table
 from torchslim.measure.bench import Measurement
 from torchslim.report.tables import human_count
 
-HEADERS = ["runtime", "provider", "batch", "median ms", "p10–p90 ms", "spread", "img/s", "GFLOP/s", "% peak", "noise · speedup"]
+HEADERS = [
+    "runtime",
+    "provider",
+    "batch",
+    "median ms",
+    "p10–p90 ms",
+    "spread",
+    "img/s",
+    "GFLOP/s",
+    "% peak",
+    "noise · speedup",
+]
 
 
 def latency_cells(m: Measurement, baseline: Measurement | None = None) -> list[list[str]]:
@@ -15,12 +26,20 @@ def latency_cells(m: Measurement, baseline: Measurement | None = None) -> list[l
     rows = []
     for r in m.latency:
         key = (r.runtime, r.provider, r.batch_size)
-        rows.append([
-            r.runtime, r.provider, str(r.batch_size), f"{r.median_ms:.3f}",
-            f"{r.timing.p10_s * 1e3:.3f}–{r.timing.p90_s * 1e3:.3f}", f"{100 * r.timing.spread:.1f}%",
-            f"{r.images_per_second:.1f}", f"{r.achieved_gflops:.1f}", f"{r.pct_of_peak:.0f}%",
-            ("NOISY " if r.timing.noisy else "") + (f"{speed[key]:.2f}x" if key in speed else ""),
-        ])
+        rows.append(
+            [
+                r.runtime,
+                r.provider,
+                str(r.batch_size),
+                f"{r.median_ms:.3f}",
+                f"{r.timing.p10_s * 1e3:.3f}–{r.timing.p90_s * 1e3:.3f}",
+                f"{100 * r.timing.spread:.1f}%",
+                f"{r.images_per_second:.1f}",
+                f"{r.achieved_gflops:.1f}",
+                f"{r.pct_of_peak:.0f}%",
+                ("NOISY " if r.timing.noisy else "") + (f"{speed[key]:.2f}x" if key in speed else ""),
+            ]
+        )
     return rows
 
 

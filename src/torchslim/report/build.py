@@ -9,14 +9,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from torchslim.config import RunConfig
+from torchslim.config import RunConfig, load_config
 from torchslim.errors import TorchslimError
+from torchslim.latency_comparison import stored_comparison
 from torchslim.report.document import Document, Section, Text, write_document
 from torchslim.report.entries import ModelGroup, group_entries
 from torchslim.report.method_tables import batch_tables, methods_sections, seeds_table
 from torchslim.report.runs import hardware_lines, runs_table
 from torchslim.report.tradeoffs import analysis_sections, dynamics_sections, tradeoff_plot_section
 from torchslim.store import ResultRow, Store
+from torchslim.tasks import expand
 
 FORMATS = ("md", "html", "terminal")
 FIGURES = "report_files"
@@ -26,19 +28,21 @@ def parse_formats(text: str) -> list[str]:
     chosen = [f.strip() for f in text.split(",") if f.strip()]
     bad = [f for f in chosen if f not in FORMATS]
     if bad or not chosen:
-        raise TorchslimError(f"unknown report format {', '.join(map(repr, bad)) or repr(text)}; "
-                             f"valid: {', '.join(FORMATS)} (comma-separated)")
+        raise TorchslimError(
+            f"unknown report format {', '.join(map(repr, bad)) or repr(text)}; "
+            f"valid: {', '.join(FORMATS)} (comma-separated)"
+        )
     return chosen
 
 
 def load_run(run_dir: Path) -> tuple[RunConfig, str]:
     """The resolved config a run wrote into its folder, and the command's config path."""
-    from torchslim.config import load_config
-
     resolved = run_dir / "config.resolved.yaml"
     if not resolved.is_file():
-        raise TorchslimError(f"{run_dir} is not a run folder: it has no config.resolved.yaml "
-                             "(a folder written by `torchslim run`, e.g. runs/quickstart)")
+        raise TorchslimError(
+            f"{run_dir} is not a run folder: it has no config.resolved.yaml "
+            "(a folder written by `torchslim run`, e.g. runs/quickstart)"
+        )
     first = resolved.read_text().splitlines()[0]
     source = first.removeprefix("# torchslim run ").strip() if first.startswith("# torchslim run ") else ""
     return load_config(resolved), source
@@ -46,20 +50,19 @@ def load_run(run_dir: Path) -> tuple[RunConfig, str]:
 
 def collect(cfg: RunConfig, store: Store, source: str = "") -> tuple[list[ResultRow], list[tuple], dict]:
     """The store's rows for the config's tasks, every expected task key, and why absent ones are absent."""
-    from torchslim.tasks import expand
-
     tasks = expand(cfg, source)
     rows = [r for t in tasks if (r := store.get(t.key)) is not None]
     expected = [(t.model.label, t.dataset.name, t.method_chain, t.seed) for t in tasks]
-    reasons = {(t.model.label, t.dataset.name, t.method_chain, t.seed): f"failed: {msg}"
-               for t in tasks if (msg := store.failure(t.key))}
+    reasons = {
+        (t.model.label, t.dataset.name, t.method_chain, t.seed): f"failed: {msg}"
+        for t in tasks
+        if (msg := store.failure(t.key))
+    }
     return rows, expected, reasons
 
 
 def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -> bool:
     """Give entries the side-by-side latencies of their model's first-seed artifacts, where stored."""
-    from torchslim.latency_comparison import stored_comparison
-
     found = False
     for g in groups:
         rows = [r for e in g.entries for r in e.rows if r.seed == cfg.seeds[0]]
@@ -71,26 +74,49 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
     return found
 
 
-def build_document(cfg: RunConfig, rows: list[ResultRow], groups: list[ModelGroup], source: str,
-                   figdir: Path) -> Document:
+def build_document(
+    cfg: RunConfig, rows: list[ResultRow], groups: list[ModelGroup], source: str, figdir: Path
+) -> Document:
     n_missing = sum(len(e.missing) for g in groups for e in g.entries)
-    intro = (f"Command: `torchslim run {source or '<config>'}` · seeds {', '.join(map(str, cfg.seeds))} · "
-             f"{len(rows)} finished run(s)" + (f", {n_missing} missing (named in the tables)" if n_missing else "")
-             + (f" · top-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')})"
-                if rows else "") + ". Regenerate with `torchslim report " + str(cfg.run_dir) + "`.")
+    intro = (
+        f"Command: `torchslim run {source or '<config>'}` · seeds {', '.join(map(str, cfg.seeds))} · "
+        f"{len(rows)} finished run(s)"
+        + (f", {n_missing} missing (named in the tables)" if n_missing else "")
+        + (f" · top-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')})" if rows else "")
+        + ". Regenerate with `torchslim report "
+        + str(cfg.run_dir)
+        + "`."
+    )
     if not rows:
         return Document(cfg.name, intro, [Section("No results", [Text("No finished runs in the store yet.")])])
     sections = methods_sections(groups)
     sections += analysis_sections(groups, figdir)
-    sections.append(Section("Multi-seed results", [
-        Text("Seed 002's layout: mean and sample standard deviation over seeds, one column per run, the config "
-             "each row came from. Δ is paired: the mean over seeds of (method − original of the same seed)."),
-        seeds_table(groups, list(cfg.seeds))]))
+    sections.append(
+        Section(
+            "Multi-seed results",
+            [
+                Text(
+                    "Seed 002's layout: mean and sample standard deviation over seeds, one column per run, the config "
+                    "each row came from. Δ is paired: the mean over seeds of (method − original of the same seed)."
+                ),
+                seeds_table(groups, list(cfg.seeds)),
+            ],
+        )
+    )
     per_batch = [t for g in groups for t in batch_tables(g)]
     if per_batch:
-        sections.append(Section("Pruning by batch size", [
-            Text("Seed 003's layout: per batch size, speedups against the original at the same batch and runtime."),
-            *per_batch]))
+        sections.append(
+            Section(
+                "Pruning by batch size",
+                [
+                    Text(
+                        "Seed 003's layout: per batch size, speedups against the original at the same batch "
+                        "and runtime."
+                    ),
+                    *per_batch,
+                ],
+            )
+        )
     sections += dynamics_sections(groups, figdir)
     sections += tradeoff_plot_section(groups, figdir)
     sections.append(Section("Every run", [runs_table(rows)]))
@@ -98,8 +124,14 @@ def build_document(cfg: RunConfig, rows: list[ResultRow], groups: list[ModelGrou
     return Document(cfg.name, intro, sections)
 
 
-def write_report(cfg: RunConfig, store: Store, source: str = "", formats: list[str] | tuple[str, ...] = ("md", "html"),
-                 console=None, charts_only: bool = False) -> dict[str, Path]:
+def write_report(
+    cfg: RunConfig,
+    store: Store,
+    source: str = "",
+    formats: list[str] | tuple[str, ...] = ("md", "html"),
+    console=None,
+    charts_only: bool = False,
+) -> dict[str, Path]:
     """Write report.md / report.html into the run folder and print the terminal view; returns the files."""
     rows, expected, reasons = collect(cfg, store, source)
     groups = group_entries(rows, expected, reasons)

@@ -93,8 +93,12 @@ caption{font-style:italic;text-align:left;padding:4px 0}
 
 def to_html(doc: Document) -> str:
     """One file, no external resource: figures are embedded as data URIs, so it opens offline."""
-    out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(doc.title)}</title>",
-           f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(doc.title)}</h1>", _text_html(doc.intro)]
+    out = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(doc.title)}</title>',
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(doc.title)}</h1>",
+        _text_html(doc.intro),
+    ]
     for s in doc.sections:
         out.append(f"<h{s.level}>{html.escape(s.title)}</h{s.level}>")
         for b in s.blocks:
@@ -105,8 +109,10 @@ def to_html(doc: Document) -> str:
                 out.append(f"<pre>{html.escape(b.text())}</pre>")
             elif isinstance(b, Figure):
                 data = base64.b64encode(b.path.read_bytes()).decode()
-                out.append(f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
-                           f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+                out.append(
+                    f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+                )
             else:
                 out.append(_text_html(b.body))
     out.append("</body></html>")

@@ -101,14 +101,19 @@ class Entry:
         task's own median; None when not measured."""
         if (runtime, batch) in self.compared:
             return self.compared[(runtime, batch)]
-        values = [x["median_ms"] for r in self.rows for x in r.metrics.get("latency", [])
-                  if x["runtime"] == runtime and x["batch_size"] == batch]
+        values = [
+            x["median_ms"]
+            for r in self.rows
+            for x in r.metrics.get("latency", [])
+            if x["runtime"] == runtime and x["batch_size"] == batch
+        ]
         return statistics.median(values) if values else None
 
     @property
     def batch_sizes(self) -> list[int]:
-        return sorted({x["batch_size"] for r in self.rows for x in r.metrics.get("latency", [])}
-                      | {b for _, b in self.compared})
+        return sorted(
+            {x["batch_size"] for r in self.rows for x in r.metrics.get("latency", [])} | {b for _, b in self.compared}
+        )
 
     @property
     def prune_fraction(self) -> float | None:
@@ -176,14 +181,19 @@ class ModelGroup:
         return sorted({b for e in self.measured for b in e.batch_sizes})
 
 
-def group_entries(rows: list[ResultRow], expected: list[tuple[str, str, str, int]] | None = None,
-                  reasons: dict[tuple[str, str, str, int], str] | None = None) -> list[ModelGroup]:
+def group_entries(
+    rows: list[ResultRow],
+    expected: list[tuple[str, str, str, int]] | None = None,
+    reasons: dict[tuple[str, str, str, int], str] | None = None,
+) -> list[ModelGroup]:
     """Pool rows into entries, in the order the config lists them; add expected-but-absent seeds."""
     entries: dict[tuple[str, str, str], Entry] = {}
     for model, dataset, chain, seed in expected or []:
         entries.setdefault((model, dataset, chain), Entry(model, dataset, chain))
     for r in rows:
-        entries.setdefault((r.model, r.dataset, r.method_chain), Entry(r.model, r.dataset, r.method_chain)).rows.append(r)
+        entries.setdefault((r.model, r.dataset, r.method_chain), Entry(r.model, r.dataset, r.method_chain)).rows.append(
+            r
+        )
     present = {(r.model, r.dataset, r.method_chain, r.seed) for r in rows}
     for key in expected or []:
         if key not in present:

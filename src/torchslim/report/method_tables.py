@@ -42,20 +42,47 @@ def methods_table(group: ModelGroup) -> Table:
     for e in entries:
         ort, tor = e.latency_ms("onnxruntime", batch), e.latency_ms("torch", batch)
         nz = e.mean("nonzero_params")
-        rows.append([e.method, e.compression, e.top1.format(), human_count(nz) if nz is not None else "not measured",
-                     f"{e.size_bytes / 1e6:.2f} MB" if e.size_bytes else "not measured",
-                     human_count(e.mean("macs")) if e.mean("macs") else "not measured",
-                     ms(ort), ms(tor, why_no_torch(e))])
+        rows.append(
+            [
+                e.method,
+                e.compression,
+                e.top1.format(),
+                human_count(nz) if nz is not None else "not measured",
+                f"{e.size_bytes / 1e6:.2f} MB" if e.size_bytes else "not measured",
+                human_count(e.mean("macs")) if e.mean("macs") else "not measured",
+                ms(ort),
+                ms(tor, why_no_torch(e)),
+            ]
+        )
         cols["acc"].append(round(e.top1.mean, 2))
         cols["params"].append(nz)
         cols["size"].append(round(e.size_bytes / 1e4) if e.size_bytes else None)
         cols["macs"].append(e.mean("macs"))
         cols["ort"].append(round(ort, 3) if ort is not None else None)
         cols["torch"].append(round(tor, 3) if tor is not None else None)
-    bold = (best_cells(cols["acc"], 2, False) | best_cells(cols["params"], 3, True) | best_cells(cols["size"], 4, True)
-            | best_cells(cols["macs"], 5, True) | best_cells(cols["ort"], 6, True) | best_cells(cols["torch"], 7, True))
-    return Table(["Method", "Compression", "Val. Acc. (%)", "Params (non-zero)", "Size", "MACs",
-                  f"Latency ORT b{batch} (ms)", f"Latency torch b{batch} (ms)"], rows, "llrrrrrr", bold)
+    bold = (
+        best_cells(cols["acc"], 2, False)
+        | best_cells(cols["params"], 3, True)
+        | best_cells(cols["size"], 4, True)
+        | best_cells(cols["macs"], 5, True)
+        | best_cells(cols["ort"], 6, True)
+        | best_cells(cols["torch"], 7, True)
+    )
+    return Table(
+        [
+            "Method",
+            "Compression",
+            "Val. Acc. (%)",
+            "Params (non-zero)",
+            "Size",
+            "MACs",
+            f"Latency ORT b{batch} (ms)",
+            f"Latency torch b{batch} (ms)",
+        ],
+        rows,
+        "llrrrrrr",
+        bold,
+    )
 
 
 def methods_sections(groups: list[ModelGroup]) -> list[Section]:
@@ -66,16 +93,24 @@ def methods_sections(groups: list[ModelGroup]) -> list[Section]:
         blocks = [methods_table(g)]
         missing = [e for e in g.entries if not e.has_data]
         if missing:
-            blocks.append(Text("Not in the table (no finished run): " + "; ".join(
-                f"{e.chain} ({next(iter(e.missing.values()))})" for e in missing)))
+            blocks.append(
+                Text(
+                    "Not in the table (no finished run): "
+                    + "; ".join(f"{e.chain} ({next(iter(e.missing.values()))})" for e in missing)
+                )
+            )
         out.append(Section(f"{g.model} on {g.dataset}", blocks, level=3))
     if out:
-        timed = ("every artifact of a model (first seed) timed side by side in one process, interleaved rounds"
-                 if any(e.compared for g in groups for e in g.entries) else
-                 "each task's own measurement when it finished (no side-by-side comparison stored)")
-        note = Text("Seed 000's layout: sorted by accuracy (mean over seeds ± sample std); best value per column in "
-                    "bold. Size is the saved deployable file; params count non-zero weights. Latency is the median "
-                    f"of repeated timed runs, threads fixed: {timed}.")
+        timed = (
+            "every artifact of a model (first seed) timed side by side in one process, interleaved rounds"
+            if any(e.compared for g in groups for e in g.entries)
+            else "each task's own measurement when it finished (no side-by-side comparison stored)"
+        )
+        note = Text(
+            "Seed 000's layout: sorted by accuracy (mean over seeds ± sample std); best value per column in "
+            "bold. Size is the saved deployable file; params count non-zero weights. Latency is the median "
+            f"of repeated timed runs, threads fixed: {timed}."
+        )
         out.insert(0, Section("Compression methods by architecture", [note]))
     return out
 
@@ -96,18 +131,37 @@ def seeds_table(groups: list[ModelGroup], seeds: list[int]) -> Table:
         for e in g.entries:
             by_seed = {r.seed: r.metrics["top1"] for r in e.rows}
             stats = e.top1 if e.rows else None
-            rows.append([
-                g.model, g.dataset, e.label,
-                f"{stats.mean:.2f}" if stats else "missing",
-                (f"{stats.std:.2f}" if stats and stats.std is not None else "n/a (1 run)" if stats else "missing"),
-                paired_delta(e, g.baseline),
-                *[f"{by_seed[s]:.2f}" if s in by_seed else f"missing: {e.missing.get(s, 'seed not in the config')}"
-                  for s in seeds],
-                e.rows[0].config.get("source") or "—" if e.rows else "—",
-            ])
-    return Table(["Model", "Dataset", "Method", "Mean (%)", "Std (%)", "Δ vs original (paired)", *[f"Run {i + 1}: seed {s} (%)" for i, s in
-                                                                   enumerate(seeds)], "Config File"],
-                 rows, "lll" + "r" * (3 + len(seeds)) + "l")
+            rows.append(
+                [
+                    g.model,
+                    g.dataset,
+                    e.label,
+                    f"{stats.mean:.2f}" if stats else "missing",
+                    (f"{stats.std:.2f}" if stats and stats.std is not None else "n/a (1 run)" if stats else "missing"),
+                    paired_delta(e, g.baseline),
+                    *[
+                        f"{by_seed[s]:.2f}"
+                        if s in by_seed
+                        else f"missing: {e.missing.get(s, 'seed not in the config')}"
+                        for s in seeds
+                    ],
+                    e.rows[0].config.get("source") or "—" if e.rows else "—",
+                ]
+            )
+    return Table(
+        [
+            "Model",
+            "Dataset",
+            "Method",
+            "Mean (%)",
+            "Std (%)",
+            "Δ vs original (paired)",
+            *[f"Run {i + 1}: seed {s} (%)" for i, s in enumerate(seeds)],
+            "Config File",
+        ],
+        rows,
+        "lll" + "r" * (3 + len(seeds)) + "l",
+    )
 
 
 def batch_tables(group: ModelGroup) -> list[Table]:
@@ -120,14 +174,47 @@ def batch_tables(group: ModelGroup) -> list[Table]:
         return []
     tables = []
     for b in group.batch_sizes:
-        rows = [[b, "0 (baseline)", "Original", human_count(base.mean("nonzero_params")), "—", "1.00x", "1.00x",
-                 base.top1.format()]]
+        rows = [
+            [
+                b,
+                "0 (baseline)",
+                "Original",
+                human_count(base.mean("nonzero_params")),
+                "—",
+                "1.00x",
+                "1.00x",
+                base.top1.format(),
+            ]
+        ]
         for e in pruned:
             red = 1 - e.mean("macs") / base.mean("macs") if e.mean("macs") and base.mean("macs") else None
-            rows.append([b, f"{100 * e.prune_fraction:.0f}" if e.prune_fraction is not None else "?", e.method,
-                         human_count(e.mean("nonzero_params")), f"{-100 * red:.0f}%" if red is not None else "—",
-                         speed_cell(group, e, "torch", b, why_no_torch(e)),
-                         speed_cell(group, e, "onnxruntime", b, "not measured"), e.top1.format()])
-        tables.append(Table(["Batch", "Prune %", "Method", "Params (non-zero)", "MACs Red.", "PyTorch Speedup",
-                             "ONNX Speedup", "Top-1 (%)"], rows, "rrlrrrrr", title=f"{group.model}, batch {b}"))
+            rows.append(
+                [
+                    b,
+                    f"{100 * e.prune_fraction:.0f}" if e.prune_fraction is not None else "?",
+                    e.method,
+                    human_count(e.mean("nonzero_params")),
+                    f"{-100 * red:.0f}%" if red is not None else "—",
+                    speed_cell(group, e, "torch", b, why_no_torch(e)),
+                    speed_cell(group, e, "onnxruntime", b, "not measured"),
+                    e.top1.format(),
+                ]
+            )
+        tables.append(
+            Table(
+                [
+                    "Batch",
+                    "Prune %",
+                    "Method",
+                    "Params (non-zero)",
+                    "MACs Red.",
+                    "PyTorch Speedup",
+                    "ONNX Speedup",
+                    "Top-1 (%)",
+                ],
+                rows,
+                "rrlrrrrr",
+                title=f"{group.model}, batch {b}",
+            )
+        )
     return tables

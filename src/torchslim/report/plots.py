@@ -28,7 +28,9 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def label_clusters(pts: Sequence[tuple[float, float]], labels: Sequence[str]) -> list[tuple[tuple[float, float], list[str]]]:
+def label_clusters(
+    pts: Sequence[tuple[float, float]], labels: Sequence[str]
+) -> list[tuple[tuple[float, float], list[str]]]:
     """Points within 8 % (x) and 6 % (y) of the spans share one annotation, so labels do not overprint."""
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     dx, dy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
@@ -58,8 +60,14 @@ def tradeoff_plot(group: ModelGroup, cost: str, path: Path) -> Path | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4c72b0", zorder=3, label="measured")
-    ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], color="#dd8452", marker="o", zorder=4,
-            label="Pareto frontier")
+    ax.plot(
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        color="#dd8452",
+        marker="o",
+        zorder=4,
+        label="Pareto frontier",
+    )
     for (x, y), labels in label_clusters(pts, [e.label for e in entries]):
         ax.annotate("\n".join(labels), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(pick[1])
@@ -103,8 +111,15 @@ def dynamics_plot(entry: Entry, path: Path) -> Path | None:
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 6), dpi=100)
     x = [s["step"] for s in steps]
-    for ax, (key, label, scale) in zip(axes.flat, [("macs", "GFLOPs (2 x MACs)", 2e-9), ("params", "params (M)", 1e-6),
-                                                   ("top1", "top-1 (%)", 1.0), ("top5", "top-5 (%)", 1.0)]):
+    for ax, (key, label, scale) in zip(
+        axes.flat,
+        [
+            ("macs", "GFLOPs (2 x MACs)", 2e-9),
+            ("params", "params (M)", 1e-6),
+            ("top1", "top-1 (%)", 1.0),
+            ("top5", "top-5 (%)", 1.0),
+        ],
+    ):
         ax.plot(x, [s[key] * scale for s in steps], marker="o")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("step", fontsize=8)

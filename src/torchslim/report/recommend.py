@@ -41,8 +41,14 @@ def _pick(group: ModelGroup, pool: list[Entry], key: Callable[[Entry], float | N
 
 def recommend(group: ModelGroup, tolerance: float = 1.0) -> list[Recommendation]:
     if group.baseline is None:
-        return [Recommendation("All", "needs the original model's result", None,
-                               "no recommendation: the original model is not in the store")]
+        return [
+            Recommendation(
+                "All",
+                "needs the original model's result",
+                None,
+                "no recommendation: the original model is not in the store",
+            )
+        ]
     tol = f"within {tolerance:g} point{'s' if tolerance != 1 else ''} of the original's top-1"
     pool = _within(group, tolerance)
     batch = min(group.batch_sizes, default=1)
@@ -50,25 +56,51 @@ def recommend(group: ModelGroup, tolerance: float = 1.0) -> list[Recommendation]
 
     def add(use_case: str, rule: str, key: Callable[[Entry], float | None], fmt: Callable[[Entry], str]) -> None:
         e = _pick(group, pool, key)
-        recs.append(Recommendation(use_case, rule, e.label if e else None,
-                                   _evidence(group, e, fmt(e)) if e else f"nothing measured satisfies it ({tol})"))
+        recs.append(
+            Recommendation(
+                use_case,
+                rule,
+                e.label if e else None,
+                _evidence(group, e, fmt(e)) if e else f"nothing measured satisfies it ({tol})",
+            )
+        )
 
-    add("Mobile / edge (storage)", f"smallest file {tol}", lambda e: e.size_bytes,
-        lambda e: f"{e.size_bytes / 1e6:.2f} MB, {group.size_ratio(e):.2f}x smaller")
-    add(f"Latency-critical (ONNX Runtime, batch {batch})", f"lowest ONNX Runtime median latency at batch {batch} {tol}",
+    add(
+        "Mobile / edge (storage)",
+        f"smallest file {tol}",
+        lambda e: e.size_bytes,
+        lambda e: f"{e.size_bytes / 1e6:.2f} MB, {group.size_ratio(e):.2f}x smaller",
+    )
+    add(
+        f"Latency-critical (ONNX Runtime, batch {batch})",
+        f"lowest ONNX Runtime median latency at batch {batch} {tol}",
         lambda e: e.latency_ms("onnxruntime", batch),
-        lambda e: f"{e.latency_ms('onnxruntime', batch):.3f} ms, {group.speedup(e, 'onnxruntime', batch):.2f}x")
-    add(f"PyTorch serving (eager, batch {batch})", f"lowest PyTorch eager median latency at batch {batch} {tol}",
+        lambda e: f"{e.latency_ms('onnxruntime', batch):.3f} ms, {group.speedup(e, 'onnxruntime', batch):.2f}x",
+    )
+    add(
+        f"PyTorch serving (eager, batch {batch})",
+        f"lowest PyTorch eager median latency at batch {batch} {tol}",
         lambda e: e.latency_ms("torch", batch),
-        lambda e: f"{e.latency_ms('torch', batch):.3f} ms, {group.speedup(e, 'torch', batch):.2f}x")
-    add("Compute budget", f"fewest MACs {tol}", lambda e: e.mean("macs"),
-        lambda e: f"{e.mean('macs') / 1e6:.2f} M MACs, {group.macs_ratio(e):.2f}x fewer")
+        lambda e: f"{e.latency_ms('torch', batch):.3f} ms, {group.speedup(e, 'torch', batch):.2f}x",
+    )
+    add(
+        "Compute budget",
+        f"fewest MACs {tol}",
+        lambda e: e.mean("macs"),
+        lambda e: f"{e.mean('macs') / 1e6:.2f} M MACs, {group.macs_ratio(e):.2f}x fewer",
+    )
     compressed = [e for e in group.measured if not e.is_baseline]
     best = max(compressed, key=lambda e: e.top1.mean, default=None)
-    recs.append(Recommendation("Accuracy first", "most accurate compressed model, whatever its gains",
-                               best.label if best else None,
-                               _evidence(group, best, "highest top-1 of the compressed models") if best
-                               else "no compressed model in the store"))
+    recs.append(
+        Recommendation(
+            "Accuracy first",
+            "most accurate compressed model, whatever its gains",
+            best.label if best else None,
+            _evidence(group, best, "highest top-1 of the compressed models")
+            if best
+            else "no compressed model in the store",
+        )
+    )
     return recs
 
 
@@ -84,8 +116,10 @@ class Ranked:
 def efficiency_ranking(group: ModelGroup, tolerance: float = 1.0) -> tuple[str, list[Ranked]]:
     """Score = size reduction x ONNX Runtime speedup at the smallest batch; only models within budget rank."""
     batch = min(group.batch_sizes, default=1)
-    rule = (f"score = (original file size / file size) x (original / this ONNX Runtime median latency at batch {batch}); "
-            f"ranked among models within {tolerance:g} point(s) of the original's top-1, the rest listed after, unranked")
+    rule = (
+        f"score = (original file size / file size) x (original / this ONNX Runtime median latency at batch {batch}); "
+        f"ranked among models within {tolerance:g} point(s) of the original's top-1, the rest listed after, unranked"
+    )
     out = []
     for e in group.measured:
         size, speed = group.size_ratio(e), group.speedup(e, "onnxruntime", batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from torchslim.prune.sensitivity import SensitivityReport
+from torchslim.prune.sensitivity import GroupSensitivity, SensitivityReport, SensitivityRow
 from torchslim.report.tables import markdown_table
 
 
@@ -18,8 +18,13 @@ def _cell(row) -> str:
 def sensitivity_markdown(rep: SensitivityReport, title: str) -> str:
     ratios = rep.config["ratios"]
     limit = rep.config["max_drop"]
-    headers = ["Group (root layer)", "Coupled layers", "Channels", *[f"ratio {r:g}" for r in ratios],
-               f"Suggested ratio (drop <= {limit:g})"]
+    headers = [
+        "Group (root layer)",
+        "Coupled layers",
+        "Channels",
+        *[f"ratio {r:g}" for r in ratios],
+        f"Suggested ratio (drop <= {limit:g})",
+    ]
     body = []
     for g in sorted(rep.groups, key=lambda g: -max((r.drop for r in g.rows), default=0.0)):
         by_ratio = {r.ratio: r for r in g.rows}
@@ -49,8 +54,13 @@ def sensitivity_plot(rep: SensitivityReport, path: Path, title: str) -> Path:
         pts = [(0.0, rep.baseline_top1)] + [(r.ratio, r.top1) for r in g.rows if r.channels_removed > 0]
         if len(pts) > 1:
             ax.plot(*zip(*pts), marker="o", linewidth=1.2, label=g.root)
-    ax.axhline(rep.baseline_top1 - rep.config["max_drop"], color="grey", linestyle="--", linewidth=1,
-               label=f"baseline - {rep.config['max_drop']:g} pt")
+    ax.axhline(
+        rep.baseline_top1 - rep.config["max_drop"],
+        color="grey",
+        linestyle="--",
+        linewidth=1,
+        label=f"baseline - {rep.config['max_drop']:g} pt",
+    )
     ax.set_xlabel("fraction of the group's channels removed")
     ax.set_ylabel("top-1 (%) without fine-tuning")
     ax.set_title(f"Pruning sensitivity per layer group\n{title}", fontsize=9)
@@ -65,11 +75,11 @@ def sensitivity_plot(rep: SensitivityReport, path: Path, title: str) -> Path:
 
 def report_from_json(path: Path) -> SensitivityReport:
     """Rebuild a stored analysis (to redraw its table or plot without recomputing it)."""
-    from torchslim.prune.sensitivity import GroupSensitivity, SensitivityRow
-
     raw = json.loads(Path(path).read_text())
-    groups = [GroupSensitivity(g["root"], g["layers"], g["channels"], [SensitivityRow(**r) for r in g["rows"]])
-              for g in raw["groups"]]
+    groups = [
+        GroupSensitivity(g["root"], g["layers"], g["channels"], [SensitivityRow(**r) for r in g["rows"]])
+        for g in raw["groups"]
+    ]
     return SensitivityReport(raw["model"], raw["baseline_top1"], raw["eval_images"], raw["config"], groups)
 
 

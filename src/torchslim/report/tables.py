@@ -27,8 +27,14 @@ class Table:
     Cells are display strings (already formatted); ``bold`` holds (row, column) pairs.
     """
 
-    def __init__(self, headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None,
-                 bold: set[tuple[int, int]] | None = None, title: str = ""):
+    def __init__(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        align: str | None = None,
+        bold: set[tuple[int, int]] | None = None,
+        title: str = "",
+    ):
         self.headers = [str(h) for h in headers]
         self.rows = [[str(c) for c in r] for r in rows]
         self.align = align or "l" * len(self.headers)
@@ -48,8 +54,10 @@ class Table:
             return f"<{tag}{style}>{'<b>' + body + '</b>' if strong else body}</{tag}>"
 
         head = "".join(td("th", h, j, False) for j, h in enumerate(self.headers))
-        body = "\n".join("<tr>" + "".join(td("td", c, j, (i, j) in self.bold) for j, c in enumerate(r)) + "</tr>"
-                         for i, r in enumerate(self.rows))
+        body = "\n".join(
+            "<tr>" + "".join(td("td", c, j, (i, j) in self.bold) for j, c in enumerate(r)) + "</tr>"
+            for i, r in enumerate(self.rows)
+        )
         return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 
     def rich(self):

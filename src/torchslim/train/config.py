@@ -22,8 +22,11 @@ class TrainConfig(BaseModel):
     warmup_fraction: float = Field(0.15, ge=0, lt=1, description="share of steps spent warming up (onecycle)")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     ema_decay: float | None = Field(
-        None, gt=0, lt=1, description="keep an exponential moving average of the weights (and BN statistics) "
-        "with this decay per step, evaluate and keep it; e.g. 0.999. Off by default"
+        None,
+        gt=0,
+        lt=1,
+        description="keep an exponential moving average of the weights (and BN statistics) "
+        "with this decay per step, evaluate and keep it; e.g. 0.999. Off by default",
     )
     channels_last: bool | Literal["auto"] = Field(
         "auto", description="NHWC memory format; auto = on for conv nets at 32x32 and larger (1.3x on ResNet-20 here)"

@@ -8,14 +8,14 @@ import random
 import numpy as np
 import torch
 
+from torchslim.measure.allocator import keep_freed_memory
+
 
 def configure(seed: int, deterministic: bool = True, threads: int | None = None) -> int:
     """Seed every RNG, pick deterministic kernels, fix the thread count; return that count.
 
     CPU results can depend on the thread count (reduction order), so it is fixed and recorded.
     """
-    from torchslim.measure.allocator import keep_freed_memory
-
     keep_freed_memory()  # fewer page faults per step: faster, and steadier timings
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)

@@ -15,8 +15,9 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def kd_loss(teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.9,
-            label_smoothing: float = 0.0) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+def kd_loss(
+    teacher: nn.Module, temperature: float = 4.0, alpha: float = 0.9, label_smoothing: float = 0.0
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """A ``fit(loss=...)`` callable; the teacher runs in eval mode under no_grad (its parameters are
     left as they are: a teacher may be a snapshot that is restored and trained again)."""
     teacher.eval()

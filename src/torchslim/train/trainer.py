@@ -51,8 +51,14 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: i
     total_steps = max(1, total_steps)
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=max(cfg.warmup_fraction, 1e-3),
-            anneal_strategy="cos", div_factor=25.0, final_div_factor=1e3, cycle_momentum=False,
+            opt,
+            max_lr=cfg.lr,
+            total_steps=total_steps,
+            pct_start=max(cfg.warmup_fraction, 1e-3),
+            anneal_strategy="cos",
+            div_factor=25.0,
+            final_div_factor=1e3,
+            cycle_momentum=False,
         )
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
@@ -101,11 +107,15 @@ def fit(
             if epoch_hook is not None:
                 epoch_hook(epoch)
             stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion), cfg, bar)
-            stats.update({f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()})
+            stats.update(
+                {f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()}
+            )
             result.history.append(stats)
-            bar.note(f"epoch {epoch + 1}/{cfg.epochs}  {data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  "
-                     f"loss {stats['train_loss']:.4f}  {stats['images'] / max(stats['seconds'], 1e-9):.0f} img/s  "
-                     f"{stats['seconds']:.0f} s")
+            bar.note(
+                f"epoch {epoch + 1}/{cfg.epochs}  {data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  "
+                f"loss {stats['train_loss']:.4f}  {stats['images'] / max(stats['seconds'], 1e-9):.0f} img/s  "
+                f"{stats['seconds']:.0f} s"
+            )
             if checkpoint is not None:
                 save_atomic(_checkpoint_blob((model, ema), opt, sched, epoch + 1, result.history), checkpoint)
     result.train_seconds = time.perf_counter() - t0
@@ -150,11 +160,19 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         elapsed = time.perf_counter() - t0
-        bar.advance(f"ep {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.4f} acc {100 * correct / seen:.1f}% "
-                    f"{seen / max(elapsed, 1e-9):.0f} img/s")
+        bar.advance(
+            f"ep {epoch + 1}/{cfg.epochs} loss {loss_sum / seen:.4f} acc {100 * correct / seen:.1f}% "
+            f"{seen / max(elapsed, 1e-9):.0f} img/s"
+        )
     secs = time.perf_counter() - t0
-    return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_top1": 100.0 * correct / max(seen, 1),
-            "images": seen, "seconds": secs, "lr": sched.get_last_lr()[0]}
+    return {
+        "epoch": epoch + 1,
+        "train_loss": loss_sum / max(seen, 1),
+        "train_top1": 100.0 * correct / max(seen, 1),
+        "images": seen,
+        "seconds": secs,
+        "lr": sched.get_last_lr()[0],
+    }
 
 
 def _checkpoint_blob(models, opt, sched, epochs_done: int, history) -> dict[str, Any]:

@@ -16,6 +16,10 @@ import torch
 from torch import nn
 
 from torchslim.errors import CheckpointError, ConfigError
+from torchslim.export.architecture import apply_architecture
+from torchslim.export.checkpoint import read_model_file, save_model
+from torchslim.export.onnx import export_onnx
+from torchslim.yolo.modules import split_c2f
 
 KIND = "ultralytics-detect"
 
@@ -24,25 +28,29 @@ def build_detector(source: str, nc: int) -> nn.Module:
     """A DetectionModel from a yaml name or path (e.g. ``yolo11n.yaml``), C2f blocks already split."""
     from ultralytics.nn.tasks import DetectionModel
 
-    from torchslim.yolo.modules import split_c2f
-
     if not str(source).endswith((".yaml", ".yml")):
-        raise ConfigError(f"yolo model '{source}': give a model yaml such as yolo11n.yaml (built from scratch) "
-                          "or a torchslim detector artifact with 'checkpoint:'; Ultralytics .pt files pickle code")
+        raise ConfigError(
+            f"yolo model '{source}': give a model yaml such as yolo11n.yaml (built from scratch) "
+            "or a torchslim detector artifact with 'checkpoint:'; Ultralytics .pt files pickle code"
+        )
     try:
         model = DetectionModel(source, nc=nc, verbose=False)
     except FileNotFoundError:
-        raise ConfigError(f"yolo model yaml '{source}' not found (Ultralytics ships yolo11n.yaml, yolov8n.yaml, "
-                          "... or give a local path)") from None
+        raise ConfigError(
+            f"yolo model yaml '{source}' not found (Ultralytics ships yolo11n.yaml, yolov8n.yaml, "
+            "... or give a local path)"
+        ) from None
     split_c2f(model)
     return model
 
 
 def save_detector(model: nn.Module, path: Path, extra: dict | None = None) -> None:
-    from torchslim.export.checkpoint import save_model
-
-    description = {"kind": KIND, "yaml": dict(model.yaml), "nc": int(model.model[-1].nc),
-                   "names": {int(k): str(v) for k, v in getattr(model, "names", {}).items()}} | (extra or {})
+    description = {
+        "kind": KIND,
+        "yaml": dict(model.yaml),
+        "nc": int(model.model[-1].nc),
+        "names": {int(k): str(v) for k, v in getattr(model, "names", {}).items()},
+    } | (extra or {})
     save_model(model.float().eval(), Path(path), description)
 
 
@@ -50,14 +58,12 @@ def load_detector(path: Path) -> tuple[nn.Module, dict]:
     """(model in eval mode, description) of a saved detector artifact."""
     from ultralytics.nn.tasks import DetectionModel
 
-    from torchslim.export.architecture import apply_architecture
-    from torchslim.export.checkpoint import read_model_file
-    from torchslim.yolo.modules import split_c2f
-
     description, arch, state = read_model_file(Path(path))
     if description.get("kind") != KIND:
-        raise CheckpointError(f"'{path}' is a torchslim artifact but not a detector (kind "
-                              f"{description.get('kind', 'classifier')!r}); load it with torchslim.models.load_model")
+        raise CheckpointError(
+            f"'{path}' is a torchslim artifact but not a detector (kind "
+            f"{description.get('kind', 'classifier')!r}); load it with torchslim.models.load_model"
+        )
     model = DetectionModel(dict(description["yaml"]), nc=description["nc"], verbose=False)
     split_c2f(model)
     apply_architecture(model, arch, state)
@@ -68,8 +74,6 @@ def load_detector(path: Path) -> tuple[nn.Module, dict]:
 
 def export_detector(model: nn.Module, path: Path, imgsz: int) -> Path:
     """ONNX with a dynamic batch axis, predictions only (boxes + class scores per anchor)."""
-    from torchslim.export.onnx import export_onnx
-
     export_onnx(Predictions(copy.deepcopy(model).eval()), torch.zeros(1, 3, imgsz, imgsz), path)
     return path
 

@@ -32,11 +32,29 @@ class TrainSettings:
     close_mosaic: int = 2
 
     def overrides(self, workdir: Path, name: str) -> dict:
-        return dict(data=self.data, imgsz=self.imgsz, batch=self.batch, seed=self.seed, deterministic=True,
-                    workers=self.workers, device="cpu", amp=False, plots=False, val=False, save=False,
-                    project=str(Path(workdir).resolve()), name=name, exist_ok=True, verbose=False,
-                    optimizer=self.optimizer, lr0=self.lr0, warmup_epochs=self.warmup_epochs, mosaic=self.mosaic,
-                    close_mosaic=self.close_mosaic, pretrained=False)
+        return dict(
+            data=self.data,
+            imgsz=self.imgsz,
+            batch=self.batch,
+            seed=self.seed,
+            deterministic=True,
+            workers=self.workers,
+            device="cpu",
+            amp=False,
+            plots=False,
+            val=False,
+            save=False,
+            project=str(Path(workdir).resolve()),
+            name=name,
+            exist_ok=True,
+            verbose=False,
+            optimizer=self.optimizer,
+            lr0=self.lr0,
+            warmup_epochs=self.warmup_epochs,
+            mosaic=self.mosaic,
+            close_mosaic=self.close_mosaic,
+            pretrained=False,
+        )
 
 
 def finetune(model: nn.Module, settings: TrainSettings, epochs: int, workdir: Path, name: str) -> nn.Module:
@@ -71,9 +89,20 @@ def validate(model: nn.Module, settings: TrainSettings, workdir: Path) -> dict[s
     """mAP50 and mAP50-95 of a deep copy of ``model`` on the data's val split."""
     from ultralytics.models.yolo.detect import DetectionValidator
 
-    args = dict(data=settings.data, imgsz=settings.imgsz, batch=settings.batch, device="cpu", plots=False,
-                save_json=False, verbose=False, project=str(Path(workdir).resolve()), name="val", exist_ok=True, workers=0,
-                half=False)
+    args = dict(
+        data=settings.data,
+        imgsz=settings.imgsz,
+        batch=settings.batch,
+        device="cpu",
+        plots=False,
+        save_json=False,
+        verbose=False,
+        project=str(Path(workdir).resolve()),
+        name="val",
+        exist_ok=True,
+        workers=0,
+        half=False,
+    )
     validator = DetectionValidator(args=args)
     stats = validator(model=copy.deepcopy(model).float().eval())
     return {"map50": float(stats["metrics/mAP50(B)"]), "map50_95": float(stats["metrics/mAP50-95(B)"])}

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from torch import nn
 
+from torchslim.config.detect import DetectRunConfig
+from torchslim.measure.side_by_side import side_by_side
+from torchslim.measure.timing import TimingConfig
+from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console
-from torchslim.config.detect import DetectRunConfig
-from torchslim.yolo.artifact import Predictions
+from torchslim.yolo.artifact import Predictions, load_detector
 
 
 def latency_target(cfg: DetectRunConfig, rows: list[ResultRow]) -> str:
@@ -37,29 +40,37 @@ def deployable(model: nn.Module) -> nn.Module:
 
 def compare_detectors(cfg: DetectRunConfig, rows: list[ResultRow], store: Store) -> dict | None:
     """{(chain, runtime, imgsz, batch): timing dict}, measured once per set of checkpoints and stored."""
-    from torchslim.measure.side_by_side import side_by_side
-    from torchslim.measure.timing import TimingConfig
-    from torchslim.provenance import provenance
-    from torchslim.yolo.artifact import load_detector
-
     target = latency_target(cfg, rows)
     if hits := store.benchmarks(target):
         return stored_latency(hits[-1])
     m = cfg.measure
     timed = [r for r in rows if r.method_chain != "baseline"]  # "finetune" is the 0 % reference
-    models = {r.method_chain: deployable(load_detector(Path(r.artifacts["dir"]) / r.artifacts["model"])[0])
-              for r in timed}
+    models = {
+        r.method_chain: deployable(load_detector(Path(r.artifacts["dir"]) / r.artifacts["model"])[0]) for r in timed
+    }
     timing = TimingConfig(warmup_runs=1, warmup_seconds=0.2, min_runs=3, min_seconds=m.min_seconds, rounds=m.rounds)
     out = []
     for size in m.imgsz:
-        console.print(f"[bold]time[/bold]  {len(models)} checkpoints side by side at imgsz {size}, batch "
-                      f"{', '.join(map(str, m.batch_sizes))}, {' and '.join(m.runtimes)} (interleaved rounds)")
+        console.print(
+            f"[bold]time[/bold]  {len(models)} checkpoints side by side at imgsz {size}, batch "
+            f"{', '.join(map(str, m.batch_sizes))}, {' and '.join(m.runtimes)} (interleaved rounds)"
+        )
         lat = side_by_side(models, (3, size, size), m.batch_sizes, tuple(m.runtimes), timing, cfg.threads)
-        out += [{"chain": chain, "runtime": rt, "imgsz": size, "batch_size": b, **t.as_dict(),
-                 "median_ms": t.median_s * 1e3} for (chain, rt, b), t in lat.items()]
+        out += [
+            {
+                "chain": chain,
+                "runtime": rt,
+                "imgsz": size,
+                "batch_size": b,
+                **t.as_dict(),
+                "median_ms": t.median_s * 1e3,
+            }
+            for (chain, rt, b), t in lat.items()
+        ]
     result = {"latency": out, "threads": cfg.threads}
-    store.put_benchmark(target, {"chains": sorted(models), "imgsz": m.imgsz, "batch_sizes": m.batch_sizes}, result,
-                        provenance())
+    store.put_benchmark(
+        target, {"chains": sorted(models), "imgsz": m.imgsz, "batch_sizes": m.batch_sizes}, result, provenance()
+    )
     return stored_latency({"result": result})
 
 

@@ -20,8 +20,9 @@ from types import ModuleType
 from torchslim.errors import TorchslimError
 
 FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
-EXTRA_HINT = ("YOLO features need the optional extra: pip install 'torchslim[yolo]' "
-              "(installs Ultralytics, licensed AGPL-3.0)")
+EXTRA_HINT = (
+    "YOLO features need the optional extra: pip install 'torchslim[yolo]' (installs Ultralytics, licensed AGPL-3.0)"
+)
 _INTEGRATIONS = ("sync", "clearml", "comet", "dvc", "hub", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
 
 

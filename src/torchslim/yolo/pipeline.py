@@ -11,7 +11,6 @@ Then every checkpoint is timed side by side (PyTorch and ONNX Runtime, each imag
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,20 @@ from rich.markup import escape
 from torch import nn
 
 from torchslim.artifacts import StoredArtifact
-from torchslim.config import task_hash
-from torchslim.errors import ConfigError
+from torchslim.config import task_hash, to_yaml
+from torchslim.config.detect import DetectRunConfig
+from torchslim.errors import ConfigError, DataNotFoundError, TorchslimError
+from torchslim.measure.complexity import count_flops, count_params, file_size
+from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console
-from torchslim.config.detect import DetectRunConfig
-from torchslim.yolo.artifact import export_detector
-from torchslim.yolo.engine import TrainSettings
+from torchslim.yolo.artifact import build_detector, export_detector, load_detector, save_detector
+from torchslim.yolo.engine import TrainSettings, finetune, validate
+from torchslim.yolo.latency import compare_detectors
+from torchslim.yolo.offline import ultralytics
+from torchslim.yolo.prune import detector_pruner
+from torchslim.yolo.report import write_detect_report
+from torchslim.yolo.synthetic import SyntheticDetection, write_dataset
 
 
 def chain_name(level: float) -> str:
@@ -36,14 +42,13 @@ def chain_name(level: float) -> str:
 
 def resolve_data(cfg: DetectRunConfig) -> Path:
     """The data.yaml to train on: written under the run folder for 'synthetic', else the user's file."""
-    from torchslim.yolo.synthetic import SyntheticDetection, write_dataset
-
     if cfg.data == "synthetic":
         return write_dataset(cfg.run_dir / "data", SyntheticDetection(**cfg.synthetic.model_dump()))
     path = Path(cfg.data)
     if not path.is_file():
-        raise ConfigError(f"data: '{cfg.data}' is not a file; give the path of a YOLO data.yaml "
-                          "(train:, val:, names:) or 'synthetic'")
+        raise ConfigError(
+            f"data: '{cfg.data}' is not a file; give the path of a YOLO data.yaml (train:, val:, names:) or 'synthetic'"
+        )
     check_data_yaml(path)
     return path.resolve()
 
@@ -51,8 +56,6 @@ def resolve_data(cfg: DetectRunConfig) -> Path:
 def check_data_yaml(path: Path) -> None:
     """Fail before any training when the data.yaml's splits or class names are missing."""
     import yaml
-
-    from torchslim.errors import DataNotFoundError
 
     try:
         spec = yaml.safe_load(path.read_text()) or {}
@@ -65,9 +68,11 @@ def check_data_yaml(path: Path) -> None:
         for entry in spec[split] if isinstance(spec[split], list) else [spec[split]]:
             where = Path(entry) if Path(entry).is_absolute() else root / entry
             if not where.exists():
-                raise DataNotFoundError(f"{path}: the {split} split '{entry}' is not at {where} (expected a folder "
-                                        "of images with labels/ beside images/, or a .txt list of image paths; a "
-                                        "relative path: is read from the current folder)")
+                raise DataNotFoundError(
+                    f"{path}: the {split} split '{entry}' is not at {where} (expected a folder "
+                    "of images with labels/ beside images/, or a .txt list of image paths; a "
+                    "relative path: is read from the current folder)"
+                )
 
 
 @dataclass
@@ -88,18 +93,32 @@ class DetectRun:
         self.store = Store(cfg.store)
         self.data_yaml = resolve_data(cfg)
         t = cfg.train
-        self.settings = TrainSettings(data=str(self.data_yaml), imgsz=t.imgsz, batch=t.batch, seed=cfg.seed,
-                                      optimizer=t.optimizer, lr0=t.lr0, warmup_epochs=t.warmup_epochs, mosaic=t.mosaic,
-                                      close_mosaic=t.close_mosaic)
+        self.settings = TrainSettings(
+            data=str(self.data_yaml),
+            imgsz=t.imgsz,
+            batch=t.batch,
+            seed=cfg.seed,
+            optimizer=t.optimizer,
+            lr0=t.lr0,
+            warmup_epochs=t.warmup_epochs,
+            mosaic=t.mosaic,
+            close_mosaic=t.close_mosaic,
+        )
         self.dataset = "synthetic" if cfg.data == "synthetic" else str(self.data_yaml)
         self.model_label = Path(cfg.model).stem
 
     # -- payloads: what each stage's result depends on --------------------------------------------
     def base_payload(self) -> dict:
         c = self.cfg
-        return {"task": "detect", "model": c.model, "checkpoint": str(c.checkpoint) if c.checkpoint else None,
-                "data": self.dataset, "synthetic": c.synthetic.model_dump() if c.data == "synthetic" else None,
-                "train": c.train.model_dump(), "seed": c.seed}
+        return {
+            "task": "detect",
+            "model": c.model,
+            "checkpoint": str(c.checkpoint) if c.checkpoint else None,
+            "data": self.dataset,
+            "synthetic": c.synthetic.model_dump() if c.data == "synthetic" else None,
+            "train": c.train.model_dump(),
+            "seed": c.seed,
+        }
 
     def tune_payload(self, level: float | None) -> dict:
         p = self.cfg.prune
@@ -113,23 +132,22 @@ class DetectRun:
 
     # -- stages ------------------------------------------------------------------------------------
     def stages(self) -> list[Stage]:
-        out = [Stage("baseline", self.base_payload(), self.train_baseline),
-               Stage("finetune", self.tune_payload(None), self.finetune_reference)]
-        out += [Stage(chain_name(lv), self.tune_payload(lv), lambda lv=lv: self.prune_level(lv))
-                for lv in self.cfg.prune.levels]
+        out = [
+            Stage("baseline", self.base_payload(), self.train_baseline),
+            Stage("finetune", self.tune_payload(None), self.finetune_reference),
+        ]
+        out += [
+            Stage(chain_name(lv), self.tune_payload(lv), lambda lv=lv: self.prune_level(lv))
+            for lv in self.cfg.prune.levels
+        ]
         return out
 
     def loaded(self, chain: str) -> nn.Module:
-        from torchslim.yolo.artifact import load_detector
-
         stage = next(s for s in self.stages() if s.chain == chain)
         row = self.store.get(self.key(stage))
         return load_detector(Path(row.artifacts["dir"]) / row.artifacts["model"])[0]
 
     def train_baseline(self) -> tuple[nn.Module, dict]:
-        from torchslim.yolo.artifact import build_detector, load_detector
-        from torchslim.yolo.engine import finetune
-
         nc = len(self.names())
         if self.cfg.checkpoint is not None:
             model, desc = load_detector(self.cfg.checkpoint)
@@ -142,8 +160,6 @@ class DetectRun:
         return model, {"train_seconds": time.perf_counter() - t0, "epochs": self.cfg.train.epochs}
 
     def finetune_reference(self) -> tuple[nn.Module, dict]:
-        from torchslim.yolo.engine import finetune
-
         epochs = self.cfg.prune.finetune_epochs
         model = self.loaded("baseline")
         t0 = time.perf_counter()
@@ -152,10 +168,6 @@ class DetectRun:
         return model, {"train_seconds": time.perf_counter() - t0, "epochs": epochs}
 
     def prune_level(self, level: float) -> tuple[nn.Module, dict]:
-        from torchslim.measure.complexity import count_flops, count_params
-        from torchslim.yolo.engine import finetune, validate
-        from torchslim.yolo.prune import detector_pruner
-
         p, imgsz = self.cfg.prune, self.settings.imgsz
         model = self.loaded("baseline")
         pruner = detector_pruner(model, level, p.steps, imgsz, p.round_to)
@@ -166,9 +178,16 @@ class DetectRun:
             if epochs:
                 finetune(model, self.settings, epochs, self.dir / "ultralytics-runs", f"{level:g}-step{i + 1}")
             model.eval()
-            steps.append({"step": i + 1, "epochs": epochs, "params": count_params(model)[0],
-                          "flops": count_flops(model, (3, imgsz, imgsz)), **validate(model, self.settings, self.dir),
-                          "seconds": time.perf_counter() - t0})
+            steps.append(
+                {
+                    "step": i + 1,
+                    "epochs": epochs,
+                    "params": count_params(model)[0],
+                    "flops": count_flops(model, (3, imgsz, imgsz)),
+                    **validate(model, self.settings, self.dir),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
         last = {k: steps[-1][k] for k in ("map50", "map50_95")}  # the final model, already validated
         return model, {"train_seconds": time.perf_counter() - t0, "epochs": p.finetune_epochs, "steps": steps} | last
 
@@ -182,20 +201,19 @@ class DetectRun:
 
     # -- running -----------------------------------------------------------------------------------
     def execute(self, stage: Stage) -> ResultRow:
-        from torchslim.measure.complexity import count_flops, count_params, file_size
-        from torchslim.provenance import provenance
-        from torchslim.yolo.artifact import save_detector
-        from torchslim.yolo.engine import validate
-
         folder = self.dir / stage.chain.replace("(", "_").replace(")", "").replace("=", "")
         folder.mkdir(parents=True, exist_ok=True)
-        console.print(f"[bold]run[/bold]   {escape(self.model_label)} | {escape(self.dataset)} | {escape(stage.chain)} "
-                      f"| seed {self.cfg.seed}")
+        console.print(
+            f"[bold]run[/bold]   {escape(self.model_label)} | {escape(self.dataset)} | {escape(stage.chain)} "
+            f"| seed {self.cfg.seed}"
+        )
         t0 = time.perf_counter()
         try:
             model, metrics = stage.make()
         except Exception as exc:
-            self.store.put_failure(self.key(stage), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+            self.store.put_failure(
+                self.key(stage), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            )
             raise
         model.eval()
         model.names = self.names()
@@ -206,19 +224,33 @@ class DetectRun:
         if "map50_95" not in metrics:
             metrics |= validate(model, self.settings, self.dir)
         metrics |= {
-            "params": params, "nonzero_params": nonzero,
-            "flops": count_flops(model, (3, big, big)), "flops_imgsz": big,
+            "params": params,
+            "nonzero_params": nonzero,
+            "flops": count_flops(model, (3, big, big)),
+            "flops_imgsz": big,
             "flops_train_imgsz": count_flops(model, (3, self.settings.imgsz, self.settings.imgsz)),
-            "file_bytes": file_size(folder / "model.pt").bytes, "onnx_bytes": file_size(onnx).bytes,
-            "val_imgsz": self.settings.imgsz, "wall_seconds": time.perf_counter() - t0,
+            "file_bytes": file_size(folder / "model.pt").bytes,
+            "onnx_bytes": file_size(onnx).bytes,
+            "val_imgsz": self.settings.imgsz,
+            "wall_seconds": time.perf_counter() - t0,
         }
-        row = ResultRow(config_hash=task_hash(stage.payload), run_name=self.cfg.name, model=self.model_label,
-                        dataset=self.dataset, method_chain=stage.chain, seed=self.cfg.seed, metrics=metrics,
-                        artifacts=StoredArtifact("detector", folder, "model.pt", "model.onnx").record(),
-                        config=stage.payload | {"source": self.source}, **provenance())
+        row = ResultRow(
+            config_hash=task_hash(stage.payload),
+            run_name=self.cfg.name,
+            model=self.model_label,
+            dataset=self.dataset,
+            method_chain=stage.chain,
+            seed=self.cfg.seed,
+            metrics=metrics,
+            artifacts=StoredArtifact("detector", folder, "model.pt", "model.onnx").record(),
+            config=stage.payload | {"source": self.source},
+            **provenance(),
+        )
         self.store.put(row)
-        console.print(f"      mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}  "
-                      f"params {params / 1e6:.2f}M  ({time.perf_counter() - t0:.0f} s)")
+        console.print(
+            f"      mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}  "
+            f"params {params / 1e6:.2f}M  ({time.perf_counter() - t0:.0f} s)"
+        )
         return row
 
     def run(self) -> list[ResultRow]:
@@ -241,30 +273,23 @@ def split_epochs(total: int, steps: int) -> list[int]:
 
 def stored_rows(cfg: DetectRunConfig, source: str = "") -> list[ResultRow]:
     """The rows of every finished stage of ``cfg`` (for rebuilding the report without running)."""
-    from torchslim.errors import TorchslimError
-
     run = DetectRun(cfg, source, force=False)
     rows = [row for s in run.stages() if (row := run.store.get(run.key(s))) is not None]
     missing = [s.chain for s in run.stages() if run.store.get(run.key(s)) is None]
     if missing:
-        raise TorchslimError(f"{cfg.run_dir}: stages not in the store yet: {', '.join(missing)}; "
-                             "finish them with torchslim run")
+        raise TorchslimError(
+            f"{cfg.run_dir}: stages not in the store yet: {', '.join(missing)}; finish them with torchslim run"
+        )
     return rows
 
 
 def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False) -> list[ResultRow]:
     """Every stage not yet in the store, then the side-by-side latency and the seed-003 report."""
-    from torchslim.yolo.offline import ultralytics
-
-    from torchslim.config import to_yaml
-
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
     ultralytics(cfg.run_dir / "ultralytics", cfg.threads)
     run = DetectRun(cfg, source, force)
     rows = run.run()
-    from torchslim.yolo.latency import compare_detectors
-    from torchslim.yolo.report import write_detect_report
 
     compare_detectors(cfg, rows, run.store)
     for path in write_detect_report(cfg, rows, run.store, source).values():

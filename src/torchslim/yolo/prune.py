@@ -55,5 +55,7 @@ def detector_pruner(model: nn.Module, ratio: float, steps: int, imgsz: int, roun
             round_to=round_to,
         )
     except (RuntimeError, KeyError, ZeroDivisionError) as exc:
-        raise TorchslimError(f"yolo pruning: Torch-Pruning cannot trace this detector "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        raise TorchslimError(
+            f"yolo pruning: Torch-Pruning cannot trace this detector "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        ) from None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torchslim.config.detect import DetectRunConfig
 from torchslim.report.document import Document, Section, Text, write_document
 from torchslim.report.method_tables import times
+from torchslim.report.runs import hardware_lines
 from torchslim.report.stats import ranges_overlap
 from torchslim.report.tables import Table
 from torchslim.store import ResultRow, Store
-from torchslim.config.detect import DetectRunConfig
+from torchslim.yolo.latency import latency_target, stored_latency
 
 
 def speedup(lat: dict, chain: str, runtime: str, size: int, batch: int) -> str:
@@ -39,12 +41,24 @@ def seed003_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int
         for r in ordered:
             m = r.metrics
             red = 1 - m["flops"] / ref.metrics["flops"]
-            out.append([b, "0 (baseline)" if r is ref else f"{100 * level_of(r):g}", f"{m['params'] / 1e6:.2f}",
-                        "-" if r is ref else f"-{100 * red:.0f}%", speedup(lat, r.method_chain, "torch", size, b),
-                        speedup(lat, r.method_chain, "onnxruntime", size, b), f"{m['map50']:.3f}",
-                        f"{m['map50_95']:.3f}"])
-    return Table(["Batch", "Prune %", "Params (M)", "FLOPs Red.", "PyTorch Speedup", "ONNX Speedup", "mAP50",
-                  "mAP50-95"], out, "rrrrrrrr", title=f"imgsz {size}")
+            out.append(
+                [
+                    b,
+                    "0 (baseline)" if r is ref else f"{100 * level_of(r):g}",
+                    f"{m['params'] / 1e6:.2f}",
+                    "-" if r is ref else f"-{100 * red:.0f}%",
+                    speedup(lat, r.method_chain, "torch", size, b),
+                    speedup(lat, r.method_chain, "onnxruntime", size, b),
+                    f"{m['map50']:.3f}",
+                    f"{m['map50_95']:.3f}",
+                ]
+            )
+    return Table(
+        ["Batch", "Prune %", "Params (M)", "FLOPs Red.", "PyTorch Speedup", "ONNX Speedup", "mAP50", "mAP50-95"],
+        out,
+        "rrrrrrrr",
+        title=f"imgsz {size}",
+    )
 
 
 def latency_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int], runtime: str) -> Table:
@@ -55,62 +69,102 @@ def latency_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int
         cells = []
         for b in batches:
             t = lat.get((c, runtime, size, b))
-            cells.append(f"{t['median_ms']:.1f} (p10-p90 {t['p10_s'] * 1e3:.1f}-{t['p90_s'] * 1e3:.1f})" if t
-                         else "not measured")
+            cells.append(
+                f"{t['median_ms']:.1f} (p10-p90 {t['p10_s'] * 1e3:.1f}-{t['p90_s'] * 1e3:.1f})" if t else "not measured"
+            )
         body.append([labels[c], *cells])
-    return Table(["Prune %", *[f"batch {b} (ms)" for b in batches]], body, "r" * (1 + len(batches)),
-                 title=f"{runtime}, imgsz {size}: median latency per batch")
+    return Table(
+        ["Prune %", *[f"batch {b} (ms)" for b in batches]],
+        body,
+        "r" * (1 + len(batches)),
+        title=f"{runtime}, imgsz {size}: median latency per batch",
+    )
 
 
 def dynamics_table(rows: list[ResultRow]) -> Table:
     body = []
     for r in sorted((r for r in rows if r.method_chain.startswith("prune.")), key=level_of):
         for s in r.metrics.get("steps", []):
-            body.append([f"{100 * level_of(r):g}", s["step"], s["epochs"], f"{s['params'] / 1e6:.2f}",
-                         f"{s['flops'] / 1e9:.3f}", f"{s['map50']:.3f}", f"{s['map50_95']:.3f}", f"{s['seconds']:.0f}"])
-    return Table(["Prune %", "Step", "Fine-tune epochs", "Params (M)", "GFLOPs (train imgsz)", "mAP50", "mAP50-95",
-                  "Time (s)"], body, "rrrrrrrr")
+            body.append(
+                [
+                    f"{100 * level_of(r):g}",
+                    s["step"],
+                    s["epochs"],
+                    f"{s['params'] / 1e6:.2f}",
+                    f"{s['flops'] / 1e9:.3f}",
+                    f"{s['map50']:.3f}",
+                    f"{s['map50_95']:.3f}",
+                    f"{s['seconds']:.0f}",
+                ]
+            )
+    return Table(
+        ["Prune %", "Step", "Fine-tune epochs", "Params (M)", "GFLOPs (train imgsz)", "mAP50", "mAP50-95", "Time (s)"],
+        body,
+        "rrrrrrrr",
+    )
 
 
 def build(cfg: DetectRunConfig, rows: list[ResultRow], lat: dict, source: str) -> Document:
-    from torchslim.report.runs import hardware_lines
-
     base = next(r for r in rows if r.method_chain == "baseline")
     ref = next(r for r in rows if r.method_chain == "finetune")
     m = cfg.measure
-    intro = (f"`torchslim run {source}`: {base.model} on {base.dataset} (train and validation at imgsz "
-             f"{cfg.train.imgsz}), trained {cfg.train.epochs} epochs (mAP50 {base.metrics['map50']:.3f}, mAP50-95 "
-             f"{base.metrics['map50_95']:.3f}). Each prune level starts from that model, removes that fraction of "
-             f"the channels of every prunable Torch-Pruning group in {cfg.prune.steps} step(s), and is fine-tuned "
-             f"{cfg.prune.finetune_epochs} epochs in all with Ultralytics' trainer; the '0 (baseline)' row is the "
-             f"unpruned model fine-tuned the same {ref.metrics['epochs']} epochs, the reference of every speedup.")
-    sections = [Section(f"Pruning and benchmark, imgsz {size}", [seed003_table(rows, lat, size, m.batch_sizes)])
-                for size in m.imgsz]
-    sections.append(Section("How it was measured", [Text(
-        f"- **Params**: all parameters of the saved checkpoint. **FLOPs Red.**: FLOPs at imgsz {max(m.imgsz)} "
-        "against the reference (counted by torch's FlopCounterMode).\n"
-        "- **Speedups**: median latency of the reference over that of the checkpoint, per batch size, all "
-        f"checkpoints timed side by side in {m.rounds} interleaved rounds in one process (PyTorch: Conv+BN fused; "
-        "ONNX Runtime: the exported graph, CPUExecutionProvider), threads "
-        f"{cfg.threads or 'all cores'}. 'SLOWER' marks a checkpoint slower than the reference beyond the noise; "
-        "'within noise' one slower by its median whose p10-p90 range overlaps the reference's (the spreads "
-        "are in the latency tables below).\n"
-        f"- **mAP**: Ultralytics' validator on the val split of the data at imgsz {cfg.train.imgsz}, for every "
-        "checkpoint, on a copy of the model loaded from its saved artifact.")])
+    intro = (
+        f"`torchslim run {source}`: {base.model} on {base.dataset} (train and validation at imgsz "
+        f"{cfg.train.imgsz}), trained {cfg.train.epochs} epochs (mAP50 {base.metrics['map50']:.3f}, mAP50-95 "
+        f"{base.metrics['map50_95']:.3f}). Each prune level starts from that model, removes that fraction of "
+        f"the channels of every prunable Torch-Pruning group in {cfg.prune.steps} step(s), and is fine-tuned "
+        f"{cfg.prune.finetune_epochs} epochs in all with Ultralytics' trainer; the '0 (baseline)' row is the "
+        f"unpruned model fine-tuned the same {ref.metrics['epochs']} epochs, the reference of every speedup."
+    )
+    sections = [
+        Section(f"Pruning and benchmark, imgsz {size}", [seed003_table(rows, lat, size, m.batch_sizes)])
+        for size in m.imgsz
+    ]
+    sections.append(
+        Section(
+            "How it was measured",
+            [
+                Text(
+                    "- **Params**: all parameters of the saved checkpoint. **FLOPs Red.**: FLOPs at imgsz "
+                    f"{max(m.imgsz)} "
+                    "against the reference (counted by torch's FlopCounterMode).\n"
+                    "- **Speedups**: median latency of the reference over that of the checkpoint, per batch size, all "
+                    f"checkpoints timed side by side in {m.rounds} interleaved rounds in one process "
+                    "(PyTorch: Conv+BN fused; "
+                    "ONNX Runtime: the exported graph, CPUExecutionProvider), threads "
+                    f"{cfg.threads or 'all cores'}. 'SLOWER' marks a checkpoint slower than the reference beyond "
+                    "the noise; "
+                    "'within noise' one slower by its median whose p10-p90 range overlaps the reference's (the spreads "
+                    "are in the latency tables below).\n"
+                    "- **mAP**: Ultralytics' validator on the val split of the data at imgsz "
+                    f"{cfg.train.imgsz}, for every "
+                    "checkpoint, on a copy of the model loaded from its saved artifact."
+                )
+            ],
+        )
     )
     for size in m.imgsz:
-        sections.append(Section(f"Latency, imgsz {size}", [latency_table(rows, lat, size, m.batch_sizes, rt)
-                                                          for rt in m.runtimes], level=3))
+        sections.append(
+            Section(
+                f"Latency, imgsz {size}",
+                [latency_table(rows, lat, size, m.batch_sizes, rt) for rt in m.runtimes],
+                level=3,
+            )
+        )
     sections.append(Section("Pruning dynamics (per step, validated after its fine-tuning)", [dynamics_table(rows)]))
     sections.append(Section("Hardware", [Text(hardware_lines(rows))]))
     return Document(f"{cfg.name}: detector pruning", intro, sections)
 
 
-def write_detect_report(cfg: DetectRunConfig, rows: list[ResultRow], store: Store, source: str,
-                        formats: tuple[str, ...] | list[str] = ("md", "html"), console=None) -> dict[str, Path]:
+def write_detect_report(
+    cfg: DetectRunConfig,
+    rows: list[ResultRow],
+    store: Store,
+    source: str,
+    formats: tuple[str, ...] | list[str] = ("md", "html"),
+    console=None,
+) -> dict[str, Path]:
     """Write report.md / report.html (those of ``formats``) and print the terminal view if asked."""
-    from torchslim.yolo.latency import latency_target, stored_latency
-
     hits = store.benchmarks(latency_target(cfg, rows))
     lat = stored_latency(hits[-1]) if hits else {}
     return write_document(build(cfg, rows, lat, source), cfg.run_dir, formats, console)

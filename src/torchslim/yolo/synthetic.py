@@ -69,7 +69,11 @@ def write_dataset(root: Path | str, spec: SyntheticDetection = SyntheticDetectio
             img, labels = _draw_image(rng, spec.imgsz, spec.max_objects)
             img.save(root / "images" / split / f"{i:05d}.png")
             (root / "labels" / split / f"{i:05d}.txt").write_text("\n".join(labels) + "\n")
-    data_yaml.write_text(yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val",
-                                         "names": dict(enumerate(CLASSES))}, sort_keys=False))
+    data_yaml.write_text(
+        yaml.safe_dump(
+            {"path": str(root), "train": "images/train", "val": "images/val", "names": dict(enumerate(CLASSES))},
+            sort_keys=False,
+        )
+    )
     stamp.write_text(wanted)
     return data_yaml
