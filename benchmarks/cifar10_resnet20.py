@@ -18,6 +18,7 @@ import time
 import torch
 from _common import ROOT, write_section
 
+from torchslim.artifacts import stored_artifact
 from torchslim.config import load_config
 from torchslim.report.tables import human_count, markdown_table
 from torchslim.runner import run
@@ -69,14 +70,13 @@ def baseline_section(base, wall: float) -> str:
 
 
 def pruning_section(base, pruned) -> str:
-    from pathlib import Path
 
     from torchslim.measure.side_by_side import side_by_side
     from torchslim.models import load_model
 
     models, spec = {}, None
     for label, r in (("baseline", base), ("pruned", pruned)):
-        models[label], spec = load_model(Path(r.artifacts["dir"]) / r.artifacts["model"])
+        models[label], spec = load_model(stored_artifact(r).model_path)
     lat = side_by_side(models, spec.shape, [1, 64])
     rows = []
     for label, r in (("baseline", base), ("pruned", pruned)):

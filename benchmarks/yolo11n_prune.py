@@ -19,6 +19,7 @@ import time
 
 from _common import ROOT, write_section
 
+from torchslim.artifacts import stored_artifact
 from torchslim.config import load_config
 from torchslim.report.document import Section
 from torchslim.store import Store
@@ -35,7 +36,7 @@ def reload_check(cfg, row) -> dict:
         "import json\nfrom pathlib import Path\nfrom torchslim.yolo.offline import ultralytics\n"
         f"ultralytics({str(cfg.run_dir / 'ultralytics')!r})\n"
         "from torchslim.yolo.artifact import load_detector\nfrom torchslim.yolo.engine import TrainSettings, validate\n"
-        f"m, _ = load_detector(Path({row.artifacts['dir']!r}) / 'model.pt')\n"
+        f"m, _ = load_detector(Path({str(stored_artifact(row).model_path)!r}))\n"
         f"s = TrainSettings(data={str(resolve_data(cfg))!r},"
         f" imgsz={cfg.train.imgsz}, batch={cfg.train.batch})\n"
         f"print(json.dumps(validate(m, s, Path({str(cfg.run_dir / 'reload-check')!r})) | {{'attempts': ATTEMPTS}}))\n"

@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+from torchslim.backends.torch_pruning import IMPORTANCES
 from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import save_model
 from torchslim.export.onnx import check_parity, export_onnx, ort_session
@@ -78,7 +79,7 @@ def test_macs_budget_is_met(make_ctx):
     assert 0.4 * before <= count_flops(pruned, spec.shape) <= 0.5 * before
 
 
-@pytest.mark.parametrize("importance", ["l1", "l2", "bn_scale", "taylor", "random"])
+@pytest.mark.parametrize("importance", IMPORTANCES)
 def test_every_importance_prunes(importance, make_ctx):
     spec = default_input("resnet20")
     model = build_model("resnet20", spec).eval()

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.yolo.conftest import GUARD_SOURCE
+from torchslim.artifacts import stored_artifact
 
 TINY = {
     "task": "detect",
@@ -74,7 +75,7 @@ def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
     code = GUARD_SOURCE + (
         "from pathlib import Path\nfrom torchslim.yolo.offline import ultralytics\nultralytics('out/ultralytics')\n"
         "from torchslim.yolo.artifact import load_detector\nfrom torchslim.yolo.engine import TrainSettings, validate\n"
-        f"m, _ = load_detector(Path({row.artifacts['dir']!r}) / 'model.pt')\n"
+        f"m, _ = load_detector(Path({str(stored_artifact(row).model_path)!r}))\n"
         "s = TrainSettings(data=str(Path('out/data/data.yaml').resolve()), imgsz=64, batch=8)\n"
         "print('MAP', validate(m, s, Path('out/reval')))\nprint('ATTEMPTS', ATTEMPTS)\n"
         "import torch\ntorch.save(m(torch.full((1, 3, 64, 64), 0.5))[0], 'out/pred.pt')\n"
@@ -90,7 +91,7 @@ def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
 
     from torchslim.yolo.artifact import load_detector
 
-    model, _ = load_detector(root / row.artifacts["dir"] / "model.pt")  # stored relative to the run folder
+    model, _ = load_detector(root / stored_artifact(row).model_path)  # stored relative to the run folder
     expected = model(torch.full((1, 3, 64, 64), 0.5))[0]
     assert torch.allclose(torch.load(root / "out" / "pred.pt"), expected, rtol=1e-5, atol=1e-5)
 

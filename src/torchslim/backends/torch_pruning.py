@@ -7,17 +7,16 @@ place. Torch-Pruning itself is imported only when a function here is called.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 #: Channel-importance criteria, by the name a recipe uses. ``taylor`` needs gradients on real data.
-IMPORTANCES = ("l1", "l2", "bn_scale", "taylor", "random")
 Importance = Literal["l1", "l2", "bn_scale", "taylor", "random"]
+IMPORTANCES: tuple[str, ...] = get_args(Importance)
 #: The criteria that need no data (a sensitivity scan prunes hundreds of copies without gradients).
-DataFreeImportance = Literal["l1", "l2", "bn_scale", "random"]
-DATA_FREE_IMPORTANCES = tuple(n for n in IMPORTANCES if n != "taylor")
+DataFreeImportance = Literal[tuple(n for n in IMPORTANCES if n != "taylor")]  # type: ignore[valid-type]
 
 
 def make_importance(name: str):

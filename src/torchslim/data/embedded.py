@@ -15,6 +15,7 @@ from torchslim.data.base import (
     channel_stats,
     stratified_split,
 )
+from torchslim.errors import ConfigError
 
 MNIST5K_TEST = 1000
 DIGITS_TEST_FRACTION = 0.2
@@ -68,8 +69,6 @@ def synthetic(cfg: DatasetConfig) -> DataBundle:
     g = torch.Generator().manual_seed(cfg.split_seed)
     c, h, w = cfg.shape
     if h != w:
-        from torchslim.errors import ConfigError
-
         raise ConfigError(f"dataset.shape: images must be square, got {h}x{w}")
     n = cfg.size
     images = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)

@@ -50,8 +50,6 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Accept a bare state dict, a training checkpoint (``model``) or a torchslim artifact."""
     if blob.get("format") == FORMAT:
-        from torchslim.export.sparse import decode
-
         return decode(blob["tensors"])
     sd = blob.get("model", blob)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):

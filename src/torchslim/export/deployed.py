@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from torchslim.export.onnx import ort_session
+
 
 class OnnxModel(nn.Module):
     """Inference-only wrapper; ``precision`` says what the file holds (e.g. 'int8-static')."""
@@ -33,8 +35,6 @@ class OnnxModel(nn.Module):
     def session(self):
         if self._session is None:
             import os
-
-            from torchslim.export.onnx import ort_session
 
             self._session = ort_session(self.onnx_path, self._threads or os.cpu_count() or 1)
         return self._session

@@ -7,6 +7,7 @@ import dataclasses
 from torch import nn
 
 from torchslim.data.base import DATASETS
+from torchslim.errors import ConfigError
 from torchslim.export.architecture import apply_architecture
 from torchslim.export.checkpoint import load_weights, read_model_file
 from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
@@ -21,8 +22,6 @@ def build_model(cfg: ModelConfig | str, spec: InputSpec) -> nn.Module:
     try:
         model = entry.builder(spec, rest, **cfg.kwargs) if prefix else entry.builder(spec, **cfg.kwargs)
     except (TypeError, ValueError) as exc:
-        from torchslim.errors import ConfigError
-
         raise ConfigError(f"model '{cfg.name}' cannot be built for input {spec.shape}: {exc}") from None
     if cfg.checkpoint is not None:
         load_weights(model, cfg.checkpoint)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from pathlib import Path
 
 from torch import nn
 
+from torchslim.artifacts import stored_artifact
 from torchslim.config.detect import DetectRunConfig
 from torchslim.measure.side_by_side import side_by_side
 from torchslim.measure.timing import TimingConfig
@@ -45,9 +45,7 @@ def compare_detectors(cfg: DetectRunConfig, rows: list[ResultRow], store: Store)
         return stored_latency(hits[-1])
     m = cfg.measure
     timed = [r for r in rows if r.method_chain != "baseline"]  # "finetune" is the 0 % reference
-    models = {
-        r.method_chain: deployable(load_detector(Path(r.artifacts["dir"]) / r.artifacts["model"])[0]) for r in timed
-    }
+    models = {r.method_chain: deployable(load_detector(stored_artifact(r).model_path)[0]) for r in timed}
     timing = TimingConfig(warmup_runs=1, warmup_seconds=0.2, min_runs=3, min_seconds=m.min_seconds, rounds=m.rounds)
     out = []
     for size in m.imgsz:

@@ -19,7 +19,7 @@ from typing import Callable
 from rich.markup import escape
 from torch import nn
 
-from torchslim.artifacts import StoredArtifact
+from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.config import task_hash, to_yaml
 from torchslim.config.detect import DetectRunConfig
 from torchslim.errors import ConfigError, DataNotFoundError, TorchslimError
@@ -145,7 +145,7 @@ class DetectRun:
     def loaded(self, chain: str) -> nn.Module:
         stage = next(s for s in self.stages() if s.chain == chain)
         row = self.store.get(self.key(stage))
-        return load_detector(Path(row.artifacts["dir"]) / row.artifacts["model"])[0]
+        return load_detector(stored_artifact(row).model_path)[0]
 
     def train_baseline(self) -> tuple[nn.Module, dict]:
         nc = len(self.names())
@@ -257,7 +257,7 @@ class DetectRun:
         rows = []
         for stage in self.stages():
             key = self.key(stage)
-            if self.store.has(key) and not self.force and Path(self.store.get(key).artifacts["dir"]).exists():
+            if self.store.has(key) and not self.force and stored_artifact(self.store.get(key)).folder.exists():
                 console.print(f"[dim]skip[/dim]  {escape(stage.chain)}  (already in {self.cfg.store}; --force reruns)")
                 rows.append(self.store.get(key))
             else:
