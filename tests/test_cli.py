@@ -148,3 +148,58 @@ def test_int8_chain_stores_the_onnx_artifact_and_its_measurements(write_config, 
     assert q["metrics"]["macs"] < 0.5 * base["metrics"]["macs"]
     report = (workspace / "runs" / "tiny" / "report.md").read_text()
     assert "n/a (ONNX INT8)" in report
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["run", "CONFIG", "--frce"], "No such option: --frce"),
+        (["run"], "Missing argument 'config'"),
+        (["bench", "simple_cnn_6x2", "--batch-sizes", "abc"], "Invalid value for '--batch-sizes'"),
+        (["runn"], "No such command 'runn'"),
+        ([], "Usage: torchslim"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_usage_line_and_no_traceback(args, says, write_config, workspace):
+    cfg = write_config(tiny_recipe())
+    proc = run_cli(*[str(cfg) if a == "CONFIG" else a for a in args], cwd=workspace)
+    shown = proc.stdout + proc.stderr
+    assert proc.returncode == 2, shown
+    assert "Traceback" not in shown
+    assert "Usage: torchslim" in shown and says in shown
+
+
+def test_ctrl_c_exits_130_says_what_finished_and_the_rerun_resumes(write_config, workspace):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from torchslim.store import Store
+
+    cfg = write_config(tiny_recipe(seeds=[0, 1, 2], train={"epochs": 3, "batch_size": 64, "lr": 0.05}))
+    db = workspace / "runs" / "torchslim.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchslim", "run", str(cfg)],
+        cwd=workspace,
+        env=dict(os.environ, TORCHSLIM_NO_PROGRESS="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not (db.exists() and Store(db).rows()):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    finished = re.search(r"interrupted: (\d+) of 3 tasks finished this time", err)
+    assert finished and "rerun the same command" in err, err
+    stored = len(Store(db).rows())
+    assert stored == int(finished.group(1)) >= 1
+    rerun = run_cli("run", str(cfg), cwd=workspace)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr.count("skip") == stored and len(Store(db).rows()) == 3

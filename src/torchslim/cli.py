@@ -297,17 +297,32 @@ def expand_multi_value(argv: list[str]) -> list[str]:
     return out
 
 
-def main() -> None:
+def _click_exceptions() -> tuple[type, type, type]:
+    """The exception classes of the click that typer runs on: recent typer vendors its own copy
+    (``typer._click``), so the separate ``click`` package's classes would never match."""
     try:
-        app(args=expand_multi_value(sys.argv[1:]), standalone_mode=False)
+        from typer._click.exceptions import ClickException
+        from typer.exceptions import Abort, Exit
+    except ImportError:  # typer before it vendored click
+        from click.exceptions import Abort, ClickException, Exit
+    return ClickException, Abort, Exit
+
+
+def main() -> None:
+    """The console script: one line and exit 2 for a user's mistake, the usage line and exit 2 for a
+    usage error, 130 after Ctrl-C; never a traceback for either."""
+    click_error, abort, exit_ = _click_exceptions()
+    try:
+        code = app(args=expand_multi_value(sys.argv[1:]), standalone_mode=False, prog_name="torchslim")
     except TorchslimError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (KeyboardInterrupt, abort):
         console.print("interrupted: finished tasks are in the store; rerun the same command to resume")
         sys.exit(130)
-    except __import__("click").exceptions.ClickException as exc:
-        console.print(f"[red]error:[/red] {escape(exc.format_message())}", soft_wrap=True)
+    except click_error as exc:
+        exc.show()  # a usage error shows the command's usage line, then "Error: ..."
         sys.exit(exc.exit_code)
-    except __import__("click").exceptions.Abort:
-        sys.exit(1)
+    except exit_ as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

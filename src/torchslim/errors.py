@@ -30,6 +30,12 @@ class CheckpointError(TorchslimError):
     """A checkpoint that cannot be read as plain tensors."""
 
 
+class Interrupted(TorchslimError):
+    """Ctrl-C during a run: what finished is stored, and the same command resumes."""
+
+    exit_code = 130
+
+
 class TrainingDivergedError(TorchslimError):
     """The loss became NaN or infinite; continuing would only waste time."""
 

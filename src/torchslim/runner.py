@@ -22,7 +22,7 @@ from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.backends.brevitas import is_brevitas
 from torchslim.config import RunConfig, to_yaml
 from torchslim.data import BatchLoader, DataBundle, DatasetConfig, build_dataset
-from torchslim.errors import TorchslimError
+from torchslim.errors import Interrupted, TorchslimError
 from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
@@ -236,8 +236,16 @@ def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskC
     ctx = ctx or TaskContext()
     if todo:
         preflight(todo, ctx)
-    for _ in InProcessExecutor().map(lambda t: _execute(t, store, ctx, force), todo):
-        pass
+    done = 0
+    try:
+        for _ in InProcessExecutor().map(lambda t: _execute(t, store, ctx, force), todo):
+            done += 1
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: {done} of {len(todo)} tasks finished this time and are in {cfg.store} "
+            f"({len(tasks) - len(todo) + done} of {len(tasks)} in all); the task in progress resumes from its "
+            "last epoch checkpoint: rerun the same command"
+        ) from None
     return store
 
 
