@@ -91,3 +91,42 @@ def test_a_task_hash_covers_the_method_defaults(write_config):
     ]
     tasks = [t for t in expand(load_config(write_config(tiny_recipe(methods=methods)))) if t.chain is not None]
     assert tasks[0].config_hash == tasks[1].config_hash != tasks[2].config_hash
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ({"name": ".."}, "name: a run name is a plain folder name"),
+        ({"name": "/tmp/elsewhere"}, "name: a run name is a plain folder name"),
+        ({"name": "a/b"}, "name: a run name is a plain folder name"),
+        ({"measure": {"runtimes": ["torch", "onnxrutime"]}}, "unknown runtime 'onnxrutime'; valid choices: torch"),
+        ({"measure": {"batch_sizes": [0]}}, "measure.batch_sizes: batch sizes must be positive"),
+        ({"methods": [[]]}, "an empty chain"),
+        ({"methods": [{"prune.structured": {"ratio": 0.5}}] * 2}, "is listed twice"),
+        ({"train": {"epochs": True}}, "train.epochs: Input should be a valid integer (got True)"),
+        ({"methods": [{"prune.structured": {"ratoi": 0.5}}]}, "unknown field 'ratoi'; valid fields here: finetune"),
+    ],
+)
+def test_settings_that_cannot_run_are_refused_before_any_task(bad, says):
+    """Issue 16: these passed `validate` and failed after training, or ran twice, or ran outside runs/."""
+    with pytest.raises(ConfigError) as err:
+        validate_config(tiny_recipe(**bad))
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_run_name_may_hold_inner_dots():
+    assert validate_config(tiny_recipe(name="lenet.v2")).run_dir == Path("runs") / "lenet.v2"
+
+
+def test_a_broken_yaml_override_is_one_config_error():
+    with pytest.raises(ConfigError, match=r"override 'seeds=\[0,': the value is not valid YAML"):
+        parse_overrides(["seeds=[0,"])
+
+
+def test_a_kd_teacher_path_is_hashed_as_text(tmp_path):
+    from torchslim.tasks import expand
+
+    cfg = validate_config(tiny_recipe(methods=[{"distill.kd": {"teacher": str(tmp_path / "teacher.pt")}}]))
+    chained = expand(cfg)[1]
+    assert chained.payload()["chain"][0]["params"]["teacher"] == str(tmp_path / "teacher.pt")
+    assert len(chained.config_hash) == 16

@@ -16,8 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from torchslim.config.detect import DetectRunConfig
+from torchslim.config.names import plain_run_name
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError, describe_error
+from torchslim.measure.latency import RUNTIMES
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
 from torchslim.train.config import TrainConfig
@@ -42,13 +44,28 @@ class MeasureConfig(BaseModel):
         "seed); the report's latencies and speedups then come from that",
     )
 
+    @field_validator("runtimes")
+    @classmethod
+    def _known_runtimes(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if r not in RUNTIMES]
+        if bad:
+            raise ValueError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
+        return value
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(b < 1 for b in value):
+            raise ValueError(f"batch sizes must be positive, got {value}")
+        return value
+
 
 class RunConfig(BaseModel):
     """A recipe: every model x the dataset x every seed is one independent task."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.\-]+$", description="names the run folder")
+    name: str = Field(..., description="names the run folder (runs/<name>): a plain name")
     models: list[ModelConfig] = Field(..., min_length=1)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -61,6 +78,11 @@ class RunConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     output_dir: Path | None = Field(None, description="default: runs/<name>")
     store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        return plain_run_name(value)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -81,7 +103,13 @@ class RunConfig(BaseModel):
             return []
         if not isinstance(value, list):
             raise ValueError("methods must be a list of chains, e.g. [{prune.unstructured: {sparsity: 0.5}}]")
-        return [v if isinstance(v, Chain) else Chain.parse(v) for v in value]
+        chains = [v if isinstance(v, Chain) else Chain.parse(v) for v in value]
+        seen: set[str] = set()
+        for chain in chains:
+            if chain.label in seen:
+                raise ValueError(f"the chain {chain.label} is listed twice; each chain runs once per model and seed")
+            seen.add(chain.label)
+        return chains
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -110,7 +138,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise ConfigError(f"override '{pair}' is not of the form key=value (for example train.epochs=3)")
         key, raw = pair.split("=", 1)
-        value = yaml.safe_load(raw) if raw else ""
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"override '{pair}': the value is not valid YAML ({getattr(exc, 'problem', exc)}); "
+                "quote strings and close brackets, e.g. seeds=[0,1]"
+            ) from None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:

@@ -37,7 +37,7 @@ class MethodStep(BaseModel):
     @property
     def label(self) -> str:
         cfg = self.config()
-        shown = {k: v for k, v in cfg.model_dump().items() if k in self.params}
+        shown = {k: v for k, v in cfg.model_dump(mode="json").items() if k in self.params}
         inner = ",".join(f"{k}={json.dumps(v) if not isinstance(v, (int, float)) else v}" for k, v in shown.items())
         return f"{self.name}({inner})"
 
@@ -52,6 +52,8 @@ class Chain(BaseModel):
     @classmethod
     def parse(cls, raw: Any) -> "Chain":
         items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            raise ConfigError("an empty chain: give at least one method, e.g. [{prune.structured: {ratio: 0.5}}]")
         steps = []
         for item in items:
             if isinstance(item, str):

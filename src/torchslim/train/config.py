@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(10, ge=0)
-    batch_size: int = Field(128, gt=0)
-    eval_batch_size: int = Field(500, gt=0)
+    epochs: StrictInt = Field(10, ge=0)
+    batch_size: StrictInt = Field(128, gt=0)
+    eval_batch_size: StrictInt = Field(500, gt=0)
     optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float = Field(0.1, gt=0, description="peak learning rate")
     momentum: float = Field(0.9, ge=0, lt=1)
