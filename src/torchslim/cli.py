@@ -114,25 +114,27 @@ def sensitivity(
 def report(
     run_dir: Path = typer.Argument(Path("runs/quickstart"), help="a run folder written by `torchslim run`"),
     fmt: str = typer.Option("md,html,terminal", "--format", help="any of md, html, terminal, comma-separated"),
+    store: Path = typer.Option(Path("runs/torchslim.db"), "--store", help="SQLite results store (read only)"),
 ) -> None:
-    """Rebuild a run's report from the results store alone: nothing is recomputed, no artifact is read."""
+    """Rebuild a run's report from the results store alone: nothing is recomputed, no artifact is read.
+
+    The report is written into RUN_DIR, and the store is the one named here (default
+    runs/torchslim.db), opened read-only: never the folder or store named inside the run folder's
+    config.resolved.yaml, a file anyone can edit."""
     from torchslim.report.build import load_run, parse_formats, write_report
     from torchslim.store import Store
 
     formats = parse_formats(fmt)
     cfg, source = load_run(run_dir)
-    if not cfg.store.exists():
-        raise TorchslimError(
-            f"no results store at '{cfg.store}' (named by {run_dir}/config.resolved.yaml); "
-            "run the report from the folder the run was started in"
-        )
+    cfg = cfg.model_copy(update={"output_dir": run_dir, "store": store})
+    results = Store(store, readonly=True)
     if getattr(cfg, "task", None) == "detect":
         from torchslim.yolo.pipeline import stored_rows
         from torchslim.yolo.report import write_detect_report
 
-        written = write_detect_report(cfg, stored_rows(cfg, source), Store(cfg.store), source, formats, out)
+        written = write_detect_report(cfg, stored_rows(cfg, source, results), results, source, formats, out)
     else:
-        written = write_report(cfg, Store(cfg.store), source, formats, out)
+        written = write_report(cfg, results, source, formats, out)
     for path in written.values():
         console.print(f"report: {path}")
 
@@ -190,7 +192,7 @@ def results(
 
     if not store.exists():
         raise TorchslimError(f"no results store at '{store}'; run `torchslim run CONFIG` first or pass --store")
-    rows = Store(store).rows(model=model, dataset=dataset, run_name=run_name)
+    rows = Store(store, readonly=True).rows(model=model, dataset=dataset, run_name=run_name)
     if fmt == "table":
         _print_rows(rows)
     else:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from torchslim.errors import TorchslimError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -84,16 +86,58 @@ class ResultRow:
         return tuple(getattr(self, c) for c in KEY_COLUMNS)
 
 
+#: SQLite's application_id of a torchslim store ("tslm"): another program's database is never altered.
+APPLICATION_ID = 0x74736C6D
+
+
 class Store:
-    def __init__(self, path: Path | str):
+    """The results store. ``readonly`` (``results``, ``report``) opens the file without creating or
+    changing anything; a file that is not a torchslim store is refused, never converted."""
+
+    def __init__(self, path: Path | str, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
+        if self.path.exists() and not self.path.is_file():
+            raise TorchslimError(f"results store '{self.path}' is not a file (a folder?); name a .db file")
+        if readonly:
+            if not self.path.is_file():
+                raise TorchslimError(f"no results store at '{self.path}'; give --store PATH or run a config first")
+            self._check()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA + CREATE_BENCHMARKS + CREATE_FAILURES)
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if not fresh:
+            self._check()
+        try:
+            with closing(self._connect()) as con, con:
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA + CREATE_BENCHMARKS + CREATE_FAILURES)
+        except sqlite3.Error as exc:
+            raise TorchslimError(f"results store '{self.path}' cannot be written: {exc}") from None
+
+    def _check(self) -> None:
+        """Refuse a file that is not a torchslim store: its application id, or (stores written before
+        the id was set) its tables, must say so."""
+        try:
+            with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
+                app_id = con.execute("PRAGMA application_id").fetchone()[0]
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                columns = {r[1] for r in con.execute("PRAGMA table_info(results)")} if "results" in tables else set()
+        except sqlite3.Error as exc:
+            raise TorchslimError(f"'{self.path}' is not a readable SQLite results store ({exc})") from None
+        legacy = app_id == 0 and {"config_hash", "method_chain", "metrics"} <= columns
+        if app_id != APPLICATION_ID and not legacy:
+            raise TorchslimError(
+                f"'{self.path}' is not a torchslim results store (application id {app_id:#x}, tables "
+                f"{', '.join(sorted(tables)) or 'none'}); it was left untouched: name another --store"
+            )
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30)
+        if self.readonly:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        else:
+            con = sqlite3.connect(self.path, timeout=30)
         con.row_factory = sqlite3.Row
         return con
 

@@ -78,3 +78,65 @@ def test_unknown_format_and_missing_run_folder_get_one_line(tiny_run):
     assert bad.returncode == 2 and "valid: md, html, terminal" in bad.stderr and "Traceback" not in bad.stderr
     none = run_cli("report", "runs/nothing", cwd=tiny_run)
     assert none.returncode == 2 and "no config.resolved.yaml" in none.stderr and "Traceback" not in none.stderr
+
+
+def _snapshot(folder) -> dict:
+    import hashlib
+
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_report_writes_nothing_outside_the_run_folder_whatever_its_config_says(tiny_run):
+    """Issue 16: config.resolved.yaml is a file anyone can edit; its output_dir and store are ignored."""
+    import sqlite3
+
+    import yaml
+
+    victim = tiny_run / "victim"
+    (victim / "report_files").mkdir(parents=True)
+    (victim / "report_files" / "keep.png").write_bytes(b"not yours")
+    with sqlite3.connect(victim / "other_app.db") as con:
+        con.execute("CREATE TABLE notes (body TEXT)")
+        con.execute("INSERT INTO notes VALUES ('mine')")
+    resolved = tiny_run / "runs" / "tiny" / "config.resolved.yaml"
+    header, body = resolved.read_text().split("\n", 1)
+    cfg = yaml.safe_load(body) | {"output_dir": str(victim), "store": str(victim / "other_app.db")}
+    resolved.write_text(header + "\n" + yaml.safe_dump(cfg))
+    before = _snapshot(victim)
+    (tiny_run / "runs" / "tiny" / "report.md").unlink()
+    proc = run_cli("report", "runs/tiny", "--format", "md", cwd=tiny_run)
+    assert proc.returncode == 0, proc.stderr
+    assert _snapshot(victim) == before
+    assert "## Multi-seed results" in (tiny_run / "runs" / "tiny" / "report.md").read_text()
+
+
+def test_a_store_of_another_application_is_refused_and_left_untouched(tiny_run):
+    import sqlite3
+
+    other = tiny_run / "other_app.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE notes (body TEXT)")
+    text = tiny_run / "notes.txt"
+    text.write_text("plain text, not a database\n")
+    before = (other.read_bytes(), text.read_bytes())
+    for store in (other, text, tiny_run / "runs"):
+        for args in (["results", "--store", str(store)], ["report", "runs/tiny", "--store", str(store)]):
+            proc = run_cli(*args, cwd=tiny_run)
+            lines = [line for line in proc.stderr.splitlines() if line.strip()]
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+            assert any(
+                why in lines[0] for why in ("not a torchslim results store", "not a readable SQLite", "not a file")
+            )
+    assert (other.read_bytes(), text.read_bytes()) == before
+    assert not (tiny_run / "other_app.db-wal").exists()
+
+
+def test_results_and_report_open_the_store_read_only(tiny_run):
+    db = tiny_run / "runs" / "torchslim.db"
+    db.chmod(0o444)
+    try:
+        proc = run_cli("results", "--format", "json", cwd=tiny_run)
+        assert proc.returncode == 0, proc.stderr
+        assert run_cli("report", "runs/tiny", "--format", "md", cwd=tiny_run).returncode == 0
+    finally:
+        db.chmod(0o644)

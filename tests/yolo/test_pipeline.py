@@ -124,7 +124,7 @@ def test_report_rebuilds_in_the_formats_asked(tiny_run):
     root, _ = tiny_run
     (root / "out" / "report.html").unlink()
     proc = subprocess.run(
-        [sys.executable, "-m", "torchslim", "report", "out", "--format", "terminal"],
+        [sys.executable, "-m", "torchslim", "report", "out", "--format", "terminal", "--store", "out/store.db"],
         cwd=root,
         capture_output=True,
         text=True,

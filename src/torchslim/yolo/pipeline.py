@@ -87,10 +87,10 @@ class Stage:
 class DetectRun:
     """Holds the run's settings and store; each stage is computed once, then read back."""
 
-    def __init__(self, cfg: DetectRunConfig, source: str, force: bool):
+    def __init__(self, cfg: DetectRunConfig, source: str, force: bool, store: Store | None = None):
         self.cfg, self.source, self.force = cfg, source, force
         self.dir = cfg.run_dir
-        self.store = Store(cfg.store)
+        self.store = store or Store(cfg.store)
         self.data_yaml = resolve_data(cfg)
         t = cfg.train
         self.settings = TrainSettings(
@@ -271,9 +271,9 @@ def split_epochs(total: int, steps: int) -> list[int]:
     return [base + (1 if i >= steps - extra else 0) for i in range(steps)]
 
 
-def stored_rows(cfg: DetectRunConfig, source: str = "") -> list[ResultRow]:
+def stored_rows(cfg: DetectRunConfig, source: str = "", store: Store | None = None) -> list[ResultRow]:
     """The rows of every finished stage of ``cfg`` (for rebuilding the report without running)."""
-    run = DetectRun(cfg, source, force=False)
+    run = DetectRun(cfg, source, force=False, store=store)
     rows = [row for s in run.stages() if (row := run.store.get(run.key(s))) is not None]
     missing = [s.chain for s in run.stages() if run.store.get(run.key(s)) is None]
     if missing:
