@@ -130,3 +130,27 @@ def test_a_kd_teacher_path_is_hashed_as_text(tmp_path):
     chained = expand(cfg)[1]
     assert chained.payload()["chain"][0]["params"]["teacher"] == str(tmp_path / "teacher.pt")
     assert len(chained.config_hash) == 16
+
+
+def test_a_checkpoint_and_an_image_folder_are_keyed_by_content_not_path(tmp_path):
+    """Issue 16: an overwritten checkpoint or image folder was served the result of the old one."""
+    import torch
+
+    from torchslim.tasks import expand
+
+    ckpt = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(3)}, ckpt)
+    folder = tmp_path / "images"
+    for c in ("a", "b"):
+        (folder / c).mkdir(parents=True)
+        (folder / c / "0.png").write_bytes(b"png-" + c.encode())
+    raw = tiny_recipe(models=[{"name": "simple_cnn_6x2", "checkpoint": str(ckpt)}], dataset=f"imagefolder:{folder}")
+    first = expand(validate_config(raw))[0]
+    assert expand(validate_config(raw))[0].key == first.key  # stable while nothing changes
+    torch.save({"w": torch.ones(3)}, ckpt)
+    second = expand(validate_config(raw))[0]
+    assert second.key != first.key
+    (folder / "a" / "0.png").write_bytes(b"another image")
+    assert expand(validate_config(raw))[0].key != second.key
+    plain = expand(validate_config(tiny_recipe()))[0]
+    assert "inputs" not in plain.payload()  # embedded data and no checkpoint: keys as before

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from torchslim.config import RunConfig, task_hash
-from torchslim.data.base import DatasetConfig
+from torchslim.data.base import DatasetConfig, data_fingerprint
+from torchslim.export.checkpoint import file_sha256
 from torchslim.methods.chain import Chain
 from torchslim.models.base import ModelConfig
 from torchslim.train.config import TrainConfig
@@ -32,6 +33,7 @@ class Task:
     finetune: TrainConfig | None = None
     measure: Any = None  # config.MeasureConfig
     source: str = ""
+    inputs: tuple[tuple[str, str], ...] = ()  # content fingerprints of files the task reads (checkpoint, data)
 
     @property
     def method_chain(self) -> str:
@@ -49,6 +51,8 @@ class Task:
             "train": json.loads(self.train.model_dump_json()),
             "methods": self.method_chain,
         }
+        if self.inputs:  # by content: an overwritten checkpoint or image folder is not served a stale result
+            payload["inputs"] = dict(self.inputs)
         if self.chain is not None:
             # resolved settings, defaults included (not the label, which shows only the stated ones):
             # a changed default must not reuse a stale result
@@ -76,12 +80,33 @@ class Task:
         return f"{self.model.label} | {self.dataset.name} | {self.method_chain} | seed {self.seed}"
 
 
+def content_inputs(model: ModelConfig, dataset: DatasetConfig) -> tuple[tuple[str, str], ...]:
+    """What a task reads from local files, by content: the checkpoint's SHA-256, the data folder's fingerprint."""
+    out = []
+    if model.checkpoint is not None and Path(model.checkpoint).is_file():
+        out.append(("checkpoint_sha256", file_sha256(Path(model.checkpoint))))
+    if (fingerprint := data_fingerprint(dataset)) is not None:
+        out.append(("data_fingerprint", fingerprint))
+    return tuple(out)
+
+
 def expand(cfg: RunConfig, source: str = "") -> list[Task]:
     """Baselines first (chains start from them), then every chain for every model and seed."""
     tasks = []
     for m in cfg.models:
+        inputs = content_inputs(m, cfg.dataset)
         for seed in cfg.seeds:
-            base = Task(cfg.name, m, cfg.dataset, cfg.train, seed, cfg.run_dir, measure=cfg.measure, source=source)
+            base = Task(
+                cfg.name,
+                m,
+                cfg.dataset,
+                cfg.train,
+                seed,
+                cfg.run_dir,
+                measure=cfg.measure,
+                source=source,
+                inputs=inputs,
+            )
             tasks.append(base)
             tasks += [replace(base, chain=chain, finetune=cfg.finetune) for chain in cfg.methods]
     return tasks

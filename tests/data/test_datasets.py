@@ -95,3 +95,39 @@ def test_imagefolder_split_and_cache(image_tree, tmp_path):
 def test_imagefolder_missing_path_names_the_layout(tmp_path):
     with pytest.raises(DataNotFoundError, match="<class>/<image>"):
         build_dataset(DatasetConfig(name=f"imagefolder:{tmp_path / 'nope'}"))
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (lambda tree: (tree / "dog" / "3.png").write_bytes((tree / "dog" / "3.png").read_bytes()[:60]), "dog/3.png"),
+        (lambda tree: (tree / "eel" / "text.jpg").write_text("not an image"), "eel/text.jpg"),
+    ],
+)
+def test_an_unreadable_image_is_named_by_its_path(image_tree, tmp_path, damage, says):
+    from torchslim.errors import DataNotFoundError
+
+    damage(image_tree)
+    with pytest.raises(DataNotFoundError, match=f"unreadable image .*{says}"):
+        build_dataset(DatasetConfig(name=f"imagefolder:{image_tree}", cache_dir=tmp_path / "cache"))
+
+
+def test_a_split_that_cannot_be_stratified_is_refused_with_the_counts(image_tree, tmp_path):
+    from torchslim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="raise dataset.val_fraction to at least 0.1"):
+        build_dataset(DatasetConfig(name=f"imagefolder:{image_tree}", val_fraction=0.01, cache_dir=tmp_path / "c"))
+    for f in list((image_tree / "eel").iterdir())[1:]:
+        f.unlink()
+    with pytest.raises(ConfigError, match="has a single image"):
+        build_dataset(DatasetConfig(name=f"imagefolder:{image_tree}", cache_dir=tmp_path / "c"))
+
+
+def test_a_truncated_cache_is_rebuilt(image_tree, tmp_path, capsys):
+    cfg = DatasetConfig(name=f"imagefolder:{image_tree}", val_fraction=0.2, cache_dir=tmp_path / "cache")
+    first = build_dataset(cfg)
+    (cache,) = (tmp_path / "cache").glob("imagefolder-*.pt")
+    cache.write_bytes(cache.read_bytes()[:100])
+    again = build_dataset(cfg)
+    assert torch.equal(again.train.images, first.train.images)
+    assert torch.load(cache, weights_only=True)["images"].shape[0] == 30  # rewritten whole

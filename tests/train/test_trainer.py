@@ -93,3 +93,16 @@ def test_ema_keeps_the_averaged_weights_and_resumes_exactly(digits, tmp_path, mo
     resumed_model, resumed = train_once(digits, ema_cfg, checkpoint=tmp_path / "ck.pt")
     assert resumed.accuracy.top1 == straight.accuracy.top1
     assert torch.equal(resumed_model.classifier[-1].weight, averaged.classifier[-1].weight)
+
+
+def test_a_training_split_smaller_than_one_batch_is_refused():
+    """Issue 16: it trained zero steps and was stored as a trained model."""
+    from torchslim.data import DatasetConfig, build_dataset
+    from torchslim.errors import ConfigError
+    from torchslim.models import InputSpec, build_model
+    from torchslim.train import TrainConfig, fit
+
+    data = build_dataset(DatasetConfig(name="digits"))
+    model = build_model("simple_cnn_6x2", InputSpec(10, 1, 8))
+    with pytest.raises(ConfigError, match=r"batch_size 4096 is larger than the training split \(1437 images\)"):
+        fit(model, data, TrainConfig(epochs=1, batch_size=4096), 0)

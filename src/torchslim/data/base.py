@@ -7,6 +7,7 @@ run batched on tensors, so an epoch never decodes an image again.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +99,23 @@ def stratified_split(labels: torch.Tensor, eval_size: int | float, seed: int) ->
     """Indices of a fixed, stratified train/eval split (scikit-learn's implementation)."""
     from sklearn.model_selection import train_test_split
 
+    counts = torch.bincount(labels)
+    present = counts[counts > 0]
+    if len(present) and int(present.min()) < 2:
+        small = [int(c) for c in torch.nonzero((counts > 0) & (counts < 2)).flatten()]
+        raise ConfigError(
+            f"class {small[0]} has a single image: a stratified split needs at least 2 per class "
+            f"({len(small)} such class(es)); add images or remove the class folder"
+        )
     idx = torch.arange(len(labels)).numpy()
-    tr, ev = train_test_split(idx, test_size=eval_size, stratify=labels.numpy(), random_state=seed)
+    try:
+        tr, ev = train_test_split(idx, test_size=eval_size, stratify=labels.numpy(), random_state=seed)
+    except ValueError as exc:
+        raise ConfigError(
+            f"cannot split {len(labels)} images of {len(present)} classes with an evaluation share of "
+            f"{eval_size}: every class needs an image on each side ({exc}); "
+            f"raise dataset.val_fraction to at least {len(present) / len(labels):.3g}"
+        ) from None
     return torch.as_tensor(sorted(tr)), torch.as_tensor(sorted(ev))
 
 
@@ -109,6 +125,25 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("TORCHSLIM_CACHE", Path.home() / ".cache" / "torchslim"))
 
 
+from torchslim.errors import ConfigError  # noqa: E402
 from torchslim.registry import Registry  # noqa: E402  (kept beside the types it returns)
 
 DATASETS: Registry = Registry("dataset")
+
+
+def tree_fingerprint(root: Path) -> str:
+    """A digest of every file below ``root`` by relative name, size and modification time (not its
+    path): results are keyed by what the data is, so an overwritten folder is not served stale."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def data_fingerprint(cfg: DatasetConfig) -> str | None:
+    """The content fingerprint of a dataset read from a local folder; None for embedded and synthetic
+    data (their content is fixed by the installed libraries and the config)."""
+    prefix, rest = DATASETS.split(cfg.name)
+    root = Path(rest) if prefix == "imagefolder" else cfg.root
+    return tree_fingerprint(root) if root is not None and Path(root).is_dir() else None

@@ -21,6 +21,7 @@ from torchslim.data.base import (
     stratified_split,
 )
 from torchslim.errors import DataNotFoundError
+from torchslim.ui import console
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
@@ -46,13 +47,16 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
 
 
 def _decode(path: Path, size: int | None, mode: str) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as im:
-        im = im.convert(mode)
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
+    try:
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DataNotFoundError(f"unreadable image {path}: {exc}; replace or remove it") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -69,13 +73,20 @@ def load_imagefolder(root: Path, size: int | None, cache_dir: Path | None) -> tu
     from PIL import Image
 
     classes, files = list_images(root)
-    with Image.open(files[0][0]) as first:
-        mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
-        size = size or (first.size[0] if first.size[0] == first.size[1] else min(first.size))
+    try:
+        with Image.open(files[0][0]) as first:
+            mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+            size = size or (first.size[0] if first.size[0] == first.size[1] else min(first.size))
+    except OSError as exc:
+        raise DataNotFoundError(f"unreadable image {files[0][0]}: {exc}; replace or remove it") from None
     cache = (cache_dir or default_cache_dir()) / f"imagefolder-{_cache_key(root, files, size, mode)}.pt"
     if cache.exists():
-        blob = torch.load(cache, weights_only=True)
-        return list(blob["classes"]), ArraySplit(blob["images"], blob["labels"])
+        try:
+            blob = torch.load(cache, weights_only=True)
+            return list(blob["classes"]), ArraySplit(blob["images"], blob["labels"])
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: decode again
+            console.print(f"image cache {cache} is unreadable ({type(exc).__name__}); rebuilding it")
+            cache.unlink(missing_ok=True)
     from rich.progress import track
 
     with ThreadPoolExecutor(max_workers=4) as pool:

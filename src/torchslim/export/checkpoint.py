@@ -5,6 +5,7 @@ A checkpoint never holds pickled code, so opening a file from someone else canno
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -24,6 +25,15 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes: a checkpoint enters a task's key by what it holds, not where it is."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

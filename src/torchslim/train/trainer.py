@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from torchslim.data import BatchLoader, DataBundle
-from torchslim.errors import TrainingDivergedError
+from torchslim.errors import ConfigError, TrainingDivergedError
 from torchslim.export.checkpoint import read_checkpoint, save_atomic
 from torchslim.measure.accuracy import Accuracy, evaluate
 from torchslim.train.config import TrainConfig
@@ -88,6 +88,11 @@ def fit(
     freezing of observers and batch-norm statistics hang on it. ``loss(logits, labels, images)``
     replaces the cross-entropy, e.g. by a distillation loss that runs a teacher on the images.
     """
+    if cfg.epochs > 0 and len(data.train) < cfg.batch_size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} is larger than the training split ({len(data.train)} images): "
+            "not one step would be trained; lower the batch size"
+        )
     cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, data, cfg)})
     train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed)
     eval_loader = BatchLoader(data.eval, data.info, cfg.eval_batch_size)
