@@ -203,3 +203,19 @@ def test_ctrl_c_exits_130_says_what_finished_and_the_rerun_resumes(write_config,
     rerun = run_cli("run", str(cfg), cwd=workspace)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stderr.count("skip") == stored and len(Store(db).rows()) == 3
+
+
+def test_a_deleted_artifact_skips_the_comparison_and_the_report_is_still_rebuilt(write_config, workspace):
+    """Issue 16: a deleted artifact aborted the comparison step, and the report was not rebuilt."""
+    cfg = write_config(
+        tiny_recipe(train={"epochs": 1}, methods=[{"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 0}}])
+    )
+    assert run_cli("run", str(cfg), cwd=workspace).returncode == 0
+    pruned = next((workspace / "runs" / "tiny" / "tasks").glob("*prune.unstructured*/model.pt"))
+    pruned.unlink()
+    report = workspace / "runs" / "tiny" / "report.md"
+    report.unlink()
+    again = run_cli("run", str(cfg), cwd=workspace)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert "skipped for simple_cnn_6x2" in again.stderr and "is gone" in again.stderr
+    assert report.exists() and "Pruning (Unstr.)" in report.read_text()

@@ -229,6 +229,7 @@ def bench(
         cfg = BenchConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"bench: {describe_error(exc, BenchConfig)}") from None
+    results = Store(store)  # before measuring: a bad --store fails now, not after minutes of timing
     base = None
     if baseline:
         with console.status(f"measuring baseline {baseline} ..."):
@@ -242,7 +243,7 @@ def bench(
             {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v}
             for k, v in result.speedups(base).items()
         ]
-    Store(store).put_benchmark(result.target, cfg.model_dump(), record, provenance())
+    results.put_benchmark(result.target, cfg.model_dump(), record, provenance())
     if as_json:
         sys.stdout.write(json.dumps(record, indent=2) + "\n")
         return

@@ -57,3 +57,19 @@ def test_local_checkpoint_loads_and_mismatch_is_named(tmp_path):
     assert torch.equal(loaded.fc.weight, src.fc.weight)
     with pytest.raises(CheckpointError, match="does not fit this model"):
         build_model(ModelConfig(name="resnet32", checkpoint=tmp_path / "w.pt"), spec)
+
+
+def test_a_hand_built_artifact_with_mismatched_tensors_is_one_checkpoint_error(tmp_path):
+    """Issue 16: a file whose tensors do not fit its own description gave a RuntimeError traceback."""
+    import torch
+
+    from torchslim.errors import CheckpointError
+    from torchslim.export.checkpoint import save_model
+    from torchslim.models import InputSpec, ModelConfig, build_model, describe, load_model
+
+    spec = InputSpec(10, 1, 8)
+    model = build_model("simple_cnn_6x2", spec)
+    model.register_buffer("stray", torch.zeros(3))  # a key the rebuilt model does not have
+    save_model(model, tmp_path / "m.pt", describe(ModelConfig(name="simple_cnn_6x2"), spec))
+    with pytest.raises(CheckpointError, match=r"m.pt: its tensors do not fit the architecture it describes"):
+        load_model(tmp_path / "m.pt")

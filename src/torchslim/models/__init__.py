@@ -7,7 +7,7 @@ import dataclasses
 from torch import nn
 
 from torchslim.data.base import DATASETS
-from torchslim.errors import ConfigError
+from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.architecture import apply_architecture
 from torchslim.export.checkpoint import load_weights, read_model_file
 from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
@@ -57,8 +57,14 @@ def load_model(path) -> tuple[nn.Module, InputSpec]:
     description, arch, state = read_model_file(path)
     spec = InputSpec(**description["input"])
     model = build_model(ModelConfig(name=description["model"]["name"], kwargs=description["model"]["kwargs"]), spec)
-    apply_architecture(model, arch, state)
-    model.load_state_dict(state)
+    try:
+        apply_architecture(model, arch, state)
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path}: its tensors do not fit the architecture it describes "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})"
+        ) from None
     model.eval()
     return model, spec
 
