@@ -13,6 +13,10 @@ from pydantic import BaseModel, ValidationError
 class TorchslimError(Exception):
     """A problem with the user's input, reported as one clear line."""
 
+    def __str__(self) -> str:
+        # one line, whatever a library's message held (YAML and pydantic messages span lines)
+        return " ".join(super().__str__().split())
+
 
 class ConfigError(TorchslimError):
     """A config file or override that does not validate."""
