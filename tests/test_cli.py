@@ -219,3 +219,22 @@ def test_a_deleted_artifact_skips_the_comparison_and_the_report_is_still_rebuilt
     assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
     assert "skipped for simple_cnn_6x2" in again.stderr and "is gone" in again.stderr
     assert report.exists() and "Pruning (Unstr.)" in report.read_text()
+
+
+def test_a_batch_size_added_to_a_finished_run_is_measured_without_retraining(write_config, workspace):
+    """Issue 16: measure.batch_sizes [1, 4] added to a finished run skipped everything silently."""
+    cfg = write_config(
+        tiny_recipe(
+            train={"epochs": 1},
+            methods=[{"quant.dynamic": {}}],
+            measure={"batch_sizes": [1], "min_seconds": 0.05, "compare": False},
+        )
+    )
+    assert run_cli("run", str(cfg), cwd=workspace).returncode == 0
+    again = run_cli("run", str(cfg), "measure.batch_sizes=[1,4]", cwd=workspace)
+    assert again.returncode == 0, again.stderr
+    assert "run   " not in again.stderr and again.stderr.count("(not retrained)") == 2
+    rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
+    timed = {r["method_chain"]: sorted((x["runtime"], x["batch_size"]) for x in r["metrics"]["latency"]) for r in rows}
+    assert timed["baseline"] == [("onnxruntime", 1), ("onnxruntime", 4), ("torch", 1), ("torch", 4)]
+    assert timed["quant.dynamic()"] == [("onnxruntime", 1), ("onnxruntime", 4)]  # an ONNX file: no PyTorch row

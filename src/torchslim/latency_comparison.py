@@ -33,7 +33,7 @@ def comparison_target(rows: list[ResultRow], batch_sizes: list[int], runtimes: l
     return f"compare:{rows[0].run_name}:{rows[0].model}:seed{rows[0].seed}:{digest}"
 
 
-def _load(row: ResultRow) -> nn.Module:
+def load_artifact(row: ResultRow) -> nn.Module:
     """The artifact that ships: the ONNX file of INT8 and low-bit models, the torchslim model otherwise."""
     artifact = stored_artifact(row)
     if artifact.kind == "onnx":
@@ -44,7 +44,7 @@ def _load(row: ResultRow) -> nn.Module:
     return model
 
 
-def _missing_file(row: ResultRow) -> Path | None:
+def missing_file(row: ResultRow) -> Path | None:
     """The first file of the row's artifact that is no longer on disk, if any."""
     artifact = stored_artifact(row)
     wanted = [artifact.onnx_path] if artifact.kind == "onnx" else [artifact.model_path]
@@ -62,7 +62,7 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
         base = next((r for r in rows if r.method_chain == "baseline"), None)
         if base is None or len(rows) < 2:
             continue
-        missing = [str(path) for r in rows if (path := _missing_file(r)) is not None]
+        missing = [str(path) for r in rows if (path := missing_file(r)) is not None]
         if missing:
             console.print(
                 f"[dim]compare[/dim] skipped for {model_cfg.label}: {missing[0]} is gone "
@@ -77,7 +77,7 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
             f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)"
         )
         _, spec = load_model(stored_artifact(base).model_path)
-        models = {r.method_chain: _load(r) for r in rows}
+        models = {r.method_chain: load_artifact(r) for r in rows}
         timing = TimingConfig(min_seconds=m.min_seconds, rounds=4)
         lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
         result = {

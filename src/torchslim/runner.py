@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +26,7 @@ from torchslim.errors import Interrupted, TorchslimError
 from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
-from torchslim.latency_comparison import compare_run
+from torchslim.latency_comparison import compare_run, load_artifact, missing_file
 from torchslim.measure.accuracy import evaluate
 from torchslim.measure.bench import BenchConfig, measure
 from torchslim.methods import MethodContext, apply_chain
@@ -193,6 +193,37 @@ def measure_task(
     }
 
 
+def missing_latency(row: ResultRow, m) -> tuple[list[int], list[str]]:
+    """The batch sizes and runtimes a recipe's ``measure`` asks for that a stored row was not timed at."""
+    if m is None or not m.latency:
+        return [], []
+    deployed = stored_artifact(row).kind == "onnx"  # an ONNX Runtime file has no PyTorch latency
+    runtimes = [r for r in m.runtimes if not (deployed and r == "torch")]
+    have = {(x["runtime"], x["batch_size"]) for x in row.metrics.get("latency", [])}
+    gaps = [(r, b) for r in runtimes for b in m.batch_sizes if (r, b) not in have]
+    return sorted({b for _, b in gaps}), [r for r in runtimes if any(g[0] == r for g in gaps)]
+
+
+def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
+    """A finished task whose recipe now asks for more batch sizes or runtimes is timed for those
+    alone, from its saved artifact: nothing is retrained, and nothing asked for stays silently unmeasured."""
+    row = store.get(task.key)
+    batches, runtimes = missing_latency(row, task.measure)
+    if not batches or missing_file(row) is not None:
+        return
+    data = ctx.dataset(task.dataset)
+    spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
+    m = task.measure
+    cfg = BenchConfig(batch_sizes=batches, runtimes=runtimes, threads=m.threads, min_seconds=m.min_seconds, min_runs=5)
+    artifact = stored_artifact(row)
+    result = measure(load_artifact(row), cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path)
+    have = {(x["runtime"], x["batch_size"]) for x in row.metrics.get("latency", [])}
+    added = [x for x in result.as_dict()["latency"] if (x["runtime"], x["batch_size"]) not in have]
+    store.put(replace(row, metrics=row.metrics | {"latency": row.metrics.get("latency", []) + added}))
+    pairs = ", ".join(f"{x['runtime']} b{x['batch_size']}" for x in added)
+    console.print(f"[bold]measure[/bold] {escape(task.describe())}: added {pairs} (not retrained)")
+
+
 def preflight(tasks: list[Task], ctx: TaskContext) -> None:
     """Load data and read checkpoints before any task starts: bad input fails fast and costs nothing."""
     for task in tasks:
@@ -234,6 +265,9 @@ def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskC
         if t not in todo:
             console.print(f"[dim]skip[/dim]  {escape(t.describe())}  (already in {cfg.store}; --force reruns)")
     ctx = ctx or TaskContext()
+    for t in tasks:
+        if t not in todo:
+            complete_measurements(t, store, ctx)
     if todo:
         preflight(todo, ctx)
     done = 0
