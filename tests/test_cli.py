@@ -238,3 +238,11 @@ def test_a_batch_size_added_to_a_finished_run_is_measured_without_retraining(wri
     timed = {r["method_chain"]: sorted((x["runtime"], x["batch_size"]) for x in r["metrics"]["latency"]) for r in rows}
     assert timed["baseline"] == [("onnxruntime", 1), ("onnxruntime", 4), ("torch", 1), ("torch", 4)]
     assert timed["quant.dynamic()"] == [("onnxruntime", 1), ("onnxruntime", 4)]  # an ONNX file: no PyTorch row
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_model_that_cannot_take_the_datasets_images_is_refused_before_training(command, write_config, workspace):
+    proc = run_cli(command, str(write_config(tiny_recipe(models=["torchvision:alexnet"]))), cwd=workspace)
+    line = one_error_line(proc)
+    assert "model 'torchvision:alexnet' cannot take the 1x8x8 images of dataset 'digits'" in line
+    assert not (workspace / "runs" / "torchslim.db").exists() or "run   " not in proc.stderr

@@ -64,6 +64,7 @@ def validate(
 ) -> None:
     """Check a config and print it resolved; run nothing, change nothing."""
     from torchslim.config import load_config, to_yaml
+    from torchslim.runner import check_declared_pairings
     from torchslim.tasks import expand
 
     cfg = load_config(config, overrides)
@@ -71,7 +72,9 @@ def validate(
     if getattr(cfg, "task", None) == "detect":
         out.print(f"# valid: {2 + len(cfg.prune.levels)} stage(s) (baseline, fine-tuned reference, each level)")
         return
-    out.print(f"# valid: {len(expand(cfg))} task(s)")
+    tasks = expand(cfg)
+    check_declared_pairings(tasks)
+    out.print(f"# valid: {len(tasks)} task(s)")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from torch import nn
 from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.backends.brevitas import is_brevitas
 from torchslim.config import RunConfig, to_yaml
-from torchslim.data import BatchLoader, DataBundle, DatasetConfig, build_dataset
+from torchslim.data import DATASETS, BatchLoader, DataBundle, DatasetConfig, build_dataset
 from torchslim.errors import Interrupted, TorchslimError
 from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
@@ -225,11 +225,55 @@ def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
 
 
 def preflight(tasks: list[Task], ctx: TaskContext) -> None:
-    """Load data and read checkpoints before any task starts: bad input fails fast and costs nothing."""
+    """Load data, read checkpoints and pass one batch through each model before any task starts:
+    bad input fails fast and costs nothing."""
+    checked: set[tuple[str, str]] = set()
     for task in tasks:
-        ctx.dataset(task.dataset)
+        data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
             read_checkpoint(task.model.checkpoint)
+        pair = (task.model.model_dump_json(), task.dataset.model_dump_json())
+        if pair not in checked:
+            checked.add(pair)
+            check_pairing(task, InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size))
+
+
+def declared_input(dataset: DatasetConfig) -> tuple[int, int, int] | None:
+    """The image shape a dataset declares without reading it (None where only its files can tell)."""
+    if dataset.name == "synthetic":
+        return tuple(dataset.shape)
+    if DATASETS.split(dataset.name)[0] == "imagefolder":
+        return (3, dataset.image_size, dataset.image_size) if dataset.image_size else None
+    return tuple(DATASETS.get(dataset.name).meta["input_shape"])
+
+
+def check_declared_pairings(tasks: list[Task]) -> None:
+    """``torchslim validate``: each model takes one image of the shape its dataset declares (no data read)."""
+    seen: set[str] = set()
+    for task in tasks:
+        shape = declared_input(task.dataset)
+        if shape is None or task.model.label in seen:
+            continue
+        seen.add(task.model.label)
+        check_pairing(task, InputSpec(10, shape[0], shape[-1]), classes=False)
+
+
+def check_pairing(task: Task, spec: InputSpec, classes: bool = True) -> None:
+    """The model, built for the dataset's input, takes one image and gives one score per class."""
+    model = build_model(task.model.model_copy(update={"checkpoint": None}), spec).eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, *spec.shape))
+    except (RuntimeError, ValueError, IndexError, AssertionError) as exc:
+        raise TorchslimError(
+            f"model '{task.model.label}' cannot take the {'x'.join(map(str, spec.shape))} images of dataset "
+            f"'{task.dataset.name}': {str(exc).strip().splitlines()[0][:160]}"
+        ) from None
+    if classes and tuple(out.shape) != (1, spec.num_classes):
+        raise TorchslimError(
+            f"model '{task.model.label}' gives outputs of shape {tuple(out.shape)} on dataset '{task.dataset.name}'"
+            f", not one score for each of its {spec.num_classes} classes"
+        )
 
 
 class InProcessExecutor:
