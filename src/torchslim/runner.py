@@ -95,6 +95,8 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
         "eval_images": accuracy.n,
         "threads": threads,
     }
+    if data.info.skipped_images:
+        metrics["skipped_images"] = data.info.skipped_images
     metrics |= measure_task(model, spec, artifact, exported, task)
     metrics |= exported_accuracy(model, data, artifact, task)
     return ResultRow(

@@ -47,7 +47,7 @@ class Task:
         """Everything that determines the result, except the seed: the store's config hash."""
         payload = {
             "model": json.loads(self.model.model_dump_json()),
-            "dataset": json.loads(self.dataset.model_dump_json(exclude={"cache_dir"})),
+            "dataset": dataset_key(self.dataset),
             "train": json.loads(self.train.model_dump_json()),
             "methods": self.method_chain,
         }
@@ -78,6 +78,12 @@ class Task:
 
     def describe(self) -> str:
         return f"{self.model.label} | {self.dataset.name} | {self.method_chain} | seed {self.seed}"
+
+
+def dataset_key(dataset: DatasetConfig) -> dict[str, Any]:
+    """The dataset settings that change the data; ``on_bad_image`` only when it skips (keys stay as before)."""
+    key = json.loads(dataset.model_dump_json(exclude={"cache_dir", "on_bad_image"}))
+    return key | ({"on_bad_image": "skip"} if dataset.on_bad_image == "skip" else {})
 
 
 def content_inputs(model: ModelConfig, dataset: DatasetConfig) -> tuple[tuple[str, str], ...]:

@@ -131,3 +131,21 @@ def test_a_truncated_cache_is_rebuilt(image_tree, tmp_path, capsys):
     again = build_dataset(cfg)
     assert torch.equal(again.train.images, first.train.images)
     assert torch.load(cache, weights_only=True)["images"].shape[0] == 30  # rewritten whole
+
+
+def test_on_bad_image_skip_leaves_unreadable_images_out_and_counts_them(image_tree, tmp_path):
+    (image_tree / "dog" / "3.png").write_bytes(b"broken")
+    (image_tree / "eel" / "text.jpg").write_text("not an image")
+    cfg = DatasetConfig(name=f"imagefolder:{image_tree}", on_bad_image="skip", cache_dir=tmp_path / "cache")
+    for _ in range(2):  # decoded, then read back from the cache
+        b = build_dataset(cfg)
+        assert b.info.skipped_images == 2 and len(b.train) + len(b.eval) == 29
+        assert "2 unreadable image(s) skipped" in b.info.split_note
+
+
+def test_skipping_bad_images_changes_the_task_key_only_when_asked(image_tree):
+    from torchslim.tasks import dataset_key
+
+    error = DatasetConfig(name=f"imagefolder:{image_tree}")
+    assert "on_bad_image" not in dataset_key(error)
+    assert dataset_key(error.model_copy(update={"on_bad_image": "skip"}))["on_bad_image"] == "skip"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,9 @@ class DatasetConfig(BaseModel):
     image_size: int | None = Field(None, gt=0, description="resize image-folder images to this size")
     augment: bool = True
     cache_dir: Path | None = Field(None, description="where decoded image folders are cached")
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error", description="an unreadable image in an image folder: stop naming it, or skip it (counted)"
+    )
     # synthetic only
     shape: tuple[int, int, int] = (3, 32, 32)
     num_classes: int = Field(10, gt=1)
@@ -57,6 +61,7 @@ class DatasetInfo:
     augment: Augment
     eval_split: str  # "test" or "val": which split accuracy is reported on
     split_note: str
+    skipped_images: int = 0  # unreadable images left out (image folders with on_bad_image: skip)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -68,50 +68,75 @@ def _cache_key(root: Path, files: list[tuple[Path, int]], size: int | None, mode
     return h.hexdigest()[:16]
 
 
-def load_imagefolder(root: Path, size: int | None, cache_dir: Path | None) -> tuple[list[str], ArraySplit]:
-    """Decode every image once; later calls read the cached tensor (loaded with weights_only)."""
+def load_imagefolder(
+    root: Path, size: int | None, cache_dir: Path | None, on_bad_image: str = "error"
+) -> tuple[list[str], ArraySplit, list[Path]]:
+    """Decode every image once; later calls read the cached tensor (loaded with weights_only).
+    Returns the classes, the images and the unreadable files skipped (``on_bad_image: skip``)."""
     from PIL import Image
 
     classes, files = list_images(root)
-    try:
-        with Image.open(files[0][0]) as first:
-            mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
-            size = size or (first.size[0] if first.size[0] == first.size[1] else min(first.size))
-    except OSError as exc:
-        raise DataNotFoundError(f"unreadable image {files[0][0]}: {exc}; replace or remove it") from None
-    cache = (cache_dir or default_cache_dir()) / f"imagefolder-{_cache_key(root, files, size, mode)}.pt"
+    skip = on_bad_image == "skip"
+    mode = None
+    for path, _ in files:
+        try:
+            with Image.open(path) as first:
+                mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+                size = size or (first.size[0] if first.size[0] == first.size[1] else min(first.size))
+            break
+        except OSError as exc:
+            if not skip:
+                raise DataNotFoundError(f"unreadable image {path}: {exc}; replace or remove it") from None
+    if mode is None:
+        raise DataNotFoundError(f"image folder '{root}': no readable image among {len(files)} files")
+    key = _cache_key(root, files, size, mode) + ("-skip" if skip else "")
+    cache = (cache_dir or default_cache_dir()) / f"imagefolder-{key}.pt"
     if cache.exists():
         try:
             blob = torch.load(cache, weights_only=True)
-            return list(blob["classes"]), ArraySplit(blob["images"], blob["labels"])
+            skipped = [root / p for p in blob.get("skipped", [])]
+            return list(blob["classes"]), ArraySplit(blob["images"], blob["labels"]), skipped
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: decode again
             console.print(f"image cache {cache} is unreadable ({type(exc).__name__}); rebuilding it")
             cache.unlink(missing_ok=True)
     from rich.progress import track
 
+    def decode(item: tuple[Path, int]) -> np.ndarray | None:
+        try:
+            return _decode(item[0], size, mode)
+        except DataNotFoundError:
+            if skip:
+                return None
+            raise
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         arrays = list(
             track(
-                pool.map(lambda fl: _decode(fl[0], size, mode), files),
+                pool.map(decode, files),
                 total=len(files),
                 description=f"decoding {root.name} (once; cached)",
                 transient=True,
             )
         )
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    skipped = [path for (path, _), a in zip(files, arrays) if a is None]
+    kept = [(a, label) for (_, label), a in zip(files, arrays) if a is not None]
+    for path in skipped:
+        console.print(f"skipped unreadable image {path}")
+    images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([label for _, label in kept], dtype=torch.int64)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
-    torch.save({"classes": classes, "images": images, "labels": labels}, tmp)
+    rel = [str(p.relative_to(root)) for p in skipped]
+    torch.save({"classes": classes, "images": images, "labels": labels, "skipped": rel}, tmp)
     tmp.replace(cache)
-    return classes, ArraySplit(images, labels)
+    return classes, ArraySplit(images, labels), skipped
 
 
 @DATASETS.register_prefix("imagefolder", input_shape=(3, 32, 32))
 def imagefolder(cfg: DatasetConfig) -> DataBundle:
     """imagefolder:PATH, any root/<class>/<image> tree, stratified train/val split."""
     root = Path(cfg.name.split(":", 1)[1]).expanduser()
-    classes, data = load_imagefolder(root, cfg.image_size, cfg.cache_dir)
+    classes, data, skipped = load_imagefolder(root, cfg.image_size, cfg.cache_dir, cfg.on_bad_image)
     tr, ev = stratified_split(data.labels, cfg.val_fraction, cfg.split_seed)
     train, val = ArraySplit(data.images[tr], data.labels[tr]), ArraySplit(data.images[ev], data.labels[ev])
     mean, std = channel_stats(train.images)
@@ -124,6 +149,8 @@ def imagefolder(cfg: DatasetConfig) -> DataBundle:
         std=std,
         augment=Augment(pad=max(1, data.images.shape[-1] // 8), flip=True) if cfg.augment else Augment(),
         eval_split="val",
-        split_note=f"stratified {len(train)} train / {len(val)} val split of {root} (split seed {cfg.split_seed})",
+        split_note=f"stratified {len(train)} train / {len(val)} val split of {root} (split seed {cfg.split_seed})"
+        + (f"; {len(skipped)} unreadable image(s) skipped" if skipped else ""),
+        skipped_images=len(skipped),
     )
     return DataBundle(info, train, val)
