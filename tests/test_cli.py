@@ -246,3 +246,11 @@ def test_a_model_that_cannot_take_the_datasets_images_is_refused_before_training
     line = one_error_line(proc)
     assert "model 'torchvision:alexnet' cannot take the 1x8x8 images of dataset 'digits'" in line
     assert not (workspace / "runs" / "torchslim.db").exists() or "run   " not in proc.stderr
+
+
+def test_bench_refuses_a_bad_store_before_measuring(workspace):
+    (workspace / "notes.txt").write_text("not a database\n")
+    proc = run_cli("bench", "simple_cnn_6x2", "--store", "notes.txt", "--min-seconds", "30", cwd=workspace, timeout=60)
+    line = one_error_line(proc)  # within the timeout: 30 s per row would have been measured first
+    assert "notes.txt" in line and "not a readable SQLite" in line
+    assert (workspace / "notes.txt").read_text() == "not a database\n"

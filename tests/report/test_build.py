@@ -132,11 +132,14 @@ def test_a_store_of_another_application_is_refused_and_left_untouched(tiny_run):
 
 
 def test_results_and_report_open_the_store_read_only(tiny_run):
+    import sqlite3
+
+    import pytest
+
     db = tiny_run / "runs" / "torchslim.db"
-    db.chmod(0o444)
-    try:
-        proc = run_cli("results", "--format", "json", cwd=tiny_run)
-        assert proc.returncode == 0, proc.stderr
-        assert run_cli("report", "runs/tiny", "--format", "md", cwd=tiny_run).returncode == 0
-    finally:
-        db.chmod(0o644)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        Store(db, readonly=True)._connect().execute("CREATE TABLE intruder (a)")
+    before = (db.stat().st_mtime_ns, db.read_bytes())
+    assert run_cli("results", "--format", "json", cwd=tiny_run).returncode == 0
+    assert run_cli("report", "runs/tiny", "--format", "md", cwd=tiny_run).returncode == 0
+    assert (db.stat().st_mtime_ns, db.read_bytes()) == before
