@@ -16,10 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from torchslim.config.detect import DetectRunConfig
-from torchslim.config.names import plain_run_name
+from torchslim.config.names import RunName
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError, describe_error
-from torchslim.measure.latency import RUNTIMES
+from torchslim.measure.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
 from torchslim.train.config import TrainConfig
@@ -34,8 +34,8 @@ class MeasureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     latency: bool = True
-    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    runtimes: list[str] = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
+    batch_sizes: BatchSizes = Field(default_factory=lambda: [1], min_length=1)
+    runtimes: Runtimes = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
     min_seconds: float = Field(1.0, gt=0)
     threads: int | None = Field(None, gt=0)
     compare: bool = Field(
@@ -44,28 +44,13 @@ class MeasureConfig(BaseModel):
         "seed); the report's latencies and speedups then come from that",
     )
 
-    @field_validator("runtimes")
-    @classmethod
-    def _known_runtimes(cls, value: list[str]) -> list[str]:
-        bad = [r for r in value if r not in RUNTIMES]
-        if bad:
-            raise ValueError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
-        return value
-
-    @field_validator("batch_sizes")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(b < 1 for b in value):
-            raise ValueError(f"batch sizes must be positive, got {value}")
-        return value
-
 
 class RunConfig(BaseModel):
     """A recipe: every model x the dataset x every seed is one independent task."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., description="names the run folder (runs/<name>): a plain name")
+    name: RunName = Field(..., description="names the run folder (runs/<name>): a plain name")
     models: list[ModelConfig] = Field(..., min_length=1)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -78,11 +63,6 @@ class RunConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     output_dir: Path | None = Field(None, description="default: runs/<name>")
     store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        return plain_run_name(value)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from torchslim.config.names import plain_run_name
+from torchslim.config.names import RunName
 
 
 class SyntheticConfig(BaseModel):
@@ -100,7 +100,7 @@ class DetectRunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str = Field("detect", pattern="^detect$")
-    name: str = Field(..., description="names the run folder (runs/<name>): a plain name")
+    name: RunName = Field(..., description="names the run folder (runs/<name>): a plain name")
     model: str = Field("yolo11n.yaml", description="a model yaml, built from scratch")
     checkpoint: Path | None = Field(None, description="a torchslim detector artifact to start from instead")
     data: str = Field("synthetic", description="'synthetic' or the path of a YOLO data.yaml")
@@ -112,11 +112,6 @@ class DetectRunConfig(BaseModel):
     measure: DetectMeasureConfig = Field(default_factory=DetectMeasureConfig)
     output_dir: Path | None = Field(None, description="default: runs/<name>")
     store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, value: str) -> str:
-        return plain_run_name(value)
 
     @property
     def run_dir(self) -> Path:

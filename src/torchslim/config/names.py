@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 def plain_run_name(value: str) -> str:
@@ -11,3 +14,6 @@ def plain_run_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", value or ""):
         raise ValueError("a run name is a plain folder name: letters, digits, '_', '-' and inner dots")
     return value
+
+
+RunName = Annotated[str, AfterValidator(plain_run_name)]

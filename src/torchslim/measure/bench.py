@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from torchslim.data import BatchLoader, DatasetConfig, build_dataset
@@ -23,7 +23,15 @@ from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
 from torchslim.measure.allocator import keep_freed_memory
 from torchslim.measure.complexity import Complexity, FileSize, complexity, file_size
-from torchslim.measure.latency import RUNTIMES, LatencyRow, onnx_providers, onnx_runner, torch_runner
+from torchslim.measure.latency import (
+    RUNTIMES,
+    BatchSizes,
+    LatencyRow,
+    Runtimes,
+    onnx_providers,
+    onnx_runner,
+    torch_runner,
+)
 from torchslim.measure.roofline import matmul_peak_gflops
 from torchslim.measure.timing import TimingConfig, time_interleaved
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
@@ -37,8 +45,8 @@ class BenchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8], min_length=1)
-    runtimes: list[str] = Field(default_factory=lambda: list(RUNTIMES), description="empty: no latency")
+    batch_sizes: BatchSizes = Field(default_factory=lambda: [1, 8], min_length=1)
+    runtimes: Runtimes = Field(default_factory=lambda: list(RUNTIMES), description="empty: no latency")
     input_size: int | None = Field(None, gt=0, description="image side; default: the model's dataset's")
     in_channels: int | None = Field(None, gt=0)
     num_classes: int | None = Field(None, gt=1)
@@ -47,21 +55,6 @@ class BenchConfig(BaseModel):
     min_runs: int = Field(10, gt=0)
     rounds: int = Field(4, gt=0, description="interleaved timing rounds over all rows (drift hits all alike)")
     parity_tolerance: float = Field(1e-3, gt=0, description="relative to the largest output magnitude")
-
-    @field_validator("runtimes")
-    @classmethod
-    def _known_runtimes(cls, value: list[str]) -> list[str]:
-        bad = [r for r in value if r not in RUNTIMES]
-        if bad:
-            raise ValueError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
-        return value
-
-    @field_validator("batch_sizes")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(b < 1 for b in value):
-            raise ValueError(f"batch sizes must be positive, got {value}")
-        return value
 
     def timing(self) -> TimingConfig:
         return TimingConfig(min_seconds=self.min_seconds, min_runs=self.min_runs, rounds=self.rounds)

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
+from pydantic import AfterValidator
 from torch import nn
 
 from torchslim.export.onnx import ort_session
 from torchslim.measure.timing import Timing
 
 RUNTIMES = ("torch", "onnxruntime")
+
+
+def known_runtimes(value: list[str]) -> list[str]:
+    bad = [r for r in value if r not in RUNTIMES]
+    if bad:
+        raise ValueError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
+    return value
+
+
+def positive_batch_sizes(value: list[int]) -> list[int]:
+    if any(b < 1 for b in value):
+        raise ValueError(f"batch sizes must be positive, got {value}")
+    return value
+
+
+#: Validated list types shared by ``torchslim bench`` and a recipe's ``measure`` section.
+Runtimes = Annotated[list[str], AfterValidator(known_runtimes)]
+BatchSizes = Annotated[list[int], AfterValidator(positive_batch_sizes)]
 
 
 @dataclass(frozen=True)
