@@ -254,3 +254,9 @@ def test_bench_refuses_a_bad_store_before_measuring(workspace):
     line = one_error_line(proc)  # within the timeout: 30 s per row would have been measured first
     assert "notes.txt" in line and "not a readable SQLite" in line
     assert (workspace / "notes.txt").read_text() == "not a database\n"
+
+
+def test_a_training_split_smaller_than_a_batch_is_refused_before_any_task(write_config, workspace):
+    proc = run_cli("run", str(write_config(tiny_recipe(train={"epochs": 1, "batch_size": 4096}))), cwd=workspace)
+    line = one_error_line(proc)
+    assert "train.batch_size 4096 is larger than the training split of 'digits' (1437 images)" in line

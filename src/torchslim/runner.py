@@ -234,6 +234,11 @@ def preflight(tasks: list[Task], ctx: TaskContext) -> None:
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
             read_checkpoint(task.model.checkpoint)
+        if task.chain is None and task.train.epochs > 0 and len(data.train) < task.train.batch_size:
+            raise TorchslimError(
+                f"train.batch_size {task.train.batch_size} is larger than the training split of "
+                f"'{task.dataset.name}' ({len(data.train)} images): not one step would be trained; lower it"
+            )
         pair = (task.model.model_dump_json(), task.dataset.model_dump_json())
         if pair not in checked:
             checked.add(pair)

@@ -97,11 +97,20 @@ def test_imagefolder_missing_path_names_the_layout(tmp_path):
         build_dataset(DatasetConfig(name=f"imagefolder:{tmp_path / 'nope'}"))
 
 
+def _truncated_jpeg(path) -> None:
+    """A JPEG cut short, as a copy interrupted mid-file leaves it ("Truncated File Read")."""
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+
+
 @pytest.mark.parametrize(
     "damage, says",
     [
         (lambda tree: (tree / "dog" / "3.png").write_bytes((tree / "dog" / "3.png").read_bytes()[:60]), "dog/3.png"),
         (lambda tree: (tree / "eel" / "text.jpg").write_text("not an image"), "eel/text.jpg"),
+        (lambda tree: _truncated_jpeg(tree / "cat" / "cut.jpg"), "cat/cut.jpg"),
     ],
 )
 def test_an_unreadable_image_is_named_by_its_path(image_tree, tmp_path, damage, says):
