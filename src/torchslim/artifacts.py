@@ -44,6 +44,11 @@ class StoredArtifact:
         """Whether the file that ships is the ONNX one (INT8 and low-bit), so its size is the one reported."""
         return self.kind in ("onnx", "brevitas")
 
+    def missing_file(self) -> Path | None:
+        """The file of this artifact that is no longer on disk (what would be loaded), if any."""
+        wanted = self.onnx_path if self.kind == "onnx" else self.model_path
+        return wanted if wanted is None or not wanted.exists() else None
+
     def record(self, **extra: str) -> dict[str, str | None]:
         """The ``artifacts`` column of a stored row."""
         return {"dir": str(self.folder), "kind": self.kind, "model": self.model, "onnx": self.onnx} | extra

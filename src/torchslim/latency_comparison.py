@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from torch import nn
 
@@ -44,13 +43,6 @@ def load_artifact(row: ResultRow) -> nn.Module:
     return model
 
 
-def missing_file(row: ResultRow) -> Path | None:
-    """The first file of the row's artifact that is no longer on disk, if any."""
-    artifact = stored_artifact(row)
-    wanted = [artifact.onnx_path] if artifact.kind == "onnx" else [artifact.model_path]
-    return next((p for p in wanted if p is None or not p.exists()), None)
-
-
 def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
     """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set."""
     m = cfg.measure
@@ -62,7 +54,7 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
         base = next((r for r in rows if r.method_chain == "baseline"), None)
         if base is None or len(rows) < 2:
             continue
-        missing = [str(path) for r in rows if (path := missing_file(r)) is not None]
+        missing = [str(path) for r in rows if (path := stored_artifact(r).missing_file()) is not None]
         if missing:
             console.print(
                 f"[dim]compare[/dim] skipped for {model_cfg.label}: {missing[0]} is gone "

@@ -26,7 +26,7 @@ from torchslim.errors import Interrupted, TorchslimError
 from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
-from torchslim.latency_comparison import compare_run, load_artifact, missing_file
+from torchslim.latency_comparison import compare_run, load_artifact
 from torchslim.measure.accuracy import evaluate
 from torchslim.measure.bench import BenchConfig, measure
 from torchslim.methods import MethodContext, apply_chain
@@ -53,6 +53,11 @@ class TaskContext:
         return self.data[key]
 
 
+def input_spec(data: DataBundle) -> InputSpec:
+    """What a model is built for on ``data``: its class count, channels and image size."""
+    return InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
+
+
 def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: Path | None = None) -> ResultRow:
     """Train a baseline, or apply a method chain to its trained baseline; then measure and describe.
 
@@ -68,7 +73,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
     )
     threads = configure(task.seed, task.train.deterministic, task.train.threads)
     data = ctx.dataset(task.dataset)
-    spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
+    spec = input_spec(data)
     if task.chain is None:
         model = build_model(task.model, spec)
         result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
@@ -195,32 +200,34 @@ def measure_task(
     }
 
 
-def missing_latency(row: ResultRow, m) -> tuple[list[int], list[str]]:
-    """The batch sizes and runtimes a recipe's ``measure`` asks for that a stored row was not timed at."""
+def missing_latency(row: ResultRow, m) -> set[tuple[str, int]]:
+    """The (runtime, batch size) pairs a recipe's ``measure`` asks for that a stored row was not timed at."""
     if m is None or not m.latency:
-        return [], []
+        return set()
     deployed = stored_artifact(row).kind == "onnx"  # an ONNX Runtime file has no PyTorch latency
-    runtimes = [r for r in m.runtimes if not (deployed and r == "torch")]
     have = {(x["runtime"], x["batch_size"]) for x in row.metrics.get("latency", [])}
-    gaps = [(r, b) for r in runtimes for b in m.batch_sizes if (r, b) not in have]
-    return sorted({b for _, b in gaps}), [r for r in runtimes if any(g[0] == r for g in gaps)]
+    return {(r, b) for r in m.runtimes if not (deployed and r == "torch") for b in m.batch_sizes} - have
 
 
 def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
     """A finished task whose recipe now asks for more batch sizes or runtimes is timed for those
     alone, from its saved artifact: nothing is retrained, and nothing asked for stays silently unmeasured."""
     row = store.get(task.key)
-    batches, runtimes = missing_latency(row, task.measure)
-    if not batches or missing_file(row) is not None:
-        return
-    data = ctx.dataset(task.dataset)
-    spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
-    m = task.measure
-    cfg = BenchConfig(batch_sizes=batches, runtimes=runtimes, threads=m.threads, min_seconds=m.min_seconds, min_runs=5)
+    gaps = missing_latency(row, task.measure)
     artifact = stored_artifact(row)
+    if not gaps or artifact.missing_file() is not None:
+        return
+    m = task.measure
+    cfg = BenchConfig(
+        batch_sizes=sorted({b for _, b in gaps}),
+        runtimes=[r for r in m.runtimes if any(g[0] == r for g in gaps)],
+        threads=m.threads,
+        min_seconds=m.min_seconds,
+        min_runs=5,
+    )
+    spec = input_spec(ctx.dataset(task.dataset))
     result = measure(load_artifact(row), cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path)
-    have = {(x["runtime"], x["batch_size"]) for x in row.metrics.get("latency", [])}
-    added = [x for x in result.as_dict()["latency"] if (x["runtime"], x["batch_size"]) not in have]
+    added = [x for x in result.as_dict()["latency"] if (x["runtime"], x["batch_size"]) in gaps]
     store.put(replace(row, metrics=row.metrics | {"latency": row.metrics.get("latency", []) + added}))
     pairs = ", ".join(f"{x['runtime']} b{x['batch_size']}" for x in added)
     console.print(f"[bold]measure[/bold] {escape(task.describe())}: added {pairs} (not retrained)")
@@ -242,7 +249,7 @@ def preflight(tasks: list[Task], ctx: TaskContext) -> None:
         pair = (task.model.model_dump_json(), task.dataset.model_dump_json())
         if pair not in checked:
             checked.add(pair)
-            check_pairing(task, InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size))
+            check_pairing(task, input_spec(data))
 
 
 def declared_input(dataset: DatasetConfig) -> tuple[int, int, int] | None:
@@ -344,7 +351,7 @@ def run(
     tasks = expand(cfg, source)
     store = run_tasks(cfg, tasks, force)
     compare_run(cfg, tasks, store)
-    written = write_report(cfg, store, source, formats, console, charts_only=True)
+    written = write_report(cfg, store, source, formats, console, charts_only=True, tasks=tasks)
     for path in written.values():
         console.print(f"report: {path}")
     return [r for t in tasks if (r := store.get(t.key)) is not None]

@@ -86,21 +86,22 @@ def dataset_key(dataset: DatasetConfig) -> dict[str, Any]:
     return key | ({"on_bad_image": "skip"} if dataset.on_bad_image == "skip" else {})
 
 
-def content_inputs(model: ModelConfig, dataset: DatasetConfig) -> tuple[tuple[str, str], ...]:
+def content_inputs(model: ModelConfig, data_print: str | None) -> tuple[tuple[str, str], ...]:
     """What a task reads from local files, by content: the checkpoint's SHA-256, the data folder's fingerprint."""
     out = []
     if model.checkpoint is not None and Path(model.checkpoint).is_file():
         out.append(("checkpoint_sha256", file_sha256(Path(model.checkpoint))))
-    if (fingerprint := data_fingerprint(dataset)) is not None:
-        out.append(("data_fingerprint", fingerprint))
+    if data_print is not None:
+        out.append(("data_fingerprint", data_print))
     return tuple(out)
 
 
 def expand(cfg: RunConfig, source: str = "") -> list[Task]:
     """Baselines first (chains start from them), then every chain for every model and seed."""
     tasks = []
+    data_print = data_fingerprint(cfg.dataset)  # one walk of a data folder, whatever the number of models
     for m in cfg.models:
-        inputs = content_inputs(m, cfg.dataset)
+        inputs = content_inputs(m, data_print)
         for seed in cfg.seeds:
             base = Task(
                 cfg.name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,9 +23,6 @@ from torchslim.measure.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
 from torchslim.train.config import TrainConfig
-
-if TYPE_CHECKING:
-    from torchslim.config.detect import DetectRunConfig
 
 
 class MeasureConfig(BaseModel):
@@ -142,7 +139,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: Path | str, overrides: list[str] | None = None) -> "RunConfig | DetectRunConfig":
+def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | DetectRunConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
@@ -157,7 +154,7 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> "RunCon
     return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))
 
 
-def validate_config(raw: dict[str, Any], source: str = "config") -> "RunConfig | DetectRunConfig":
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | DetectRunConfig:
     """A classification recipe, or a detector-pruning one when it says ``task: detect``."""
     schema = DetectRunConfig if raw.get("task") == "detect" else RunConfig
     try:

@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,9 +35,6 @@ from torchslim.measure.latency import (
 from torchslim.measure.roofline import matmul_peak_gflops
 from torchslim.measure.timing import TimingConfig, time_interleaved
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
-
-if TYPE_CHECKING:
-    from torchslim.export.onnx import ExportedOnnx
 
 
 class BenchConfig(BaseModel):
@@ -139,7 +136,7 @@ def measure(
     cfg: BenchConfig | None = None,
     spec: "InputSpec | None" = None,
     artifact: Path | None = None,
-    onnx: "ExportedOnnx | None" = None,
+    onnx: ExportedOnnx | None = None,
 ) -> Measurement:
     """Measure ``target``: params, MACs, file sizes, ONNX parity, and latency per runtime and batch.
 

@@ -18,7 +18,7 @@ from torchslim.report.method_tables import batch_tables, methods_sections, seeds
 from torchslim.report.runs import hardware_lines, runs_table
 from torchslim.report.tradeoffs import analysis_sections, dynamics_sections, tradeoff_plot_section
 from torchslim.store import ResultRow, Store
-from torchslim.tasks import expand
+from torchslim.tasks import Task, expand
 
 FORMATS = ("md", "html", "terminal")
 FIGURES = "report_files"
@@ -48,9 +48,12 @@ def load_run(run_dir: Path) -> tuple[RunConfig, str]:
     return load_config(resolved), source
 
 
-def collect(cfg: RunConfig, store: Store, source: str = "") -> tuple[list[ResultRow], list[tuple], dict]:
-    """The store's rows for the config's tasks, every expected task key, and why absent ones are absent."""
-    tasks = expand(cfg, source)
+def collect(
+    cfg: RunConfig, store: Store, source: str = "", tasks: list[Task] | None = None
+) -> tuple[list[ResultRow], list[tuple], dict]:
+    """The store's rows for the config's tasks (expanded here unless given), every expected task key,
+    and why absent ones are absent."""
+    tasks = expand(cfg, source) if tasks is None else tasks
     rows = [r for t in tasks if (r := store.get(t.key)) is not None]
     expected = [(t.model.label, t.dataset.name, t.method_chain, t.seed) for t in tasks]
     reasons = {
@@ -131,9 +134,11 @@ def write_report(
     formats: list[str] | tuple[str, ...] = ("md", "html"),
     console=None,
     charts_only: bool = False,
+    tasks: list[Task] | None = None,
 ) -> dict[str, Path]:
-    """Write report.md / report.html into the run folder and print the terminal view; returns the files."""
-    rows, expected, reasons = collect(cfg, store, source)
+    """Write report.md / report.html into the run folder and print the terminal view; returns the files.
+    ``tasks``: the run's expanded tasks, when the caller has them (expanding hashes data folders again)."""
+    rows, expected, reasons = collect(cfg, store, source, tasks)
     groups = group_entries(rows, expected, reasons)
     attach_comparisons(groups, cfg, store)
     run_dir = cfg.run_dir
