@@ -3,12 +3,13 @@
 import os
 import string
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import tiny_recipe
-from torchslim.config import load_config, validate_config
+from torchslim.config import load_config, to_yaml, validate_config
 from torchslim.errors import TorchslimError
 from torchslim.methods import METHODS
 
@@ -38,16 +39,19 @@ METHOD_ENTRY = st.one_of(
 )
 
 
-def _ok_or_one_line(thunk) -> None:
+def outcome(thunk) -> str:
+    """Run a parse: a valid config must load back from the YAML it resolves to (what
+    config.resolved.yaml holds) as the same config; a refusal must be one non-empty line."""
     try:
-        thunk()
+        cfg = thunk()
     except TorchslimError as exc:
-        assert str(exc) and "\n" not in str(exc).strip()
+        assert str(exc) and "\n" not in str(exc)
+        return "refused"
+    assert validate_config(yaml.safe_load(to_yaml(cfg))) == cfg
+    return "valid"
 
 
-@EXAMPLES
-@given(changes=st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=3), methods=st.lists(METHOD_ENTRY, max_size=3))
-def test_any_config_validates_or_is_one_config_error(changes, methods):
+def edited_recipe(changes: dict, methods: list) -> dict:
     raw = tiny_recipe(methods=methods)
     for key, value in changes.items():
         node = raw
@@ -56,21 +60,42 @@ def test_any_config_validates_or_is_one_config_error(changes, methods):
             node = node.setdefault(part, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node[last] = value
-    _ok_or_one_line(lambda: validate_config(raw))
+    return raw
 
 
-OVERRIDE_TEXT = st.text(string.printable.replace("\n", "").replace("\r", ""), max_size=24)
+CHANGES = st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=3)
+METHOD_LISTS = st.lists(METHOD_ENTRY, max_size=3)
 
 
 @EXAMPLES
-@given(
-    overrides=st.lists(
-        st.one_of(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(FIELDS), OVERRIDE_TEXT), OVERRIDE_TEXT),
-        max_size=4,
-    )
+@given(changes=CHANGES, methods=METHOD_LISTS)
+def test_any_config_validates_or_is_one_config_error(changes, methods):
+    assert outcome(lambda: validate_config(edited_recipe(changes, methods))) in ("valid", "refused")
+
+
+OVERRIDE_TEXT = st.text(string.printable.replace("\n", "").replace("\r", ""), max_size=24)
+OVERRIDES = st.lists(
+    st.one_of(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(FIELDS), OVERRIDE_TEXT), OVERRIDE_TEXT), max_size=4
 )
-def test_any_override_validates_or_is_one_config_error(overrides, tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "property_recipe.yaml"
-    if not path.exists():
-        path.write_text(yaml.safe_dump(tiny_recipe(methods=[{"prune.structured": {"ratio": 0.5}}])))
-    _ok_or_one_line(lambda: load_config(path, overrides))
+
+
+@pytest.fixture(scope="module")
+def recipe_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("property") / "recipe.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe(methods=[{"prune.structured": {"ratio": 0.5}}])))
+    return path
+
+
+@EXAMPLES
+@given(overrides=OVERRIDES)
+def test_any_override_validates_or_is_one_config_error(overrides, recipe_file):
+    assert outcome(lambda: load_config(recipe_file, overrides)) in ("valid", "refused")
+
+
+@pytest.mark.parametrize("wanted", ["valid", "refused"])
+def test_the_generators_reach_both_outcomes(wanted, recipe_file):
+    """Otherwise the properties above could hold by never reaching one of their branches."""
+    quick = settings(max_examples=2000, deadline=None, database=None)
+    find(st.tuples(CHANGES, METHOD_LISTS), lambda x: outcome(lambda: validate_config(edited_recipe(*x))) == wanted,
+         settings=quick)  # fmt: skip
+    find(OVERRIDES, lambda o: outcome(lambda: load_config(recipe_file, o)) == wanted, settings=quick)
