@@ -30,19 +30,49 @@ def run(
     config: Path = typer.Argument(..., help="YAML recipe"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. train.epochs=3"),
     force: bool = typer.Option(False, "--force", help="rerun tasks already in the store"),
+    workers: str = typer.Option(
+        "auto", "--workers", help="worker processes on this machine: a number, or auto (from the cores and task sizes)"
+    ),
+    executor: str = typer.Option("local", "--executor", help="where tasks run: local (this machine) or ray"),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray cluster: auto (started here with `ray start`) or HOST:PORT; default a private one"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the task graph and its resources; run nothing"),
 ) -> None:
     """Run a whole recipe: train, evaluate, record in the store, write the report."""
     from torchslim.config import load_config
+    from torchslim.runner import ExecutorChoice
     from torchslim.runner import run as run_recipe
 
+    choice = ExecutorChoice(executor, _workers(workers), address)
     cfg = load_config(config, overrides)
+    if dry_run:
+        from torchslim.plan import print_plan
+
+        print_plan(cfg, str(config), choice)
+        return
     if getattr(cfg, "task", None) == "detect":
         from torchslim.yolo.pipeline import run_detect
 
         run_detect(cfg, source=str(config), force=force)
         return
-    rows = run_recipe(cfg, source=str(config), force=force)
+    rows = run_recipe(cfg, source=str(config), force=force, executor=choice)
     _print_rows(rows)
+
+
+def _workers(text: str) -> int | str:
+    """``--workers``: a whole number of at least 1, or auto."""
+    from torchslim.errors import ConfigError
+
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"--workers must be a whole number of at least 1, or auto (got '{text}')")
+    return n
 
 
 @app.command()
@@ -54,7 +84,7 @@ def train(
 ) -> None:
     """Train (and evaluate) the recipe's models for the given seeds."""
     extra = list(overrides or []) + ([f"seeds=[{','.join(map(str, seeds))}]"] if seeds else [])
-    run(config, extra, force)
+    run(config, extra, force, workers="auto", executor="local", address=None, dry_run=False)
 
 
 @app.command()
@@ -63,11 +93,19 @@ def validate(
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Check a config and print it resolved; run nothing, change nothing."""
-    from torchslim.config import load_config, to_yaml
+    from torchslim.config import Sweep, load_config, to_yaml
     from torchslim.runner import check_declared_pairings
     from torchslim.tasks import expand
 
     cfg = load_config(config, overrides)
+    if isinstance(cfg, Sweep):
+        tasks = []
+        for run_cfg in cfg.runs:
+            out.print(to_yaml(run_cfg) + "---", end="\n")
+            tasks += expand(run_cfg)
+        check_declared_pairings(tasks)
+        out.print(f"# valid: sweep '{cfg.name}', {len(cfg.runs)} run(s), {len(tasks)} task(s)")
+        return
     out.print(to_yaml(cfg), end="")
     if getattr(cfg, "task", None) == "detect":
         out.print(f"# valid: {2 + len(cfg.prune.levels)} stage(s) (baseline, fine-tuned reference, each level)")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import copy
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 import yaml
@@ -20,15 +20,20 @@ from torch import nn
 
 from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.backends.brevitas import is_brevitas
-from torchslim.config import RunConfig, to_yaml
+from torchslim.config import RunConfig, Sweep, to_yaml
 from torchslim.data import DATASETS, BatchLoader, DataBundle, DatasetConfig, build_dataset
-from torchslim.errors import Interrupted, TorchslimError
+from torchslim.errors import ConfigError, Interrupted, TorchslimError
+from torchslim.executors import Job, Order, Outcome, Resources, drive
+from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
+from torchslim.executors.progress import TaskBoard
+from torchslim.executors.resources import auto_workers, task_threads
 from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
 from torchslim.latency_comparison import compare_run, load_artifact
 from torchslim.measure.accuracy import evaluate
 from torchslim.measure.bench import BenchConfig, measure
+from torchslim.measure.complexity import complexity
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, load_model
 from torchslim.provenance import provenance
@@ -58,11 +63,19 @@ def input_spec(data: DataBundle) -> InputSpec:
     return InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
 
 
-def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: Path | None = None) -> ResultRow:
+def run_task(
+    task: Task,
+    ctx: TaskContext,
+    force: bool = False,
+    baseline_file: Path | None = None,
+    threads: int | None = None,
+) -> ResultRow:
     """Train a baseline, or apply a method chain to its trained baseline; then measure and describe.
 
     ``baseline_file`` is the trained baseline's artifact for a chain task (it may live in another
-    run's folder when that run trained the identical baseline first).
+    run's folder when that run trained the identical baseline first). ``threads`` is the task's
+    intra-op thread count (default ``train.threads``, else all cores). Latency is not timed here:
+    the runner times it after all tasks, alone on the machine.
     """
     folder = task.folder
     if force and folder.exists():
@@ -71,7 +84,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
     (folder / "task.yaml").write_text(
         f"# {task.describe()}\n" + yaml.safe_dump(task.payload() | {"seed": task.seed}, sort_keys=False)
     )
-    threads = configure(task.seed, task.train.deterministic, task.train.threads)
+    threads = configure(task.seed, task.train.deterministic, threads or task.train.threads)
     data = ctx.dataset(task.dataset)
     spec = input_spec(data)
     if task.chain is None:
@@ -102,7 +115,7 @@ def run_task(task: Task, ctx: TaskContext, force: bool = False, baseline_file: P
     }
     if data.info.skipped_images:
         metrics["skipped_images"] = data.info.skipped_images
-    metrics |= measure_task(model, spec, artifact, exported, task)
+    metrics |= measure_task(model, spec, artifact, exported, task, threads)
     metrics |= exported_accuracy(model, data, artifact, task)
     return ResultRow(
         config_hash=task.config_hash,
@@ -174,17 +187,10 @@ def save_artifact(
 
 
 def measure_task(
-    model: nn.Module, spec: InputSpec, artifact: StoredArtifact, exported: ExportedOnnx | None, task: Task
+    model: nn.Module, spec: InputSpec, artifact: StoredArtifact, exported: ExportedOnnx | None, task: Task, threads: int
 ) -> dict:
-    """Params, MACs and artifact size always; latency per runtime when the recipe asks for it."""
-    m = task.measure
-    cfg = BenchConfig(
-        batch_sizes=m.batch_sizes,
-        runtimes=m.runtimes if m.latency else [],
-        threads=m.threads,
-        min_seconds=m.min_seconds,
-        min_runs=5,
-    )
+    """Params, MACs, artifact sizes and ONNX parity (nothing timed: that is the measurement phase's)."""
+    cfg = BenchConfig(batch_sizes=task.measure.batch_sizes, runtimes=[], threads=threads, min_runs=5)
     result = measure(model, cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path, onnx=exported)
     record = result.as_dict()
     return {
@@ -195,8 +201,8 @@ def measure_task(
         "file_gzip_bytes": record["size"]["gzip_bytes"],
         "onnx_bytes": record["onnx_size"]["bytes"] if record["onnx_size"] else None,
         "parity": record["parity"],
-        "latency": record["latency"],
-        "peak_gflops": record["peak_gflops"],
+        "latency": [],
+        "peak_gflops": None,
     }
 
 
@@ -227,16 +233,19 @@ def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
     )
     spec = input_spec(ctx.dataset(task.dataset))
     result = measure(load_artifact(row), cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path)
-    added = [x for x in result.as_dict()["latency"] if (x["runtime"], x["batch_size"]) in gaps]
-    store.put(replace(row, metrics=row.metrics | {"latency": row.metrics.get("latency", []) + added}))
+    record = result.as_dict()
+    added = [x for x in record["latency"] if (x["runtime"], x["batch_size"]) in gaps]
+    latency = row.metrics.get("latency", []) + added
+    store.put(replace(row, metrics=row.metrics | {"latency": latency, "peak_gflops": record["peak_gflops"]}))
     pairs = ", ".join(f"{x['runtime']} b{x['batch_size']}" for x in added)
-    console.print(f"[bold]measure[/bold] {escape(task.describe())}: added {pairs} (not retrained)")
+    console.print(f"[bold]measure[/bold] {escape(task.describe())}: {pairs}")
 
 
-def preflight(tasks: list[Task], ctx: TaskContext) -> None:
+def preflight(tasks: list[Task], ctx: TaskContext) -> dict[str, int]:
     """Load data, read checkpoints and pass one batch through each model before any task starts:
-    bad input fails fast and costs nothing."""
-    checked: set[tuple[str, str]] = set()
+    bad input fails fast and costs nothing. Returns each model's MACs per image (which size its task)."""
+    checked: dict[tuple[str, str], int] = {}
+    macs: dict[str, int] = {}
     for task in tasks:
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
@@ -248,8 +257,9 @@ def preflight(tasks: list[Task], ctx: TaskContext) -> None:
             )
         pair = (task.model.model_dump_json(), task.dataset.model_dump_json())
         if pair not in checked:
-            checked.add(pair)
-            check_pairing(task, input_spec(data))
+            checked[pair] = check_pairing(task, input_spec(data))
+        macs[task.model.label] = max(macs.get(task.model.label, 0), checked[pair])
+    return macs
 
 
 def declared_input(dataset: DatasetConfig) -> tuple[int, int, int] | None:
@@ -272,8 +282,9 @@ def check_declared_pairings(tasks: list[Task]) -> None:
         check_pairing(task, InputSpec(10, shape[0], shape[-1]), classes=False)
 
 
-def check_pairing(task: Task, spec: InputSpec, classes: bool = True) -> None:
-    """The model, built for the dataset's input, takes one image and gives one score per class."""
+def check_pairing(task: Task, spec: InputSpec, classes: bool = True) -> int:
+    """The model, built for the dataset's input, takes one image and gives one score per class;
+    returns its MACs per image."""
     model = build_model(task.model.model_copy(update={"checkpoint": None}), spec).eval()
     try:
         with torch.no_grad():
@@ -288,70 +299,226 @@ def check_pairing(task: Task, spec: InputSpec, classes: bool = True) -> None:
             f"model '{task.model.label}' gives outputs of shape {tuple(out.shape)} on dataset '{task.dataset.name}'"
             f", not one score for each of its {spec.num_classes} classes"
         )
+    return complexity(model, spec.shape).macs
 
 
-class InProcessExecutor:
-    """Runs tasks one after another in this process; the seam for a pool or cluster later."""
+@dataclass(frozen=True)
+class TaskWork:
+    """What a worker needs to run one task: the task, its thread count, the baseline it starts from."""
 
-    def map(self, fn: Callable[[Task], ResultRow], tasks: list[Task]):
-        for task in tasks:
-            yield task, fn(task)
+    task: Task
+    threads: int
+    force: bool = False
+    baseline_file: Path | None = None  # the driver's path of the trained baseline a chain starts from
+    home: Path = Path(".")  # the run folder on the driver, absolute
 
 
-def _execute(task: Task, store: Store, ctx: TaskContext, force: bool) -> ResultRow:
-    console.print(f"[bold]run[/bold]   {escape(task.describe())}")
-    t0 = time.perf_counter()
-    base = store.get(task.baseline().key) if task.chain is not None else None
-    base_file = stored_artifact(base).model_path if base else None
-    try:
-        row = run_task(task, ctx, force, base_file)
-    except Exception as exc:  # recorded for the report, then raised as before
-        store.put_failure(task.key, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
-        raise
-    store.put(row)
-    console.print(
-        f"      {row.metrics['eval_split']} top-1 {row.metrics['top1']:.2f}%  ({time.perf_counter() - t0:.0f} s)"
-    )
+_WORKER_CONTEXT = TaskContext()  # each worker process keeps its decoded datasets across its tasks
+
+
+def work(order: Order) -> ResultRow:
+    """Run one task wherever the executor put it; returns its row for the driver to store.
+
+    On a node without the driver's filesystem the task runs in the order's scratch copy of the run
+    folder, and the row names the driver's folder, where its files are sent back.
+    """
+    p: TaskWork = order.job.payload
+    task = p.task if order.scratch is None else replace(p.task, run_dir=order.local(p.home))
+    order.restore(p.home / p.task.folder.relative_to(p.task.run_dir))  # an earlier attempt's checkpoints
+    base = order.local(p.baseline_file) if p.baseline_file else None
+    with task_log(task.folder, order):
+        row = run_task(task, _WORKER_CONTEXT, p.force and order.attempt == 0, base, threads=p.threads)
+    row.metrics |= {"retries": order.attempt, "worker": order.where}
+    if order.scratch is not None:
+        row.artifacts["dir"] = str(p.task.folder)
     return row
 
 
-def run_tasks(cfg: RunConfig, tasks: list[Task], force: bool = False, ctx: TaskContext | None = None) -> Store:
-    """Run the tasks not yet in the store (all of them with ``force``); returns the store."""
+@contextmanager
+def task_log(folder: Path, order: Order):
+    """A worker process writes its task's log to ``task.log`` in the task folder: the driver's terminal
+    shows the task board, which lines from several processes would tear."""
+    if order.where == "driver":
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = console.file
+    with open(folder / "task.log", "a") as log:
+        console.file = log
+        try:
+            yield
+        finally:
+            console.file = saved
+
+
+@dataclass
+class ExecutorChoice:
+    """``--executor`` and ``--workers``: where the tasks run."""
+
+    kind: str = "local"  # local | ray
+    workers: int | str = 1  # a count, or "auto"
+    address: str | None = None  # the Ray cluster (None: a private one on this machine)
+
+    def __post_init__(self):
+        if self.kind not in EXECUTORS:
+            raise ConfigError(f"unknown executor '{self.kind}'; choose one of: {', '.join(EXECUTORS)}")
+        if self.workers != "auto" and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ConfigError(f"--workers must be a whole number of at least 1, or auto (got '{self.workers}')")
+
+
+EXECUTORS = ("local", "ray")
+
+
+def plan(tasks: list[Task], todo: list[Task], ctx: TaskContext, store: Store, force: bool) -> list[Job]:
+    """The task graph: one job per task to run, a chain needing its baseline when that runs too."""
+    macs = preflight(todo, ctx) if todo else {}
+    keys = {t.key for t in todo}
+    jobs = []
+    for t in todo:
+        threads = task_threads(t.train.threads, macs.get(t.model.label, 0))
+        needs = (t.baseline().key,) if t.chain is not None and t.baseline().key in keys else ()
+        payload = TaskWork(t, threads, force, home=t.run_dir.resolve())
+        jobs.append(Job(t.key, payload, t.describe(), needs, Resources(cpus=threads), home=t.run_dir.resolve()))
+    return jobs
+
+
+def with_baseline(store: Store):
+    """A chain job, as it starts, gets the stored artifact of its baseline (trained just now or earlier)."""
+
+    def prepare(job: Job) -> Job:
+        p: TaskWork = job.payload
+        if p.task.chain is None:
+            return job
+        base = store.get(p.task.baseline().key)
+        path = stored_artifact(base).model_path if base else None
+        path = path.resolve() if path is not None else None
+        return replace(job, payload=replace(p, baseline_file=path), inputs=(path,) if path and path.exists() else ())
+
+    return prepare
+
+
+def backend_for(choice: ExecutorChoice, jobs: list[Job], ctx: TaskContext, homes: list[Path]):
+    """In this process for one worker, a pinned process pool for several, Ray for a cluster."""
+    if choice.kind == "ray":
+        from torchslim.executors.ray_cluster import RayBackend
+
+        return RayBackend(work, homes, choice.address), "ray"
+    threads = max((j.resources.cpus for j in jobs), default=1)
+    n = choice.workers
+    if n == "auto":
+        widest = max(
+            sum(j.payload.task.chain is None for j in jobs), sum(j.payload.task.chain is not None for j in jobs)
+        )
+        n = auto_workers(threads, widest, data_bytes([j.payload.task for j in jobs], ctx))
+    if n == 1:
+        return InProcessBackend(work), "1 worker, in this process"
+    return ProcessPoolBackend(work, n, threads), f"{n} workers x {threads} thread(s), pinned"
+
+
+def data_bytes(tasks: list[Task], ctx: TaskContext) -> int:
+    """Decoded size of the datasets the tasks use (each worker holds its own copy)."""
+    seen = {t.dataset.model_dump_json(): t.dataset for t in tasks}
+    total = 0
+    for cfg in seen.values():
+        d = ctx.dataset(cfg)
+        total += d.train.images.nbytes + d.eval.images.nbytes
+    return total
+
+
+def run_tasks(
+    cfg: RunConfig,
+    tasks: list[Task],
+    force: bool = False,
+    ctx: TaskContext | None = None,
+    executor: ExecutorChoice | None = None,
+    homes: list[Path] | None = None,
+) -> Store:
+    """Run the tasks not yet in the store (all of them with ``force``), then time what was not yet
+    timed, alone on the machine; returns the store. The driver is the only writer of the store;
+    workers write only in ``homes`` (the run folders, default ``cfg``'s)."""
     store = Store(cfg.store)
-    todo = [t for t in tasks if force or not store.has(t.key)]
+    todo = list({t.key: t for t in tasks if force or not store.has(t.key)}.values())  # a shared task runs once
     for t in tasks:
-        if t not in todo:
+        if not force and store.has(t.key):
             console.print(f"[dim]skip[/dim]  {escape(t.describe())}  (already in {cfg.store}; --force reruns)")
     ctx = ctx or TaskContext()
-    for t in tasks:
-        if t not in todo:
-            complete_measurements(t, store, ctx)
-    if todo:
-        preflight(todo, ctx)
+    jobs = plan(tasks, todo, ctx, store, force)
     done = 0
-    try:
-        for _ in InProcessExecutor().map(lambda t: _execute(t, store, ctx, force), todo):
-            done += 1
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted: {done} of {len(todo)} tasks finished this time and are in {cfg.store} "
-            f"({len(tasks) - len(todo) + done} of {len(tasks)} in all); the task in progress resumes from its "
-            "last epoch checkpoint: rerun the same command"
-        ) from None
+    if jobs:
+        backend, how = backend_for(executor or ExecutorChoice(), jobs, ctx, homes or [cfg.run_dir.resolve()])
+        console.print(f"[bold]tasks[/bold] {len(jobs)} to run ({how})")
+        board = TaskBoard({j.key: j.label for j in jobs}, parallel=len(getattr(backend, "slots", [])) or 1)
+
+        def finish(outcome: Outcome) -> None:
+            nonlocal done
+            if outcome.error is None:
+                store.put(outcome.value)
+                done += 1
+                m = outcome.value.metrics
+                retried = f", retried {m['retries']}x" if m.get("retries") else ""
+                board.finish(outcome.key, True, f"{m['eval_split']} top-1 {m['top1']:.2f}%{retried}")
+            else:
+                err = outcome.error
+                store.put_failure(
+                    outcome.key, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]
+                )
+                board.finish(outcome.key, False, f"failed: {type(err).__name__}")
+
+        try:
+            with board:
+                drive(
+                    jobs,
+                    backend,
+                    prepare=with_baseline(store),
+                    on_start=lambda o: board.start(o.job.key, "" if o.where == "driver" else o.where),
+                    on_finish=finish,
+                    idle=board.refresh,
+                )
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted: {done} of {len(todo)} tasks finished this time and are in {cfg.store} "
+                f"({len(tasks) - len(todo) + done} of {len(tasks)} in all); the tasks in progress resume from their "
+                "last epoch checkpoint: rerun the same command"
+            ) from None
+        finally:
+            backend.close()
+    measurement_phase(tasks, store, ctx)
     return store
 
 
+def measurement_phase(tasks: list[Task], store: Store, ctx: TaskContext) -> None:
+    """Latency is timed here, after every task has finished and with nothing else of ours running:
+    a speed figure is never taken while other tasks train beside it."""
+    gaps = [t for t in tasks if (row := store.get(t.key)) is not None and missing_latency(row, t.measure)]
+    if not gaps:
+        return
+    console.print(f"[bold]measure[/bold] latency of {len(gaps)} artifact(s), one at a time, alone on the machine")
+    for t in gaps:
+        complete_measurements(t, store, ctx)
+
+
 def run(
-    cfg: RunConfig, source: str = "", force: bool = False, formats: tuple[str, ...] = ("md", "html", "terminal")
+    cfg: RunConfig | Sweep,
+    source: str = "",
+    force: bool = False,
+    formats: tuple[str, ...] = ("md", "html", "terminal"),
+    executor: ExecutorChoice | None = None,
 ) -> list[ResultRow]:
-    """Run every task of ``cfg`` not yet in the store, then write the report. Returns all its rows."""
-    run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
-    tasks = expand(cfg, source)
-    store = run_tasks(cfg, tasks, force)
-    compare_run(cfg, tasks, store)
-    written = write_report(cfg, store, source, formats, console, charts_only=True, tasks=tasks)
-    for path in written.values():
-        console.print(f"report: {path}")
-    return [r for t in tasks if (r := store.get(t.key)) is not None]
+    """Run every task of ``cfg`` (a run, or each run of a sweep as one task graph) not yet in the
+    store, then write each run's report. Returns all their rows."""
+    runs = cfg.runs if isinstance(cfg, Sweep) else [cfg]
+    tasks_of = {}
+    for run_cfg in runs:
+        run_cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        (run_cfg.run_dir / "config.resolved.yaml").write_text(
+            f"# torchslim run {source or '<config>'}\n" + to_yaml(run_cfg)
+        )
+        tasks_of[run_cfg.name] = expand(run_cfg, source)
+    every = [t for tasks in tasks_of.values() for t in tasks]
+    store = run_tasks(runs[0], every, force, executor=executor, homes=[r.run_dir.resolve() for r in runs])
+    for run_cfg in runs:
+        compare_run(run_cfg, tasks_of[run_cfg.name], store)
+        written = write_report(run_cfg, store, source, formats, console, charts_only=True, tasks=tasks_of[run_cfg.name])
+        for path in written.values():
+            console.print(f"report: {path}")
+    return [r for t in every if (r := store.get(t.key)) is not None]

