@@ -7,6 +7,7 @@ its last epoch checkpoint. The report is regenerated from the store at the end.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -344,6 +345,8 @@ def task_log(folder: Path, order: Order):
     folder.mkdir(parents=True, exist_ok=True)
     saved = console.file
     with open(folder / "task.log", "a") as log:
+        log.write(f"# attempt {order.attempt + 1} on {order.where}, pid {os.getpid()}\n")
+        log.flush()
         console.file = log
         try:
             yield

@@ -63,6 +63,7 @@ class Keeper:
         self.homes = [Path(h).resolve() for h in homes]
         self.attempts: dict[str, int] = {}
         self.nodes: dict[str, str] = {}
+        self.saved: dict[str, set[str]] = {}
 
     def _inside(self, path: str) -> Path:
         p = Path(path).resolve()
@@ -83,9 +84,14 @@ class Keeper:
         """How many attempts of a job have started."""
         return self.attempts.get(key, -1) + 1
 
-    def save(self, path: str, data: bytes) -> None:
+    def save(self, key: str, path: str, data: bytes) -> None:
         target = self._inside(path)
         _write({target.name: data}, target.parent)
+        self.saved.setdefault(key, set()).add(str(target))
+
+    def forget(self, key: str) -> list[str]:
+        """The checkpoint copies kept for a finished job (the driver removes those its job removed)."""
+        return sorted(self.saved.pop(key, set()))
 
     def load(self, folder: str) -> dict[str, bytes]:
         root = self._inside(folder)
@@ -115,7 +121,7 @@ def _entry(work: Work, order: Order, files: dict[str, bytes], keeper) -> tuple[A
 
         def mirror(checkpoint: Path) -> None:
             driver_path = "/" / checkpoint.resolve().relative_to(scratch)
-            ray.get(keeper.save.remote(str(driver_path), checkpoint.read_bytes()))
+            ray.get(keeper.save.remote(str(order.job.key), str(driver_path), checkpoint.read_bytes()))
 
         trainer.CHECKPOINT_LISTENERS.append(mirror)
         try:
@@ -188,6 +194,9 @@ class RayBackend:
         for path, data in written.items():
             if home is not None and Path(path).resolve().is_relative_to(home):
                 _write({Path(path).name: data}, Path(path).parent)
+        for path in self.ray.get(self.keeper.forget.remote(str(key))):
+            if path not in written:  # a checkpoint the finished job deleted on its node
+                Path(path).unlink(missing_ok=True)
         return Outcome(key, value, None, "ray", attempts)
 
     def close(self) -> None:
