@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test lint report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo clean
+.PHONY: install demo test lint report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming clean
 
 install: $(STAMP)
 
@@ -67,6 +67,12 @@ bench-cifar-quant: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs
+
+bench-executor: $(STAMP)
+	$(PY) benchmarks/executor_speed.py
+
+bench-streaming: $(STAMP)
+	$(PY) benchmarks/streaming.py
 
 bench-yolo: $(STAMP)
 	$(PY) benchmarks/yolo11n_prune.py

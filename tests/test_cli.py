@@ -262,3 +262,41 @@ def test_a_training_split_smaller_than_a_batch_is_refused_before_any_task(write_
     proc = run_cli("run", str(write_config(tiny_recipe(train={"epochs": 1, "batch_size": 4096}))), cwd=workspace)
     line = one_error_line(proc)
     assert "train.batch_size 4096 is larger than the training split of 'digits' (1437 images)" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--executor", "slurm"], "unknown executor 'slurm'; choose one of: local, ray"),
+        (["--workers", "0"], "--workers must be a whole number of at least 1, or auto (got '0')"),
+        (["--workers", "many"], "--workers must be a whole number of at least 1, or auto (got 'many')"),
+        (["--executor", "ray", "--address", "127.0.0.1:9"], "cannot reach the Ray cluster at '127.0.0.1:9'"),
+        (["--executor", "ray", "--address", "nowhere"], "--address 'nowhere' is not HOST:PORT"),
+    ],
+)
+def test_a_bad_executor_choice_is_one_line(args, expected, write_config, workspace):
+    line = one_error_line(run_cli("run", str(write_config(tiny_recipe())), *args, cwd=workspace))
+    assert expected in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_on_a_machine_without_it_is_one_line_before_any_training(write_config, workspace):
+    line = one_error_line(run_cli("run", str(write_config(tiny_recipe())), "train.device=cuda", cwd=workspace))
+    assert "train.device is 'cuda' but torch sees no CUDA device" in line and "use device: cpu or auto" in line
+    assert not (workspace / "runs" / "torchslim.db").exists() or "tasks" not in line
+
+
+def test_a_sweep_dry_run_prints_the_graph_without_its_datasets(workspace):
+    sweep = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "seed002.yaml"
+    proc = run_cli("run", str(sweep), "--dry-run", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    assert "93 tasks (93 baselines, 0 chains, 0 dependencies)" in proc.stdout
+    assert "resnet110 | cifar100 | baseline | seed 2" in proc.stdout and "1 CPU" in proc.stdout
+    assert "dataset root 'data/cifar10' is missing" in proc.stdout
+    assert not (workspace / "runs").exists()  # a dry run writes nothing
+
+
+def test_a_real_run_of_the_sweep_names_the_missing_root(workspace):
+    sweep = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "seed002.yaml"
+    line = one_error_line(run_cli("run", str(sweep), cwd=workspace))
+    assert "data/mnist" in line and "downloading is disabled" in line

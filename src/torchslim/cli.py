@@ -54,7 +54,7 @@ def run(
     if getattr(cfg, "task", None) == "detect":
         from torchslim.yolo.pipeline import run_detect
 
-        run_detect(cfg, source=str(config), force=force)
+        run_detect(cfg, source=str(config), force=force, workers=choice.workers if choice.workers != "auto" else 1)
         return
     rows = run_recipe(cfg, source=str(config), force=force, executor=choice)
     _print_rows(rows)

@@ -18,6 +18,12 @@ class TorchslimError(Exception):
         return " ".join(super().__str__().split())
 
 
+def failure_note(exc: BaseException) -> str:
+    """How a failed task is recorded in the store: its type and the first line of its message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
+
+
 class ConfigError(TorchslimError):
     """A config file or override that does not validate."""
 

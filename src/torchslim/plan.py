@@ -63,7 +63,11 @@ def chain_epochs(task: Task) -> int:
     total = 0
     for step in task.chain.steps:
         params = step.resolved().get("params", step.resolved())
-        total += sum(int(v) for k, v in params.items() if k in ("epochs", "finetune_epochs") and isinstance(v, int))
+        total += sum(
+            int(v)
+            for k, v in params.items()
+            if k in ("epochs", "finetune_epochs", "final_epochs") and isinstance(v, int)
+        )
     return total
 
 

@@ -23,7 +23,9 @@ from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.backends.brevitas import is_brevitas
 from torchslim.config import RunConfig, Sweep, to_yaml
 from torchslim.data import DATASETS, BatchLoader, DataBundle, DatasetConfig, build_dataset
-from torchslim.errors import ConfigError, Interrupted, TorchslimError
+from torchslim.device import deterministic_cuda, placed
+from torchslim.device import resolve as resolve_placement
+from torchslim.errors import ConfigError, Interrupted, TorchslimError, failure_note
 from torchslim.executors import Job, Order, Outcome, Resources, drive
 from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
 from torchslim.executors.progress import TaskBoard
@@ -35,6 +37,7 @@ from torchslim.latency_comparison import compare_run, load_artifact
 from torchslim.measure.accuracy import evaluate
 from torchslim.measure.bench import BenchConfig, measure
 from torchslim.measure.complexity import complexity
+from torchslim.measure.latency import onnx_providers
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, load_model
 from torchslim.provenance import provenance
@@ -76,8 +79,18 @@ def run_task(
     ``baseline_file`` is the trained baseline's artifact for a chain task (it may live in another
     run's folder when that run trained the identical baseline first). ``threads`` is the task's
     intra-op thread count (default ``train.threads``, else all cores). Latency is not timed here:
-    the runner times it after all tasks, alone on the machine.
+    the runner times it after all tasks, alone on the machine. Training and evaluation run on the
+    task's device and precision (``train.device``, ``train.precision``), which the row records.
     """
+    placement = resolve_placement(task.train.device, task.train.precision)
+    deterministic_cuda(task.train.deterministic)
+    with placed(placement):
+        row = _run_task(task, ctx, force, baseline_file, threads)
+    row.metrics |= placement.record()
+    return row
+
+
+def _run_task(task: Task, ctx: TaskContext, force: bool, baseline_file: Path | None, threads: int | None) -> ResultRow:
     folder = task.folder
     if force and folder.exists():
         shutil.rmtree(folder)
@@ -248,6 +261,7 @@ def preflight(tasks: list[Task], ctx: TaskContext) -> dict[str, int]:
     checked: dict[tuple[str, str], int] = {}
     macs: dict[str, int] = {}
     for task in tasks:
+        resolve_placement(task.train.device, task.train.precision)  # cuda asked for on a machine without it
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
             read_checkpoint(task.model.checkpoint)
@@ -314,7 +328,9 @@ class TaskWork:
     home: Path = Path(".")  # the run folder on the driver, absolute
 
 
-_WORKER_CONTEXT = TaskContext()  # each worker process keeps its decoded datasets across its tasks
+# Each worker process keeps its decoded datasets across its tasks; in the driver (one worker) it is
+# the run's own context, whose datasets the preflight already decoded.
+_WORKER_CONTEXT = TaskContext()
 
 
 def work(order: Order) -> ResultRow:
@@ -381,7 +397,9 @@ def plan(tasks: list[Task], todo: list[Task], ctx: TaskContext, store: Store, fo
         threads = task_threads(t.train.threads, macs.get(t.model.label, 0))
         needs = (t.baseline().key,) if t.chain is not None and t.baseline().key in keys else ()
         payload = TaskWork(t, threads, force, home=t.run_dir.resolve())
-        jobs.append(Job(t.key, payload, t.describe(), needs, Resources(cpus=threads), home=t.run_dir.resolve()))
+        gpus = int(resolve_placement(t.train.device, t.train.precision).is_cuda)
+        resources = Resources(cpus=threads, gpus=gpus)
+        jobs.append(Job(t.key, payload, t.describe(), needs, resources, home=t.run_dir.resolve()))
     return jobs
 
 
@@ -419,12 +437,12 @@ def backend_for(choice: ExecutorChoice, jobs: list[Job], ctx: TaskContext, homes
 
 
 def data_bytes(tasks: list[Task], ctx: TaskContext) -> int:
-    """Decoded size of the datasets the tasks use (each worker holds its own copy)."""
+    """Decoded size of the in-memory datasets the tasks use (each worker holds its own copy)."""
     seen = {t.dataset.model_dump_json(): t.dataset for t in tasks}
     total = 0
     for cfg in seen.values():
         d = ctx.dataset(cfg)
-        total += d.train.images.nbytes + d.eval.images.nbytes
+        total += sum(x.nbytes for x in (d.train.images, d.eval.images) if isinstance(x, torch.Tensor))  # streamed: 0
     return total
 
 
@@ -445,6 +463,8 @@ def run_tasks(
         if not force and store.has(t.key):
             console.print(f"[dim]skip[/dim]  {escape(t.describe())}  (already in {cfg.store}; --force reruns)")
     ctx = ctx or TaskContext()
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = ctx
     jobs = plan(tasks, todo, ctx, store, force)
     done = 0
     if jobs:
@@ -462,9 +482,7 @@ def run_tasks(
                 board.finish(outcome.key, True, f"{m['eval_split']} top-1 {m['top1']:.2f}%{retried}")
             else:
                 err = outcome.error
-                store.put_failure(
-                    outcome.key, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]
-                )
+                store.put_failure(outcome.key, failure_note(err))
                 board.finish(outcome.key, False, f"failed: {type(err).__name__}")
 
         try:
@@ -496,6 +514,11 @@ def measurement_phase(tasks: list[Task], store: Store, ctx: TaskContext) -> None
     if not gaps:
         return
     console.print(f"[bold]measure[/bold] latency of {len(gaps)} artifact(s), one at a time, alone on the machine")
+    if torch.cuda.is_available() and "CUDAExecutionProvider" not in onnx_providers():
+        console.print(
+            "measure: this onnxruntime has no CUDA provider, so ONNX Runtime is timed on the CPU only "
+            "(install onnxruntime-gpu for its GPU figures); PyTorch is timed on the GPU too"
+        )
     for t in gaps:
         complete_measurements(t, store, ctx)
 

@@ -48,7 +48,7 @@ class Task:
         payload = {
             "model": json.loads(self.model.model_dump_json()),
             "dataset": dataset_key(self.dataset),
-            "train": json.loads(self.train.model_dump_json()),
+            "train": self.train.key(),
             "methods": self.method_chain,
         }
         if self.inputs:  # by content: an overwritten checkpoint or image folder is not served a stale result
@@ -59,7 +59,7 @@ class Task:
             del payload["methods"]
             # and each method's behaviour version: a changed method must not reuse a stale result either
             payload["chain"] = [s.resolved() for s in self.chain.steps]
-            payload["finetune"] = json.loads(self.finetune.model_dump_json())
+            payload["finetune"] = self.finetune.key()
         return payload
 
     @property
@@ -82,7 +82,8 @@ class Task:
 
 def dataset_key(dataset: DatasetConfig) -> dict[str, Any]:
     """The dataset settings that change the data; ``on_bad_image`` only when it skips (keys stay as before)."""
-    key = json.loads(dataset.model_dump_json(exclude={"cache_dir", "on_bad_image"}))
+    # where the decoded images live (a cache folder, memory or a stream) does not change them
+    key = json.loads(dataset.model_dump_json(exclude={"cache_dir", "on_bad_image", "memory_budget_gib"}))
     return key | ({"on_bad_image": "skip"} if dataset.on_bad_image == "skip" else {})
 
 

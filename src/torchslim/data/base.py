@@ -28,6 +28,9 @@ class DatasetConfig(BaseModel):
     image_size: int | None = Field(None, gt=0, description="resize image-folder images to this size")
     augment: bool = True
     cache_dir: Path | None = Field(None, description="where decoded image folders are cached")
+    memory_budget_gib: float = Field(
+        4.0, gt=0, description="an image folder decoding to more than this streams through DataLoader workers"
+    )
     on_bad_image: Literal["error", "skip"] = Field(
         "error", description="an unreadable image in an image folder: stop naming it, or skip it (counted)"
     )
@@ -86,15 +89,21 @@ class DataBundle:
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of uint8 images, scaled to [0, 1], computed in float64."""
-    c = images.shape[1]
-    flat = images.transpose(0, 1).reshape(c, -1)
+    return channel_stats_of_parts([images], images.shape[1])
+
+
+def channel_stats_of_parts(parts, c: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The same, over images given a batch at a time (a streamed folder is never whole in memory)."""
     mean = torch.zeros(c, dtype=torch.float64)
     sq = torch.zeros(c, dtype=torch.float64)
-    n = flat.shape[1]
-    for start in range(0, n, 1 << 24):
-        chunk = flat[:, start : start + (1 << 24)].double() / 255.0
-        mean += chunk.sum(1)
-        sq += (chunk * chunk).sum(1)
+    n = 0
+    for part in parts:
+        flat = part.transpose(0, 1).reshape(c, -1)
+        n += flat.shape[1]
+        for start in range(0, flat.shape[1], 1 << 24):
+            chunk = flat[:, start : start + (1 << 24)].double() / 255.0
+            mean += chunk.sum(1)
+            sq += (chunk * chunk).sum(1)
     mean /= n
     std = (sq / n - mean * mean).clamp_min(1e-12).sqrt()
     return tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)

@@ -17,9 +17,11 @@ from torchslim.data.base import (
     DatasetConfig,
     DatasetInfo,
     channel_stats,
+    channel_stats_of_parts,
     default_cache_dir,
     stratified_split,
 )
+from torchslim.data.streaming import LazyImages, decoded_parts
 from torchslim.errors import DataNotFoundError
 from torchslim.ui import console
 
@@ -69,9 +71,10 @@ def _cache_key(root: Path, files: list[tuple[Path, int]], size: int | None, mode
 
 
 def load_imagefolder(
-    root: Path, size: int | None, cache_dir: Path | None, on_bad_image: str = "error"
+    root: Path, size: int | None, cache_dir: Path | None, on_bad_image: str = "error", budget_gib: float = 4.0
 ) -> tuple[list[str], ArraySplit, list[Path]]:
     """Decode every image once; later calls read the cached tensor (loaded with weights_only).
+    A folder decoding to more than ``budget_gib`` is not decoded here: its images stream (lazy).
     Returns the classes, the images and the unreadable files skipped (``on_bad_image: skip``)."""
     from PIL import Image
 
@@ -89,6 +92,14 @@ def load_imagefolder(
                 raise DataNotFoundError(f"unreadable image {path}: {exc}; replace or remove it") from None
     if mode is None:
         raise DataNotFoundError(f"image folder '{root}': no readable image among {len(files)} files")
+    channels = 1 if mode == "L" else 3
+    if len(files) * channels * size * size > budget_gib * 2**30:
+        console.print(
+            f"{root}: {len(files):,} images decode to {len(files) * channels * size * size / 2**20:,.0f} MiB, over "
+            f"dataset.memory_budget_gib {budget_gib:g}: streaming them through DataLoader workers"
+        )
+        lazy = LazyImages([f for f, _ in files], size, mode, _decode)
+        return classes, ArraySplit(lazy, torch.tensor([label for _, label in files], dtype=torch.int64)), []
     key = _cache_key(root, files, size, mode) + ("-skip" if skip else "")
     cache = (cache_dir or default_cache_dir()) / f"imagefolder-{key}.pt"
     if cache.exists():
@@ -136,10 +147,19 @@ def load_imagefolder(
 def imagefolder(cfg: DatasetConfig) -> DataBundle:
     """imagefolder:PATH, any root/<class>/<image> tree, stratified train/val split."""
     root = Path(cfg.name.split(":", 1)[1]).expanduser()
-    classes, data, skipped = load_imagefolder(root, cfg.image_size, cfg.cache_dir, cfg.on_bad_image)
+    classes, data, skipped = load_imagefolder(
+        root, cfg.image_size, cfg.cache_dir, cfg.on_bad_image, cfg.memory_budget_gib
+    )
     tr, ev = stratified_split(data.labels, cfg.val_fraction, cfg.split_seed)
-    train, val = ArraySplit(data.images[tr], data.labels[tr]), ArraySplit(data.images[ev], data.labels[ev])
-    mean, std = channel_stats(train.images)
+    if isinstance(data.images, LazyImages):
+        train = ArraySplit(data.images.subset(tr), data.labels[tr])
+        val = ArraySplit(data.images.subset(ev), data.labels[ev])
+    else:
+        train, val = ArraySplit(data.images[tr], data.labels[tr]), ArraySplit(data.images[ev], data.labels[ev])
+    if isinstance(train.images, LazyImages):
+        mean, std = channel_stats_of_parts(decoded_parts(train.images), train.images.shape[1])
+    else:
+        mean, std = channel_stats(train.images)
     info = DatasetInfo(
         name=cfg.name,
         num_classes=len(classes),

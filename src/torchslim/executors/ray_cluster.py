@@ -9,6 +9,7 @@ mid-job, Ray's retry (on another node) resumes from that checkpoint. Ray is an o
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Hashable
@@ -33,6 +34,8 @@ def connect(address: str | None):
     ray = import_ray()
     if ray.is_initialized():
         return ray
+    if address not in (None, "auto", "local"):
+        reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, include_dashboard=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -41,6 +44,21 @@ def connect(address: str | None):
             "(start one with `ray start --head`, or use --address HOST:PORT of its head node)"
         ) from None
     return ray
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """A head node's HOST:PORT answers a TCP connection, or one line says it does not (``ray.init``
+    itself would wait minutes on an address where nothing listens)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address '{address}' is not HOST:PORT (or auto: the cluster started here)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise TorchslimError(
+            f"cannot reach the Ray cluster at '{address}': {exc.strerror or type(exc).__name__} "
+            "(start one with `ray start --head`, or use --address HOST:PORT of its head node)"
+        ) from None
 
 
 def _files_under(root: Path) -> dict[str, bytes]:

@@ -20,6 +20,8 @@ from torchslim.export.onnx import ort_session
 class OnnxModel(nn.Module):
     """Inference-only wrapper; ``precision`` says what the file holds (e.g. 'int8-static')."""
 
+    cpu_only = True  # ONNX Runtime on the CPU: evaluate() never moves it to a GPU
+
     def __init__(self, onnx_path: Path, reference: nn.Module, precision: str, threads: int | None = None):
         super().__init__()
         self.onnx_path = Path(onnx_path)

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from torchslim.device import current, parameterized_on
+
 
 @dataclass(frozen=True)
 class Accuracy:
@@ -21,11 +23,26 @@ class Accuracy:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, channels_last: bool = False) -> Accuracy:
+    """On the task's device (see ``torchslim.device``); the model is back where it was afterwards."""
+    device = current().device
+    if parameterized_on(model, device):
+        home = next(model.parameters()).device
+        model.to(device)
+        try:
+            return _evaluate(model, loader, channels_last, torch.device(device))
+        finally:
+            model.to(home)
+    return _evaluate(model, loader, channels_last, None)
+
+
+def _evaluate(model: nn.Module, loader, channels_last: bool, device: torch.device | None) -> Accuracy:
     was_training = model.training
     model.eval()
     correct1 = correct5 = 0
     loss_sum, n = 0.0, 0
     for x, y in loader:
+        if device is not None:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         logits = model(x)

@@ -28,6 +28,7 @@ from torchslim.measure.latency import (
     BatchSizes,
     LatencyRow,
     Runtimes,
+    cuda_torch_runner,
     onnx_providers,
     onnx_runner,
     torch_runner,
@@ -189,6 +190,9 @@ def measure(
             if "torch" in cfg.runtimes and not deployed:
                 keys.append(("torch", "eager-cpu", bs))
                 runners.append(torch_runner(model, batch, threads))
+                if torch.cuda.is_available():  # where a GPU exists, PyTorch on it too
+                    keys.append(("torch", "eager-cuda", bs))
+                    runners.append(cuda_torch_runner(model, batch))
             if onnx_path is not None and "onnxruntime" in cfg.runtimes:
                 for provider in onnx_providers():
                     keys.append(("onnxruntime", provider, bs))

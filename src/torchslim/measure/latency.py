@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Callable
@@ -11,7 +12,7 @@ from pydantic import AfterValidator
 from torch import nn
 
 from torchslim.export.onnx import ort_session
-from torchslim.measure.timing import Timing
+from torchslim.measure.timing import DeviceTime, Timing
 
 RUNTIMES = ("torch", "onnxruntime")
 
@@ -95,6 +96,23 @@ def torch_runner(model: nn.Module, batch: torch.Tensor, threads: int) -> Callabl
     @torch.inference_mode()
     def call():
         return model(batch)
+
+    return call
+
+
+def cuda_torch_runner(model: nn.Module, batch: torch.Tensor) -> Callable[[], DeviceTime]:
+    """One eager forward pass on the GPU, timed with CUDA events (a copy of the model on the GPU)."""
+    gpu_model = copy.deepcopy(model).to("cuda").eval()
+    x = batch.to("cuda")
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    @torch.inference_mode()
+    def call() -> DeviceTime:
+        start.record()
+        gpu_model(x)
+        end.record()
+        end.synchronize()
+        return DeviceTime(start.elapsed_time(end) / 1000.0)
 
     return call
 

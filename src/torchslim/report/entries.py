@@ -19,6 +19,8 @@ from torchslim.store import ResultRow
 
 BASELINE = "baseline"
 
+CPU_PROVIDERS = ("eager-cpu", "CPUExecutionProvider", "")  # "" : rows stored before providers were recorded
+
 
 def describe_step(name: str, params: dict) -> tuple[str, str]:
     """(method, compression) for one chain step, e.g. ("Pruning (Struct.)", "50%"), from the method's
@@ -98,14 +100,14 @@ class Entry:
 
     def latency_ms(self, runtime: str, batch: int) -> float | None:
         """The side-by-side comparison's median if there is one, else the median over seeds of each
-        task's own median; None when not measured."""
+        task's own median, on the CPU (GPU rows are listed on their own); None when not measured."""
         if (runtime, batch) in self.compared:
             return self.compared[(runtime, batch)]
         values = [
             x["median_ms"]
             for r in self.rows
             for x in r.metrics.get("latency", [])
-            if x["runtime"] == runtime and x["batch_size"] == batch
+            if x["runtime"] == runtime and x["batch_size"] == batch and x.get("provider", "") in CPU_PROVIDERS
         ]
         return statistics.median(values) if values else None
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from torchslim.device import DEVICE_PATTERN
+
+# Left out of a task's key while "auto", like the thread count: where it ran is recorded in the row,
+# and results stored before these settings existed keep their keys.
+MACHINE_CHOICES = ("device", "precision")
 
 
 class TrainConfig(BaseModel):
@@ -33,3 +40,19 @@ class TrainConfig(BaseModel):
     )
     threads: int | None = Field(None, gt=0, description="intra-op threads; fixed and recorded (default: all cores)")
     deterministic: bool = True
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N; auto = CUDA when torch sees a GPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto = bf16 autocast on CUDA, fp32 on the CPU; fp16 (CUDA only) scales the loss"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError(f"'{value}' is not a device; choose auto, cpu, cuda or cuda:N")
+        return value
+
+    def key(self) -> dict[str, Any]:
+        """The settings as they enter a task's key: the machine choices only when stated."""
+        out = json.loads(self.model_dump_json())
+        return {k: v for k, v in out.items() if not (k in MACHINE_CHOICES and v == "auto")}

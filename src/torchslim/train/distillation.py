@@ -8,6 +8,7 @@ never import one another.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -21,11 +22,21 @@ def kd_loss(
     """A ``fit(loss=...)`` callable; the teacher runs in eval mode under no_grad (its parameters are
     left as they are: a teacher may be a snapshot that is restored and trained again)."""
     teacher.eval()
+    on_device: dict[torch.device, nn.Module] = {}
+
+    def run_teacher(x: torch.Tensor) -> torch.Tensor:
+        """The teacher on the images' device (a copy there when training runs on a GPU; the CPU one stays)."""
+        home = next(teacher.parameters(), torch.empty(0)).device
+        if x.device == home:
+            return teacher(x)
+        if x.device not in on_device:
+            on_device[x.device] = copy.deepcopy(teacher).to(x.device).eval()
+        return on_device[x.device](x)
 
     def loss(logits: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            soft = F.softmax(teacher(x) / temperature, dim=1)
-        kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean")
+            soft = F.softmax(run_teacher(x).float() / temperature, dim=1)
+        kl = F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), soft, reduction="batchmean")
         ce = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         return (1 - alpha) * ce + alpha * temperature**2 * kl
 

@@ -13,6 +13,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from torchslim.data import BatchLoader, DataBundle
+from torchslim.device import current
 from torchslim.errors import ConfigError, TrainingDivergedError
 from torchslim.export.checkpoint import read_checkpoint, save_atomic
 from torchslim.measure.accuracy import Accuracy, evaluate
@@ -98,10 +99,21 @@ def fit(
             "not one step would be trained; lower the batch size"
         )
     cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, data, cfg)})
-    train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed)
-    eval_loader = BatchLoader(data.eval, data.info, cfg.eval_batch_size)
+    place = current()
+    train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed, device=place.device)
+    eval_loader = BatchLoader(data.eval, data.info, cfg.eval_batch_size, device=place.device)
+    model.to(place.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    try:
+        return _fit(model, data, cfg, seed, (train_loader, eval_loader), checkpoint, epoch_hook, loss)
+    finally:
+        model.to("cpu")  # graph surgery, export and measurement work on the CPU copy
+
+
+def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> TrainResult:
+    train_loader, eval_loader = loaders
+    place = current()
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg, cfg.epochs * len(train_loader))
     ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -115,7 +127,7 @@ def fit(
         for epoch in range(start_epoch, cfg.epochs):
             if epoch_hook is not None:
                 epoch_hook(epoch)
-            stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion), cfg, bar)
+            stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion, place), cfg, bar)
             stats.update(
                 {f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()}
             )
@@ -145,7 +157,8 @@ def _ema(model: nn.Module, cfg: TrainConfig) -> AveragedModel | None:
 
 def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig, bar) -> dict[str, float]:
     model, ema = models
-    opt, sched, criterion = parts
+    opt, sched, criterion, place = parts
+    scaler = place.scaler()
     model.train()
     loader.set_epoch(epoch)
     torch.manual_seed(epoch_seed(loader.seed, epoch))
@@ -154,16 +167,22 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
     for step, (x, y) in enumerate(loader):
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = model(x)
-        loss = criterion(logits, y, x)
+        with place.autocast():
+            logits = model(x)
+            loss = criterion(logits, y, x)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
                 f"(lr {sched.get_last_lr()[0]:.3g}); lower train.lr or check the data"
             )
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         sched.step()
         if ema is not None:
             ema.update_parameters(model)

@@ -22,7 +22,10 @@ from torch import nn
 from torchslim.artifacts import StoredArtifact, stored_artifact
 from torchslim.config import task_hash, to_yaml
 from torchslim.config.detect import DetectRunConfig
-from torchslim.errors import ConfigError, DataNotFoundError, TorchslimError
+from torchslim.errors import ConfigError, DataNotFoundError, TorchslimError, failure_note
+from torchslim.executors import Job, Order, Outcome, drive
+from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
+from torchslim.executors.progress import TaskBoard
 from torchslim.measure.complexity import count_flops, count_params, file_size
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
@@ -200,21 +203,15 @@ class DetectRun:
         return dict(enumerate(names)) if isinstance(names, list) else names
 
     # -- running -----------------------------------------------------------------------------------
+    def label(self, stage: Stage) -> str:
+        return f"{self.model_label} | {self.dataset} | {stage.chain} | seed {self.cfg.seed}"
+
     def execute(self, stage: Stage) -> ResultRow:
+        """Compute one stage and describe it as a row (the driver stores it)."""
         folder = self.dir / stage.chain.replace("(", "_").replace(")", "").replace("=", "")
         folder.mkdir(parents=True, exist_ok=True)
-        console.print(
-            f"[bold]run[/bold]   {escape(self.model_label)} | {escape(self.dataset)} | {escape(stage.chain)} "
-            f"| seed {self.cfg.seed}"
-        )
         t0 = time.perf_counter()
-        try:
-            model, metrics = stage.make()
-        except Exception as exc:
-            self.store.put_failure(
-                self.key(stage), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-            )
-            raise
+        model, metrics = stage.make()
         model.eval()
         model.names = self.names()
         save_detector(model, folder / "model.pt", {"imgsz": self.settings.imgsz})
@@ -246,23 +243,59 @@ class DetectRun:
             config=stage.payload | {"source": self.source},
             **provenance(),
         )
-        self.store.put(row)
-        console.print(
-            f"      mAP50 {metrics['map50']:.3f}  mAP50-95 {metrics['map50_95']:.3f}  "
-            f"params {params / 1e6:.2f}M  ({time.perf_counter() - t0:.0f} s)"
-        )
         return row
 
-    def run(self) -> list[ResultRow]:
-        rows = []
-        for stage in self.stages():
+    def run(self, workers: int = 1) -> list[ResultRow]:
+        """The stages not yet stored, as one task graph through the executors (the fine-tuned reference
+        and each prune level need the baseline); the driver stores each row as it comes back."""
+        stages = self.stages()
+        todo = []
+        for stage in stages:
             key = self.key(stage)
             if self.store.has(key) and not self.force and stored_artifact(self.store.get(key)).folder.exists():
                 console.print(f"[dim]skip[/dim]  {escape(stage.chain)}  (already in {self.cfg.store}; --force reruns)")
-                rows.append(self.store.get(key))
             else:
-                rows.append(self.execute(stage))
-        return rows
+                todo.append(stage)
+        base = self.key(stages[0])
+        jobs = [
+            Job(self.key(s), (self.cfg, self.source, s.chain), self.label(s), () if s.chain == "baseline" else (base,))
+            for s in todo
+        ]
+        if jobs:
+            self._drive(jobs, workers)
+        return [self.store.get(self.key(s)) for s in stages]
+
+    def _drive(self, jobs: list[Job], workers: int) -> None:
+        backend = InProcessBackend(detect_work) if workers == 1 else ProcessPoolBackend(detect_work, workers, 1)
+        board = TaskBoard({j.key: j.label for j in jobs}, parallel=workers)
+
+        def finish(outcome: Outcome) -> None:
+            if outcome.error is None:
+                self.store.put(outcome.value)
+                m = outcome.value.metrics
+                note = f"mAP50 {m['map50']:.3f}  mAP50-95 {m['map50_95']:.3f}  params {m['params'] / 1e6:.2f}M"
+                board.finish(outcome.key, True, note)
+            else:
+                err = outcome.error
+                self.store.put_failure(outcome.key, failure_note(err))
+                board.finish(outcome.key, False, f"failed: {type(err).__name__}")
+
+        try:
+            with board:
+                drive(
+                    jobs, backend, on_start=lambda o: board.start(o.job.key, ""), on_finish=finish, idle=board.refresh
+                )
+        finally:
+            backend.close()
+
+
+def detect_work(order: Order) -> ResultRow:
+    """One detector stage, wherever the executor runs it: rebuilt from the config, computed, described."""
+    cfg, source, chain = order.job.payload
+    if order.where != "driver":  # a pool worker: Ultralytics' offline settings, as the driver made them
+        ultralytics(cfg.run_dir / "ultralytics", cfg.threads)
+    run = DetectRun(cfg, source, force=False)
+    return run.execute(next(s for s in run.stages() if s.chain == chain))
 
 
 def split_epochs(total: int, steps: int) -> list[int]:
@@ -283,13 +316,13 @@ def stored_rows(cfg: DetectRunConfig, source: str = "", store: Store | None = No
     return rows
 
 
-def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False) -> list[ResultRow]:
+def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False, workers: int = 1) -> list[ResultRow]:
     """Every stage not yet in the store, then the side-by-side latency and the seed-003 report."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
     ultralytics(cfg.run_dir / "ultralytics", cfg.threads)
     run = DetectRun(cfg, source, force)
-    rows = run.run()
+    rows = run.run(workers)
 
     compare_detectors(cfg, rows, run.store)
     for path in write_detect_report(cfg, rows, run.store, source).values():

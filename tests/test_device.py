@@ -1,0 +1,76 @@
+"""Devices and precision: resolved per task, refused in one line where impossible; CUDA tests skip without a GPU."""
+
+import pytest
+import torch
+
+from torchslim.data import DatasetConfig, build_dataset
+from torchslim.device import Placement, current, placed, resolve
+from torchslim.errors import ConfigError
+from torchslim.models import InputSpec, build_model
+from torchslim.models.base import ModelConfig
+from torchslim.train import TrainConfig, fit
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+
+
+@no_cuda
+def test_auto_is_the_cpu_in_fp32_without_a_gpu():
+    assert resolve("auto", "auto") == Placement("cpu", "fp32")
+
+
+@no_cuda
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_cuda_without_a_gpu_is_one_clear_line(device):
+    with pytest.raises(ConfigError, match=f"train.device is '{device}' but torch sees no CUDA device"):
+        resolve(device, "auto")
+
+
+def test_fp16_on_the_cpu_is_refused():
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        resolve("cpu", "fp16")
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "tpu"])
+def test_a_device_that_is_not_one_is_refused(bad):
+    with pytest.raises(ValueError, match="is not a device; choose auto, cpu, cuda or cuda:N"):
+        TrainConfig(device=bad)
+
+
+def test_auto_choices_stay_out_of_the_task_key_and_stated_ones_enter_it():
+    assert "device" not in TrainConfig().key() and "precision" not in TrainConfig().key()
+    assert TrainConfig(device="cpu", precision="bf16").key() | {} == TrainConfig().key() | {
+        "device": "cpu",
+        "precision": "bf16",
+    }
+
+
+def tiny_fit(placement: Placement):
+    data = build_dataset(DatasetConfig(name="digits"))
+    model = build_model(ModelConfig(name="simple_cnn_6x2"), InputSpec(10, 1, 8))
+    torch.manual_seed(0)
+    with placed(placement):
+        result = fit(model, data, TrainConfig(epochs=1, batch_size=64, lr=0.05), seed=0)
+    return model, result
+
+
+def test_bf16_autocast_trains_on_the_cpu_and_the_placement_is_restored():
+    model, result = tiny_fit(Placement("cpu", "bf16"))
+    assert result.accuracy.top1 > 30 and next(model.parameters()).device.type == "cpu"
+    assert current() == Placement()
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_training_on_cuda_returns_the_model_to_the_cpu(precision):
+    model, result = tiny_fit(resolve("cuda", precision))
+    assert result.accuracy.top1 > 30 and next(model.parameters()).device.type == "cpu"
+
+
+@cuda
+def test_cuda_latency_is_timed_with_events():
+    from torchslim.measure.bench import BenchConfig, measure
+
+    m = measure("simple_cnn_6x2", BenchConfig(runtimes=["torch"], batch_sizes=[1], min_seconds=0.05))
+    providers = {x["provider"] for x in m.as_dict()["latency"]}
+    assert providers == {"eager-cpu", "eager-cuda"}
