@@ -1,10 +1,10 @@
-"""Training on an image folder larger than memory: peak RSS and images/s, streamed and in memory.
+"""Training on an image folder larger than memory: peak memory and images/s, streamed and in memory.
 
 Generates a folder of 20,000 JPEG images (224x224, ten classes) and trains one epoch of
 MobileNetV3-small on it through the streaming path (``dataset.memory_budget_gib`` below its 2.8 GiB
 decoded size: DataLoader workers decode and augment each batch), sampling the resident memory of
-the whole process tree (driver and DataLoader workers; shared pages counted in each, so it is an
-upper bound). Then, on a 2,000-image folder that fits, the same epoch in memory and streamed, one
+the whole process tree (driver and DataLoader workers, as proportional set size: a shared page
+counts once in all). Then, on a 2,000-image folder that fits, the same epoch in memory and streamed, one
 after the other. Writes the section ``streaming`` of docs/BENCHMARKS.md.
 
     python benchmarks/streaming.py [--images 20000] [--small 2000]
@@ -51,11 +51,13 @@ def make_folder(folder: Path, n: int) -> None:
         pool.map(_write_image, [(folder, i % 10, i) for i in range(n)], chunksize=64)
 
 
-def tree_rss(proc: psutil.Process) -> int:
+def tree_pss(proc: psutil.Process) -> int:
+    """Proportional set size summed over the tree: a page shared by n processes counts 1/n in each
+    (summing RSS would count the parent's copy-on-write pages once more in every DataLoader worker)."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            total += p.memory_full_info().pss
         except psutil.NoSuchProcess:
             pass
     return total
@@ -73,7 +75,7 @@ def train_epoch(folder: Path, work: Path, budget_gib: float, name: str) -> dict:
     }
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1", TORCHSLIM_CACHE=str(work / "cache"))
+    env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1", TORCHSLIM_CACHE=str(work / "cache"), COLUMNS="300")
     proc = subprocess.Popen(
         [sys.executable, "-m", "torchslim", "run", str(path), "--workers", "1"],
         cwd=ROOT,
@@ -88,7 +90,7 @@ def train_epoch(folder: Path, work: Path, budget_gib: float, name: str) -> dict:
     def sample() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, tree_rss(ps))
+            peak = max(peak, tree_pss(ps))
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample)
@@ -136,15 +138,16 @@ def main() -> None:
         f"""## Image folders larger than memory: streamed through DataLoader workers
 
 One epoch of `torchvision:mobilenet_v3_small` (batch 64, {os.cpu_count()} threads) on generated 224x224 JPEG folders.
-Peak RSS is the sum over the process tree (driver and DataLoader workers), sampled every 0.1 s.
+Peak memory is the resident size of the process tree (driver and DataLoader workers), summed as
+proportional set size (each shared page once), sampled every 0.1 s.
 
-| folder | path | peak RSS | train images/s | top-1 after 1 epoch |
+| folder | path | peak resident | train images/s | top-1 after 1 epoch |
 |---|---|---:|---:|---:|
 {row(f"{args.images:,} images ({decoded:.1f} GiB decoded)", "streamed", big)}
 {row(f"{args.small:,} images", "in memory", mem)}
 {row(f"{args.small:,} images", "streamed", streamed)}
 
-- Peak RSS of the {args.images:,}-image epoch: **{big["peak_gib"]:.2f} GiB**
+- Peak resident memory of the {args.images:,}-image epoch: **{big["peak_gib"]:.2f} GiB**
   (target at most {TARGET_GIB:g} GiB): {verdict}.
 - The streamed and in-memory epochs of the small folder draw the same batches and augmentations
   (same top-1 expected); images/s is one measurement of each, taken one after the other.""",
