@@ -21,7 +21,7 @@ def command_line() -> str:
 
 
 def machine_line() -> str:
-    from torchslim.measure.hardware import fingerprint
+    from torchslim.measurement.hardware import fingerprint
     from torchslim.provenance import git_commit, library_versions
 
     hw, v = fingerprint(), library_versions()

@@ -71,7 +71,7 @@ def baseline_section(base, wall: float) -> str:
 
 def pruning_section(base, pruned) -> str:
 
-    from torchslim.measure.side_by_side import side_by_side
+    from torchslim.measurement.side_by_side import side_by_side
     from torchslim.models import load_model
 
     models, spec = {}, None

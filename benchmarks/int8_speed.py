@@ -20,10 +20,10 @@ from _common import write_section
 
 from torchslim.data import DatasetConfig, build_dataset
 from torchslim.export.onnx import export_onnx
-from torchslim.measure.allocator import keep_freed_memory
-from torchslim.measure.complexity import count_flops
-from torchslim.measure.latency import onnx_runner, torch_runner
-from torchslim.measure.timing import TimingConfig, time_interleaved
+from torchslim.measurement.allocator import keep_freed_memory
+from torchslim.measurement.complexity import count_flops
+from torchslim.measurement.latency import onnx_runner, torch_runner
+from torchslim.measurement.timing import TimingConfig, time_interleaved
 from torchslim.methods import Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.report.tables import markdown_table

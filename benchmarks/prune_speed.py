@@ -17,7 +17,7 @@ from _common import write_section
 
 from torchslim.data import DatasetConfig, build_dataset
 from torchslim.export.checkpoint import save_model
-from torchslim.measure.bench import BenchConfig, measure
+from torchslim.measurement.bench import BenchConfig, measure
 from torchslim.methods import Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, ModelConfig, build_model, describe
 from torchslim.report.tables import markdown_table

@@ -69,7 +69,7 @@ def test_training_on_cuda_returns_the_model_to_the_cpu(precision):
 
 @cuda
 def test_cuda_latency_is_timed_with_events():
-    from torchslim.measure.bench import BenchConfig, measure
+    from torchslim.measurement.bench import BenchConfig, measure
 
     m = measure("simple_cnn_6x2", BenchConfig(runtimes=["torch"], batch_sizes=[1], min_seconds=0.05))
     providers = {x["provider"] for x in m.as_dict()["latency"]}

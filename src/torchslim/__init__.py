@@ -1,14 +1,20 @@
 """torchslim: compress PyTorch models and prove what each compression gained.
 
-The public functions are imported lazily, so ``import torchslim`` stays cheap.
+The public surface is this module's ``__all__``; its functions are imported lazily, so
+``import torchslim`` stays cheap. (The measurement code lives in ``torchslim.measurement``: a
+subpackage named ``measure`` would replace the ``torchslim.measure`` function once imported.)
 """
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "measure": ("torchslim.measure.bench", "measure"),
-    "BenchConfig": ("torchslim.measure.bench", "BenchConfig"),
-    "Measurement": ("torchslim.measure.bench", "Measurement"),
+    "measure": ("torchslim.measurement.bench", "measure"),
+    "BenchConfig": ("torchslim.measurement.bench", "BenchConfig"),
+    "Measurement": ("torchslim.measurement.bench", "Measurement"),
+    "save": ("torchslim.api", "save"),
+    "load": ("torchslim.api", "load"),
+    "evaluate": ("torchslim.api", "evaluate"),
+    "Accuracy": ("torchslim.measurement.accuracy", "Accuracy"),
     "load_config": ("torchslim.config", "load_config"),
     "run": ("torchslim.runner", "run"),
 }

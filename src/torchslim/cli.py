@@ -258,7 +258,7 @@ def bench(
     from pydantic import ValidationError
 
     from torchslim.errors import ConfigError, describe_error
-    from torchslim.measure.bench import BenchConfig, measure
+    from torchslim.measurement.bench import BenchConfig, measure
     from torchslim.provenance import provenance
     from torchslim.report.bench_table import rich_table, summary_line
     from torchslim.store import Store

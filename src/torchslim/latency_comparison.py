@@ -16,8 +16,8 @@ from torch import nn
 from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
 from torchslim.export.deployed import OnnxModel
-from torchslim.measure.side_by_side import side_by_side
-from torchslim.measure.timing import TimingConfig
+from torchslim.measurement.side_by_side import side_by_side
+from torchslim.measurement.timing import TimingConfig
 from torchslim.models import load_model
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store

@@ -38,7 +38,7 @@ def macs_per_image(task: Task, cache: dict) -> int:
     """MACs of the model built for the input its dataset declares (0 when only the files can tell)."""
     key = (task.model.model_dump_json(), task.dataset.model_dump_json())
     if key not in cache:
-        from torchslim.measure.complexity import complexity
+        from torchslim.measurement.complexity import complexity
 
         shape = declared_input(task.dataset)
         meta = dataset_meta(task.dataset)

@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from torchslim.measure.hardware import fingerprint
+from torchslim.measurement.hardware import fingerprint
 
 TRACKED_PACKAGES = (
     "torchslim",

@@ -34,10 +34,10 @@ from torchslim.export.checkpoint import read_checkpoint, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
 from torchslim.latency_comparison import compare_run, load_artifact
-from torchslim.measure.accuracy import evaluate
-from torchslim.measure.bench import BenchConfig, measure
-from torchslim.measure.complexity import complexity
-from torchslim.measure.latency import onnx_providers
+from torchslim.measurement.accuracy import evaluate
+from torchslim.measurement.bench import BenchConfig, measure
+from torchslim.measurement.complexity import complexity
+from torchslim.measurement.latency import onnx_providers
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, load_model
 from torchslim.provenance import provenance

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from torchslim.export.onnx import check_parity, export_onnx, ort_session
-from torchslim.measure.bench import parity_batch
+from torchslim.measurement.bench import parity_batch
 from torchslim.models import MODELS, build_model, default_input
 
 

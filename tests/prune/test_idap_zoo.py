@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from torchslim.export.onnx import export_onnx
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.prune.idap import layer_widths

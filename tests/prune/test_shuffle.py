@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import InputSpec, build_model
 

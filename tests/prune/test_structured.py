@@ -10,8 +10,8 @@ from torchslim.backends.torch_pruning import IMPORTANCES
 from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import save_model
 from torchslim.export.onnx import check_parity, export_onnx, ort_session
-from torchslim.measure.bench import parity_batch
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.bench import parity_batch
+from torchslim.measurement.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import (
     InputSpec,

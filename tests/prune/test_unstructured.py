@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from torchslim.export.checkpoint import save_model
-from torchslim.measure.complexity import count_params
+from torchslim.measurement.complexity import count_params
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import (
     InputSpec,

@@ -9,7 +9,7 @@ import torch
 
 from torchslim.export.checkpoint import save_model
 from torchslim.export.onnx import export_onnx
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import (
     InputSpec,

@@ -33,7 +33,7 @@ def trained_cnn(digits):
 @pytest.mark.parametrize("name", INT8)
 def test_int8_methods_give_an_onnx_artifact_that_keeps_accuracy(name, digits, tmp_path):
     from torchslim.data import BatchLoader
-    from torchslim.measure.accuracy import evaluate
+    from torchslim.measurement.accuracy import evaluate
 
     model, spec = trained_cnn(digits)
     loader = BatchLoader(digits.eval, digits.info, 256)

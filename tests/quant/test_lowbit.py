@@ -33,7 +33,7 @@ def test_quant_cnv_reloads_exactly_and_exports_qcdq_with_parity(bits, tmp_path):
 
 def test_lowbit_method_quantizes_any_model_and_evaluates_the_onnx_file(tmp_path):
     from torchslim.data import BatchLoader, DatasetConfig, build_dataset
-    from torchslim.measure.accuracy import evaluate
+    from torchslim.measurement.accuracy import evaluate
 
     data = build_dataset(DatasetConfig(name="digits"))
     spec = InputSpec(10, 1, 8)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from torchslim.measure.complexity import count_flops, count_params
+from torchslim.measurement.complexity import count_flops, count_params
 from torchslim.yolo.prune import detector_pruner, protected_modules
 
 

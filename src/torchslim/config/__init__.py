@@ -21,7 +21,7 @@ from torchslim.config.names import RunName
 from torchslim.config.sweep import SweepConfig
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError, describe_error
-from torchslim.measure.latency import BatchSizes, Runtimes
+from torchslim.measurement.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
 from torchslim.train.config import TrainConfig

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from torchslim.data import BatchLoader, DataBundle
-from torchslim.measure.accuracy import evaluate
-from torchslim.measure.complexity import count_flops, count_params
+from torchslim.measurement.accuracy import evaluate
+from torchslim.measurement.complexity import count_flops, count_params
 from torchslim.models.base import InputSpec
 from torchslim.train import TrainConfig, fit
 

@@ -23,7 +23,7 @@ from torch import nn
 from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import cap_against, nearest_rounding_pruner
 from torchslim.data.sampling import calibration_images
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.divergence import DivergenceImportance, record_flow
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner

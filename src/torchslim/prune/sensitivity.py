@@ -20,8 +20,8 @@ from torch import nn
 from torchslim.backends.torch_pruning import DataFreeImportance, dependency_groups, make_importance
 from torchslim.data import BatchLoader, DataBundle
 from torchslim.data.base import ArraySplit
-from torchslim.measure.accuracy import evaluate
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.accuracy import evaluate
+from torchslim.measurement.complexity import count_flops
 from torchslim.prune.targets import protected_layers
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import Importance, make_importance, nearest_rounding_pruner
 from torchslim.errors import TorchslimError
-from torchslim.measure.complexity import count_flops
+from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from torchslim.measure.bench import Measurement
+from torchslim.measurement.bench import Measurement
 from torchslim.report.tables import human_count
 
 HEADERS = [
@@ -51,8 +51,9 @@ def summary_line(m: Measurement) -> str:
         f"MACs {human_count(c.macs)}/image",
         f"weights {m.size.bytes / 1e6:.2f} MB (gzip {m.size.gzip_bytes / 1e6:.2f} MB)",
         f"threads {m.threads}",
-        f"matmul peak {m.peak_gflops:.1f} GFLOP/s",
     ]
+    if m.peak_gflops is not None:  # measured only with latency
+        parts.append(f"matmul peak {m.peak_gflops:.1f} GFLOP/s")
     if m.parity is not None:
         verdict = "ok" if m.parity.ok else "FAILED"
         parts.append(f"ONNX parity {verdict} (max |diff| {m.parity.max_abs_diff:.2e}, {m.parity.exporter})")

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from torchslim.measure.allocator import keep_freed_memory
+from torchslim.measurement.allocator import keep_freed_memory
 
 
 def configure(seed: int, deterministic: bool = True, threads: int | None = None) -> int:

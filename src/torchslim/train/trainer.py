@@ -16,7 +16,7 @@ from torchslim.data import BatchLoader, DataBundle
 from torchslim.device import current
 from torchslim.errors import ConfigError, TrainingDivergedError
 from torchslim.export.checkpoint import read_checkpoint, save_atomic
-from torchslim.measure.accuracy import Accuracy, evaluate
+from torchslim.measurement.accuracy import Accuracy, evaluate
 from torchslim.train.config import TrainConfig
 from torchslim.train.determinism import epoch_seed
 from torchslim.ui import training_progress

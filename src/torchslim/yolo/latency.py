@@ -2,7 +2,7 @@
 
 The speedups of seed 003 are ratios; on a shared machine they are only fair when both sides are
 timed together. Each image size is one interleaved session over all checkpoints (see
-torchslim.measure.side_by_side). PyTorch times the Conv+BN-fused model, as Ultralytics deploys it; ONNX
+torchslim.measurement.side_by_side). PyTorch times the Conv+BN-fused model, as Ultralytics deploys it; ONNX
 Runtime gets the exported graph (it fuses BN itself).
 """
 
@@ -16,8 +16,8 @@ from torch import nn
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config.detect import DetectRunConfig
-from torchslim.measure.side_by_side import side_by_side
-from torchslim.measure.timing import TimingConfig
+from torchslim.measurement.side_by_side import side_by_side
+from torchslim.measurement.timing import TimingConfig
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console

@@ -26,7 +26,7 @@ from torchslim.errors import ConfigError, DataNotFoundError, TorchslimError, fai
 from torchslim.executors import Job, Order, Outcome, drive
 from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
 from torchslim.executors.progress import TaskBoard
-from torchslim.measure.complexity import count_flops, count_params, file_size
+from torchslim.measurement.complexity import count_flops, count_params, file_size
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console

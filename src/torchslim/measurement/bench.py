@@ -21,9 +21,9 @@ from torchslim.data import BatchLoader, DatasetConfig, build_dataset
 from torchslim.export.checkpoint import save_atomic
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
-from torchslim.measure.allocator import keep_freed_memory
-from torchslim.measure.complexity import Complexity, FileSize, complexity, file_size
-from torchslim.measure.latency import (
+from torchslim.measurement.allocator import keep_freed_memory
+from torchslim.measurement.complexity import Complexity, FileSize, complexity, file_size
+from torchslim.measurement.latency import (
     RUNTIMES,
     BatchSizes,
     LatencyRow,
@@ -33,8 +33,8 @@ from torchslim.measure.latency import (
     onnx_runner,
     torch_runner,
 )
-from torchslim.measure.roofline import matmul_peak_gflops
-from torchslim.measure.timing import TimingConfig, time_interleaved
+from torchslim.measurement.roofline import matmul_peak_gflops
+from torchslim.measurement.timing import TimingConfig, time_interleaved
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 
 
@@ -67,7 +67,7 @@ class Measurement:
     size: FileSize
     onnx_size: FileSize | None
     parity: Any  # export.onnx.Parity | None
-    peak_gflops: float
+    peak_gflops: float | None
     latency: list[LatencyRow] = field(default_factory=list)
 
     def row(self, runtime: str, provider: str, batch_size: int) -> LatencyRow | None:
@@ -168,7 +168,8 @@ def measure(
             size=file_size(weights),
             onnx_size=None,
             parity=None,
-            peak_gflops=matmul_peak_gflops(threads),
+            # a timing too: taken only when latency is (never inside a task that trains beside others)
+            peak_gflops=matmul_peak_gflops(threads) if cfg.runtimes else None,
         )
         gflops = result.complexity.flops / 1e9
         onnx_path = None

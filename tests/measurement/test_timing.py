@@ -1,4 +1,4 @@
-from torchslim.measure.timing import Timing, TimingConfig, percentile, time_callable, time_interleaved
+from torchslim.measurement.timing import Timing, TimingConfig, percentile, time_callable, time_interleaved
 
 
 def test_percentile_interpolates():
@@ -32,6 +32,6 @@ def test_interleaved_rounds_alternate_and_pool_every_sample():
 def test_allocator_setting_is_accepted_on_glibc():
     import platform
 
-    from torchslim.measure.allocator import keep_freed_memory
+    from torchslim.measurement.allocator import keep_freed_memory
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -12,7 +12,7 @@ from pydantic import AfterValidator
 from torch import nn
 
 from torchslim.export.onnx import ort_session
-from torchslim.measure.timing import DeviceTime, Timing
+from torchslim.measurement.timing import DeviceTime, Timing
 
 RUNTIMES = ("torch", "onnxruntime")
 

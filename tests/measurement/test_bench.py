@@ -3,7 +3,7 @@ import json
 import pytest
 
 from tests.conftest import run_cli, tiny_recipe
-from torchslim.measure.bench import BenchConfig, measure
+from torchslim.measurement.bench import BenchConfig, measure
 
 FAST = dict(min_seconds=0.05, min_runs=3)
 

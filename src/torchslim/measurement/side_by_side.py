@@ -15,9 +15,9 @@ from torch import nn
 
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
-from torchslim.measure.allocator import keep_freed_memory
-from torchslim.measure.latency import onnx_runner, torch_runner
-from torchslim.measure.timing import Timing, TimingConfig, time_interleaved
+from torchslim.measurement.allocator import keep_freed_memory
+from torchslim.measurement.latency import onnx_runner, torch_runner
+from torchslim.measurement.timing import Timing, TimingConfig, time_interleaved
 
 
 def side_by_side(

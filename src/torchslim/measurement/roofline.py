@@ -12,7 +12,7 @@ import functools
 
 import torch
 
-from torchslim.measure.timing import TimingConfig, time_callable
+from torchslim.measurement.timing import TimingConfig, time_callable
 
 SIZES = (1024, 2048)
 

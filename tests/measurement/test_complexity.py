@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from torchslim.measure.complexity import complexity, count_params, file_size
+from torchslim.measurement.complexity import complexity, count_params, file_size
 from torchslim.models import build_model, default_input
 
 

@@ -1,0 +1,79 @@
+"""The Python API on a model no registry knows: save and load through a builder, evaluate any data."""
+
+import pytest
+import torch
+import torch_pruning as tp
+from torch import nn
+
+import torchslim
+from torchslim.errors import CheckpointError, ConfigError
+
+
+class MyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        return self.fc(self.pool(torch.relu(self.conv2(x))).flatten(1))
+
+
+def pruned_net() -> MyNet:
+    torch.manual_seed(0)
+    model = MyNet().eval()
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.randn(1, 1, 12, 12))
+    graph.get_pruning_group(model.conv1, tp.prune_conv_out_channels, idxs=list(range(8))).prune()
+    graph.get_pruning_group(model.conv2, tp.prune_conv_out_channels, idxs=[0, 5, 9]).prune()
+    return model
+
+
+def test_a_pruned_user_model_loads_back_exactly_through_its_builder(tmp_path):
+    model = pruned_net()
+    assert model.conv1.out_channels == 8 and model.fc.in_features == 29
+    loaded = torchslim.load(torchslim.save(model, tmp_path / "net.pt"), builder=MyNet)
+    x = torch.randn(4, 1, 12, 12)
+    assert torch.equal(loaded(x), model(x))
+    assert loaded.conv1.out_channels == 8 and loaded.fc.in_features == 29
+
+
+def test_without_a_builder_a_user_model_names_what_to_pass(tmp_path):
+    path = torchslim.save(MyNet(), tmp_path / "net.pt")
+    with pytest.raises(ConfigError, match="holds a tests.test_api.MyNet, which no registry knows: pass builder="):
+        torchslim.load(path)
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # unpickling would create the marker file
+
+
+def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"format": "torchslim.model/2", "x": Payload(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        torchslim.load(tmp_path / "evil.pt", builder=MyNet)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["dataset", "dataloader", "batches"])
+def test_evaluate_takes_a_dataset_a_dataloader_or_batches(kind):
+    torch.manual_seed(0)
+    x, y = torch.randn(50, 1, 12, 12), torch.randint(0, 10, (50,))
+    ds = torch.utils.data.TensorDataset(x, y)
+    data = {
+        "dataset": ds,
+        "dataloader": torch.utils.data.DataLoader(ds, batch_size=7),
+        "batches": [(x[:20], y[:20]), (x[20:], y[20:])],
+    }[kind]
+    model = MyNet().eval()
+    acc = torchslim.evaluate(model, data)
+    expected = 100.0 * float((model(x).argmax(1) == y).float().mean())
+    assert acc.n == 50 and acc.top1 == pytest.approx(expected)
