@@ -14,12 +14,11 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from torchslim.errors import CheckpointError, ConfigError
-from torchslim.export.architecture import apply_architecture
+from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import read_model_file, save_model
 from torchslim.measurement.accuracy import Accuracy
 from torchslim.measurement.accuracy import evaluate as evaluate_batches
-from torchslim.models import load_model
+from torchslim.models import fill, load_model
 
 Data = torch.utils.data.Dataset | torch.utils.data.DataLoader | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -60,15 +59,7 @@ def load(path: str | Path, builder: Callable[[], nn.Module] | None = None) -> nn
     model = builder()
     if not isinstance(model, nn.Module):
         raise ConfigError(f"builder returned a {type(model).__name__}, not an nn.Module")
-    try:
-        apply_architecture(model, arch, state)
-        model.load_state_dict(state)
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(
-            f"{path}: its tensors do not fit the model the builder made "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})"
-        ) from None
-    return model.eval()
+    return fill(model, arch, state, f"{path}: its tensors do not fit the model the builder made")
 
 
 def batches(data: Data, batch_size: int = 256) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:

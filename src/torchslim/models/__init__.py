@@ -57,16 +57,18 @@ def load_model(path) -> tuple[nn.Module, InputSpec]:
     description, arch, state = read_model_file(path)
     spec = InputSpec(**description["input"])
     model = build_model(ModelConfig(name=description["model"]["name"], kwargs=description["model"]["kwargs"]), spec)
+    return fill(model, arch, state, f"{path}: its tensors do not fit the architecture it describes"), spec
+
+
+def fill(model: nn.Module, arch: dict, state: dict, misfit: str) -> nn.Module:
+    """Re-apply a saved model's widths to a freshly built one, load its tensors, and return it in
+    eval mode; ``misfit`` opens the one-line error when they do not fit."""
     try:
         apply_architecture(model, arch, state)
         model.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(
-            f"{path}: its tensors do not fit the architecture it describes "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})"
-        ) from None
-    model.eval()
-    return model, spec
+        raise CheckpointError(f"{misfit} ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})") from None
+    return model.eval()
 
 
 def describe(cfg: ModelConfig, spec: InputSpec) -> dict:
