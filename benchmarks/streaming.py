@@ -68,7 +68,7 @@ def train_epoch(folder: Path, work: Path, budget_gib: float, name: str) -> dict:
         "name": name,
         "models": ["torchvision:mobilenet_v3_small"],
         "dataset": {"name": f"imagefolder:{folder}", "image_size": SIZE, "memory_budget_gib": budget_gib},
-        "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "threads": os.cpu_count()},
+        "train": {"epochs": 1, "batch_size": 32, "eval_batch_size": 64, "lr": 0.05, "threads": os.cpu_count()},
         "measure": {"latency": False},
         "store": str(work / f"{name}.db"),
         "output_dir": str(work / name),
@@ -137,7 +137,8 @@ def main() -> None:
         "streaming",
         f"""## Image folders larger than memory: streamed through DataLoader workers
 
-One epoch of `torchvision:mobilenet_v3_small` (batch 32, {os.cpu_count()} threads) on generated 224x224 JPEG folders.
+One epoch of `torchvision:mobilenet_v3_small` (batch 32, evaluated at batch 64, {os.cpu_count()} threads)
+on generated 224x224 JPEG folders.
 Peak memory is the resident size of the process tree (driver and DataLoader workers), summed as
 proportional set size (each shared page once), sampled every 0.1 s.
 
