@@ -96,6 +96,8 @@ def test_any_override_validates_or_is_one_config_error(overrides, recipe_file):
 def test_the_generators_reach_both_outcomes(wanted, recipe_file):
     """Otherwise the properties above could hold by never reaching one of their branches."""
     quick = settings(max_examples=2000, deadline=None, database=None)
-    find(st.tuples(CHANGES, METHOD_LISTS), lambda x: outcome(lambda: validate_config(edited_recipe(*x))) == wanted,
-         settings=quick)  # fmt: skip
-    find(OVERRIDES, lambda o: outcome(lambda: load_config(recipe_file, o)) == wanted, settings=quick)
+    edited = lambda x: outcome(lambda: validate_config(edited_recipe(*x)))  # noqa: E731
+    edit = find(st.tuples(CHANGES, METHOD_LISTS), lambda x: edited(x) == wanted, settings=quick)
+    assert edited(edit) == wanted
+    over = find(OVERRIDES, lambda o: outcome(lambda: load_config(recipe_file, o)) == wanted, settings=quick)
+    assert outcome(lambda: load_config(recipe_file, over)) == wanted

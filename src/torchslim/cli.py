@@ -61,18 +61,8 @@ def run(
 
 
 def _workers(text: str) -> int | str:
-    """``--workers``: a whole number of at least 1, or auto."""
-    from torchslim.errors import ConfigError
-
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ConfigError(f"--workers must be a whole number of at least 1, or auto (got '{text}')")
-    return n
+    """``--workers`` as given: a number where it is one (``ExecutorChoice`` checks it)."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
 
 
 @app.command()

@@ -388,7 +388,7 @@ class ExecutorChoice:
 EXECUTORS = ("local", "ray")
 
 
-def plan(tasks: list[Task], todo: list[Task], ctx: TaskContext, store: Store, force: bool) -> list[Job]:
+def plan(todo: list[Task], ctx: TaskContext, force: bool) -> list[Job]:
     """The task graph: one job per task to run, a chain needing its baseline when that runs too."""
     macs = preflight(todo, ctx) if todo else {}
     keys = {t.key for t in todo}
@@ -465,7 +465,7 @@ def run_tasks(
     ctx = ctx or TaskContext()
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
-    jobs = plan(tasks, todo, ctx, store, force)
+    jobs = plan(todo, ctx, force)
     done = 0
     if jobs:
         backend, how = backend_for(executor or ExecutorChoice(), jobs, ctx, homes or [cfg.run_dir.resolve()])

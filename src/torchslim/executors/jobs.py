@@ -17,9 +17,6 @@ class Resources:
     cpus: int = 1
     gpus: int = 0
 
-    def describe(self) -> str:
-        return f"{self.cpus} CPU" + (f", {self.gpus} GPU" if self.gpus else "")
-
 
 @dataclass
 class Job:

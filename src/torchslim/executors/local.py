@@ -135,10 +135,6 @@ class ProcessPoolBackend:
     def in_flight(self) -> dict[Hashable, str]:
         return {s.order.job.key: s.name for s in self.slots if s.order is not None}
 
-    def worker_pids(self) -> dict[str, int]:
-        """The process id of each worker (fault tests kill one)."""
-        return {s.name: s.process.pid for s in self.slots}
-
     def poll(self, timeout: float) -> list[Outcome]:
         outcomes = self._drain(timeout)
         for slot in self.slots:
