@@ -14,6 +14,8 @@ _LAZY = {
     "save": ("torchslim.api", "save"),
     "load": ("torchslim.api", "load"),
     "evaluate": ("torchslim.api", "evaluate"),
+    "compress": ("torchslim.compression", "compress"),
+    "CompressResult": ("torchslim.compression", "CompressResult"),
     "Accuracy": ("torchslim.measurement.accuracy", "Accuracy"),
     "load_config": ("torchslim.config", "load_config"),
     "run": ("torchslim.runner", "run"),

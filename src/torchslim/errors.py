@@ -80,3 +80,11 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
         inner = getattr(ann, "__args__", None) or (ann,)
         model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), model)
     return sorted(model.model_fields)
+
+
+class MissingDataError(ConfigError):
+    """A method needed data the caller of the Python API did not pass (e.g. ``train_data=``)."""
+
+    def __init__(self, argument: str, purpose: str):
+        self.argument, self.purpose = argument, purpose
+        super().__init__(f"{purpose} needs {argument}")

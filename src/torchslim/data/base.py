@@ -65,6 +65,7 @@ class DatasetInfo:
     eval_split: str  # "test" or "val": which split accuracy is reported on
     split_note: str
     skipped_images: int = 0  # unreadable images left out (image folders with on_bad_image: skip)
+    prescaled: bool = False  # float images already normalised by the caller (Python API): served as given
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -85,6 +86,12 @@ class DataBundle:
     info: DatasetInfo
     train: ArraySplit
     eval: ArraySplit
+    calibration: ArraySplit | None = None  # images for calibration and importance; default: the training split
+
+    @property
+    def has_eval(self) -> bool:
+        """False when the caller of the Python API passed no ``eval_data`` (see ``data.user_data``)."""
+        return not getattr(self.eval, "missing", False)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

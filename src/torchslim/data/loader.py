@@ -68,6 +68,8 @@ class BatchLoader:
             yield self.normalize(apply_augment(x, self.augment, draw_augment(len(idx), self.augment, g))), y
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.info.prescaled:
+            return x
         return (x.float().div_(255.0) - self._mean) / self._std
 
 

@@ -11,12 +11,14 @@ import torch
 from torch import nn
 
 from torchslim.data import BatchLoader, DataBundle
+from torchslim.data.sampling import calibration_split
 from torchslim.measurement.accuracy import evaluate
 from torchslim.measurement.complexity import count_flops, count_params
 from torchslim.models.base import InputSpec
 from torchslim.train import TrainConfig, fit
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Finetune = Callable[[nn.Module, int], None]
 
 
 @dataclass
@@ -30,18 +32,28 @@ class MethodContext:
     workdir: Path
     notes: dict[str, Any] = field(default_factory=dict)
     original: nn.Module | None = None  # the trained model the chain started from (teacher for distillation)
+    finetune_fn: Finetune | None = None  # the caller's own training loop (Python API): replaces plain fine-tuning
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros(batch, *self.spec.shape)
 
     def calibration_batch(self, batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = min(batch, len(self.data.train))
-        return next(iter(BatchLoader(self.data.train, self.data.info, batch, train=True, seed=self.seed)))
+        split = calibration_split(self.data)
+        batch = min(batch, len(split))
+        return next(iter(BatchLoader(split, self.data.info, batch, train=True, seed=self.seed)))
 
     def tune(self, model: nn.Module, epochs: int, tag: str, loss: Loss | None = None) -> nn.Module:
         """Fine-tune in place for ``epochs`` with the recipe's fine-tuning settings (0 = skip);
-        ``loss(logits, labels, images)`` replaces cross-entropy (e.g. knowledge distillation)."""
+        ``loss(logits, labels, images)`` replaces cross-entropy (e.g. knowledge distillation). The
+        caller's ``finetune_fn`` (Python API) does plain fine-tuning in their own loop; a special loss
+        still needs torchslim's trainer, which it cannot be handed."""
         if epochs <= 0:
+            return model
+        if self.finetune_fn is not None and loss is None:
+            model.train()
+            self.finetune_fn(model, epochs)
+            model.eval()
+            self.notes.setdefault("finetune", []).append({"tag": tag, "epochs": epochs, "by": "the caller's finetune"})
             return model
         cfg = self.finetune.model_copy(update={"epochs": epochs})
         checkpoint = Path(self.workdir) / f"finetune-{tag}.pt"

@@ -101,7 +101,10 @@ def fit(
     cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, data, cfg)})
     place = current()
     train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed, device=place.device)
-    eval_loader = BatchLoader(data.eval, data.info, cfg.eval_batch_size, device=place.device)
+    # no evaluation split (the Python API without eval_data): epochs are not judged, accuracy is unknown
+    eval_loader = (
+        None if not data.has_eval else BatchLoader(data.eval, data.info, cfg.eval_batch_size, device=place.device)
+    )
     model.to(place.device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -128,12 +131,14 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
             if epoch_hook is not None:
                 epoch_hook(epoch)
             stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion, place), cfg, bar)
-            stats.update(
-                {f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()}
-            )
+            if eval_loader is not None:
+                stats.update(
+                    {f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()}
+                )
             result.history.append(stats)
+            judged_text = f"{data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  " if eval_loader is not None else ""
             bar.note(
-                f"epoch {epoch + 1}/{cfg.epochs}  {data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  "
+                f"epoch {epoch + 1}/{cfg.epochs}  {judged_text}"
                 f"loss {stats['train_loss']:.4f}  {stats['images'] / max(stats['seconds'], 1e-9):.0f} img/s  "
                 f"{stats['seconds']:.0f} s"
             )
@@ -144,7 +149,8 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
     result.train_seconds = time.perf_counter() - t0
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())
-    result.accuracy = evaluate(model, eval_loader, cfg.channels_last)
+    if eval_loader is not None:
+        result.accuracy = evaluate(model, eval_loader, cfg.channels_last)
     return result
 
 

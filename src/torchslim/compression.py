@@ -1,0 +1,201 @@
+"""``torchslim.compress``: a method chain applied to the model already in the caller's hands.
+
+The chain, the methods and the measurement are the ones ``torchslim run`` uses; only the inputs
+differ: the caller's module (copied, never changed), their data (see ``data.user_data``) and,
+optionally, their own training loop (``finetune(model, epochs)``). The result holds the compressed
+model, its deployable files, a ``Measurement`` and the accuracy on ``eval_data``.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import yaml
+from pydantic import BaseModel
+from torch import nn
+
+from torchslim.api import class_path
+from torchslim.data import BatchLoader, DataBundle
+from torchslim.data.user_data import user_bundle
+from torchslim.device import placed
+from torchslim.device import resolve as resolve_placement
+from torchslim.errors import ConfigError, MissingDataError
+from torchslim.export.deployed import OnnxModel
+from torchslim.export.onnx import Parity, check_parity, ort_session
+from torchslim.measurement.accuracy import Accuracy, evaluate
+from torchslim.measurement.bench import BenchConfig, Measurement, measure
+from torchslim.measurement.complexity import Complexity, complexity
+from torchslim.methods import MethodContext, apply_chain
+from torchslim.methods.chain import Chain
+from torchslim.methods.registry import METHODS
+from torchslim.models import InputSpec
+from torchslim.runner import save_artifact
+from torchslim.train import TrainConfig
+from torchslim.train.determinism import configure
+
+Recipe = str | list | dict | BaseModel
+#: fine-tuning with torchslim's trainer when the caller brings no loop: a tenth of a training lr, 128 per batch
+DEFAULT_FINETUNE = TrainConfig(epochs=1, lr=0.01, schedule="cosine", warmup_fraction=0.0)
+
+
+@dataclass
+class CompressResult:
+    """What ``compress`` returns: the model, its files, and what the compression gained."""
+
+    model: nn.Module  # the compressed module; an INT8 chain gives an ONNX Runtime module (``model(x)`` runs it)
+    chain: str
+    artifact: Path  # the deployable file: model.onnx for an ONNX Runtime artifact, else model.pt
+    pt_path: Path | None
+    onnx_path: Path | None
+    measurement: Measurement
+    original: Complexity
+    accuracy: Accuracy | None  # on eval_data, when given
+    original_accuracy: Accuracy | None
+    parity: Parity | None  # PyTorch vs ONNX Runtime of the float network (before any INT8 rounding)
+    int8_agreement: float | None  # share of eval images whose INT8 top-1 class equals the float one
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def macs_reduction(self) -> float:
+        return self.original.macs / max(self.measurement.complexity.macs, 1)
+
+    def summary(self) -> str:
+        acc = (
+            f", top-1 {self.original_accuracy.top1:.2f}% -> {self.accuracy.top1:.2f}%"
+            if self.accuracy and self.original_accuracy
+            else ""
+        )
+        return (
+            f"{self.chain}: {self.macs_reduction:.2f}x fewer MACs, {self.measurement.size.bytes / 1e6:.2f} MB "
+            f"{self.artifact.name}{acc}"
+        )
+
+
+def parse_recipe(recipe: Recipe) -> Chain:
+    """The chain grammar of the YAML: a YAML string, a list of ``{name: {settings}}``, or method configs."""
+    if isinstance(recipe, str):
+        try:
+            recipe = yaml.safe_load(recipe)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"recipe is not YAML: {exc}") from None
+    items = recipe if isinstance(recipe, list) else [recipe]
+    return Chain.parse([named_config(item) if isinstance(item, BaseModel) else item for item in items])
+
+
+def named_config(cfg: BaseModel) -> dict:
+    """``{name: settings}`` for a method config object, found by its class in the registry."""
+    for entry in METHODS.entries():
+        if entry.builder.config_cls is type(cfg):
+            return {entry.name: cfg.model_dump(mode="json", exclude_unset=True)}
+    raise ConfigError(f"{type(cfg).__name__} is not a registered method's config; choose from {METHODS.names()}")
+
+
+def compress(
+    model: nn.Module,
+    recipe: Recipe,
+    *,
+    example_input: torch.Tensor,
+    train_data: Any = None,
+    eval_data: Any = None,
+    calibration_data: Any = None,
+    finetune: Callable[[nn.Module, int], None] | None = None,
+    device: str | None = None,
+    train: TrainConfig | dict | None = None,
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    latency: BenchConfig | None = None,
+) -> CompressResult:
+    """Apply ``recipe`` to a copy of ``model`` and measure what it gained.
+
+    Data is a ``Dataset``, a ``DataLoader`` or an iterable of ``(x, y)`` batches, normalised as the
+    model expects. ``finetune(model, epochs)`` is the caller's own loop for plain fine-tuning; without
+    it torchslim's trainer runs on ``train_data`` with ``train`` (default ``DEFAULT_FINETUNE``).
+    Files go to ``out_dir`` (default ``runs/compress/<time>``). ``latency`` times the artifact
+    (default: batch 1 in ONNX Runtime, and PyTorch for a module); ``BenchConfig(runtimes=[])`` skips it.
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"compress takes an nn.Module, got a {type(model).__name__}")
+    if not (torch.is_tensor(example_input) and example_input.dim() == 4):
+        raise ConfigError("example_input must be one (N, C, H, W) image batch tensor, e.g. torch.zeros(1, 3, 224, 224)")
+    chain = parse_recipe(recipe)
+    folder = Path(out_dir) if out_dir is not None else Path("runs/compress") / time.strftime("%Y%m%d-%H%M%S")
+    work = folder / "work"  # the methods' intermediate files (float exports, checkpoints), removed at the end
+    work.mkdir(parents=True, exist_ok=True)
+    finetune_cfg = TrainConfig.model_validate(train) if isinstance(train, dict) else (train or DEFAULT_FINETUNE)
+    configure(seed, finetune_cfg.deterministic, finetune_cfg.threads)
+    model = copy.deepcopy(model).cpu().eval()
+    with torch.no_grad():
+        num_classes = int(model(example_input[:1].cpu()).shape[-1])
+    data = user_bundle(example_input, num_classes, train_data, eval_data, calibration_data)
+    spec = InputSpec(num_classes, data.info.in_channels, data.info.image_size)
+    placement = resolve_placement(device or finetune_cfg.device, finetune_cfg.precision)
+    with placed(placement):
+        original_accuracy = accuracy_on(model, data, finetune_cfg)
+        ctx = MethodContext(data, spec, finetune_cfg, seed, work, original=copy.deepcopy(model), finetune_fn=finetune)
+        try:
+            compressed = apply_chain(model, chain, ctx)
+        except MissingDataError as exc:
+            step = chain.steps[ctx.notes.get("step", 0)]
+            raise ConfigError(f"{step.name}: {exc}; pass it to torchslim.compress") from None
+        compressed.eval()
+        accuracy = accuracy_on(compressed, data, finetune_cfg)
+    description = {
+        "model": {"name": None, "kwargs": {}, "class": class_path(model)},
+        "input": {"num_classes": num_classes, "in_channels": spec.in_channels, "image_size": spec.image_size},
+    }
+    stored, exported = save_artifact(compressed, folder, description, spec, export=True)
+    if isinstance(compressed, OnnxModel):  # served from the stored copy: the work folder goes
+        compressed = OnnxModel(folder / stored.onnx_path, compressed.reference, compressed.precision)
+    shutil.rmtree(work, ignore_errors=True)
+    bench = latency or BenchConfig(
+        batch_sizes=[1], runtimes=["onnxruntime"] if isinstance(compressed, OnnxModel) else ["torch", "onnxruntime"]
+    )
+    artifact = folder / (stored.model_path or stored.onnx_path)
+    measurement = measure(compressed, bench, spec=spec, artifact=artifact, onnx=exported)
+    parity, agreement = measurement.parity, None
+    if isinstance(compressed, OnnxModel):
+        parity, agreement = deployed_parity(compressed, folder, example_input, data)
+    return CompressResult(
+        model=compressed,
+        chain=chain.label,
+        artifact=artifact,
+        pt_path=folder / stored.model_path if stored.model_path else None,
+        onnx_path=folder / stored.onnx_path if stored.onnx_path else None,
+        measurement=measurement,
+        original=complexity(ctx.original, spec.shape),
+        accuracy=accuracy,
+        original_accuracy=original_accuracy,
+        parity=parity,
+        int8_agreement=agreement,
+        notes={k: v for k, v in ctx.notes.items() if k not in ("step", "_t0")},
+    )
+
+
+def accuracy_on(model: nn.Module, data: DataBundle, cfg: TrainConfig) -> Accuracy | None:
+    if not data.has_eval:
+        return None
+    return evaluate(model, BatchLoader(data.eval, data.info, cfg.eval_batch_size))
+
+
+def deployed_parity(
+    deployed: OnnxModel, folder: Path, example_input: torch.Tensor, data: DataBundle
+) -> tuple[Parity, float | None]:
+    """For an INT8 file: the float network's export parity (written beside it as model.float.onnx),
+    and how often the INT8 file picks the float network's class on ``eval_data``."""
+    from torchslim.export.onnx import export_onnx
+
+    float_onnx = folder / "model.float.onnx"
+    exporter = export_onnx(deployed.reference, example_input[:1].cpu(), float_onnx)
+    images = data.eval.images[:256] if data.has_eval else example_input.cpu()
+    parity = check_parity(deployed.reference, ort_session(float_onnx, 1), images[:8].float(), exporter)
+    if not data.has_eval:
+        return parity, None
+    with torch.no_grad():
+        agree = (deployed(images).argmax(1) == deployed.reference(images).argmax(1)).float().mean()
+    return parity, float(agree)
