@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from torchslim.data.user_data import batches_of
 from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import read_model_file, save_model
 from torchslim.measurement.accuracy import Accuracy
@@ -62,14 +63,7 @@ def load(path: str | Path, builder: Callable[[], nn.Module] | None = None) -> nn
     return fill(model, arch, state, f"{path}: its tensors do not fit the model the builder made")
 
 
-def batches(data: Data, batch_size: int = 256) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    """``(x, y)`` batches from a Dataset (batched here), a DataLoader, or an iterable of batches."""
-    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
-        return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
-    return data
-
-
 def evaluate(model_or_path: nn.Module | str | Path, data: Data, *, builder=None, batch_size: int = 256) -> Accuracy:
     """Top-1, top-5, mean loss and image count of a model (or a saved file) on ``data``."""
     model = model_or_path if isinstance(model_or_path, nn.Module) else load(model_or_path, builder)
-    return evaluate_batches(model, batches(data, batch_size))
+    return evaluate_batches(model, batches_of(data, batch_size))
