@@ -30,7 +30,7 @@ from torchslim.executors import Job, Order, Outcome, Resources, drive
 from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
 from torchslim.executors.progress import TaskBoard
 from torchslim.executors.resources import auto_workers, task_threads
-from torchslim.export.checkpoint import read_checkpoint, save_model
+from torchslim.export.checkpoint import save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, export_onnx
 from torchslim.latency_comparison import compare_run, load_artifact
@@ -40,6 +40,7 @@ from torchslim.measurement.complexity import complexity
 from torchslim.measurement.latency import onnx_providers
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, load_model
+from torchslim.models.weights import pretrained_file, read_state_dict
 from torchslim.provenance import provenance
 from torchslim.report.build import write_report
 from torchslim.store import ResultRow, Store
@@ -102,7 +103,9 @@ def _run_task(task: Task, ctx: TaskContext, force: bool, baseline_file: Path | N
     data = ctx.dataset(task.dataset)
     spec = input_spec(data)
     if task.chain is None:
-        model = build_model(task.model, spec)
+        adapted: list[str] = []
+        model = build_model(task.model, spec, adapted)
+        weights = weights_record(task, adapted)
         result = fit(model, data, task.train, task.seed, checkpoint=folder / "checkpoint.pt")
         accuracy, metrics = (
             result.accuracy,
@@ -112,7 +115,8 @@ def _run_task(task: Task, ctx: TaskContext, force: bool, baseline_file: Path | N
                 "train_images_per_second": result.images_per_second,
                 "resumed_from_epoch": result.resumed_from_epoch,
                 "history": result.history,
-            },
+            }
+            | weights,
         )
     else:
         model, accuracy, metrics = compress(task, data, spec, baseline_file or task.baseline().folder / "model.pt")
@@ -143,6 +147,22 @@ def _run_task(task: Task, ctx: TaskContext, force: bool, baseline_file: Path | N
         config=task.payload() | {"seed": task.seed, "source": task.source, "split": data.info.split_note},
         **provenance(),
     )
+
+
+def weights_record(task: Task, adapted: list[str]) -> dict:
+    """Where a baseline's starting weights came from and what was adapted to fit the dataset (for the row)."""
+    m = task.model
+    if m.checkpoint is None and not m.pretrained:
+        return {}
+    source = "checkpoint" if m.checkpoint is not None else "pretrained"
+    for note in adapted:
+        console.print(f"[bold]weights[/bold] {escape(task.describe())}: {escape(note)}")
+    if task.train.epochs == 0 and any(n.startswith("head replaced") for n in adapted):
+        console.print(
+            f"[yellow]note[/yellow] {escape(task.describe())}: train.epochs is 0, so the new head is untrained "
+            "and the baseline's accuracy is chance-level; the chain's fine-tuning trains it"
+        )
+    return {"weights": {"source": source, "adapted": adapted, "used_as_given": task.train.epochs == 0}}
 
 
 def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
@@ -264,7 +284,9 @@ def preflight(tasks: list[Task], ctx: TaskContext) -> dict[str, int]:
         resolve_placement(task.train.device, task.train.precision)  # cuda asked for on a machine without it
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
-            read_checkpoint(task.model.checkpoint)
+            read_state_dict(task.model.checkpoint)
+        if task.model.pretrained:
+            pretrained_file(task.model.name)  # one line naming where to place the file when it is not cached
         if task.chain is None and task.train.epochs > 0 and len(data.train) < task.train.batch_size:
             raise TorchslimError(
                 f"train.batch_size {task.train.batch_size} is larger than the training split of "

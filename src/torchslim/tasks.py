@@ -13,9 +13,11 @@ from typing import Any
 
 from torchslim.config import RunConfig, task_hash
 from torchslim.data.base import DatasetConfig, data_fingerprint
+from torchslim.errors import TorchslimError
 from torchslim.export.checkpoint import file_sha256
 from torchslim.methods.chain import Chain
 from torchslim.models.base import ModelConfig
+from torchslim.models.weights import pretrained_file
 from torchslim.train.config import TrainConfig
 
 BASELINE = "baseline"
@@ -46,7 +48,7 @@ class Task:
     def payload(self) -> dict[str, Any]:
         """Everything that determines the result, except the seed: the store's config hash."""
         payload = {
-            "model": json.loads(self.model.model_dump_json()),
+            "model": model_key(self.model, dict(self.inputs)),
             "dataset": dataset_key(self.dataset),
             "train": self.train.key(),
             "methods": self.method_chain,
@@ -80,6 +82,17 @@ class Task:
         return f"{self.model.label} | {self.dataset.name} | {self.method_chain} | seed {self.seed}"
 
 
+def model_key(model: ModelConfig, inputs: dict[str, str]) -> dict[str, Any]:
+    """The model entry as it enters a key: a checkpoint by its content (in ``inputs``), not its path;
+    ``pretrained`` only when set (keys stay as before)."""
+    key = json.loads(model.model_dump_json())
+    if not model.pretrained:
+        del key["pretrained"]
+    if "checkpoint_sha256" in inputs:
+        key["checkpoint"] = "see inputs"
+    return key
+
+
 def dataset_key(dataset: DatasetConfig) -> dict[str, Any]:
     """The dataset settings that change the data; ``on_bad_image`` only when it skips (keys stay as before)."""
     # where the decoded images live (a cache folder, memory or a stream) does not change them
@@ -92,6 +105,11 @@ def content_inputs(model: ModelConfig, data_print: str | None) -> tuple[tuple[st
     out = []
     if model.checkpoint is not None and Path(model.checkpoint).is_file():
         out.append(("checkpoint_sha256", file_sha256(Path(model.checkpoint))))
+    if model.pretrained:
+        try:
+            out.append(("pretrained_sha256", file_sha256(pretrained_file(model.name))))
+        except TorchslimError:
+            pass  # not in the cache: the preflight says where to place it, before any task runs
     if data_print is not None:
         out.append(("data_fingerprint", data_print))
     return tuple(out)

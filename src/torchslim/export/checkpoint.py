@@ -67,22 +67,6 @@ def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
     return sd
 
 
-def load_weights(model: nn.Module, path: Path) -> nn.Module:
-    sd = state_dict_from(read_checkpoint(path))
-    own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [k for k in own if k in sd and own[k].shape != sd[k].shape]
-    if missing or unexpected or wrong:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-            if keys:
-                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
-        raise CheckpointError(f"checkpoint '{path}' does not fit this model: {'; '.join(parts)}")
-    model.load_state_dict(sd)
-    return model
-
-
 FORMAT = "torchslim.model/2"
 
 

@@ -9,13 +9,15 @@ from torch import nn
 from torchslim.data.base import DATASETS
 from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.architecture import apply_architecture
-from torchslim.export.checkpoint import load_weights, read_model_file
+from torchslim.export.checkpoint import read_model_file
 from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
 from torchslim.models.base import MODELS, InputSpec, ModelConfig
+from torchslim.models.weights import load_weights, pretrained_file
 
 
-def build_model(cfg: ModelConfig | str, spec: InputSpec) -> nn.Module:
-    """Build a model for ``spec`` and, if the config names one, load a local checkpoint."""
+def build_model(cfg: ModelConfig | str, spec: InputSpec, notes: list[str] | None = None) -> nn.Module:
+    """Build a model for ``spec`` and load a local checkpoint or cached pretrained weights when the
+    config asks; what had to be adapted (a replaced head, a folded stem) is appended to ``notes``."""
     cfg = ModelConfig.model_validate(cfg)
     entry = MODELS.get(cfg.name)
     prefix, rest = MODELS.split(cfg.name)
@@ -23,8 +25,11 @@ def build_model(cfg: ModelConfig | str, spec: InputSpec) -> nn.Module:
         model = entry.builder(spec, rest, **cfg.kwargs) if prefix else entry.builder(spec, **cfg.kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model '{cfg.name}' cannot be built for input {spec.shape}: {exc}") from None
-    if cfg.checkpoint is not None:
-        load_weights(model, cfg.checkpoint)
+    source = cfg.checkpoint if cfg.checkpoint is not None else pretrained_file(cfg.name) if cfg.pretrained else None
+    if source is not None:
+        adapted = load_weights(model, source, spec)
+        if notes is not None:
+            notes += adapted
     return model
 
 

@@ -33,6 +33,9 @@ class ModelConfig(BaseModel):
 
     name: str
     checkpoint: Path | None = Field(None, description="local state-dict file, loaded with weights_only=True")
+    pretrained: bool = Field(
+        False, description="torchvision/timm weights from their local caches (TORCH_HOME, HF cache); never downloaded"
+    )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="extra builder arguments")
 
     @model_validator(mode="before")
@@ -40,9 +43,14 @@ class ModelConfig(BaseModel):
     def _from_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelConfig":
+        if self.pretrained and self.checkpoint is not None:
+            raise ValueError("give checkpoint: or pretrained: true, not both")
+        return self
+
     @property
     def label(self) -> str:
-        """The name, plus builder kwargs when given: ``quant_cnv[act_bits=2,weight_bits=2]``."""
-        if not self.kwargs:
-            return self.name
-        return f"{self.name}[{','.join(f'{k}={v}' for k, v in sorted(self.kwargs.items()))}]"
+        """The name, plus builder kwargs and pretrained when given: ``quant_cnv[act_bits=2,weight_bits=2]``."""
+        parts = [f"{k}={v}" for k, v in sorted(self.kwargs.items())] + (["pretrained"] if self.pretrained else [])
+        return f"{self.name}[{','.join(parts)}]" if parts else self.name
