@@ -300,3 +300,35 @@ def test_a_real_run_of_the_sweep_names_the_missing_root(workspace):
     sweep = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "seed002.yaml"
     line = one_error_line(run_cli("run", str(sweep), cwd=workspace))
     assert "data/mnist" in line and "downloading is disabled" in line
+
+
+def test_eval_gives_the_same_top1_for_an_artifact_and_its_onnx_export(write_config, workspace):
+    from torchslim.store import Store
+
+    cfg = write_config(tiny_recipe(measure={"latency": True, "runtimes": ["onnxruntime"], "batch_sizes": [1]}))
+    assert run_cli("run", str(cfg), "--workers", "1", cwd=workspace).returncode == 0
+    (folder,) = (workspace / "runs" / "tiny" / "tasks").iterdir()
+    results = {}
+    for name in ("model.pt", "model.onnx"):
+        r = run_cli("eval", str(folder / name), "--data", "digits", "--json", cwd=workspace)
+        assert r.returncode == 0, r.stderr
+        results[name] = json.loads(r.stdout)
+    stored = Store(workspace / "runs" / "torchslim.db").rows()[0].metrics["top1"]
+    assert results["model.pt"]["images"] == results["model.onnx"]["images"] == 360
+    assert results["model.pt"]["split"] == "test"
+    assert results["model.pt"]["top1"] == results["model.onnx"]["top1"] == pytest.approx(stored)
+    assert results["model.pt"]["loss"] == pytest.approx(results["model.onnx"]["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["resnet20", "--data", "digits"], "is a model name: give its trained weights with --checkpoint PATH"),
+        (["missing.onnx", "--data", "digits"], "ONNX file 'missing.onnx' does not exist"),
+        (["missing.pt", "--data", "digits", "--split", "val"], "dataset 'digits' is evaluated on its test split"),
+        (["missing.pt", "--data", "digits", "--split", "train"], "--split train: choose val or test"),
+        (["missing.pt", "--data", "nosuch"], "unknown dataset 'nosuch'"),
+    ],
+)
+def test_eval_bad_input_is_one_line(args, says, workspace):
+    assert says in one_error_line(run_cli("eval", *args, cwd=workspace))

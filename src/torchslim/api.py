@@ -14,12 +14,14 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from torchslim.data import BatchLoader, DatasetConfig, DatasetInfo, build_dataset
 from torchslim.data.user_data import batches_of
-from torchslim.errors import ConfigError
+from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.checkpoint import read_model_file, save_model
+from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.accuracy import Accuracy
 from torchslim.measurement.accuracy import evaluate as evaluate_batches
-from torchslim.models import fill, load_model
+from torchslim.models import InputSpec, ModelConfig, build_model, fill, load_model
 
 Data = torch.utils.data.Dataset | torch.utils.data.DataLoader | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -67,3 +69,61 @@ def evaluate(model_or_path: nn.Module | str | Path, data: Data, *, builder=None,
     """Top-1, top-5, mean loss and image count of a model (or a saved file) on ``data``."""
     model = model_or_path if isinstance(model_or_path, nn.Module) else load(model_or_path, builder)
     return evaluate_batches(model, batches_of(data, batch_size))
+
+
+def evaluate_target(
+    target: str, dataset: DatasetConfig, split: str | None = None, checkpoint: Path | None = None
+) -> tuple[Accuracy, DatasetInfo]:
+    """``torchslim eval``: the accuracy of a torchslim artifact (.pt), an ONNX file, or a registry
+    model with a checkpoint, on a dataset's evaluation split (its test split, or the held-out val)."""
+    data = build_dataset(dataset.model_copy(update={"augment": False}))
+    if split is not None and split != data.info.eval_split:
+        raise ConfigError(
+            f"dataset '{dataset.name}' is evaluated on its {data.info.eval_split} split ({data.info.split_note}); "
+            f"it has no separate {split} split: use --split {data.info.eval_split}"
+        )
+    spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
+    model, given = target_model(target, checkpoint, spec)
+    expected = data.info.input_shape
+    if given is not None and tuple(given) != tuple(expected):
+        raise ConfigError(
+            f"{target} takes {'x'.join(map(str, given))} images; dataset '{dataset.name}' gives "
+            f"{'x'.join(map(str, expected))}"
+        )
+    return evaluate_batches(model, BatchLoader(data.eval, data.info, 250)), data.info
+
+
+def target_model(target: str, checkpoint: Path | None, spec: InputSpec) -> tuple[nn.Module, tuple | None]:
+    """The model to evaluate, and the (C, H, W) input it declares where it declares one."""
+    path = Path(target)
+    if target.endswith(".onnx"):
+        if not path.is_file():
+            raise CheckpointError(f"ONNX file '{target}' does not exist")
+        model = OnnxModel(path, nn.Identity(), "onnx")
+        dims = tuple(model.session().get_inputs()[0].shape[1:])
+        return model, dims if all(isinstance(d, int) for d in dims) else None
+    if target.endswith(".pt") or path.is_file():
+        if checkpoint is not None:
+            raise ConfigError("--checkpoint goes with a registry model name, not with a saved artifact")
+        description = read_model_file(path)[0]
+        if not description.get("model", {}).get("name"):
+            raise ConfigError(
+                f"{target} holds a {description['model'].get('class', 'user class')}, which no registry knows: "
+                "evaluate it from Python with torchslim.evaluate(path, data, builder=YourClass)"
+            )
+        model, saved = load_model(path)
+        return model, saved.shape
+    if checkpoint is None:
+        raise ConfigError(
+            f"'{target}' is a model name: give its trained weights with --checkpoint PATH (an untrained model's "
+            "accuracy measures nothing), or pass a saved model.pt / model.onnx"
+        )
+    adapted: list[str] = []
+    model = build_model(ModelConfig(name=target, checkpoint=checkpoint), spec, adapted).eval()
+    heads = [n for n in adapted if n.startswith("head replaced")]
+    if heads:
+        raise ConfigError(
+            f"{checkpoint} does not classify this dataset's {spec.num_classes} classes ({heads[0]}): "
+            "its accuracy would be a random head's; fine-tune it first (torchslim run with this checkpoint)"
+        )
+    return model, None

@@ -283,6 +283,36 @@ def bench(
         out.print(rich_table(m, b))
 
 
+@app.command("eval")
+def eval_(
+    target: str = typer.Argument(..., help="a saved model.pt, a model.onnx, or a registry name with --checkpoint"),
+    data: str = typer.Option(..., "--data", help="dataset name, e.g. mnist5k, cifar10 or imagefolder:PATH"),
+    split: Optional[str] = typer.Option(None, "--split", help="val or test (default: the dataset's evaluation split)"),
+    root: Optional[Path] = typer.Option(None, "--root", help="local data root (torchvision sets)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="state dict for a registry model name"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Top-1, top-5, loss and image count of a model on a dataset's evaluation split."""
+    import json
+
+    from torchslim.api import evaluate_target
+    from torchslim.data import DatasetConfig
+
+    if split not in (None, "val", "test"):
+        raise TorchslimError(f"--split {split}: choose val or test")
+    with console.status(f"evaluating {target} on {data} ..."):
+        acc, info = evaluate_target(target, DatasetConfig(name=data, root=root), split, checkpoint)
+    record = {"target": target, "dataset": data, "split": info.eval_split} | acc.as_dict()
+    record["images"] = record.pop("n")
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+        return
+    out.print(
+        f"{escape(target)} on {data} ({info.eval_split}, {acc.n:,} images): top-1 {acc.top1:.2f} %  "
+        f"top-5 {acc.top5:.2f} %  loss {acc.loss:.4f}"
+    )
+
+
 def _print_registry(registry, pattern: str, extra: str, get_extra) -> None:
     table = Table(title=f"{registry.kind}s")
     for col in ("name", extra, "summary"):
