@@ -38,6 +38,7 @@ def run(
         None, "--address", help="Ray cluster: auto (started here with `ray start`) or HOST:PORT; default a private one"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the task graph and its resources; run nothing"),
+    mlflow: bool = typer.Option(False, "--mlflow", help="also log each task as an MLflow run (tracking.mlflow=true)"),
 ) -> None:
     """Run a whole recipe: train, evaluate, record in the store, write the report."""
     from torchslim.config import load_config
@@ -45,7 +46,7 @@ def run(
     from torchslim.runner import run as run_recipe
 
     choice = ExecutorChoice(executor, _workers(workers), address)
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, list(overrides or []) + (["tracking.mlflow=true"] if mlflow else []))
     if dry_run:
         from torchslim.plan import print_plan
 

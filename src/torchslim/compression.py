@@ -151,12 +151,12 @@ def compress(
     }
     stored, exported = save_artifact(compressed, folder, description, spec, export=True)
     if isinstance(compressed, OnnxModel):  # served from the stored copy: the work folder goes
-        compressed = OnnxModel(folder / stored.onnx_path, compressed.reference, compressed.precision)
+        compressed = OnnxModel(stored.onnx_path, compressed.reference, compressed.precision)
     shutil.rmtree(work, ignore_errors=True)
     bench = latency or BenchConfig(
         batch_sizes=[1], runtimes=["onnxruntime"] if isinstance(compressed, OnnxModel) else ["torch", "onnxruntime"]
     )
-    artifact = folder / (stored.model_path or stored.onnx_path)
+    artifact = stored.model_path or stored.onnx_path
     measurement = measure(compressed, bench, spec=spec, artifact=artifact, onnx=exported)
     parity, agreement = measurement.parity, None
     if isinstance(compressed, OnnxModel):
@@ -165,8 +165,8 @@ def compress(
         model=compressed,
         chain=chain.label,
         artifact=artifact,
-        pt_path=folder / stored.model_path if stored.model_path else None,
-        onnx_path=folder / stored.onnx_path if stored.onnx_path else None,
+        pt_path=stored.model_path,
+        onnx_path=stored.onnx_path,
         measurement=measurement,
         original=complexity(ctx.original, spec.shape),
         accuracy=accuracy,

@@ -45,6 +45,7 @@ from torchslim.provenance import provenance
 from torchslim.report.build import write_report
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task, expand
+from torchslim.tracking import log_rows, tracking_uri
 from torchslim.train import fit
 from torchslim.train.determinism import configure
 from torchslim.ui import console
@@ -569,4 +570,15 @@ def run(
         written = write_report(run_cfg, store, source, formats, console, charts_only=True, tasks=tasks_of[run_cfg.name])
         for path in written.values():
             console.print(f"report: {path}")
+        if run_cfg.tracking.mlflow:
+            mirror(run_cfg, tasks_of[run_cfg.name], store)
     return [r for t in every if (r := store.get(t.key)) is not None]
+
+
+def mirror(run_cfg: RunConfig, tasks: list[Task], store: Store) -> None:
+    """Log the run's stored tasks as MLflow runs (``tracking.mlflow``), after its report exists."""
+    rows = [r for t in tasks if (r := store.get(t.key)) is not None]
+    with console.status("logging to MLflow ..."):
+        logged = log_rows(rows, run_cfg.tracking, run_cfg.run_dir, run_cfg.name)
+    where = tracking_uri(run_cfg.tracking, run_cfg.run_dir)
+    console.print(f"mlflow: {logged} run(s) logged, {len(rows) - logged} already there ({where})")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from torchslim.config.detect import DetectRunConfig
 from torchslim.config.names import RunName
 from torchslim.config.sweep import SweepConfig
+from torchslim.config.tracking import TrackingConfig
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.errors import ConfigError, TorchslimError, describe_error
 from torchslim.measurement.latency import BatchSizes, Runtimes
@@ -62,6 +63,7 @@ class RunConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     output_dir: Path | None = Field(None, description="default: runs/<name>")
     store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("models", mode="before")
     @classmethod
