@@ -1,5 +1,7 @@
 """``torchslim.compress`` on a model no registry knows, trained by the caller's own loop on plain tensors."""
 
+from pathlib import Path
+
 import onnx
 import pytest
 import torch
@@ -99,15 +101,17 @@ def test_prune_then_int8_gives_a_smaller_onnx_file_measured_on_the_callers_data(
     ],
     ids=["yaml", "list", "mapping", "config-object"],
 )
-def test_a_recipe_is_yaml_a_list_or_method_configs(recipe, trained, tmp_path):
+def test_a_recipe_is_yaml_a_list_or_method_configs(recipe, trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = torchslim.compress(
         trained,
         recipe,
         example_input=torch.zeros(1, 1, 16, 16),
-        out_dir=tmp_path,
+        out_dir="out",
         latency=torchslim.BenchConfig(runtimes=[]),
     )
     assert result.chain == "prune.structured(ratio=0.5,finetune_epochs=0)"
+    assert result.pt_path == Path("out/model.pt") and result.onnx_path == Path("out/model.onnx")
     assert result.pt_path.is_file() and result.onnx_path.is_file() and result.artifact == result.pt_path
     assert result.accuracy is None and result.parity.max_abs_diff <= result.parity.tolerance
     assert result.model.body[0].out_channels == 16

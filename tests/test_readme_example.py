@@ -11,6 +11,9 @@ def test_the_readme_python_example_runs(capsys):
     assert block, "README.md lost its python-example block"
     exec(compile(block.group(1), "README.md", "exec"), {"__name__": "readme_example"})
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("Accuracy(top1=") and out[0].endswith("n=64)")
+    assert out[0].startswith("Accuracy(top1=") and out[0].endswith("n=256)")
     macs, rows = out[1].split(" ", 1)
     assert int(macs) > 1_000_000 and "('torch', 1," in rows
+    chain, gains = out[2].split(": ", 1)
+    assert chain.startswith("prune.structured(") and chain.endswith("quant.static(calibration_samples=64)")
+    assert float(gains.split("x fewer MACs")[0]) >= 2.0 and "model.onnx, top-1" in gains
