@@ -37,3 +37,30 @@ def test_missing_file(tmp_path):
 def test_non_tensor_state_dict_is_refused():
     with pytest.raises(CheckpointError, match="no state dict"):
         state_dict_from({"model": {"w": 1}})
+
+
+class Versioned(torch.nn.Module):
+    """Like torchvision's MNASNet: refuses a state dict that does not say which format version it is."""
+
+    _version = 2
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args):
+        if local_metadata.get("version") not in (1, 2):
+            raise ValueError(f"version should be set to 1 or 2 instead of {local_metadata.get('version')}")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
+
+def test_the_artifact_keeps_state_dict_versions_so_a_version_checking_module_reloads(tmp_path):
+    from torchslim.export.checkpoint import read_model_file, save_model
+
+    model = torch.nn.Sequential(Versioned())
+    save_model(model, tmp_path / "m.pt", {"model": {"name": None}})
+    _, _, state = read_model_file(tmp_path / "m.pt")
+    assert state._metadata["0"]["version"] == 2
+    again = torch.nn.Sequential(Versioned())
+    again.load_state_dict(state)
+    assert torch.equal(again[0].fc.weight, model[0].fc.weight)

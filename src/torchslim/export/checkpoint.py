@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,28 @@ def save_model(model: nn.Module, path: Path, description: dict[str, Any]) -> Non
     """A self-describing artifact: sparse-encoded tensors, the architecture as plain data, and the
     description (registry name, kwargs, input spec) needed to rebuild the module. No pickled code.
     """
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    full = model.state_dict()
+    state = {k: v.detach().contiguous() for k, v in full.items()}
     save_atomic(
-        {"format": FORMAT, "description": description, "architecture": architecture(model), "tensors": encode(state)},
+        {
+            "format": FORMAT,
+            "description": description,
+            "architecture": architecture(model),
+            "tensors": encode(state),
+            "metadata": state_metadata(full),
+        },
         path,
     )
+
+
+def state_metadata(state: dict) -> dict[str, dict[str, Any]]:
+    """The state dict's per-module ``_metadata`` (format versions), as plain data: some modules'
+    ``load_state_dict`` refuses tensors without it (torchvision's MNASNet: "version should be set")."""
+    meta = getattr(state, "_metadata", None) or {}
+    return {
+        prefix: {k: v for k, v in entry.items() if isinstance(v, (bool, int, float, str))}
+        for prefix, entry in meta.items()
+    }
 
 
 def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
@@ -89,4 +107,6 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[st
             f"'{path}' is not a torchslim model artifact (format {blob.get('format')!r}, expected {FORMAT!r}); "
             "give a registry model name with checkpoint: instead"
         )
-    return blob["description"], blob["architecture"], decode(blob["tensors"])
+    state = OrderedDict(decode(blob["tensors"]))
+    state._metadata = blob.get("metadata", {})  # files written before it carried none: modules' defaults
+    return blob["description"], blob["architecture"], state
