@@ -56,7 +56,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def _warm_up(fn: Callable[[], object], cfg: TimingConfig) -> None:
+def warm_up(fn: Callable[[], object], cfg: TimingConfig) -> None:
     start = time.perf_counter()
     runs = 0
     while runs < cfg.warmup_runs or time.perf_counter() - start < cfg.warmup_seconds:
@@ -88,14 +88,14 @@ def summarize(samples: list[float]) -> Timing:
 
 
 def time_callable(fn: Callable[[], object], cfg: TimingConfig = TimingConfig()) -> Timing:
-    _warm_up(fn, cfg)
+    warm_up(fn, cfg)
     return summarize(_sample(fn, cfg.min_runs, cfg.min_seconds, cfg.max_runs))
 
 
 def time_interleaved(fns: list[Callable[[], object]], cfg: TimingConfig = TimingConfig()) -> list[Timing]:
     """Time every callable in ``cfg.rounds`` alternating rounds; each gets the whole budget in total."""
     for fn in fns:
-        _warm_up(fn, cfg)
+        warm_up(fn, cfg)
     rounds = max(1, cfg.rounds)
     pooled: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
