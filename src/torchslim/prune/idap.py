@@ -27,7 +27,7 @@ from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.divergence import DivergenceImportance, record_flow
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.targets import protected_layers, pruning_amount
+from torchslim.prune.targets import layer_widths, protected_layers, pruning_amount
 from torchslim.prune.transformers import attention_heads, sync_attributes
 from torchslim.prune.truncation import removable_blocks, truncate
 from torchslim.train.distillation import kd_loss
@@ -75,18 +75,6 @@ def _finetune(model: nn.Module, teacher: nn.Module, epochs: int, cfg: IDAPConfig
         None if cfg.kd_alpha == 0 else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, ctx.finetune.label_smoothing)
     )
     ctx.tune(model, epochs, tag, loss=loss)
-
-
-def layer_widths(model: nn.Module) -> dict[str, tuple[int | None, int | None]]:
-    """(out, in) channels of every conv and linear layer, by name."""
-    return {
-        n: (
-            getattr(m, "out_channels", getattr(m, "out_features", None)),
-            getattr(m, "in_channels", getattr(m, "in_features", None)),
-        )
-        for n, m in model.named_modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    }
 
 
 def prune_step(

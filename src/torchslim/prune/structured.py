@@ -15,14 +15,16 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from torchslim.backends.brevitas import require_float
-from torchslim.backends.torch_pruning import Importance, make_importance, nearest_rounding_pruner
+from torchslim.backends.torch_pruning import Importance, cap_against, make_importance, nearest_rounding_pruner
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
+from torchslim.prune.guard import guarded_step, trace_side
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.targets import protected_layers, pruning_amount
+from torchslim.prune.targets import layer_widths, output_layer, protected_layers, pruning_amount
 from torchslim.prune.transformers import attention_heads, sync_attributes
+from torchslim.ui import console
 
 
 class StructuredConfig(MethodConfig):
@@ -57,7 +59,17 @@ class StructuredConfig(MethodConfig):
         return self
 
 
-def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
+def make_pruner(
+    model: nn.Module,
+    cfg: StructuredConfig,
+    ratio: float,
+    ctx: MethodContext,
+    example: torch.Tensor | None = None,
+    protected: list[str] = (),
+):
+    """The pruner for ``model``, traced on ``example`` (default: one image of the task's input), with
+    ``protected`` layer names kept whole beside the user's ``protect`` and the output layer."""
+    example = ctx.example_input() if example is None else example
     if is_channel_shuffle_net(model):  # Torch-Pruning cannot trace the shuffle: prune inside the branches
         if cfg.layer_ratios or cfg.global_pruning:
             raise TorchslimError(
@@ -66,7 +78,7 @@ def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: Meth
             )
         return shuffle_pruner(
             model,
-            ctx.example_input(),
+            example,
             lambda part, example, ignored: nearest_rounding_pruner()(
                 part,
                 example,
@@ -78,7 +90,7 @@ def make_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: Meth
             ),
         )
     try:
-        return _meta_pruner(model, cfg, ratio, ctx)
+        return _meta_pruner(model, cfg, ratio, ctx, example, list(protected))
     except (ZeroDivisionError, RuntimeError, KeyError) as exc:
         raise TorchslimError(
             f"prune.structured: Torch-Pruning cannot trace the dependency graph of {type(model).__name__} "
@@ -98,31 +110,77 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
     return {modules[n]: r for n, r in layer_ratios.items()}
 
 
-def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
+def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext, example, protected):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     return nearest_rounding_pruner()(
         model,
-        ctx.example_input(),
+        example,
         importance=make_importance(cfg.importance),
         global_pruning=cfg.global_pruning,
         pruning_ratio=ratio,
         iterative_steps=cfg.steps,
-        ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
+        ignored_layers=protected_layers(model, cfg.protect + protected, ctx.spec.num_classes),
         round_to=cfg.round_to,
         pruning_ratio_dict=_layer_ratio_dict(model, cfg.layer_ratios) or None,
         **(head_args if heads else {}),
     )
 
 
-def _step(pruner, model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> None:
-    if cfg.importance == "taylor":  # Taylor needs gradients of the loss on real data
+def taylor_gradients(cfg: StructuredConfig, ctx: MethodContext):
+    """Taylor importance needs gradients of the loss on real data before each step."""
+    if cfg.importance != "taylor":
+        return None
+
+    def prepare(model: nn.Module) -> None:
         model.zero_grad()
         x, y = ctx.calibration_batch()
         nn.functional.cross_entropy(model(x), y).backward()
-    pruner.step()
-    sync_attributes(model, pruner)
-    model.zero_grad(set_to_none=True)
+
+    return prepare
+
+
+class Cutter:
+    """Steps of one pruning schedule over a model, each guarded (``prune.guard``) except for
+    channel-shuffle networks, whose branch pruners are fixed by construction."""
+
+    def __init__(self, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
+        self.cfg, self.ratio, self.ctx = cfg, ratio, ctx
+        self.side = trace_side(model, ctx.spec.shape, ctx.spec.num_classes)
+        self.example = torch.zeros(1, ctx.spec.in_channels, self.side, self.side)
+        self.protected: list[str] = []
+        self.original = layer_widths(model)
+        self.steps_done = 0
+        self.shuffle = is_channel_shuffle_net(model)
+        self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
+
+    def build(self, model: nn.Module, protected: list[str]):
+        pruner = make_pruner(model, self.cfg, self.ratio, self.ctx, self.example, protected)
+        if self.steps_done:  # a rebuilt pruner mid-schedule counts its caps from the original widths
+            cap_against(pruner, model, self.original)
+        return pruner
+
+    def step(self, model: nn.Module) -> nn.Module:
+        prepare = taylor_gradients(self.cfg, self.ctx)
+        if self.shuffle:
+            if prepare is not None:
+                prepare(model)
+            self.pruner.step()
+        else:
+            model, self.pruner = guarded_step(
+                model,
+                self.pruner,
+                self.build,
+                self.protected,
+                self.example,
+                self.ctx.spec.num_classes,
+                before_step=prepare,
+                after_cut=sync_attributes,
+            )
+        sync_attributes(model, self.pruner)
+        model.zero_grad(set_to_none=True)
+        self.steps_done += 1
+        return model
 
 
 def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> float:
@@ -132,16 +190,37 @@ def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) 
     one_shot = cfg.model_copy(update={"steps": 1, "importance": "l1" if cfg.importance == "taylor" else cfg.importance})
     for _ in range(10):
         mid = (lo + hi) / 2
-        trial = copy.deepcopy(model)
         torch.manual_seed(ctx.seed)
-        pruner = make_pruner(trial, one_shot, mid, ctx)
-        pruner.step()
-        sync_attributes(trial, pruner)
+        trial = copy.deepcopy(model)
+        trial = Cutter(trial, one_shot, mid, ctx).step(trial)
         if count_flops(trial, ctx.spec.shape) / base <= cfg.macs_target:
             hi = mid
         else:
             lo = mid
     return hi
+
+
+def record_cut(before: dict, model: nn.Module, ratio: float, cutter: Cutter, ctx: MethodContext) -> None:
+    """What was cut, for the record: the share of output channels removed from the layers that could
+    be pruned, the trace size, and the layers kept whole; less than asked is said, never silent."""
+    after = layer_widths(model)
+    head = output_layer(model, ctx.spec.num_classes)
+    names = {id(m): n for n, m in model.named_modules()}
+    total = sum(w[0] or 0 for n, w in before.items() if n in after and n != names.get(id(head)))
+    kept = sum(after[n][0] or 0 for n in before if n in after and n != names.get(id(head)))
+    removed = 1 - kept / total if total else 0.0
+    ctx.notes["cut"] = {"asked": ratio, "channels_removed": round(removed, 4)}
+    if cutter.side != ctx.spec.image_size:
+        ctx.notes["trace_input"] = f"{cutter.side}x{cutter.side} (the task's input is {ctx.spec.image_size})"
+    if cutter.protected:
+        ctx.notes["protected"] = list(cutter.protected)
+    if ratio and removed < 0.8 * ratio:
+        where = f"; kept whole: {', '.join(cutter.protected)}" if cutter.protected else ""
+        ctx.notes["cut_warning"] = (
+            f"asked to remove {100 * ratio:.0f}% of channels, removed {100 * removed:.0f}% of prunable layers' "
+            f"output channels{where}"
+        )
+        console.print(f"[yellow]note[/yellow] prune.structured: {ctx.notes['cut_warning']}")
 
 
 def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodContext) -> dict[str, float]:
@@ -174,12 +253,14 @@ def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext
     if cfg.layer_ratios:
         ctx.notes["layer_ratios"] = cfg.layer_ratios
     torch.manual_seed(ctx.seed)
-    pruner = make_pruner(model, cfg, ratio, ctx)
+    cutter = Cutter(model, cfg, ratio, ctx)
+    before = layer_widths(model)
     if cfg.steps > 1:  # an iterative schedule: its dynamics go to the report (seed 004's table)
         ctx.record_step(model, 0, "original")
     for i in range(cfg.steps):
-        _step(pruner, model, cfg, ctx)
+        model = cutter.step(model)
         ctx.tune(model, cfg.finetune_epochs, f"structured-step{i + 1}")
         if cfg.steps > 1:
             ctx.record_step(model, i + 1, "filter pruning + fine-tune")
+    record_cut(before, model, ratio, cutter, ctx)
     return model

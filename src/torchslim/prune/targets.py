@@ -46,3 +46,15 @@ def protected_layers(model: nn.Module, names: list[str], num_classes: int) -> li
 def prunable_layers(model: nn.Module, protect: list[str], num_classes: int) -> list[tuple[str, nn.Module]]:
     skip = {id(m) for m in protected_layers(model, protect, num_classes)}
     return [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHTED) and id(m) not in skip]
+
+
+def layer_widths(model: nn.Module) -> dict[str, tuple[int | None, int | None]]:
+    """(out, in) channels of every conv and linear layer, by name."""
+    return {
+        n: (
+            getattr(m, "out_channels", getattr(m, "out_features", None)),
+            getattr(m, "in_channels", getattr(m, "in_features", None)),
+        )
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    }

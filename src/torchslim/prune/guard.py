@@ -1,0 +1,117 @@
+"""Pruning that never breaks a model: each dependency group is checked as it is cut, and a group
+whose cut fails (Torch-Pruning raising, or the pruned model no longer running) is protected.
+
+Torch-Pruning's dependency graph covers most of a zoo, but a few architectures couple channels in
+ways its index mapping gets wrong: cross-stage-partial splits and concatenations, attention that
+reshapes channels into heads, per-channel scales applied by broadcasting. Rather than refusing the
+whole model, the pruner yields its groups one at a time (``step(interactive=True)``); after each
+cut the model runs one example. When a cut fails, the model is restored from a snapshot taken
+before the step, the group's root layer joins the protected layers, and the step is redone. The
+record names every layer kept whole this way (``protected``).
+
+The example is the smallest square input the model accepts (from 32 pixels up to its native size):
+channel dependencies do not depend on the image size, and a 224-pixel trace of a large model costs
+gigabytes; models with fixed-size position embeddings are traced at their native size.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+from torch import nn
+
+TRACE_SIDES = (32, 64, 96, 128, 160, 192, 224)
+MAX_PROTECTED = 64  # after this many failing groups, the model is refused with their names
+
+
+def trace_side(model: nn.Module, shape: tuple[int, int, int], num_classes: int) -> int:
+    """The smallest side at which ``model`` runs and still gives one score per class."""
+    c, native = shape[0], shape[-1]
+    was_training = model.training
+    model.eval()
+    try:
+        for side in [s for s in TRACE_SIDES if s < native] + [native]:
+            try:
+                with torch.no_grad():
+                    out = model(torch.zeros(1, c, side, side))
+            except Exception:  # noqa: BLE001  (any failure: this size is not accepted)
+                continue
+            if tuple(out.shape) == (1, num_classes):
+                return side
+        return native
+    finally:
+        model.train(was_training)
+
+
+def runs(model: nn.Module, example: torch.Tensor, num_classes: int) -> bool:
+    try:
+        with torch.no_grad():
+            out = model(example)
+    except Exception:  # noqa: BLE001
+        return False
+    return tuple(out.shape) == (example.shape[0], num_classes)
+
+
+def module_names(model: nn.Module) -> dict[int, str]:
+    return {id(m): n for n, m in model.named_modules()}
+
+
+def group_root(group, names: dict[int, str]) -> str:
+    return names.get(id(group[0].dep.target.module), str(group[0].dep.target.name))
+
+
+def guarded_step(
+    model: nn.Module,
+    pruner,
+    build: Callable[[nn.Module, list[str]], object],
+    protected: list[str],
+    example: torch.Tensor,
+    num_classes: int,
+    before_step: Callable[[nn.Module], None] | None = None,
+    after_cut: Callable[[nn.Module, object], None] | None = None,
+) -> tuple[nn.Module, object]:
+    """One step of ``pruner`` (``build(model, protected)`` makes another), cut group by group and checked.
+
+    Returns the pruned model (a restored copy when a group had to be protected) and the pruner that
+    cut it; ``protected`` gains the root layer of every group whose cut failed. ``before_step(model)``
+    prepares a step (e.g. Taylor gradients); ``after_cut(model, pruner)`` resyncs attributes (head
+    counts) after each group, before the model is run."""
+    snapshot = copy.deepcopy(model)
+    while True:
+        if before_step is not None:
+            before_step(model)
+        bad = cut_groups(model, pruner, example, num_classes, after_cut)
+        if bad is None:
+            return model, pruner
+        if len(protected) >= MAX_PROTECTED or bad in protected:
+            from torchslim.errors import TorchslimError
+
+            raise TorchslimError(
+                f"prune.structured: {type(model).__name__} could not be pruned: cutting group '{bad}' breaks it "
+                f"even with {len(protected)} layer(s) protected ({', '.join(protected[:5])}...)"
+            )
+        protected.append(bad)
+        step = getattr(pruner, "current_step", 1) - 1
+        model = copy.deepcopy(snapshot)
+        pruner = build(model, protected)
+        if hasattr(pruner, "current_step"):
+            pruner.current_step = step
+
+
+def cut_groups(model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None) -> str | None:
+    """Step ``pruner`` interactively; the root layer of the first group whose cut fails, else None."""
+    names = module_names(model)
+    root = "(the dependency graph)"
+    try:
+        for group in pruner.step(interactive=True):
+            root = group_root(group, names)
+            group.prune()
+            if after_cut is not None:
+                after_cut(model, pruner)
+            if not runs(model, example, num_classes):
+                return root
+    except (IndexError, RuntimeError, ValueError, KeyError, AssertionError, TypeError):
+        return root
+    return None

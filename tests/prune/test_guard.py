@@ -1,0 +1,65 @@
+"""Guarded pruning: a part that cannot be cut is protected and named; tracing uses the smallest input."""
+
+import pytest
+import torch
+from torch import nn
+
+from torchslim.measurement.complexity import count_flops
+from torchslim.methods import Chain, apply_chain
+from torchslim.models import InputSpec
+from torchslim.prune.guard import trace_side
+
+
+class FixedSplit(nn.Module):
+    """A cross-stage-partial block that splits its channels at a hard-coded index: cutting the stem's
+    channels, as the dependency graph says it may, breaks the split (the 'a' branch gets 0 channels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.fuse = nn.Conv2d(16, 32, 1)
+        self.b = nn.Conv2d(32, 32, 3, padding=1)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        left, right = x[:, :8], x[:, 8:]
+        x = torch.relu(self.fuse(torch.cat([left, self.a(right)], 1)))
+        return self.head(torch.relu(self.b(x)).mean((2, 3)))
+
+
+def test_a_part_that_cannot_be_cut_is_protected_and_the_record_names_it(make_ctx):
+    spec = InputSpec(10, 3, 32)
+    model = FixedSplit().eval()
+    before = count_flops(model, spec.shape)
+    ctx = make_ctx(spec)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx)
+    assert pruned(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert ctx.notes["protected"] == ["a"]
+    assert pruned.a.out_channels == 8 and pruned.b.out_channels == 16  # the rest is still cut
+    assert count_flops(pruned, spec.shape) < 0.5 * before
+    # less than asked is said, not silent
+    assert ctx.notes["cut"]["asked"] == 0.5 and ctx.notes["cut"]["channels_removed"] < 0.4
+    assert "kept whole: a" in ctx.notes["cut_warning"]
+
+
+class FixedInput(nn.Module):
+    """A model that only takes its native size (like a ViT's position embeddings)."""
+
+    def __init__(self, side: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 4, stride=4)
+        self.fc = nn.Linear(8 * (side // 4) ** 2, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+@pytest.mark.parametrize(
+    "model, native, expected",
+    [(FixedSplit(), 224, 32), (FixedInput(96), 96, 96), (FixedSplit(), 28, 28)],
+    ids=["any-size", "fixed-size", "native-below-32"],
+)
+def test_the_trace_input_is_the_smallest_the_model_accepts(model, native, expected):
+    assert trace_side(model, (3, native, native), 10) == expected
