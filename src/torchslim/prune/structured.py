@@ -19,7 +19,7 @@ from torchslim.backends.torch_pruning import Importance, cap_against, make_impor
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune.guard import guarded_step, trace_side
+from torchslim.prune.guard import executed_layers, guarded_step, trace_side
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 from torchslim.prune.targets import layer_widths, output_layer, protected_layers, pruning_amount
@@ -150,6 +150,7 @@ class Cutter:
         self.example = torch.zeros(1, ctx.spec.in_channels, self.side, self.side)
         self.protected: list[str] = []
         self.original = layer_widths(model)
+        self.active = executed_layers(model.eval(), self.example)
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
         self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
@@ -206,8 +207,9 @@ def record_cut(before: dict, model: nn.Module, ratio: float, cutter: Cutter, ctx
     after = layer_widths(model)
     head = output_layer(model, ctx.spec.num_classes)
     names = {id(m): n for n, m in model.named_modules()}
-    total = sum(w[0] or 0 for n, w in before.items() if n in after and n != names.get(id(head)))
-    kept = sum(after[n][0] or 0 for n in before if n in after and n != names.get(id(head)))
+    counted = [n for n in before if n in after and n in cutter.active and n != names.get(id(head))]
+    total = sum(before[n][0] or 0 for n in counted)
+    kept = sum(after[n][0] or 0 for n in counted)
     removed = 1 - kept / total if total else 0.0
     ctx.notes["cut"] = {"asked": ratio, "channels_removed": round(removed, 4)}
     if cutter.side != ctx.spec.image_size:
