@@ -24,6 +24,9 @@ from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
 from torchslim.ui import console
 
+#: interleaved rounds of the side-by-side comparison: a speedup's 95 % interval needs 6 at least
+COMPARE_ROUNDS = 8
+
 
 def comparison_target(rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> str:
     """Names the exact set of artifacts and settings: a new or rerun task gives a new comparison."""
@@ -70,11 +73,18 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
         )
         _, spec = load_model(stored_artifact(base).model_path)
         models = {r.method_chain: load_artifact(r) for r in rows}
-        timing = TimingConfig(min_seconds=m.min_seconds, rounds=4)
+        timing = TimingConfig(min_seconds=m.min_seconds, rounds=COMPARE_ROUNDS)
         lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
         result = {
             "latency": [
-                {"chain": chain, "runtime": rt, "batch_size": b, **t.as_dict(), "median_ms": t.median_s * 1e3}
+                {
+                    "chain": chain,
+                    "runtime": rt,
+                    "batch_size": b,
+                    **t.as_dict(),
+                    "median_ms": t.median_s * 1e3,
+                    "rounds_ms": [x * 1e3 for x in t.rounds_s],
+                }
                 for (chain, rt, b), t in lat.items()
             ],
             "threads": m.threads,
@@ -83,13 +93,19 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
 
 
 def stored_comparison(store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> dict | None:
-    """{(chain, runtime, batch): (median, p10, p90) in ms} of the comparison of exactly these rows, if stored."""
+    """{(chain, runtime, batch): (median, p10, p90, per-round medians) in ms} of the comparison of exactly
+    these rows, if stored (comparisons stored before rounds were kept have none)."""
     if not rows:
         return None
     hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes))
     if not hits:
         return None
     return {
-        (x["chain"], x["runtime"], x["batch_size"]): (x["median_ms"], x["p10_s"] * 1e3, x["p90_s"] * 1e3)
+        (x["chain"], x["runtime"], x["batch_size"]): (
+            x["median_ms"],
+            x["p10_s"] * 1e3,
+            x["p90_s"] * 1e3,
+            tuple(x.get("rounds_ms", ())),
+        )
         for x in hits[-1]["result"]["latency"]
     }

@@ -26,7 +26,9 @@ def test_interleaved_rounds_alternate_and_pool_every_sample():
     ta, tb = time_interleaved(fns, cfg)
     assert ta.runs == 6 and tb.runs == 6
     timed = order[2:]  # after one warm-up call each
-    assert timed == ["a", "a", "b", "b"] * 3
+    # the order flips each round (AB, BA, AB): neither always runs first
+    assert timed == ["a", "a", "b", "b", "b", "b", "a", "a", "a", "a", "b", "b"]
+    assert len(ta.rounds_s) == len(tb.rounds_s) == 3 and all(x >= 0 for x in ta.rounds_s)
 
 
 def test_allocator_setting_is_accepted_on_glibc():

@@ -128,3 +128,25 @@ def test_slower_cells_say_whether_the_timing_ranges_overlap(pruned_range, label)
     pruned.compared, pruned.compared_range = {("onnxruntime", 1): 1.2}, {("onnxruntime", 1): pruned_range}
     assert speed_cell(group, pruned, "onnxruntime", 1) == label
     assert speed_cell(group, by_chain["quant.static()"], "onnxruntime", 1) == "2.00x"  # no range stored: plain ratio
+
+
+@pytest.mark.parametrize(
+    "pruned_rounds, label",
+    [
+        ((0.50, 0.52, 0.49, 0.51, 0.50, 0.53, 0.50, 0.51), "1.98x (1.89–2.04)"),
+        ((1.00, 1.30, 0.90, 1.10, 0.80, 1.20, 1.00, 1.05), "0.98x (0.77–1.25) (within noise)"),
+        ((1.20, 1.22, 1.19, 1.25, 1.21, 1.20, 1.23, 1.24), "0.82x (0.80–0.84) SLOWER"),
+    ],
+    ids=["faster", "within-noise", "slower"],
+)
+def test_side_by_side_rounds_give_the_speedup_its_interval(pruned_rounds, label):
+    from torchslim.report.method_tables import speed_cell
+
+    group = measured(static_size=1.03e6, pruned_ms=1.2)
+    by_chain = {e.chain: e for e in group.entries}
+    base, pruned = by_chain["baseline"], by_chain["prune.structured(ratio=0.5)"]
+    base.compared, base.compared_rounds = {("onnxruntime", 1): 1.0}, {("onnxruntime", 1): (1.0,) * 8}
+    pruned.compared = {("onnxruntime", 1): sorted(pruned_rounds)[4]}
+    pruned.compared_rounds = {("onnxruntime", 1): pruned_rounds}
+    assert speed_cell(group, pruned, "onnxruntime", 1) == label
+    assert group.speedup_interval(pruned, "onnxruntime", 1).rounds == 8

@@ -33,6 +33,7 @@ class Timing:
     p10_s: float
     p90_s: float
     runs: int
+    rounds_s: tuple[float, ...] = ()  # per interleaved round, the median run: what speed ratios pair up
 
     @property
     def spread(self) -> float:
@@ -82,9 +83,9 @@ def _sample(fn: Callable[[], object], min_runs: int, min_seconds: float, max_run
     return samples
 
 
-def summarize(samples: list[float]) -> Timing:
+def summarize(samples: list[float], rounds: tuple[float, ...] = ()) -> Timing:
     samples = sorted(samples)
-    return Timing(statistics.median(samples), percentile(samples, 10), percentile(samples, 90), len(samples))
+    return Timing(statistics.median(samples), percentile(samples, 10), percentile(samples, 90), len(samples), rounds)
 
 
 def time_callable(fn: Callable[[], object], cfg: TimingConfig = TimingConfig()) -> Timing:
@@ -98,7 +99,11 @@ def time_interleaved(fns: list[Callable[[], object]], cfg: TimingConfig = Timing
         warm_up(fn, cfg)
     rounds = max(1, cfg.rounds)
     pooled: list[list[float]] = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            pooled[i] += _sample(fn, -(-cfg.min_runs // rounds), cfg.min_seconds / rounds, -(-cfg.max_runs // rounds))
-    return [summarize(s) for s in pooled]
+    medians: list[list[float]] = [[] for _ in fns]
+    for r in range(rounds):
+        order = list(enumerate(fns)) if r % 2 == 0 else list(enumerate(fns))[::-1]  # no one always goes first
+        for i, fn in order:
+            got = _sample(fn, -(-cfg.min_runs // rounds), cfg.min_seconds / rounds, -(-cfg.max_runs // rounds))
+            pooled[i] += got
+            medians[i].append(statistics.median(got))
+    return [summarize(s, tuple(m)) for s, m in zip(pooled, medians)]

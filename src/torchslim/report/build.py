@@ -72,7 +72,8 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
         comp = stored_comparison(store, rows, cfg.measure.batch_sizes, cfg.measure.runtimes)
         for e in g.entries if comp else []:
             e.compared = {(rt, b): v[0] for (chain, rt, b), v in comp.items() if chain == e.chain}
-            e.compared_range = {(rt, b): v[1:] for (chain, rt, b), v in comp.items() if chain == e.chain}
+            e.compared_range = {(rt, b): v[1:3] for (chain, rt, b), v in comp.items() if chain == e.chain}
+            e.compared_rounds = {(rt, b): v[3] for (chain, rt, b), v in comp.items() if chain == e.chain}
             found = True
     return found
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchslim.artifacts import StoredArtifact, stored_artifact
+from torchslim.measurement.ratio import SpeedRatio, min_rounds_for, ratio_from_rounds
 from torchslim.methods import known_method
 from torchslim.report.stats import SeedStats, ranges_overlap
 from torchslim.store import ResultRow
@@ -44,6 +45,7 @@ class Entry:
     missing: dict[int, str] = field(default_factory=dict)  # seed -> why it is not in the store
     compared: dict[tuple[str, int], float] = field(default_factory=dict)  # side-by-side medians (ms), if timed
     compared_range: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # their p10, p90
+    compared_rounds: dict[tuple[str, int], tuple[float, ...]] = field(default_factory=dict)  # per-round medians
     variant: str = ""  # the settings that tell it apart from entries that would otherwise read the same
 
     @property
@@ -159,8 +161,22 @@ class ModelGroup:
         ms = e.latency_ms(runtime, batch)
         return ref / ms if ref and ms else None
 
+    def speedup_interval(self, e: Entry, runtime: str, batch: int) -> SpeedRatio | None:
+        """The original's time over ``e``'s, with its 95 % interval, from the rounds they were timed
+        side by side in (None without such rounds: per-task latencies are minutes apart)."""
+        base = self.baseline
+        own = e.compared_rounds.get((runtime, batch))
+        ref = base.compared_rounds.get((runtime, batch)) if base else None
+        if not own or not ref or len(own) != len(ref) or len(own) < min_rounds_for(0.95):
+            return None
+        return ratio_from_rounds(list(ref), list(own))
+
     def within_noise(self, e: Entry, runtime: str, batch: int) -> bool:
-        """True when the side-by-side p10-p90 ranges of ``e`` and the original overlap."""
+        """True when the speedup's interval includes 1.0; for comparisons stored without rounds,
+        when the side-by-side p10-p90 ranges of ``e`` and the original overlap."""
+        interval = self.speedup_interval(e, runtime, batch)
+        if interval is not None:
+            return interval.within_noise
         base = self.baseline
         own, ref = e.compared_range.get((runtime, batch)), base.compared_range.get((runtime, batch)) if base else None
         return bool(own and ref and ranges_overlap(own, ref))
