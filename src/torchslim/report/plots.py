@@ -80,24 +80,33 @@ def tradeoff_plot(group: ModelGroup, cost: str, path: Path) -> Path | None:
 
 def ratio_speedup_plot(group: ModelGroup, path: Path) -> Path | None:
     batch = min(group.batch_sizes, default=1)
-    series: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    series: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     for e in group.measured:
         if not e.is_pruning or e.prune_fraction is None:
             continue
         for runtime in ("onnxruntime", "torch"):
             s = group.speedup(e, runtime, batch)
             if s is not None:
-                series.setdefault((e.method, runtime), []).append((100 * e.prune_fraction, s))
+                ci = group.speedup_interval(e, runtime, batch)  # the 95 % interval, when timed side by side
+                lo, hi = (ci.low, ci.high) if ci is not None else (s, s)
+                series.setdefault((e.method, runtime), []).append((100 * e.prune_fraction, s, s - lo, hi - s))
     if not series:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     for (method, runtime), pts in sorted(series.items()):
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{method}, {runtime}")
+        ax.errorbar(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            yerr=[[p[2] for p in pts], [p[3] for p in pts]],
+            marker="o",
+            capsize=3,
+            label=f"{method}, {runtime}",
+        )
     ax.axhline(1.0, color="grey", lw=1, ls="--")
     ax.set_xlabel("pruning ratio (%)")
-    ax.set_ylabel(f"speedup vs original, batch {batch} (x)")
+    ax.set_ylabel(f"speedup vs original, batch {batch} (x; bars: 95 % interval)")
     ax.set_title(f"{group.model}: pruning ratio vs measured speedup")
     ax.grid(alpha=0.3)
     ax.legend()
