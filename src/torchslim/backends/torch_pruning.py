@@ -46,6 +46,17 @@ def nearest_rounding_pruner():
             kept = max(round_to, round((current_channels - n_pruned) / round_to) * round_to)
             return max(current_channels - kept, 0)
 
+        def estimate_importance(self, group):
+            """A group whose channel index mapping Torch-Pruning gets wrong (split/concat of hard-coded
+            widths, as in Res2Net) raises while scored: it is left unpruned and listed in ``unscored``."""
+            try:
+                return super().estimate_importance(group)
+            except (IndexError, RuntimeError, ValueError) as exc:
+                if not hasattr(self, "unscored"):
+                    self.unscored = []
+                self.unscored.append((group[0].dep.target.module, f"{type(exc).__name__}: {str(exc)[:80]}"))
+                return None
+
     return NearestRoundingPruner
 
 

@@ -22,6 +22,13 @@ from typing import Callable
 import torch
 from torch import nn
 
+GRAPH = "(the dependency graph)"  # what failed when no group had been cut yet
+
+
+class UntraceableGraph(Exception):
+    """Torch-Pruning could not build (or step) the dependency graph of a whole model."""
+
+
 TRACE_SIDES = (32, 64, 96, 128, 160, 192, 224)
 MAX_PROTECTED = 64  # after this many failing groups, the model is refused with their names
 
@@ -89,13 +96,15 @@ def guarded_step(
     num_classes: int,
     before_step: Callable[[nn.Module], None] | None = None,
     after_cut: Callable[[nn.Module, object], None] | None = None,
+    on_graph_failure: Callable[[nn.Module], object] | None = None,
 ) -> tuple[nn.Module, object]:
     """One step of ``pruner`` (``build(model, protected)`` makes another), cut group by group and checked.
 
     Returns the pruned model (a restored copy when a group had to be protected) and the pruner that
     cut it; ``protected`` gains the root layer of every group whose cut failed. ``before_step(model)``
     prepares a step (e.g. Taylor gradients); ``after_cut(model, pruner)`` resyncs attributes (head
-    counts) after each group, before the model is run."""
+    counts) after each group, before the model is run; ``on_graph_failure(model)`` returns another
+    pruner when the graph itself fails before any group is cut (e.g. part-wise)."""
     snapshot = copy.deepcopy(model)
     while True:
         if before_step is not None:
@@ -103,6 +112,18 @@ def guarded_step(
         bad = cut_groups(model, pruner, example, num_classes, after_cut)
         if bad is None:
             return model, pruner
+        if bad == GRAPH:
+            if on_graph_failure is None:
+                from torchslim.errors import TorchslimError
+
+                raise TorchslimError(
+                    f"prune.structured: Torch-Pruning fails on {type(model).__name__} before cutting any group, "
+                    "whole and part by part; use prune.unstructured, or protect the affected layers"
+                )
+            model = copy.deepcopy(snapshot)
+            pruner = on_graph_failure(model)
+            on_graph_failure = None
+            continue
         if len(protected) >= MAX_PROTECTED or bad in protected:
             from torchslim.errors import TorchslimError
 
@@ -121,7 +142,7 @@ def guarded_step(
 def cut_groups(model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None) -> str | None:
     """Step ``pruner`` interactively; the root layer of the first group whose cut fails, else None."""
     names = module_names(model)
-    root = "(the dependency graph)"
+    root = GRAPH
     try:
         for group in pruner.step(interactive=True):
             root = group_root(group, names)

@@ -40,7 +40,11 @@ class _Head(nn.Module):
 def _inputs(model: nn.Module, modules: list[nn.Module], example: torch.Tensor) -> dict[int, torch.Tensor]:
     """The input each module receives in the full model (for tracing it on its own)."""
     seen: dict[int, torch.Tensor] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args[0].detach())) for m in modules]
+
+    def keep_first(mod: nn.Module, args: tuple) -> None:  # returns None: a pre-hook's value would replace the input
+        seen.setdefault(id(mod), args[0].detach())
+
+    hooks = [m.register_forward_pre_hook(keep_first) for m in modules]
     try:
         with torch.no_grad():
             model(example)

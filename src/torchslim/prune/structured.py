@@ -19,7 +19,8 @@ from torchslim.backends.torch_pruning import Importance, cap_against, make_impor
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune.guard import executed_layers, guarded_step, trace_side
+from torchslim.prune.guard import UntraceableGraph, executed_layers, guarded_step, trace_side
+from torchslim.prune.parts import parts_pruner
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 from torchslim.prune.targets import layer_widths, output_layer, protected_layers, pruning_amount
@@ -66,9 +67,11 @@ def make_pruner(
     ctx: MethodContext,
     example: torch.Tensor | None = None,
     protected: list[str] = (),
+    partwise: bool = False,
 ):
     """The pruner for ``model``, traced on ``example`` (default: one image of the task's input), with
-    ``protected`` layer names kept whole beside the user's ``protect`` and the output layer."""
+    ``protected`` layer names kept whole beside the user's ``protect`` and the output layer;
+    ``partwise`` traces the model's parts one by one (``prune.parts``) instead of as a whole."""
     example = ctx.example_input() if example is None else example
     if is_channel_shuffle_net(model):  # Torch-Pruning cannot trace the shuffle: prune inside the branches
         if cfg.layer_ratios or cfg.global_pruning:
@@ -89,14 +92,22 @@ def make_pruner(
                 round_to=cfg.round_to,
             ),
         )
+    ignored = protected_layers(model, cfg.protect + list(protected), ctx.spec.num_classes)
+    if partwise:
+        if cfg.layer_ratios or cfg.global_pruning:
+            raise TorchslimError(
+                f"prune.structured: {type(model).__name__} is pruned part by part (its whole graph does not "
+                "trace); layer_ratios and global_pruning are not supported for it"
+            )
+        pruner = parts_pruner(model, example, lambda part, x, keep: _meta_pruner(part, cfg, ratio, x, keep), ignored)
+        if not pruner.pruners:
+            raise TorchslimError(f"prune.structured: no part of {type(model).__name__} can be traced for pruning")
+        return pruner
+    ratios = _layer_ratio_dict(model, cfg.layer_ratios)
     try:
-        return _meta_pruner(model, cfg, ratio, ctx, example, list(protected))
-    except (ZeroDivisionError, RuntimeError, KeyError) as exc:
-        raise TorchslimError(
-            f"prune.structured: Torch-Pruning cannot trace the dependency graph of {type(model).__name__} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); channel-shuffle and custom reshape "
-            "ops are a known limit; use prune.unstructured or protect the affected layers"
-        ) from None
+        return _meta_pruner(model, cfg, ratio, example, ignored, ratios)
+    except Exception as exc:  # noqa: BLE001  (Torch-Pruning raises many types on graphs it cannot trace)
+        raise UntraceableGraph(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
 
 
 def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[nn.Module, float]:
@@ -110,7 +121,7 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
     return {modules[n]: r for n, r in layer_ratios.items()}
 
 
-def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext, example, protected):
+def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     return nearest_rounding_pruner()(
@@ -120,9 +131,9 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: Met
         global_pruning=cfg.global_pruning,
         pruning_ratio=ratio,
         iterative_steps=cfg.steps,
-        ignored_layers=protected_layers(model, cfg.protect + protected, ctx.spec.num_classes),
+        ignored_layers=ignored,
         round_to=cfg.round_to,
-        pruning_ratio_dict=_layer_ratio_dict(model, cfg.layer_ratios) or None,
+        pruning_ratio_dict=ratios or None,
         **(head_args if heads else {}),
     )
 
@@ -153,10 +164,22 @@ class Cutter:
         self.active = executed_layers(model.eval(), self.example)
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
-        self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
+        self.partwise = False
+        try:
+            self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
+        except UntraceableGraph:
+            self.pruner = self.fall_back(model)
+
+    def fall_back(self, model: nn.Module):
+        """The whole graph does not trace or cannot be cut: prune part by part from now on."""
+        if self.partwise:
+            raise TorchslimError(f"prune.structured: {type(model).__name__} cannot be pruned, whole or in parts")
+        self.partwise = True
+        self.ctx.notes["partwise"] = True
+        return self.build(model, self.protected)
 
     def build(self, model: nn.Module, protected: list[str]):
-        pruner = make_pruner(model, self.cfg, self.ratio, self.ctx, self.example, protected)
+        pruner = make_pruner(model, self.cfg, self.ratio, self.ctx, self.example, protected, self.partwise)
         if self.steps_done:  # a rebuilt pruner mid-schedule counts its caps from the original widths
             cap_against(pruner, model, self.original)
         return pruner
@@ -177,6 +200,7 @@ class Cutter:
                 self.ctx.spec.num_classes,
                 before_step=prepare,
                 after_cut=sync_attributes,
+                on_graph_failure=self.fall_back,
             )
         sync_attributes(model, self.pruner)
         model.zero_grad(set_to_none=True)
@@ -216,8 +240,15 @@ def record_cut(before: dict, model: nn.Module, ratio: float, cutter: Cutter, ctx
         ctx.notes["trace_input"] = f"{cutter.side}x{cutter.side} (the task's input is {ctx.spec.image_size})"
     if cutter.protected:
         ctx.notes["protected"] = list(cutter.protected)
+    if cutter.partwise:
+        ctx.notes["parts"] = list(cutter.pruner.parts)
+    unscored = getattr(cutter.pruner, "unscored", [])
+    if unscored:  # groups Torch-Pruning could not score are kept whole: named, not silent
+        names = {id(m): n for n, m in model.named_modules()}
+        ctx.notes["unscored"] = sorted({names.get(id(m), type(m).__name__) for m, _ in unscored})
     if ratio and removed < 0.8 * ratio:
-        where = f"; kept whole: {', '.join(cutter.protected)}" if cutter.protected else ""
+        whole = cutter.protected + ctx.notes.get("unscored", [])
+        where = f"; kept whole: {', '.join(whole[:8])}{' ...' if len(whole) > 8 else ''}" if whole else ""
         ctx.notes["cut_warning"] = (
             f"asked to remove {100 * ratio:.0f}% of channels, removed {100 * removed:.0f}% of prunable layers' "
             f"output channels{where}"

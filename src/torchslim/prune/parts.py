@@ -1,0 +1,132 @@
+"""Part-wise pruning: when Torch-Pruning cannot trace a whole model, trace its parts one by one.
+
+Some architectures defeat a whole-model dependency graph: dual-path blocks that pass tuples,
+multi-scale splits whose concatenation sizes the graph cannot infer, shuffles. Their blocks, taken
+alone, are usually ordinary convolutional stacks. The model is walked from the top: a module whose
+graph traces (on the input it receives inside the full model) becomes one part with its own
+pruner; one that does not is split into its children. Each part keeps its output layer whole, so
+the widths that cross part boundaries stay as they are, and the guard (``prune.guard``) protects any
+cut that still breaks the model. The parts' pruners step together, group by group.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+WEIGHTED = (nn.Conv2d, nn.Linear)
+
+
+class PartsPruner:
+    """Several Torch-Pruning pruners, one per part, stepped as one (interactively too)."""
+
+    def __init__(self, pruners: list, parts: list[str]):
+        self.pruners, self.parts = pruners, parts
+        self.num_heads = {k: v for p in pruners for k, v in getattr(p, "num_heads", {}).items()}
+
+    @property
+    def current_step(self) -> int:
+        return self.pruners[0].current_step if self.pruners else 0
+
+    @current_step.setter
+    def current_step(self, value: int) -> None:
+        for p in self.pruners:
+            p.current_step = value
+
+    def step(self, interactive: bool = False):
+        if interactive:
+            return self._groups()
+        for group in self._groups():
+            group.prune()
+        return None
+
+    def _groups(self) -> Iterator:
+        for p in self.pruners:
+            yield from p.step(interactive=True)
+            self.num_heads.update(getattr(p, "num_heads", {}))
+
+    @property
+    def unscored(self) -> list:
+        return [u for p in self.pruners for u in getattr(p, "unscored", [])]
+
+    @property
+    def layer_init_out_ch(self) -> dict:
+        return {k: v for p in self.pruners for k, v in p.layer_init_out_ch.items()}
+
+    @property
+    def layer_init_in_ch(self) -> dict:
+        return {k: v for p in self.pruners for k, v in p.layer_init_in_ch.items()}
+
+
+def captured_inputs(model: nn.Module, example: torch.Tensor) -> dict[int, object]:
+    """The first positional input each module receives in one forward pass of the full model."""
+    seen: dict[int, object] = {}
+
+    def keep_first(mod: nn.Module, args: tuple) -> None:  # returns None: a pre-hook's value would replace the input
+        seen.setdefault(id(mod), args[0] if args else None)
+
+    hooks = [m.register_forward_pre_hook(keep_first) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def parts_pruner(
+    model: nn.Module,
+    example: torch.Tensor,
+    make: Callable[[nn.Module, torch.Tensor, list[nn.Module]], object],
+    ignored: list[nn.Module],
+) -> PartsPruner:
+    """``make(part, part_input, ignored_layers)`` builds one part's pruner; ``ignored`` are layers of
+    the full model kept whole (the output layer, the user's and the guard's protections)."""
+    seen = captured_inputs(model, example)
+    names = {id(m): n for n, m in model.named_modules()}
+    keep = {id(m) for layer in ignored for m in layer.modules()}
+    pruners, parts = [], []
+
+    def visit(module: nn.Module) -> None:
+        layers = [m for m in module.modules() if isinstance(m, WEIGHTED)]
+        if len(layers) < 2:  # one layer alone cannot change its width without crossing the boundary
+            return
+        x = seen.get(id(module))
+        if torch.is_tensor(x):
+            inside = [m for m in layers if id(m) in keep] + [layers[-1]]  # the output layer keeps its width
+            try:
+                rehearse(module, x[:1], inside, make)
+                pruners.append(make(module, x[:1], inside))
+                parts.append(names.get(id(module), type(module).__name__))
+                return
+            except Exception:  # noqa: BLE001  (this part does not trace either: try its children)
+                pass
+        for child in module.children():
+            visit(child)
+
+    for child in model.children():
+        visit(child)
+    return PartsPruner(pruners, parts)
+
+
+def rehearse(module: nn.Module, x: torch.Tensor, inside: list[nn.Module], make) -> None:
+    """Prune a copy of ``module`` once, every group; raise unless it still maps ``x`` to the same shape.
+
+    A part's graph may trace and still fail when stepped (an importance index out of range, a split
+    of hard-coded widths); rehearsing on a copy finds that before the real model is touched."""
+    import copy
+
+    names = {id(m): n for n, m in module.named_modules()}
+    probe = copy.deepcopy(module).eval()
+    by_name = dict(probe.named_modules())
+    with torch.no_grad():
+        shape = probe(x).shape
+    pruner = make(probe, x, [by_name[names[id(m)]] for m in inside])
+    for group in pruner.step(interactive=True):
+        group.prune()
+    with torch.no_grad():
+        if probe(x).shape != shape:
+            raise ValueError("the part's output shape changed")
