@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 GRAPH = "(the dependency graph)"  # what failed when no group had been cut yet
+BROKEN = "(a cut of this step)"  # the model fails after a step whose cuts all went through
 
 
 class UntraceableGraph(Exception):
@@ -106,12 +107,21 @@ def guarded_step(
     counts) after each group, before the model is run; ``on_graph_failure(model)`` returns another
     pruner when the graph itself fails before any group is cut (e.g. part-wise)."""
     snapshot = copy.deepcopy(model)
+    each = False  # run the model once per step; only a step that breaks it is redone group by group
     while True:
         if before_step is not None:
             before_step(model)
-        bad = cut_groups(model, pruner, example, num_classes, after_cut)
+        bad = cut_groups(model, pruner, example, num_classes, after_cut, each)
         if bad is None:
             return model, pruner
+        if bad == BROKEN:  # some cut broke the model, none raised: redo the step checking each cut
+            each = True
+            step = getattr(pruner, "current_step", 1) - 1
+            model = copy.deepcopy(snapshot)
+            pruner = build(model, protected)
+            if hasattr(pruner, "current_step"):
+                pruner.current_step = step
+            continue
         if bad == GRAPH:
             if on_graph_failure is None:
                 from torchslim.errors import TorchslimError
@@ -139,8 +149,11 @@ def guarded_step(
             pruner.current_step = step
 
 
-def cut_groups(model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None) -> str | None:
-    """Step ``pruner`` interactively; the root layer of the first group whose cut fails, else None."""
+def cut_groups(
+    model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None, each: bool = True
+) -> str | None:
+    """Step ``pruner`` interactively; the root layer of the first group whose cut fails, ``BROKEN``
+    when the model fails only in the check after the last cut (``each=False``), else None."""
     names = module_names(model)
     root = GRAPH
     try:
@@ -149,8 +162,10 @@ def cut_groups(model: nn.Module, pruner, example: torch.Tensor, num_classes: int
             group.prune()
             if after_cut is not None:
                 after_cut(model, pruner)
-            if not runs(model, example, num_classes):
+            if each and not runs(model, example, num_classes):
                 return root
     except (IndexError, RuntimeError, ValueError, KeyError, AssertionError, TypeError):
         return root
+    if not each and not runs(model, example, num_classes):
+        return BROKEN
     return None
