@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test lint report test-slow bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming clean
+.PHONY: install demo test lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming clean
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ test: lint $(CHROMIUM)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# Issue 19's zoo (an hour or more): each model alone in a subprocess; runs/zoo.jsonl records memory and time.
+test-zoo: $(STAMP)
+	$(PY) -m pytest -q -m zoo
+
+test-zoo-giants: $(STAMP)
+	$(PY) -m pytest -q -m zoo_giant
 
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency_resnet.py

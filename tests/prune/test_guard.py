@@ -63,3 +63,12 @@ class FixedInput(nn.Module):
 )
 def test_the_trace_input_is_the_smallest_the_model_accepts(model, native, expected):
     assert trace_side(model, (3, native, native), 10) == expected
+
+
+def test_a_model_too_large_for_memory_is_refused_up_front_in_one_line(monkeypatch, make_ctx):
+    from torchslim.errors import TorchslimError
+    from torchslim.prune import guard
+
+    monkeypatch.setattr(guard, "available_gib", lambda: 0.5)
+    with pytest.raises(TorchslimError, match=r"needs about 1 GiB to prune and 0 GiB is available"):
+        apply_chain(FixedSplit(), Chain.parse({"prune.structured": {"ratio": 0.5}}), make_ctx(InputSpec(10, 3, 32)))

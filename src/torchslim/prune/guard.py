@@ -34,6 +34,32 @@ TRACE_SIDES = (32, 64, 96, 128, 160, 192, 224)
 MAX_PROTECTED = 64  # after this many failing groups, the model is refused with their names
 
 
+def available_gib() -> float | None:
+    """Memory the kernel says is available now (Linux ``MemAvailable``); None where unknown."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(model: nn.Module) -> None:
+    """Refuse up front, in one line, a model whose pruning would not fit in memory: the model, the
+    guard's snapshot and Torch-Pruning's traced graph each hold about one copy of the weights."""
+    params = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**30
+    need = 3 * params + 1.0
+    have = available_gib()
+    if have is not None and need > have:
+        from torchslim.errors import TorchslimError
+
+        raise TorchslimError(
+            f"prune.structured: {type(model).__name__} ({params:.1f} GiB of weights) needs about {need:.0f} GiB "
+            f"to prune and {have:.0f} GiB is available; free memory or use a machine with more"
+        )
+
+
 def trace_side(model: nn.Module, shape: tuple[int, int, int], num_classes: int) -> int:
     """The smallest side at which ``model`` runs and still gives one score per class."""
     c, native = shape[0], shape[-1]

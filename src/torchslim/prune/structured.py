@@ -19,7 +19,7 @@ from torchslim.backends.torch_pruning import Importance, cap_against, make_impor
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune.guard import UntraceableGraph, executed_layers, guarded_step, trace_side
+from torchslim.prune.guard import UntraceableGraph, check_memory, executed_layers, guarded_step, trace_side
 from torchslim.prune.parts import parts_pruner
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
@@ -157,6 +157,7 @@ class Cutter:
 
     def __init__(self, model: nn.Module, cfg: StructuredConfig, ratio: float, ctx: MethodContext):
         self.cfg, self.ratio, self.ctx = cfg, ratio, ctx
+        check_memory(model)
         self.side = trace_side(model, ctx.spec.shape, ctx.spec.num_classes)
         self.example = torch.zeros(1, ctx.spec.in_channels, self.side, self.side)
         self.protected: list[str] = []
