@@ -43,3 +43,40 @@ def write_section(key: str, body: str) -> None:
     pattern = re.compile(rf"<!-- begin {re.escape(key)} -->.*?<!-- end {re.escape(key)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text)
+
+
+class MachineWatch:
+    """The machine's state around a benchmark: load average and GEMM peak at the start and the end.
+
+    This machine's speed varies up to 2x within an hour; a section whose GEMM peak moved by more
+    than 10 % while it ran says the machine changed under it."""
+
+    def __init__(self, threads: int):
+        import os
+
+        from torchslim.measurement.roofline import matmul_peak_gflops
+
+        self.threads = threads
+        self.load_before = os.getloadavg()[0]
+        self.peak_before = matmul_peak_gflops(threads)
+
+    def stop(self) -> "MachineWatch":
+        import os
+
+        from torchslim.measurement.roofline import matmul_peak_gflops
+
+        self.load_after = os.getloadavg()[0]
+        self.peak_after = matmul_peak_gflops(self.threads)
+        return self
+
+    @property
+    def changed(self) -> bool:
+        return abs(self.peak_after - self.peak_before) > 0.10 * self.peak_before
+
+    def text(self) -> str:
+        move = 100 * (self.peak_after - self.peak_before) / self.peak_before
+        line = (
+            f"- Machine state: load average (1 min) {self.load_before:.2f} before, {self.load_after:.2f} after; "
+            f"GEMM peak {self.peak_before:.0f} GFLOP/s at the start, {self.peak_after:.0f} at the end ({move:+.0f} %)"
+        )
+        return line + (": **the machine changed under the run** (more than 10 %)." if self.changed else ".")

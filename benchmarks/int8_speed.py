@@ -1,9 +1,9 @@
 """INT8 static (ONNX Runtime QDQ) against FP32, and pruning + INT8 against eager FP32 PyTorch.
 
-Usage: python benchmarks/int8_speed.py [--min-seconds 4] [--batch 8]
+Usage: python benchmarks/int8_speed.py [--batch 8] [--width 0.05] [--budget 120]
 torchvision ResNet-18/50 at 224x224 with random weights (this measures speed and size, not
 accuracy), calibrated on 64 synthetic images. Every variant of one model is timed in the same
-process in interleaved rounds, so the ratios compare like with like on a shared machine.
+process in alternating rounds, and every ratio carries its 95 % interval (``measurement.ratio``).
 Targets: static INT8 >= 2.8x faster than FP32 in ONNX Runtime at batch 8, file <= 30 % of FP32;
 ResNet-18 pruned 50 % (channels) + static INT8 >= 10x faster than eager FP32 PyTorch at batch 8.
 """
@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-from _common import write_section
+from _common import MachineWatch, write_section
 
 from torchslim.data import DatasetConfig, build_dataset
 from torchslim.export.onnx import export_onnx
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.complexity import count_flops
 from torchslim.measurement.latency import onnx_runner, torch_runner
-from torchslim.measurement.timing import TimingConfig, time_interleaved
+from torchslim.measurement.ratio import measure_ratios, verdict_text
 from torchslim.methods import Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.report.tables import markdown_table
@@ -57,81 +58,95 @@ def variants(name: str, spec: InputSpec, data, tmp: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--min-seconds", type=float, default=4.0)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--width", type=float, default=0.05, help="stop when every interval is within this of its ratio")
+    ap.add_argument("--budget", type=float, default=120.0, help="seconds of timing per model at most")
     args = ap.parse_args()
     keep_freed_memory()
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
+    watch = MachineWatch(threads)
     spec = InputSpec(1000, 3, 224)
     data = build_dataset(DatasetConfig(name="synthetic", shape=(3, 224, 224), size=80))
-    rows, verdicts = [], []
+    rows, verdicts, rounds = [], [], []
     for name in MODELS:
         short = name.split(":")[1]
         with tempfile.TemporaryDirectory() as tmp:
             found = variants(name, spec, data, Path(tmp))
             batch = torch.randn(args.batch, *spec.shape, generator=torch.Generator().manual_seed(0))
-            runners = [
-                torch_runner(m, batch, threads) if p is None else onnx_runner(p, batch, threads, "CPUExecutionProvider")
-                for p, m in found.values()
-            ]
-            timings = dict(
-                zip(found, time_interleaved(runners, TimingConfig(min_seconds=args.min_seconds, min_runs=10, rounds=4)))
-            )
-            eager, ort32 = timings["FP32 eager (torch)"].median_s, timings["FP32 (ORT)"].median_s
-            fp32_bytes = found["FP32 (ORT)"][0].stat().st_size
+            runners = {
+                label: torch_runner(m, batch, threads)
+                if p is None
+                else onnx_runner(p, batch, threads, "CPUExecutionProvider")
+                for label, (p, m) in found.items()
+            }
+            eager, ort32 = "FP32 eager (torch)", "FP32 (ORT)"
+            pairs = [(ort32, label) for label in found if label != ort32]
+            pairs += [(eager, label) for label in found if label not in (eager, ort32)]
+            ratios, times = measure_ratios(runners, pairs, rel_width=args.width, budget_s=args.budget)
+            ratios[(eager, ort32)] = ratios[(ort32, eager)].inverse()
+            rounds.append(f"{short}: {len(times[ort32])} rounds")
+            fp32_bytes = found[ort32][0].stat().st_size
             for label, (path, module) in found.items():
-                t = timings[label]
                 size = path.stat().st_size if path else None
                 rows.append(
                     [
                         short,
                         label,
-                        f"{t.median_s * 1e3:.2f}",
-                        f"{100 * t.spread:.0f}%",
-                        f"{ort32 / t.median_s:.2f}x",
-                        f"{eager / t.median_s:.2f}x",
+                        f"{statistics.median(times[label]) * 1e3:.2f}",
+                        ratios[(ort32, label)].text() if label != ort32 else "1 (reference)",
+                        ratios[(eager, label)].text() if label != eager else "1 (reference)",
                         f"{size / 1e6:.2f}" if size else "state dict",
                         f"{100 * size / fp32_bytes:.0f}%" if size else "—",
                         f"{count_flops(module, spec.shape) / 2e9:.2f}",
                     ]
                 )
-            s = ort32 / timings["INT8 static (ORT)"].median_s
             r = found["INT8 static (ORT)"][0].stat().st_size / fp32_bytes
             verdicts.append(
-                f"{short}: INT8 static {s:.2f}x faster than FP32 ORT (target >= {SPEED_TARGET}: "
-                f"{'met' if s >= SPEED_TARGET else 'NOT met'}), file {100 * r:.0f}% of FP32 "
-                f"(target <= {100 * SIZE_TARGET:.0f}%: {'met' if r <= SIZE_TARGET else 'NOT met'})"
+                f"{short}: INT8 static vs FP32 ORT, target >= {SPEED_TARGET}x: "
+                f"{verdict_text(ratios[(ort32, 'INT8 static (ORT)')], SPEED_TARGET)}; "
+                f"file {100 * r:.0f}% of FP32 (target <= {100 * SIZE_TARGET:.0f}%: "
+                f"{'met' if r <= SIZE_TARGET else 'NOT met'}, a size is exact)"
             )
-            if "pruned 50 % + INT8 static (ORT)" in timings:
-                c = eager / timings["pruned 50 % + INT8 static (ORT)"].median_s
+            chain = "pruned 50 % + INT8 static (ORT)"
+            if chain in found:
                 verdicts.append(
-                    f"{short}: pruned 50 % + INT8 static {c:.2f}x faster than eager FP32 PyTorch "
-                    f"(target >= {CHAIN_TARGET:.0f}x: {'met' if c >= CHAIN_TARGET else 'NOT met'})"
+                    f"{short}: pruned 50 % + INT8 static vs eager FP32 PyTorch, target >= {CHAIN_TARGET:.0f}x: "
+                    f"{verdict_text(ratios[(eager, chain)], CHAIN_TARGET)}"
+                )
+            wide = [f"{b} vs {a} ±{100 * x.half_width:.0f} %" for (a, b), x in ratios.items() if not x.converged]
+            if wide:
+                verdicts.append(
+                    f"{short}: intervals not narrowed to ±{100 * args.width:.0f} % within {args.budget:g} s "
+                    f"({len(times[ort32])} rounds): {'; '.join(wide)}"
                 )
     body = (
         f"## INT8 static quantization speed and size: torchvision ResNet-18/50, 224x224, batch {args.batch}\n\n"
         "ONNX Runtime static INT8 (QDQ, per-channel INT8 weights, UINT8 activations, MinMax calibration on 64 "
         "synthetic images) against the FP32 export of the same network; random weights (speed and size only). "
-        f"All variants of a model are timed in one process in 4 interleaved rounds, >= {args.min_seconds:g} s each, "
-        f"{threads} threads. Spread = (p90 - p10) / median.\n\n"
+        "All variants of a model are timed in one process in alternating rounds (about 0.2 s each; "
+        f"{'; '.join(rounds)}), added until every ratio's 95 % interval is within ±{100 * args.width:.0f} % "
+        f"or {args.budget:g} s are spent; {threads} threads. A speedup is the median of the per-round ratios, "
+        "with its 95 % order-statistic interval in brackets. A verdict is `met` only when the whole interval "
+        "is above the target, `NOT met` only when it is all below, else `inconclusive`.\n\n"
         + markdown_table(
             [
                 "Model",
                 "Variant",
                 f"Median ms (b{args.batch})",
-                "Spread",
-                "Speedup vs FP32 ORT",
-                "Speedup vs FP32 eager",
+                "Speedup vs FP32 ORT (95 % CI)",
+                "Speedup vs FP32 eager (95 % CI)",
                 "File (MB)",
                 "File vs FP32 ONNX",
                 "GMACs/img",
             ],
             rows,
-            "llrrrrrrr",
+            "llrrrrrr",
         )
         + "\n\n"
         + "\n".join(f"- {v}" for v in verdicts)
+        + "\n"
+        + watch.stop().text()
     )
     write_section("int8-speed", body)
     print(body)

@@ -93,3 +93,17 @@ def test_a_noisy_machine_and_a_short_budget_say_they_did_not_converge():
     r = measure_ratio(m.run(0.01), m.run(0.009), rel_width=0.01, budget_s=1.0, round_s=0.03, clock=m.clock)
     assert not r.converged and r.half_width > 0.01 and r.within_noise
     assert isinstance(r, SpeedRatio) and r.as_dict()["converged"] is False
+
+
+def test_several_ratios_share_their_rounds_and_each_gets_an_interval():
+    from torchslim.measurement.ratio import measure_ratios
+
+    m = FakeMachine(0.0, 0.0, noise=0.03, seed=3)
+    runners = {"fp32": m.run(0.012), "int8": m.run(0.004), "pruned": m.run(0.001)}
+    ratios, times = measure_ratios(
+        runners, [("fp32", "int8"), ("fp32", "pruned")], rel_width=0.05, budget_s=60, round_s=0.05, clock=m.clock
+    )
+    assert set(times) == {"fp32", "int8", "pruned"} and len({len(v) for v in times.values()}) == 1
+    assert ratios[("fp32", "int8")].low <= 3.0 <= ratios[("fp32", "int8")].high
+    assert ratios[("fp32", "pruned")].low <= 12.0 <= ratios[("fp32", "pruned")].high
+    assert all(r.converged for r in ratios.values())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Literal
 
 from torchslim.measurement.timing import DeviceTime, TimingConfig, warm_up
@@ -45,6 +45,10 @@ class SpeedRatio:
     def within_noise(self) -> bool:
         """The interval includes 1.0: A and B cannot be told apart."""
         return self.low <= 1.0 <= self.high
+
+    def inverse(self) -> "SpeedRatio":
+        """B's time over A's: the same measurement read the other way."""
+        return replace(self, ratio=1 / self.ratio, low=1 / self.high, high=1 / self.low)
 
     def verdict(self, target: float) -> Verdict:
         return verdict(self.low, self.high, target)
@@ -121,23 +125,51 @@ def measure_ratio(
     """Time A and B in alternating rounds (AB, BA, AB, ...) until the ratio's interval is within
     ``rel_width`` of it on each side, or ``budget_s`` is spent. A round times each callable for about
     ``round_s`` and keeps its median run."""
+    ratios, _ = measure_ratios(
+        {"a": run_a, "b": run_b},
+        [("a", "b")],
+        rel_width=rel_width,
+        confidence=confidence,
+        budget_s=budget_s,
+        round_s=round_s,
+        min_rounds=min_rounds,
+        max_rounds=max_rounds,
+        clock=clock,
+    )
+    return ratios[("a", "b")]
+
+
+def measure_ratios(
+    runners: dict[str, Callable[[], object]],
+    pairs: list[tuple[str, str]],
+    *,
+    rel_width: float = 0.05,
+    confidence: float = 0.95,
+    budget_s: float = 60.0,
+    round_s: float = 0.2,
+    min_rounds: int | None = None,
+    max_rounds: int = 200,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[dict[tuple[str, str], SpeedRatio], dict[str, list[float]]]:
+    """Several callables in alternating rounds, until every ``(a, b)`` pair's ratio (a's time over
+    b's) is within ``rel_width`` or the budget is spent; also returns each callable's per-round medians."""
     cfg = TimingConfig()
-    warm_up(run_a, cfg)
-    warm_up(run_b, cfg)
+    for fn in runners.values():
+        warm_up(fn, cfg)
     need = max(min_rounds or 0, min_rounds_for(confidence))
-    a_times: list[float] = []
-    b_times: list[float] = []
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    order = list(runners.items())
     start = clock()
-    result = None
-    while len(a_times) < max_rounds:
-        order = ((run_a, a_times), (run_b, b_times))
-        for fn, sink in order if len(a_times) % 2 == 0 else order[::-1]:
-            sink.append(round_median(fn, round_s, clock))
-        if len(a_times) >= need:
-            result = ratio_from_rounds(a_times, b_times, confidence, rel_width)
-            if result.converged or clock() - start > budget_s:
-                return result
-    return result or ratio_from_rounds(a_times, b_times, confidence, rel_width)
+    done = 0
+    while done < max_rounds:
+        for label, fn in order if done % 2 == 0 else order[::-1]:
+            times[label].append(round_median(fn, round_s, clock))
+        done += 1
+        if done >= need:
+            ratios = {(a, b): ratio_from_rounds(times[a], times[b], confidence, rel_width) for a, b in pairs}
+            if all(r.converged for r in ratios.values()) or clock() - start > budget_s:
+                return ratios, times
+    return {(a, b): ratio_from_rounds(times[a], times[b], confidence, rel_width) for a, b in pairs}, times
 
 
 def round_median(fn: Callable[[], object], seconds: float, clock: Callable[[], float]) -> float:
