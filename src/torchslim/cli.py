@@ -249,7 +249,7 @@ def bench(
     from pydantic import ValidationError
 
     from torchslim.errors import ConfigError, describe_error
-    from torchslim.measurement.bench import BenchConfig, measure
+    from torchslim.measurement.bench import BenchConfig, measure, speedup_intervals
     from torchslim.provenance import provenance
     from torchslim.report.bench_table import rich_table, summary_line
     from torchslim.store import Store
@@ -269,11 +269,14 @@ def bench(
     with console.status(f"measuring {target} ..."):
         result = measure(target, cfg)
     record = result.as_dict()
+    intervals = {}
     if base is not None:
+        with console.status(f"timing {target} against {baseline} side by side ..."):
+            intervals = speedup_intervals(target, baseline, cfg)
         record["baseline"] = base.as_dict()
         record["speedups"] = [
-            {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v}
-            for k, v in result.speedups(base).items()
+            {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v.ratio} | v.as_dict()
+            for k, v in intervals.items()
         ]
     results.put_benchmark(result.target, cfg.model_dump(), record, provenance())
     if as_json:
@@ -281,7 +284,7 @@ def bench(
         return
     for m, b in ([(base, None)] if base else []) + [(result, base)]:
         out.print(summary_line(m))
-        out.print(rich_table(m, b))
+        out.print(rich_table(m, b, intervals if b is not None else None))
 
 
 @app.command("eval")

@@ -82,4 +82,6 @@ def test_cli_bench_baseline_gives_speedups(workspace):
     assert record["baseline"]["target"] == "resnet56"
     assert {(s["runtime"], s["batch_size"]) for s in record["speedups"]} == {("torch", 1), ("onnxruntime", 1)}
     assert all(s["speedup"] > 0 for s in record["speedups"])
+    # each speedup was timed side by side and carries its 95 % interval and round count
+    assert all(s["low"] <= s["ratio"] <= s["high"] and s["rounds"] >= 6 for s in record["speedups"])
     assert record["baseline"]["complexity"]["macs"] > 2.5 * record["complexity"]["macs"]

@@ -7,6 +7,7 @@ Speedups are computed against a baseline ``Measurement`` at the same runtime, pr
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from torchslim.measurement.latency import (
     onnx_runner,
     torch_runner,
 )
+from torchslim.measurement.ratio import SpeedRatio, measure_ratios
 from torchslim.measurement.roofline import matmul_peak_gflops
 from torchslim.measurement.timing import TimingConfig, time_interleaved
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
@@ -132,6 +134,51 @@ def parity_batch(spec, batch_size: int = 8) -> torch.Tensor:
     return x.repeat(1, spec.in_channels, 1, 1) if spec.in_channels != 1 else x
 
 
+def latency_runners(model: nn.Module, spec, cfg: BenchConfig, onnx_path: Path | None, threads: int):
+    """((runtime, provider, batch) keys, timed callables) for every latency row ``cfg`` asks for."""
+    deployed = isinstance(model, OnnxModel)
+    keys, runners = [], []
+    for bs in cfg.batch_sizes:
+        batch = torch.randn(bs, *spec.shape, generator=torch.Generator().manual_seed(bs))
+        if "torch" in cfg.runtimes and not deployed:
+            keys.append(("torch", "eager-cpu", bs))
+            runners.append(torch_runner(model, batch, threads))
+            if torch.cuda.is_available():  # where a GPU exists, PyTorch on it too
+                keys.append(("torch", "eager-cuda", bs))
+                runners.append(cuda_torch_runner(model, batch))
+        if onnx_path is not None and "onnxruntime" in cfg.runtimes:
+            for provider in onnx_providers():
+                keys.append(("onnxruntime", provider, bs))
+                runners.append(onnx_runner(onnx_path, batch, threads, provider))
+    return keys, runners
+
+
+def speedup_intervals(
+    target: str | Path | nn.Module, baseline: str | Path | nn.Module, cfg: BenchConfig, rel_width: float = 0.05
+) -> dict[tuple[str, str, int], SpeedRatio]:
+    """The baseline's time over the target's for every (runtime, provider, batch) both run, timed
+    side by side in alternating rounds, each with its 95 % interval (``measurement.ratio``)."""
+    threads = cfg.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    runners: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for tag, t in (("base", baseline), ("target", target)):
+            model, spec, _ = resolve_target(t, cfg)
+            model.eval()
+            onnx_path = model.onnx_path if isinstance(model, OnnxModel) else None
+            if onnx_path is None and "onnxruntime" in cfg.runtimes:
+                onnx_path = Path(tmp) / f"{tag}.onnx"
+                export_onnx(model, torch.zeros(1, *spec.shape), onnx_path)
+            keys, fns = latency_runners(model, spec, cfg, onnx_path, threads)
+            runners.update({json.dumps([tag, *k]): f for k, f in zip(keys, fns)})
+        common = [json.loads(k)[1:] for k in runners if json.loads(k)[0] == "target"]
+        common = [k for k in common if json.dumps(["base", *k]) in runners]
+        pairs = [(json.dumps(["base", *k]), json.dumps(["target", *k])) for k in common]
+        budget = max(10.0, cfg.min_seconds * 4 * len(pairs))
+        ratios, _ = measure_ratios(runners, pairs, rel_width=rel_width, budget_s=budget)
+    return {tuple(k): ratios[pair] for k, pair in zip(common, pairs)}
+
+
 def measure(
     target: str | Path | nn.Module,
     cfg: BenchConfig | None = None,
@@ -185,19 +232,7 @@ def measure(
             result.parity = check_parity(
                 model, ort_session(onnx_path, threads), parity_batch(spec), onnx.exporter, cfg.parity_tolerance
             )
-        keys, runners = [], []
-        for bs in cfg.batch_sizes:
-            batch = torch.randn(bs, *spec.shape, generator=torch.Generator().manual_seed(bs))
-            if "torch" in cfg.runtimes and not deployed:
-                keys.append(("torch", "eager-cpu", bs))
-                runners.append(torch_runner(model, batch, threads))
-                if torch.cuda.is_available():  # where a GPU exists, PyTorch on it too
-                    keys.append(("torch", "eager-cuda", bs))
-                    runners.append(cuda_torch_runner(model, batch))
-            if onnx_path is not None and "onnxruntime" in cfg.runtimes:
-                for provider in onnx_providers():
-                    keys.append(("onnxruntime", provider, bs))
-                    runners.append(onnx_runner(onnx_path, batch, threads, provider))
+        keys, runners = latency_runners(model, spec, cfg, onnx_path, threads)
         for (runtime, provider, bs), t in zip(keys, time_interleaved(runners, cfg.timing())):
             result.latency.append(LatencyRow(runtime, provider, bs, threads, t, gflops, result.peak_gflops))
     return result

@@ -21,8 +21,13 @@ HEADERS = [
 ]
 
 
-def latency_cells(m: Measurement, baseline: Measurement | None = None) -> list[list[str]]:
-    speed = m.speedups(baseline) if baseline else {}
+def latency_cells(
+    m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None
+) -> list[list[str]]:
+    """``intervals`` (side-by-side speedups with their 95 % interval) replace the plain ratio of the
+    two measurements' medians, which were taken minutes apart."""
+    speed = {k: f"{v:.2f}x" for k, v in m.speedups(baseline).items()} if baseline else {}
+    speed |= {k: v.text() + (" within noise" if v.within_noise else "") for k, v in (intervals or {}).items()}
     rows = []
     for r in m.latency:
         key = (r.runtime, r.provider, r.batch_size)
@@ -37,7 +42,7 @@ def latency_cells(m: Measurement, baseline: Measurement | None = None) -> list[l
                 f"{r.images_per_second:.1f}",
                 f"{r.achieved_gflops:.1f}",
                 f"{r.pct_of_peak:.0f}%",
-                ("NOISY " if r.timing.noisy else "") + (f"{speed[key]:.2f}x" if key in speed else ""),
+                ("NOISY " if r.timing.noisy else "") + speed.get(key, ""),
             ]
         )
     return rows
@@ -60,10 +65,10 @@ def summary_line(m: Measurement) -> str:
     return " · ".join(parts)
 
 
-def rich_table(m: Measurement, baseline: Measurement | None = None) -> Table:
+def rich_table(m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None) -> Table:
     table = Table()
     for h in HEADERS:
         table.add_column(h, justify="left" if h in ("runtime", "provider") else "right")
-    for cells in latency_cells(m, baseline):
+    for cells in latency_cells(m, baseline, intervals):
         table.add_row(*cells)
     return table
