@@ -2,7 +2,7 @@
 
 Structured pruning changes layer widths in place. Instead of pickling the module (which would
 mean unpickling code on load), torchslim records every module's plain attributes (ints, floats,
-bools, strings and tuples of them: ``out_channels``, ``num_features``, ``num_heads`` ...) and,
+bools, strings and tuples or lists of them: ``out_channels``, ``num_heads``, ``splits`` ...) and,
 on load, builds the original architecture, re-applies those attributes and resizes parameters and
 buffers to the saved tensor shapes before loading the tensors.
 """
@@ -39,7 +39,7 @@ def _plain(value: Any) -> bool:
     """Exact builtin types only: an Enum that subclasses str would pickle as its class."""
     if type(value) in PLAIN or value is None:
         return True
-    return type(value) is tuple and all(type(v) in PLAIN for v in value)
+    return type(value) in (tuple, list) and all(type(v) in PLAIN for v in value)  # lists: e.g. MixConv's splits
 
 
 def architecture(model: nn.Module) -> dict[str, dict[str, Any]]:
