@@ -72,3 +72,17 @@ def test_a_model_too_large_for_memory_is_refused_up_front_in_one_line(monkeypatc
     monkeypatch.setattr(guard, "available_gib", lambda: 0.5)
     with pytest.raises(TorchslimError, match=r"needs about 1 GiB to prune and 0 GiB is available"):
         apply_chain(FixedSplit(), Chain.parse({"prune.structured": {"ratio": 0.5}}), make_ctx(InputSpec(10, 3, 32)))
+
+
+@pytest.mark.parametrize("rule, project_out", [("auto", 24), ("all", 12)])
+def test_depthwise_networks_cut_their_hidden_widths_and_keep_residual_ones_by_default(rule, project_out, make_ctx):
+    from torchslim.models import build_model
+
+    spec = InputSpec(10, 3, 32)
+    torch.manual_seed(0)
+    model = build_model("torchvision:mobilenet_v2", spec).eval()
+    params = {"ratio": 0.5, "finetune_epochs": 0, "depthwise": rule}
+    pruned = apply_chain(model, Chain.parse({"prune.structured": params}), make_ctx(spec))
+    block = pruned.features[2].conv  # expansion 1x1 -> depthwise 3x3 -> projection 1x1 (residual width 24)
+    assert block[0][0].out_channels == 48 and block[1][0].groups == 48  # hidden 96 halved
+    assert block[2].out_channels == project_out

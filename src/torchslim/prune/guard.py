@@ -124,6 +124,7 @@ def guarded_step(
     before_step: Callable[[nn.Module], None] | None = None,
     after_cut: Callable[[nn.Module, object], None] | None = None,
     on_graph_failure: Callable[[nn.Module], object] | None = None,
+    skip: Callable[[object], bool] | None = None,
 ) -> tuple[nn.Module, object]:
     """One step of ``pruner`` (``build(model, protected)`` makes another), cut group by group and checked.
 
@@ -131,13 +132,14 @@ def guarded_step(
     cut it; ``protected`` gains the root layer of every group whose cut failed. ``before_step(model)``
     prepares a step (e.g. Taylor gradients); ``after_cut(model, pruner)`` resyncs attributes (head
     counts) after each group, before the model is run; ``on_graph_failure(model)`` returns another
-    pruner when the graph itself fails before any group is cut (e.g. part-wise)."""
+    pruner when the graph itself fails before any group is cut (e.g. part-wise); ``skip(group)``
+    leaves a group uncut (a width rule)."""
     snapshot = copy.deepcopy(model)
     each = False  # run the model once per step; only a step that breaks it is redone group by group
     while True:
         if before_step is not None:
             before_step(model)
-        bad = cut_groups(model, pruner, example, num_classes, after_cut, each)
+        bad = cut_groups(model, pruner, example, num_classes, after_cut, each, skip)
         if bad is None:
             return model, pruner
         if bad == BROKEN:  # some cut broke the model, none raised: redo the step checking each cut
@@ -176,7 +178,7 @@ def guarded_step(
 
 
 def cut_groups(
-    model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None, each: bool = True
+    model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None, each: bool = True, skip=None
 ) -> str | None:
     """Step ``pruner`` interactively; the root layer of the first group whose cut fails, ``BROKEN``
     when the model fails only in the check after the last cut (``each=False``), else None."""
@@ -184,6 +186,8 @@ def cut_groups(
     root = GRAPH
     try:
         for group in pruner.step(interactive=True):
+            if skip is not None and skip(group):
+                continue
             root = group_root(group, names)
             group.prune()
             if after_cut is not None:

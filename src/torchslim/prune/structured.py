@@ -9,6 +9,7 @@ Criteria (importance), mechanics (Torch-Pruning) and schedule (``steps``) are ke
 from __future__ import annotations
 
 import copy
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -31,6 +32,8 @@ from torchslim.ui import console
 class StructuredConfig(MethodConfig):
     """Channel pruning via Torch-Pruning: ratio or MACs budget, iterative steps, protected layers."""
 
+    version: ClassVar[int] = 2  # 2: depthwise networks cut only their hidden widths by default (depthwise: auto)
+
     ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of channels removed per layer group")
     macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
     importance: Importance = Field("l1", description="channel criterion (taylor needs a batch of training data)")
@@ -44,6 +47,12 @@ class StructuredConfig(MethodConfig):
     )
     sensitivity: SensitivityConfig | None = Field(
         None, description="measure per-group sensitivity first and prune each group at its suggested ratio"
+    )
+    depthwise: Literal["auto", "hidden", "all"] = Field(
+        "auto",
+        description="on networks with depthwise convolutions, 'hidden' cuts only channel groups that pass "
+        "through one (the expansion width of inverted residuals) and keeps the residual widths, whose cut "
+        "saves MACs but little time; 'all' cuts every group; auto = hidden where depthwise convs exist",
     )
 
     @model_validator(mode="after")
@@ -166,6 +175,7 @@ class Cutter:
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
         self.partwise = False
+        self.hidden_only = cfg.depthwise == "hidden" or (cfg.depthwise == "auto" and has_depthwise(model))
         try:
             self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
         except UntraceableGraph:
@@ -202,11 +212,25 @@ class Cutter:
                 before_step=prepare,
                 after_cut=sync_attributes,
                 on_graph_failure=self.fall_back,
+                skip=None if not self.hidden_only else lambda g: not passes_depthwise(g),
             )
         sync_attributes(model, self.pruner)
         model.zero_grad(set_to_none=True)
         self.steps_done += 1
         return model
+
+
+def has_depthwise(model: nn.Module) -> bool:
+    return any(is_depthwise(m) for m in model.modules())
+
+
+def is_depthwise(m: nn.Module) -> bool:
+    return isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels == m.out_channels
+
+
+def passes_depthwise(group) -> bool:
+    """Whether a channel group runs through a depthwise convolution (an inverted residual's hidden width)."""
+    return any(is_depthwise(dep.target.module) for dep, _ in group)
 
 
 def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> float:
