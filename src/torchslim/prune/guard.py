@@ -17,7 +17,8 @@ gigabytes; models with fixed-size position embeddings are traced at their native
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -32,6 +33,34 @@ class UntraceableGraph(Exception):
 
 TRACE_SIDES = (32, 64, 96, 128, 160, 192, 224)
 MAX_PROTECTED = 64  # after this many failing groups, the model is refused with their names
+
+
+class TraceTimeout(Exception):
+    """Torch-Pruning's dependency search did not finish in its time (its group search can cycle)."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`TraceTimeout` inside the block after ``seconds`` (main thread only, via SIGALRM;
+    elsewhere the block runs unbounded). ReXNet's partial-channel residuals made Torch-Pruning's
+    group search grow without end: a bounded trace falls back to part-wise pruning instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise TraceTimeout(f"dependency tracing took more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def available_gib() -> float | None:

@@ -20,7 +20,7 @@ from torchslim.backends.torch_pruning import Importance, cap_against, make_impor
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune.guard import UntraceableGraph, check_memory, executed_layers, guarded_step, trace_side
+from torchslim.prune.guard import UntraceableGraph, check_memory, executed_layers, guarded_step, time_limit, trace_side
 from torchslim.prune.parts import parts_pruner
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
@@ -69,6 +69,11 @@ class StructuredConfig(MethodConfig):
         return self
 
 
+#: bounds on Torch-Pruning's dependency search, whose group fixing can cycle (ReXNet): past them,
+#: the whole model falls back to part-wise pruning, and a part to its children
+TRACE_SECONDS, PART_TRACE_SECONDS = 30.0, 10.0
+
+
 def make_pruner(
     model: nn.Module,
     cfg: StructuredConfig,
@@ -108,13 +113,19 @@ def make_pruner(
                 f"prune.structured: {type(model).__name__} is pruned part by part (its whole graph does not "
                 "trace); layer_ratios and global_pruning are not supported for it"
             )
-        pruner = parts_pruner(model, example, lambda part, x, keep: _meta_pruner(part, cfg, ratio, x, keep), ignored)
+
+        def part_pruner(part, x, keep):
+            with time_limit(PART_TRACE_SECONDS):
+                return _meta_pruner(part, cfg, ratio, x, keep)
+
+        pruner = parts_pruner(model, example, part_pruner, ignored)
         if not pruner.pruners:
             raise TorchslimError(f"prune.structured: no part of {type(model).__name__} can be traced for pruning")
         return pruner
     ratios = _layer_ratio_dict(model, cfg.layer_ratios)
     try:
-        return _meta_pruner(model, cfg, ratio, example, ignored, ratios)
+        with time_limit(TRACE_SECONDS):
+            return _meta_pruner(model, cfg, ratio, example, ignored, ratios)
     except Exception as exc:  # noqa: BLE001  (Torch-Pruning raises many types on graphs it cannot trace)
         raise UntraceableGraph(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
 
