@@ -86,3 +86,16 @@ def test_depthwise_networks_cut_their_hidden_widths_and_keep_residual_ones_by_de
     block = pruned.features[2].conv  # expansion 1x1 -> depthwise 3x3 -> projection 1x1 (residual width 24)
     assert block[0][0].out_channels == 48 and block[1][0].groups == 48  # hidden 96 halved
     assert block[2].out_channels == project_out
+
+
+def test_a_dependency_search_that_does_not_end_is_cut_short():
+    import time
+
+    from torchslim.prune.guard import TraceTimeout, time_limit
+
+    start = time.perf_counter()
+    with pytest.raises(TraceTimeout, match="more than 0.2 s"):
+        with time_limit(0.2):
+            while True:  # Torch-Pruning's group fixing on ReXNet never ended
+                pass
+    assert time.perf_counter() - start < 2
