@@ -45,6 +45,15 @@ class Parity:
         return asdict(self) | {"ok": self.ok}
 
 
+#: past this much weight data an ONNX file keeps its tensors beside it (the external-data format):
+#: a protobuf message cannot exceed 2 GB. (The TorchScript exporter switches by itself.)
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+def weight_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     """Write ``model`` to ``path``; return the name of the exporter that succeeded."""
     path = Path(path)
@@ -76,7 +85,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
                 (example,),
                 str(path),
                 dynamo=True,
-                external_data=False,
+                external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,  # protobuf's 2 GB limit
                 input_names=["input"],
                 output_names=["output"],
                 dynamic_shapes=({0: batch},),
