@@ -163,7 +163,7 @@ def guarded_step(
     counts) after each group, before the model is run; ``on_graph_failure(model)`` returns another
     pruner when the graph itself fails before any group is cut (e.g. part-wise); ``skip(group)``
     leaves a group uncut (a width rule)."""
-    snapshot = copy.deepcopy(model)
+    snapshot = copy_model(model)
     each = False  # run the model once per step; only a step that breaks it is redone group by group
     while True:
         if before_step is not None:
@@ -174,7 +174,7 @@ def guarded_step(
         if bad == BROKEN:  # some cut broke the model, none raised: redo the step checking each cut
             each = True
             step = getattr(pruner, "current_step", 1) - 1
-            model = copy.deepcopy(snapshot)
+            model = copy_model(snapshot)
             pruner = build(model, protected)
             if hasattr(pruner, "current_step"):
                 pruner.current_step = step
@@ -187,7 +187,7 @@ def guarded_step(
                     f"prune.structured: Torch-Pruning fails on {type(model).__name__} before cutting any group, "
                     "whole and part by part; use prune.unstructured, or protect the affected layers"
                 )
-            model = copy.deepcopy(snapshot)
+            model = copy_model(snapshot)
             pruner = on_graph_failure(model)
             on_graph_failure = None
             continue
@@ -200,10 +200,23 @@ def guarded_step(
             )
         protected.append(bad)
         step = getattr(pruner, "current_step", 1) - 1
-        model = copy.deepcopy(snapshot)
+        model = copy_model(snapshot)
         pruner = build(model, protected)
         if hasattr(pruner, "current_step"):
             pruner.current_step = step
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy; caches holding tensors with autograd history (LeViT's attention-bias cache, filled
+    while Torch-Pruning traced the model) cannot be deep-copied, so they are emptied first."""
+    try:
+        return copy.deepcopy(model)
+    except RuntimeError:
+        for m in model.modules():
+            for name, value in vars(m).items():
+                if isinstance(value, dict) and "cache" in name and any(torch.is_tensor(v) for v in value.values()):
+                    value.clear()
+        return copy.deepcopy(model)
 
 
 def cut_groups(

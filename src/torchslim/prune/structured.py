@@ -8,7 +8,6 @@ Criteria (importance), mechanics (Torch-Pruning) and schedule (``steps``) are ke
 
 from __future__ import annotations
 
-import copy
 from typing import ClassVar, Literal
 
 import torch
@@ -20,7 +19,15 @@ from torchslim.backends.torch_pruning import Importance, cap_against, make_impor
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune.guard import UntraceableGraph, check_memory, executed_layers, guarded_step, time_limit, trace_side
+from torchslim.prune.guard import (
+    UntraceableGraph,
+    check_memory,
+    copy_model,
+    executed_layers,
+    guarded_step,
+    time_limit,
+    trace_side,
+)
 from torchslim.prune.parts import parts_pruner
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
@@ -240,8 +247,10 @@ def is_depthwise(m: nn.Module) -> bool:
 
 
 def passes_depthwise(group) -> bool:
-    """Whether a channel group runs through a depthwise convolution (an inverted residual's hidden width)."""
-    return any(is_depthwise(dep.target.module) for dep, _ in group)
+    """Whether a channel group runs through a depthwise convolution (an inverted residual's hidden width)
+    or a linear layer (a hybrid's transformer widths, where MACs follow compute): the groups cut under
+    ``depthwise: hidden``; the others are convolutional residual widths."""
+    return any(is_depthwise(dep.target.module) or isinstance(dep.target.module, nn.Linear) for dep, _ in group)
 
 
 def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> float:
@@ -252,7 +261,7 @@ def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) 
     for _ in range(10):
         mid = (lo + hi) / 2
         torch.manual_seed(ctx.seed)
-        trial = copy.deepcopy(model)
+        trial = copy_model(model)
         trial = Cutter(trial, one_shot, mid, ctx).step(trial)
         if count_flops(trial, ctx.spec.shape) / base <= cfg.macs_target:
             hi = mid
