@@ -71,6 +71,7 @@ class LatencyRow:
             "spread": self.timing.spread,
             "noisy": self.timing.noisy,
             "runs": self.timing.runs,
+            "rounds_ms": [x * 1e3 for x in self.timing.rounds_s],  # per interleaved round: pairs up for ratios
             "images_per_second": self.images_per_second,
             "achieved_gflops": self.achieved_gflops,
             "pct_of_peak": self.pct_of_peak,
