@@ -114,8 +114,9 @@ def main() -> None:
         "measured FP32 GEMM peak, the best of torch.mm (MKL) and ONNX Runtime MatMul (MLAS) "
         f"(median {statistics.median(peaks):.1f} GFLOP/s; per invocation "
         f"{', '.join(f'{p:.1f}' for p in peaks)}). Speedup = torch eager median / this row's median, same "
-        "batch, paired round by round within each invocation (the median of the per-round ratios, with its 95 % order-statistic interval over all invocations' rounds). Above 100 % means the runtime's convolution kernels beat its own GEMM "
-        "yardstick.\n\n"
+        "batch, paired round by round within each invocation (the median of the per-round ratios, with its "
+        "95 % order-statistic interval over all invocations' rounds). Above 100 % means the runtime's "
+        "convolution kernels beat its own GEMM yardstick.\n\n"
         f"MACs per image: {', '.join(f'{short(m)} {v:.2f} G' for m, v in macs.items())}. ONNX parity "
         f"(max abs diff on a real batch): {', '.join(f'{short(m)} {v:.1e}' for m, v in parity.items())}.\n\n"
         + markdown_table(
@@ -138,8 +139,7 @@ def main() -> None:
         + f"\n\nWorst CV across rows: {worst_cv:.1f} % (target <= {CV_TARGET:.0f} %: "
         f"{'met' if worst_cv <= CV_TARGET else 'NOT met'}). ResNet-50 ONNX Runtime batch 8 reaches "
         f"{r50_peak:.0f} % of the matmul peak (target >= {PEAK_TARGET:.0f} %: "
-        f"{'met' if r50_peak >= PEAK_TARGET else 'NOT met'}).\n"
-        + watch.stop().text()
+        f"{'met' if r50_peak >= PEAK_TARGET else 'NOT met'}).\n" + watch.stop().text()
     )
     write_section("latency-resnet", body)
     print(body)
