@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def test_html_report_renders_every_table_and_image_offline(tiny_run):
         tables = page.locator("table").count()
         images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         headings = page.locator("h2").all_inner_texts()
+        text = page.inner_text("body")
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert tables == expected_tables and tables >= 8
@@ -49,3 +51,5 @@ def test_html_report_renders_every_table_and_image_offline(tiny_run):
     assert "Multi-seed results" in headings and "Hardware and software" in headings
     assert all(u.startswith(("file:", "data:")) for u in requests), requests  # self-contained: nothing fetched
     assert shot.stat().st_size > 20_000
+    # speedups timed side by side carry their 95 % interval, e.g. "1.52x (1.41–1.60)"
+    assert re.search(r"\d+\.\d\dx \(\d+\.\d\d–\d+\.\d\d\)", text), "no speedup interval in the report"
