@@ -54,19 +54,19 @@ class MachineWatch:
     def __init__(self, threads: int):
         import os
 
-        from torchslim.measurement.roofline import matmul_peak_gflops
+        from torchslim.measurement.roofline import measure_matmul_peak
 
         self.threads = threads
         self.load_before = os.getloadavg()[0]
-        self.peak_before = matmul_peak_gflops(threads)
+        self.peak_before = measure_matmul_peak(threads)
 
     def stop(self) -> "MachineWatch":
         import os
 
-        from torchslim.measurement.roofline import matmul_peak_gflops
+        from torchslim.measurement.roofline import measure_matmul_peak
 
         self.load_after = os.getloadavg()[0]
-        self.peak_after = matmul_peak_gflops(self.threads)
+        self.peak_after = measure_matmul_peak(self.threads)
         return self
 
     @property
