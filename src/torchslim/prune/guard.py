@@ -108,24 +108,6 @@ def trace_side(model: nn.Module, shape: tuple[int, int, int], num_classes: int) 
         model.train(was_training)
 
 
-def executed_layers(model: nn.Module, example: torch.Tensor) -> set[str]:
-    """Names of the conv and linear layers one forward pass runs (not, e.g., an auxiliary head)."""
-    names = module_names(model)
-    seen: set[str] = set()
-    hooks = [
-        m.register_forward_hook(lambda mod, _i, _o: seen.add(names[id(mod)]))
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen
-
-
 def runs(model: nn.Module, example: torch.Tensor, num_classes: int) -> bool:
     try:
         with torch.no_grad():

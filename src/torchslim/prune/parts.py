@@ -16,6 +16,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from torchslim.prune.probing import captured_inputs
+
 WEIGHTED = (nn.Conv2d, nn.Linear)
 
 
@@ -58,23 +60,6 @@ class PartsPruner:
     @property
     def layer_init_in_ch(self) -> dict:
         return {k: v for p in self.pruners for k, v in p.layer_init_in_ch.items()}
-
-
-def captured_inputs(model: nn.Module, example: torch.Tensor) -> dict[int, object]:
-    """The first positional input each module receives in one forward pass of the full model."""
-    seen: dict[int, object] = {}
-
-    def keep_first(mod: nn.Module, args: tuple) -> None:  # returns None: a pre-hook's value would replace the input
-        seen.setdefault(id(mod), args[0] if args else None)
-
-    hooks = [m.register_forward_pre_hook(keep_first) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen
 
 
 def parts_pruner(

@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from torchslim.prune.probing import captured_inputs
+
 
 def is_channel_shuffle_net(model: nn.Module) -> bool:
     from torchvision.models.shufflenetv2 import InvertedResidual
@@ -35,23 +37,6 @@ class _Head(nn.Module):
 
     def forward(self, x):
         return self.fc(self.conv5(x).mean([2, 3]))
-
-
-def _inputs(model: nn.Module, modules: list[nn.Module], example: torch.Tensor) -> dict[int, torch.Tensor]:
-    """The input each module receives in the full model (for tracing it on its own)."""
-    seen: dict[int, torch.Tensor] = {}
-
-    def keep_first(mod: nn.Module, args: tuple) -> None:  # returns None: a pre-hook's value would replace the input
-        seen.setdefault(id(mod), args[0].detach())
-
-    hooks = [m.register_forward_pre_hook(keep_first) for m in modules]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen
 
 
 class BranchPruner:
@@ -71,7 +56,7 @@ def shuffle_pruner(model: nn.Module, example: torch.Tensor, make: Callable[..., 
 
     branches = [m.branch2 for m in model.modules() if isinstance(m, InvertedResidual)]
     head = _Head(model.conv5, model.fc)
-    seen = _inputs(model, branches + [model.conv5], example)
+    seen = captured_inputs(model, example)
     pruners = []
     for branch in branches:
         last_conv = [m for m in branch.modules() if isinstance(m, nn.Conv2d)][-1]

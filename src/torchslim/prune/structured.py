@@ -23,12 +23,12 @@ from torchslim.prune.guard import (
     UntraceableGraph,
     check_memory,
     copy_model,
-    executed_layers,
     guarded_step,
     time_limit,
     trace_side,
 )
 from torchslim.prune.parts import parts_pruner
+from torchslim.prune.probing import executed_layers
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 from torchslim.prune.targets import layer_widths, output_layer, protected_layers, pruning_amount
