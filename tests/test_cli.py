@@ -179,7 +179,8 @@ def test_ctrl_c_exits_130_says_what_finished_and_the_rerun_resumes(write_config,
 
     from torchslim.store import Store
 
-    cfg = write_config(tiny_recipe(seeds=[0, 1, 2], train={"epochs": 3, "batch_size": 64, "lr": 0.05}))
+    # long enough tasks that the interrupt lands while two are still running (3 epochs once all finished first)
+    cfg = write_config(tiny_recipe(seeds=[0, 1, 2], train={"epochs": 10, "batch_size": 64, "lr": 0.05}))
     db = workspace / "runs" / "torchslim.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "torchslim", "run", str(cfg)],
