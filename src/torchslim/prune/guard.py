@@ -218,7 +218,7 @@ def cut_groups(
                 after_cut(model, pruner)
             if each and not runs(model, example, num_classes):
                 return root
-    except (IndexError, RuntimeError, ValueError, KeyError, AssertionError, TypeError):
+    except (IndexError, RuntimeError, ValueError, KeyError, AssertionError, TypeError, AttributeError):
         return root
     if not each and not runs(model, example, num_classes):
         return BROKEN

@@ -15,7 +15,13 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from torchslim.backends.brevitas import require_float
-from torchslim.backends.torch_pruning import Importance, cap_against, make_importance, nearest_rounding_pruner
+from torchslim.backends.torch_pruning import (
+    Importance,
+    cap_against,
+    is_output_pruning,
+    make_importance,
+    nearest_rounding_pruner,
+)
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
@@ -247,10 +253,14 @@ def is_depthwise(m: nn.Module) -> bool:
 
 
 def passes_depthwise(group) -> bool:
-    """Whether a channel group runs through a depthwise convolution (an inverted residual's hidden width)
-    or a linear layer (a hybrid's transformer widths, where MACs follow compute): the groups cut under
-    ``depthwise: hidden``; the others are convolutional residual widths."""
-    return any(is_depthwise(dep.target.module) or isinstance(dep.target.module, nn.Linear) for dep, _ in group)
+    """Whether a channel group is cut under ``depthwise: hidden``: it runs through a depthwise convolution
+    (an inverted residual's hidden width) or a linear layer (a hybrid's transformer widths, where MACs
+    follow compute), or a single convolution produces it (a fused block's expansion). Left whole: the
+    residual widths that several convolutions add into."""
+    if any(is_depthwise(dep.target.module) or isinstance(dep.target.module, nn.Linear) for dep, _ in group):
+        return True
+    producers = {id(dep.target.module) for dep, _ in group if is_output_pruning(dep)}
+    return len(producers) <= 1
 
 
 def ratio_for_macs(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> float:
