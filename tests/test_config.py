@@ -104,7 +104,10 @@ def test_a_task_hash_covers_the_method_defaults(write_config):
         ({"methods": [[]]}, "an empty chain"),
         ({"methods": [{"prune.structured": {"ratio": 0.5}}] * 2}, "is listed twice"),
         ({"train": {"epochs": True}}, "train.epochs: Input should be a valid integer (got True)"),
-        ({"methods": [{"prune.structured": {"ratoi": 0.5}}]}, "unknown field 'ratoi'; valid fields here: depthwise, finetune"),
+        (
+            {"methods": [{"prune.structured": {"ratoi": 0.5}}]},
+            "unknown field 'ratoi'; valid fields here: depthwise, finetune",
+        ),
     ],
 )
 def test_settings_that_cannot_run_are_refused_before_any_task(bad, says):
