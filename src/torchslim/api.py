@@ -36,13 +36,17 @@ def save(model: nn.Module, path: str | Path, *, example_input: torch.Tensor | No
     ``example_input`` records the input shape, so that measuring the file later needs no other input."""
     path = Path(path)
     shape = tuple(example_input.shape[1:]) if example_input is not None else None
-    description: dict[str, Any] = {
+    save_model(model, path, user_description(model, shape))
+    return path
+
+
+def user_description(model: nn.Module, shape: tuple | None, num_classes: int | None = None) -> dict[str, Any]:
+    """The plain-data description of a model of the user's class (no registry name), with its input."""
+    return {
         "model": {"name": None, "kwargs": {}, "class": class_path(model)},
-        "input": {"num_classes": None, "in_channels": shape[0], "image_size": shape[-1]} if shape else None,
+        "input": {"num_classes": num_classes, "in_channels": shape[0], "image_size": shape[-1]} if shape else None,
         "input_shape": list(shape) if shape else None,
     }
-    save_model(model, path, description)
-    return path
 
 
 def load(path: str | Path, builder: Callable[[], nn.Module] | None = None) -> nn.Module:

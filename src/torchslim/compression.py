@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel
 from torch import nn
 
-from torchslim.api import class_path
+from torchslim.api import user_description
 from torchslim.data import BatchLoader, DataBundle
 from torchslim.data.user_data import user_bundle
 from torchslim.device import placed
@@ -145,10 +145,7 @@ def compress(
             raise ConfigError(f"{step.name}: {exc}; pass it to torchslim.compress") from None
         compressed.eval()
         accuracy = accuracy_on(compressed, data, finetune_cfg)
-    description = {
-        "model": {"name": None, "kwargs": {}, "class": class_path(model)},
-        "input": {"num_classes": num_classes, "in_channels": spec.in_channels, "image_size": spec.image_size},
-    }
+    description = user_description(model, spec.shape, num_classes)
     stored, exported = save_artifact(compressed, folder, description, spec, export=True)
     if isinstance(compressed, OnnxModel):  # served from the stored copy: the work folder goes
         compressed = OnnxModel(stored.onnx_path, compressed.reference, compressed.precision)
