@@ -5,6 +5,7 @@ Every cell is a measured value or says why it is absent; never a placeholder.
 
 from __future__ import annotations
 
+from torchslim.measurement.ratio import SpeedRatio
 from torchslim.report.document import Section, Text
 from torchslim.report.entries import Entry, ModelGroup
 from torchslim.report.tables import Table, best_cells, human_count
@@ -29,9 +30,15 @@ def speed_cell(group: ModelGroup, e: Entry, runtime: str, batch: int, why: str =
     side by side (``3.24x (3.05–3.41)``), labelled by :func:`times`."""
     interval = None if e is group.baseline else group.speedup_interval(e, runtime, batch)
     if interval is not None:
-        label = " (within noise)" if interval.within_noise else " SLOWER" if interval.high < 1.0 else ""
-        return f"{interval.ratio:.2f}x ({interval.low:.2f}–{interval.high:.2f}){label}"
+        return interval_cell(interval)
     return times(group.speedup(e, runtime, batch), why, group.within_noise(e, runtime, batch))
+
+
+def interval_cell(interval: SpeedRatio) -> str:
+    """``1.98x (1.89–2.04)``, labelled "(within noise)" when the interval includes 1.0 and "SLOWER"
+    when it lies wholly below."""
+    label = " (within noise)" if interval.within_noise else " SLOWER" if interval.high < 1.0 else ""
+    return f"{interval.ratio:.2f}x ({interval.low:.2f}–{interval.high:.2f}){label}"
 
 
 def why_no_torch(e: Entry) -> str:

@@ -28,7 +28,9 @@ def latency_target(cfg: DetectRunConfig, rows: list[ResultRow]) -> str:
     """Names the exact checkpoints and settings, so a rerun stage gives a new measurement."""
     m = cfg.measure
     ident = sorted((r.config_hash, r.method_chain, r.created_at) for r in rows)
-    digest = hashlib.sha1(json.dumps([ident, m.imgsz, m.batch_sizes, m.runtimes]).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(
+        json.dumps([ident, m.imgsz, m.batch_sizes, m.runtimes, m.rounds, m.min_seconds]).encode()
+    ).hexdigest()[:16]
     return f"detect-latency:{cfg.name}:{digest}"
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from torchslim.config.detect import DetectRunConfig
+from torchslim.measurement.ratio import SpeedRatio, min_rounds_for, ratio_from_rounds
 from torchslim.report.document import Document, Section, Text, write_document
-from torchslim.report.method_tables import times
+from torchslim.report.method_tables import interval_cell, times
 from torchslim.report.runs import hardware_lines
 from torchslim.report.stats import ranges_overlap
 from torchslim.report.tables import Table
@@ -19,12 +20,27 @@ from torchslim.store import ResultRow, Store
 from torchslim.yolo.latency import latency_target, stored_latency
 
 
+def speedup_interval(lat: dict, chain: str, runtime: str, size: int, batch: int) -> SpeedRatio | None:
+    """The reference's time over ``chain``'s with its 95 % interval, from the rounds they were timed
+    side by side in (None for timings stored without enough rounds)."""
+    ref, own = lat.get(("finetune", runtime, size, batch)), lat.get((chain, runtime, size, batch))
+    a, b = (ref or {}).get("rounds_s") or (), (own or {}).get("rounds_s") or ()
+    if len(a) != len(b) or len(a) < min_rounds_for(0.95):
+        return None
+    return ratio_from_rounds(list(a), list(b))
+
+
 def speedup(lat: dict, chain: str, runtime: str, size: int, batch: int) -> str:
-    """Reference median / this median. Below 0.95x it says SLOWER, unless the two p10-p90 ranges
-    overlap: then the difference is within the measured noise, and it says that instead."""
+    """Reference time / this time with its interval (``2.04x (1.95–2.11)``). Timings stored before
+    rounds were kept fall back to the medians: below 0.95x it says SLOWER, unless the two p10-p90
+    ranges overlap: then the difference is within the measured noise, and it says that instead."""
     ref, own = lat.get(("finetune", runtime, size, batch)), lat.get((chain, runtime, size, batch))
     if not ref or not own:
         return "not measured"
+    if chain == "finetune":
+        return "1.00x"
+    if (interval := speedup_interval(lat, chain, runtime, size, batch)) is not None:
+        return interval_cell(interval)
     overlap = ranges_overlap((own["p10_s"], own["p90_s"]), (ref["p10_s"], ref["p90_s"]))
     return times(ref["median_ms"] / own["median_ms"], within_noise=overlap, slower_below=0.95)
 
@@ -132,10 +148,9 @@ def build(cfg: DetectRunConfig, rows: list[ResultRow], lat: dict, source: str) -
                     f"checkpoints timed side by side in {m.rounds} interleaved rounds in one process "
                     "(PyTorch: Conv+BN fused; "
                     "ONNX Runtime: the exported graph, CPUExecutionProvider), threads "
-                    f"{cfg.threads or 'all cores'}. 'SLOWER' marks a checkpoint slower than the reference beyond "
-                    "the noise; "
-                    "'within noise' one slower by its median whose p10-p90 range overlaps the reference's (the spreads "
-                    "are in the latency tables below).\n"
+                    f"{cfg.threads or 'all cores'}. Each speedup is the median of the per-round ratios with its 95 % "
+                    "order-statistic interval over the rounds; 'within noise' marks an interval that includes 1.0, "
+                    "'SLOWER' one wholly below it (the spreads are in the latency tables below).\n"
                     "- **mAP**: Ultralytics' validator on the val split of the data at imgsz "
                     f"{cfg.train.imgsz}, for every "
                     "checkpoint, on a copy of the model loaded from its saved artifact."
