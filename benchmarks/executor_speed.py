@@ -31,6 +31,7 @@ from _common import ROOT, MachineWatch, write_section
 from torchslim.measurement.ratio import min_rounds_for, ratio_from_rounds, verdict_text
 
 TARGET = 0.65  # auto's wall time at most this fraction of one worker's
+SPEEDUP_TARGET = round(1 / TARGET, 2)  # the same target as a speedup of auto over one worker
 SMALL = "models=[enhanced_lenet5] seeds=[0] train.epochs=1"
 
 
@@ -73,7 +74,7 @@ def main() -> None:
     speedup = ratio_from_rounds(walls["1"], walls["auto"])
     first = outs[0]
     same = all(o == first for o in outs)
-    said = verdict_text(speedup, 1 / TARGET)
+    said = verdict_text(speedup, SPEEDUP_TARGET)
     print(f"speedup of auto over one worker {speedup.text()}: {said}; identical top-1 in all runs: {same}")
     rel = args.config.resolve().relative_to(ROOT)
     med = {k: sorted(v)[len(v) // 2] for k, v in walls.items()}
@@ -91,10 +92,11 @@ the task's (one thread for these small models), so both executors train identica
 | `--workers auto` | {med["auto"]:.0f} s | {" / ".join(f"{w:.0f}" for w in walls["auto"])} | {how["auto"]} |
 
 - Speedup of auto over one worker (median of the per-round ratios, 95 % interval): **{speedup.text()}**.
-- Target: auto's wall time at most {TARGET} of one worker's, i.e. a speedup of at least {1 / TARGET:.2f}x: {said}.
+- Target: auto's wall time at most {TARGET} of one worker's, i.e. a speedup of at least {SPEEDUP_TARGET}x: {said}.
+  The target was set for the whole demo, where training dominates; the smaller the workload, the larger the
+  share of what runs serially in both (process start, the latency measurement, the report).
 - Stored top-1 identical in all {len(outs)} runs: **{"yes" if same else "NO"}** ({len(first)} rows each).
-- Each wall time includes process start, the measurement phase (latency, alone on the machine) and the
-  report, which run serially in both; the smaller the workload, the larger their share.
+- Each wall time includes process start, the measurement phase (latency, alone on the machine) and the report.
 {watch.stop().text()}""",
     )
 
