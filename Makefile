@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,yolo,ray,mlflow]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,yolo,ray,mlflow,search]'
 	touch $(STAMP)
 
 demo: $(STAMP)

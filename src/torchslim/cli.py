@@ -61,6 +61,37 @@ def run(
     _print_rows(rows)
 
 
+@app.command()
+def search(
+    config: Path = typer.Argument(..., help="YAML recipe with one model (and a search: section, or the flags)"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. search.trials=10"),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="top-1 points the pick may lose (default 1.0)"),
+    objective: Optional[str] = typer.Option(
+        None,
+        "--objective",
+        help="latency:onnxruntime:b1 | latency:onnxruntime:b8 | latency:torch:b1 | size | macs",
+    ),
+    trials: Optional[int] = typer.Option(None, "--trials", help="trials to finish (default 20)"),
+    workers: str = typer.Option("1", "--workers", help="trials trained side by side: a number, or auto"),
+    executor: str = typer.Option("local", "--executor", help="where trials run: local (this machine) or ray"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT"),
+) -> None:
+    """Find the fastest (or smallest) model within an accuracy budget, across method chains, with Optuna."""
+    from torchslim.config import RunConfig, load_config
+    from torchslim.errors import ConfigError
+    from torchslim.runner import ExecutorChoice
+    from torchslim.search.command import search as run_search
+
+    flags = {"max_drop": max_drop, "objective": objective, "trials": trials}
+    extra = [f"search.{k}={v}" for k, v in flags.items() if v is not None]
+    cfg = load_config(config, list(overrides or []) + extra)
+    if not isinstance(cfg, RunConfig):
+        raise ConfigError(f"{config}: a search runs on a classification recipe (one model), not a sweep or detector")
+    result = run_search(cfg, source=str(config), executor=ExecutorChoice(executor, _workers(workers), address))
+    if result.pick is None:
+        raise typer.Exit(1)
+
+
 def _workers(text: str) -> int | str:
     """``--workers`` as given: a number where it is one (``ExecutorChoice`` checks it)."""
     return int(text) if text.strip().lstrip("-").isdigit() else text

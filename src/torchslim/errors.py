@@ -50,6 +50,11 @@ class TrainingDivergedError(TorchslimError):
     """The loss became NaN or infinite; continuing would only waste time."""
 
 
+class BelowBudget(TorchslimError):
+    """A search trial whose first fine-tuning epoch already fell below the accuracy budget (less a
+    margin): it is stopped there instead of trained to the end (``train.abandon_below``)."""
+
+
 class ExportError(TorchslimError):
     """The model could not be exported to ONNX by either exporter."""
 

@@ -476,10 +476,12 @@ def run_tasks(
     ctx: TaskContext | None = None,
     executor: ExecutorChoice | None = None,
     homes: list[Path] | None = None,
+    expected: tuple[type[BaseException], ...] = (),
 ) -> Store:
     """Run the tasks not yet in the store (all of them with ``force``), then time what was not yet
     timed, alone on the machine; returns the store. The driver is the only writer of the store;
-    workers write only in ``homes`` (the run folders, default ``cfg``'s)."""
+    workers write only in ``homes`` (the run folders, default ``cfg``'s). A task failing with an
+    ``expected`` error is recorded as a failure and the others go on (a search's stopped trials)."""
     store = Store(cfg.store)
     todo = list({t.key: t for t in tasks if force or not store.has(t.key)}.values())  # a shared task runs once
     for t in tasks:
@@ -506,7 +508,8 @@ def run_tasks(
             else:
                 err = outcome.error
                 store.put_failure(outcome.key, failure_note(err))
-                board.finish(outcome.key, False, f"failed: {type(err).__name__}")
+                said = f"stopped: {err}" if isinstance(err, expected) else f"failed: {type(err).__name__}"
+                board.finish(outcome.key, False, said)
 
         try:
             with board:
@@ -517,6 +520,7 @@ def run_tasks(
                     on_start=lambda o: board.start(o.job.key, "" if o.where == "driver" else o.where),
                     on_finish=finish,
                     idle=board.refresh,
+                    expected=expected,
                 )
         except KeyboardInterrupt:
             raise Interrupted(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from torchslim.config.detect import DetectRunConfig
 from torchslim.config.names import RunName
+from torchslim.config.search import SearchConfig
 from torchslim.config.sweep import SweepConfig
 from torchslim.config.tracking import TrackingConfig
 from torchslim.data.base import DATASETS, DatasetConfig
@@ -64,6 +65,9 @@ class RunConfig(BaseModel):
     output_dir: Path | None = Field(None, description="default: runs/<name>")
     store: Path = Field(Path("runs/torchslim.db"), description="SQLite results store")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    search: SearchConfig | None = Field(
+        None, description="what `torchslim search` looks for (`torchslim run` ignores it)"
+    )
 
     @field_validator("models", mode="before")
     @classmethod

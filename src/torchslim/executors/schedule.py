@@ -28,11 +28,14 @@ def drive(
     on_start: Callable[[Order], None] = lambda o: None,
     on_finish: Callable[[Outcome], None] = lambda o: None,
     idle: Callable[[], None] = lambda: None,
+    expected: tuple[type[BaseException], ...] = (),
 ) -> None:
     """Run ``jobs`` on ``backend``; ``prepare`` completes a job as it starts (with what the jobs it
     needed produced); ``on_finish`` sees every outcome (the driver stores it there).
 
     A job needing one that failed never starts; the first failure is raised once nothing is in flight.
+    An error of an ``expected`` type (a search trial stopped below its budget) is an outcome like a
+    result: it goes to ``on_finish`` and the other jobs go on.
     """
     keys = {j.key for j in jobs}
     if len(keys) != len(jobs):
@@ -57,7 +60,7 @@ def drive(
             on_finish(outcome)
             if outcome.error is None:
                 done.add(outcome.key)
-            elif failure is None:
+            elif failure is None and not isinstance(outcome.error, expected):
                 failure = outcome
         idle()
     if failure is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,25 +159,46 @@ def speedup_intervals(
 ) -> dict[tuple[str, str, int], SpeedRatio]:
     """The baseline's time over the target's for every (runtime, provider, batch) both run, timed
     side by side in alternating rounds, each with its 95 % interval (``measurement.ratio``)."""
+    ratios, _ = paired_ratios({"base": baseline, "target": target}, [("base", "target")], cfg, rel_width)
+    return {k: r for (_, _, k), r in ratios.items()}
+
+
+def paired_ratios(
+    targets: dict[str, str | Path | nn.Module],
+    pairs: list[tuple[str, str]],
+    cfg: BenchConfig,
+    rel_width: float = 0.05,
+    budget_s: float | None = None,
+) -> tuple[dict[tuple[str, str, tuple], SpeedRatio], dict[tuple[str, tuple], float]]:
+    """Several models timed together in alternating rounds: for each ``(a, b)`` pair and each
+    (runtime, provider, batch) both run, a's time over b's with its 95 % interval; and each model's
+    median of its per-round medians, in ms, keyed ``(label, (runtime, provider, batch))``."""
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     runners: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for tag, t in (("base", baseline), ("target", target)):
+        for tag, t in targets.items():
             model, spec, _ = resolve_target(t, cfg)
             model.eval()
             onnx_path = model.onnx_path if isinstance(model, OnnxModel) else None
             if onnx_path is None and "onnxruntime" in cfg.runtimes:
-                onnx_path = Path(tmp) / f"{tag}.onnx"
+                onnx_path = Path(tmp) / f"{len(runners)}.onnx"
                 export_onnx(model, torch.zeros(1, *spec.shape), onnx_path)
             keys, fns = latency_runners(model, spec, cfg, onnx_path, threads)
             runners.update({json.dumps([tag, *k]): f for k, f in zip(keys, fns)})
-        common = [json.loads(k)[1:] for k in runners if json.loads(k)[0] == "target"]
-        common = [k for k in common if json.dumps(["base", *k]) in runners]
-        pairs = [(json.dumps(["base", *k]), json.dumps(["target", *k])) for k in common]
-        budget = max(10.0, cfg.min_seconds * 4 * len(pairs))
-        ratios, _ = measure_ratios(runners, pairs, rel_width=rel_width, budget_s=budget)
-    return {tuple(k): ratios[pair] for k, pair in zip(common, pairs)}
+        rows = [(a, b, tuple(json.loads(k)[1:])) for a, b in pairs for k in runners if json.loads(k)[0] == b]
+        rows = [(a, b, k) for a, b, k in rows if json.dumps([a, *k]) in runners]
+        timed = {json.dumps([t, *k]) for a, b, k in rows for t in (a, b)}
+        budget = budget_s if budget_s is not None else max(10.0, cfg.min_seconds * 4 * len(rows))
+        ratios, times = measure_ratios(
+            {k: f for k, f in runners.items() if k in timed},
+            [(json.dumps([a, *k]), json.dumps([b, *k])) for a, b, k in rows],
+            rel_width=rel_width,
+            budget_s=budget,
+        )
+    out = {(a, b, k): ratios[(json.dumps([a, *k]), json.dumps([b, *k]))] for a, b, k in rows}
+    medians = {(json.loads(k)[0], tuple(json.loads(k)[1:])): statistics.median(v) * 1e3 for k, v in times.items()}
+    return out, medians
 
 
 def measure(

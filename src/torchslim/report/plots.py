@@ -138,6 +138,51 @@ def dynamics_plot(entry: Entry, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def front_plot(
+    pts: Sequence[tuple[float, float]],
+    labels: Sequence[str],
+    floor: float,
+    pick: int | None,
+    xlabel: str,
+    title: str,
+    path: Path,
+) -> Path:
+    """Top-1 against a cost for every trial of a search: the Pareto front, the accuracy floor of the
+    budget, and the pick."""
+    front = pareto_front(pts)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4c72b0", zorder=3, label="trial")
+    ax.plot(
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        color="#dd8452",
+        marker="o",
+        zorder=4,
+        label="Pareto front",
+    )
+    ax.axhline(floor, color="#c44e52", linestyle="--", linewidth=1, label="accuracy budget")
+    if pick is not None:
+        ax.scatter(
+            [pts[pick][0]],
+            [pts[pick][1]],
+            s=160,
+            facecolors="none",
+            edgecolors="#2ca02c",
+            linewidths=2,
+            zorder=5,
+            label="pick",
+        )
+    for (x, y), names in label_clusters(pts, labels):
+        ax.annotate(" ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")

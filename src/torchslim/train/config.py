@@ -45,6 +45,13 @@ class TrainConfig(BaseModel):
         "auto", description="auto = bf16 autocast on CUDA, fp32 on the CPU; fp16 (CUDA only) scales the loss"
     )
 
+    abandon_below: float | None = Field(
+        None,
+        description="stop with BelowBudget when the evaluated top-1 after the first epoch of a fit is below "
+        "this (set by torchslim search on its trials; not part of a task's key: a trial that finishes "
+        "computes exactly what the same task computes without it)",
+    )
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -55,4 +62,5 @@ class TrainConfig(BaseModel):
     def key(self) -> dict[str, Any]:
         """The settings as they enter a task's key: the machine choices only when stated."""
         out = json.loads(self.model_dump_json())
+        out.pop("abandon_below")
         return {k: v for k, v in out.items() if not (k in MACHINE_CHOICES and v == "auto")}

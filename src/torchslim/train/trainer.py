@@ -14,7 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from torchslim.data import BatchLoader, DataBundle
 from torchslim.device import current
-from torchslim.errors import ConfigError, TrainingDivergedError
+from torchslim.errors import BelowBudget, ConfigError, TrainingDivergedError
 from torchslim.export.checkpoint import read_checkpoint, save_atomic
 from torchslim.measurement.accuracy import Accuracy, evaluate
 from torchslim.train.config import TrainConfig
@@ -146,12 +146,25 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
                 save_atomic(_checkpoint_blob((model, ema), opt, sched, epoch + 1, result.history), checkpoint)
                 for listener in CHECKPOINT_LISTENERS:
                     listener(checkpoint)
+            abandon_if_below(cfg, epoch, stats)
     result.train_seconds = time.perf_counter() - t0
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())
     if eval_loader is not None:
         result.accuracy = evaluate(model, eval_loader, cfg.channels_last)
     return result
+
+
+def abandon_if_below(cfg: TrainConfig, epoch: int, stats: dict[str, float]) -> None:
+    """A search trial that is already below its budget after its first epoch will not make it:
+    stop it (after its checkpoint is saved, so the same task run plainly resumes from there)."""
+    if cfg.abandon_below is None or epoch != 0 or "eval_top1" not in stats:
+        return
+    if stats["eval_top1"] < cfg.abandon_below:
+        raise BelowBudget(
+            f"top-1 {stats['eval_top1']:.2f}% after the first fine-tuning epoch is below {cfg.abandon_below:.2f}% "
+            "(the search's budget less its margin): trial stopped early"
+        )
 
 
 def _ema(model: nn.Module, cfg: TrainConfig) -> AveragedModel | None:

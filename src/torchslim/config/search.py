@@ -1,0 +1,121 @@
+"""The ``search:`` section: what ``torchslim search`` looks for, within what accuracy budget, over which chains.
+
+A chain family is its pruning step and its quantization step joined by ``+`` (``structured+static``,
+``unstructured``, ``qat``); the default space holds every family the methods allow.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Objective = Literal["latency:onnxruntime:b1", "latency:onnxruntime:b8", "latency:torch:b1", "size", "macs"]
+OBJECTIVES: tuple[str, ...] = Objective.__args__  # type: ignore[attr-defined]
+PRUNING = ("structured", "unstructured")
+QUANTIZATION = ("static", "qat")
+#: every chain the methods allow: a pruning step, a quantization step, or both (pruning first)
+FAMILIES = tuple(
+    "+".join(p for p in (prune, quant) if p)
+    for prune, quant in product(("", *PRUNING), ("", *QUANTIZATION))
+    if prune or quant
+)
+Importance = Literal["l1", "taylor", "idap", "random"]
+
+
+class Interval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    low: float = Field(..., gt=0, lt=1)
+    high: float = Field(..., gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Interval":
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+
+class StructuredSpace(BaseModel):
+    """Channel pruning: by a ratio of channels removed, or by a MACs target kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Literal["macs_target", "ratio"] = Field(
+        "macs_target", description="what is sampled: the fraction of MACs kept, or of channels removed"
+    )
+    range: Interval = Field(default_factory=lambda: Interval(low=0.2, high=0.8))
+    importance: list[Importance] = Field(
+        default_factory=lambda: ["l1", "taylor", "idap", "random"],
+        min_length=1,
+        description="idap = prune.idap (IDAP++, MACs target only), the others prune.structured's criteria",
+    )
+    round_to: list[int] = Field(
+        default_factory=lambda: [1, 8], min_length=1, description="channel multiples to try (1 = exact widths)"
+    )
+
+    @model_validator(mode="after")
+    def _idap_needs_macs(self) -> "StructuredSpace":
+        if "idap" in self.importance and self.amount != "macs_target":
+            raise ValueError("importance 'idap' (IDAP++) takes a MACs target: set amount: macs_target or drop idap")
+        return self
+
+
+class SearchSpace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chains: list[str] = Field(
+        default_factory=lambda: list(FAMILIES), min_length=1, description=f"chain families: {', '.join(FAMILIES)}"
+    )
+    structured: StructuredSpace = Field(default_factory=StructuredSpace)
+    sparsity: Interval = Field(default_factory=lambda: Interval(low=0.3, high=0.9), description="unstructured")
+    finetune: list[Literal["plain", "kd"]] = Field(
+        default_factory=lambda: ["plain", "kd"], min_length=1, description="how a pruning step is fine-tuned"
+    )
+    finetune_epochs: int = Field(2, ge=1, description="fine-tuning (or KD) epochs after a pruning step")
+    qat_epochs: int = Field(2, ge=1)
+
+    @field_validator("chains")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for family in value:
+            if family not in FAMILIES:
+                raise ValueError(f"unknown chain family '{family}'; choose from: {', '.join(FAMILIES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a chain family is listed twice")
+        return value
+
+
+class SearchConfig(BaseModel):
+    """``torchslim search``: the best ``objective`` within ``max_drop`` points of the baseline's top-1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective = "latency:onnxruntime:b1"
+    max_drop: float = Field(1.0, ge=0, description="top-1 points the pick may lose against the baseline")
+    trials: int = Field(20, ge=1, le=1000)
+    margin: float = Field(
+        2.0,
+        ge=0,
+        description="a trial is stopped after its first fine-tuning epoch when it is more than max_drop + "
+        "margin points below the baseline",
+    )
+    seed: int = Field(0, description="the sampler's seed")
+    space: SearchSpace = Field(default_factory=SearchSpace)
+    confirm: bool = Field(True, description="rerun the pick on every other seed of the recipe and report the mean")
+
+    @property
+    def runtime(self) -> str | None:
+        return self.objective.split(":")[1] if self.objective.startswith("latency:") else None
+
+    @property
+    def batch(self) -> int | None:
+        return int(self.objective.rsplit(":b", 1)[1]) if self.objective.startswith("latency:") else None
+
+    def families(self) -> list[str]:
+        """The space's chain families this objective can judge: an INT8 chain ships an ONNX Runtime
+        file, which has no PyTorch latency."""
+        if self.runtime == "torch":
+            return [f for f in self.space.chains if not any(q in f.split("+") for q in QUANTIZATION)]
+        return list(self.space.chains)

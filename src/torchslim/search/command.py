@@ -1,0 +1,72 @@
+"""``torchslim search``: trials, the pick, its confirmation on the other seeds, and the outputs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from torchslim.config import RunConfig
+from torchslim.config.search import SearchConfig
+from torchslim.methods.chain import Chain
+from torchslim.runner import ExecutorChoice, run_tasks
+from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
+from torchslim.search.study import baseline_of, run_trials
+from torchslim.store import Store
+from torchslim.tasks import Task
+from torchslim.ui import console
+
+
+def search(
+    cfg: RunConfig,
+    source: str = "",
+    executor: ExecutorChoice | None = None,
+    formats: tuple[str, ...] = ("md", "html", "terminal"),
+) -> SearchResult:
+    """Run (or resume) the search of ``cfg.search`` and write its outputs under ``<run>/search``."""
+    search_cfg = cfg.search or SearchConfig()
+    trials, _, store, base = run_trials(cfg, search_cfg, source, executor)
+    base_row = store.get(base.key)
+    pick, runner_up, rule = choose(trials, search_cfg)
+    result = SearchResult(
+        trials, front_of(trials), pick, runner_up, rule, base_row.metrics["top1"], cfg.run_dir / "search"
+    )
+    if pick is not None:
+        pick_task = replace(base, chain=Chain.parse(pick.chain), finetune=cfg.finetune)
+        pick_row = store.get(pick_task.key)
+        result.rows = {"base": base_row, "pick": pick_row}
+        if search_cfg.runtime is not None:
+            rows = {"base": base_row, "pick": pick_row}
+            if runner_up is not None:
+                rows["runner_up"] = store.get(replace(pick_task, chain=Chain.parse(runner_up.chain)).key)
+            console.print("[bold]search[/bold] re-timing the pick against the runner-up and the baseline, side by side")
+            retime(result, rows, search_cfg, cfg.measure.threads)
+        if search_cfg.confirm and len(cfg.seeds) > 1:
+            result.confirmed = confirm(cfg, base, pick_task, store, executor, source)
+        write_pick(result, cfg, pick_row, source)
+    written = write_outputs(result, search_cfg, formats, console)
+    result.files.update(written)
+    console.print(rule)
+    for name, path in result.files.items():
+        console.print(f"search: {name}: {path}")
+    return result
+
+
+def confirm(
+    cfg: RunConfig, base: Task, pick_task: Task, store: Store, executor: ExecutorChoice | None, source: str
+) -> dict[int, dict]:
+    """The pick's chain and its baseline on every other seed of the recipe, as ordinary tasks."""
+    trial_cfg, _ = baseline_of(cfg, source)
+    tasks = []
+    for seed in cfg.seeds[1:]:
+        tasks += [replace(base, seed=seed), replace(pick_task, seed=seed)]
+    console.print(f"[bold]search[/bold] confirming the pick on seed(s) {', '.join(map(str, cfg.seeds[1:]))}")
+    run_tasks(trial_cfg, tasks, executor=executor)
+    out = {}
+    for seed in cfg.seeds[1:]:
+        b, p = store.get(replace(base, seed=seed).key), store.get(replace(pick_task, seed=seed).key)
+        if b is not None and p is not None:
+            out[seed] = {
+                "baseline": b.metrics["top1"],
+                "pick": p.metrics["top1"],
+                "drop": b.metrics["top1"] - p.metrics["top1"],
+            }
+    return out

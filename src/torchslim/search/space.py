@@ -1,0 +1,52 @@
+"""A trial's method chain, drawn from the search space with Optuna's define-by-run API.
+
+The parameter names are fixed (``chain``, ``importance``, ``macs_target_pct`` or ``ratio_pct``,
+``round_to``, ``finetune``, ``sparsity_pct``), so trials of a study stay comparable and a killed
+trial can be enqueued again with its parameters. Amounts are whole percents on a 5 % grid: two
+trials that draw the same chain are the same task, which the store computes once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchslim.config.search import SearchConfig
+
+STEP_PCT = 5
+
+
+def suggest_chain(trial: Any, search: SearchConfig) -> list[dict[str, dict]]:
+    """The chain of ``trial`` as recipe entries (``[{method: settings}, ...]``), pruning first."""
+    space = search.space
+    parts = trial.suggest_categorical("chain", search.families()).split("+")
+    steps: list[dict[str, dict]] = []
+    if "structured" in parts:
+        st = space.structured
+        importance = trial.suggest_categorical("importance", st.importance)
+        amount = percent(trial, f"{st.amount}_pct", st.range.low, st.range.high)
+        round_to = trial.suggest_categorical("round_to", st.round_to)
+        width = None if round_to == 1 else round_to
+        if importance == "idap":  # IDAP++ fine-tunes each of its steps by distillation itself
+            steps.append({"prune.idap": {"macs_target": amount, "steps": 3, "finetune_epochs": 1, "round_to": width}})
+        else:
+            kd = trial.suggest_categorical("finetune", space.finetune) == "kd"
+            settings = {st.amount: amount, "importance": importance, "round_to": width}
+            steps.append({"prune.structured": settings | {"finetune_epochs": 0 if kd else space.finetune_epochs}})
+            if kd:
+                steps.append({"distill.kd": {"epochs": space.finetune_epochs}})
+    if "unstructured" in parts:
+        # fine-tuned with its masks attached: KD after it would regrow the zeroed weights
+        sparsity = percent(trial, "sparsity_pct", space.sparsity.low, space.sparsity.high)
+        steps.append({"prune.unstructured": {"sparsity": sparsity, "finetune_epochs": space.finetune_epochs}})
+    if "static" in parts:
+        steps.append({"quant.static": {}})
+    if "qat" in parts:
+        steps.append({"quant.qat": {"epochs": space.qat_epochs}})
+    return steps
+
+
+def percent(trial: Any, name: str, low: float, high: float) -> float:
+    """A fraction drawn as a whole percent on the grid (``low`` and ``high`` rounded onto it)."""
+    lo = max(STEP_PCT, round(100 * low / STEP_PCT) * STEP_PCT)
+    hi = max(lo, round(100 * high / STEP_PCT) * STEP_PCT)
+    return trial.suggest_int(name, lo, hi, step=STEP_PCT) / 100

@@ -1,0 +1,184 @@
+"""The search loop: Optuna asks for chains, torchslim runs them as tasks, the judged trials are told back.
+
+The study lives in an SQLite file beside the results store (``<store>.optuna.db``), named by the
+content of the baseline task and the search settings (not their paths), so rerunning the same
+command after a kill continues it: finished trials are kept, and trials that were running when
+the process died are marked failed and asked again with the same parameters (their tasks resume
+from their last epoch checkpoint). Raising ``trials`` continues the same study.
+
+Two objectives, top-1 (maximised) and the cost (minimised), with the accuracy budget as an Optuna
+constraint (``drop - max_drop <= 0``), so the TPE sampler learns where the feasible region is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from torchslim.config import RunConfig
+from torchslim.config.search import SearchConfig
+from torchslim.errors import BelowBudget, ConfigError, TorchslimError
+from torchslim.runner import ExecutorChoice, run_tasks
+from torchslim.search.space import suggest_chain
+from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, judge, trial_task
+from torchslim.store import Store
+from torchslim.tasks import Task, expand
+from torchslim.ui import console
+
+
+def optuna():
+    """Optuna, an optional extra (``torchslim[search]``), imported only by a search."""
+    try:
+        import optuna as lib
+    except ImportError:
+        raise ConfigError("torchslim search needs Optuna: pip install 'torchslim[search]'") from None
+    lib.logging.set_verbosity(lib.logging.WARNING)
+    warnings.filterwarnings("ignore", category=lib.exceptions.ExperimentalWarning)
+    return lib
+
+
+def storage_path(store: Path) -> Path:
+    return store.with_name(store.stem + ".optuna.db")
+
+
+def study_name(cfg: RunConfig, base: Task, search: SearchConfig) -> str:
+    """Keyed by content: the baseline task's hash and every search setting that changes a trial."""
+    settings = search.model_dump(mode="json", exclude={"trials", "confirm"})
+    digest = hashlib.sha1(json.dumps([base.config_hash, base.seed, settings, cfg.finetune.key()]).encode())
+    return f"{cfg.name}:{digest.hexdigest()[:16]}"
+
+
+def open_study(cfg: RunConfig, base: Task, search: SearchConfig, parallel: int) -> Any:
+    lib = optuna()
+    sampler = lib.samplers.TPESampler(
+        seed=search.seed,
+        n_startup_trials=max(4, min(10, search.trials // 3)),
+        multivariate=True,
+        group=True,  # the parameters present depend on the chain family
+        constant_liar=parallel > 1,
+        constraints_func=lambda t: [over_budget(t.user_attrs, search.max_drop)],
+    )
+    path = storage_path(Path(cfg.store))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    study = lib.create_study(
+        study_name=study_name(cfg, base, search),
+        storage=f"sqlite:///{path}",
+        directions=["maximize", "minimize"],
+        sampler=sampler,
+        load_if_exists=True,
+    )
+    recover(study)
+    return study
+
+
+def over_budget(attrs: dict, max_drop: float) -> float:
+    """Optuna's constraint: at most 0 within the budget; a trial stopped early or failed is far outside."""
+    drop = attrs.get("drop")
+    return float("inf") if drop is None else drop - max_drop
+
+
+def recover(study: Any) -> int:
+    """Trials left running by a killed search: marked failed and asked again with their parameters."""
+    lib = optuna()
+    stale = study.get_trials(deepcopy=False, states=(lib.trial.TrialState.RUNNING,))
+    for t in stale:
+        study.tell(t.number, state=lib.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"redo_of": t.number})
+    if stale:
+        console.print(f"search: {len(stale)} trial(s) interrupted last time are asked again")
+    return len(stale)
+
+
+def judged_trials(study: Any) -> list[Judged]:
+    """Every trial the search finished and judged, in order (not those abandoned by a kill)."""
+    return [Judged.from_attrs(t.user_attrs) for t in study.get_trials(deepcopy=False) if "state" in t.user_attrs]
+
+
+def parallel_trials(executor: ExecutorChoice | None) -> int:
+    """How many trials are asked at once: one per worker, so they train side by side."""
+    if executor is None:
+        return 1
+    if executor.kind == "ray":
+        return 4
+    if executor.workers == "auto":
+        return max(1, (os.cpu_count() or 1) // 2)
+    return int(executor.workers)
+
+
+def baseline_of(cfg: RunConfig, source: str) -> tuple[RunConfig, Task]:
+    """The run config trials share (one model, the first seed, latency timed by the search itself) and
+    the baseline task every trial starts from."""
+    if len(cfg.models) != 1:
+        names = ", ".join(m.label for m in cfg.models)
+        raise ConfigError(f"a search takes one model; this config names {len(cfg.models)} ({names}): keep one")
+    measure = cfg.measure.model_copy(update={"latency": False, "compare": False})
+    trial_cfg = cfg.model_copy(update={"measure": measure, "methods": [], "seeds": [cfg.seeds[0]]})
+    return trial_cfg, expand(trial_cfg, source)[0]
+
+
+def run_trials(
+    cfg: RunConfig, search: SearchConfig, source: str = "", executor: ExecutorChoice | None = None
+) -> tuple[list[Judged], Any, Store, Task]:
+    """Run the search until ``search.trials`` trials are judged; returns them, the study, the store
+    and the baseline task."""
+    trial_cfg, base = baseline_of(cfg, source)
+    trial_cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    store = run_tasks(trial_cfg, [base], executor=executor)
+    base_row = store.get(base.key)
+    if base_row is None:
+        raise TorchslimError(f"the baseline did not train, so nothing can be searched: {store.failure(base.key)}")
+    floor = base_row.metrics["top1"] - search.max_drop
+    abandon = floor - search.margin
+    parallel = parallel_trials(executor)
+    study = open_study(cfg, base, search, parallel)
+    done = judged_trials(study)
+    console.print(
+        f"[bold]search[/bold] {search.objective} within {search.max_drop:g} points of the baseline's "
+        f"{base_row.metrics['top1']:.2f}% (top-1 >= {floor:.2f}%; a trial below {abandon:.2f}% after its first "
+        f"fine-tuning epoch is stopped): {len(done)} of {search.trials} trials already done "
+        f"({storage_path(Path(cfg.store))})"
+    )
+    lib = optuna()
+    while len(done) < search.trials:
+        asked = [study.ask() for _ in range(min(parallel, search.trials - len(done)))]
+        chains = [suggest_chain(t, search) for t in asked]
+        tasks = [trial_task(base, chain, cfg.finetune, abandon) for chain in chains]
+        # a chain stopped early before is stopped again (its epoch checkpoint would let it finish)
+        fresh = [t for t in tasks if not (store.failure(t.key) or "").startswith("BelowBudget")]
+        run_tasks(trial_cfg, fresh, executor=executor, expected=(BelowBudget,))
+        for trial, chain, task in zip(asked, chains, tasks):
+            j = judge(trial.number, chain, task, store, base_row, search, cfg.measure.threads)
+            for key, value in j.as_attrs().items():
+                trial.set_user_attr(key, value)
+            if j.state == COMPLETE:
+                study.tell(trial, [j.top1, j.value])
+            else:
+                state = lib.trial.TrialState.PRUNED if j.state == PRUNED else lib.trial.TrialState.FAIL
+                study.tell(trial, state=state)
+            done.append(j)
+            console.print(f"[bold]trial[/bold] {len(done)}/{search.trials}  {escape(describe(j, search))}")
+    return done, study, store, base
+
+
+def describe(j: Judged, search: SearchConfig) -> str:
+    if j.state == PRUNED:
+        return f"{j.label}: stopped early ({j.note.split(': ', 1)[-1]})"
+    if j.state == FAILED:
+        return f"{j.label}: failed ({j.note})"
+    ok = "within budget" if j.feasible(search.max_drop) else "over budget"
+    return f"{j.label}: top-1 {j.top1:.2f}% ({-j.drop:+.2f}, {ok}), {cost_text(j, search)}"
+
+
+def cost_text(j: Judged, search: SearchConfig) -> str:
+    if search.objective == "macs":
+        return f"{j.macs / 1e6:.2f} M MACs"
+    if search.objective == "size":
+        return f"{j.file_bytes / 1e6:.3f} MB"
+    s = j.speedup or {}
+    return f"{s.get('ratio', 0):.2f}x ({s.get('low', 0):.2f}–{s.get('high', 0):.2f}) faster than the baseline"

@@ -1,0 +1,120 @@
+"""``torchslim search`` end to end on a tiny recipe: trials as stored tasks, the pick, its recipe, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli, tiny_recipe
+
+pytest.importorskip("optuna")
+
+SPACE = {
+    "chains": ["structured", "unstructured", "structured+static"],
+    "structured": {"importance": ["l1", "random"], "round_to": [1]},
+    "finetune": ["plain"],
+    "finetune_epochs": 1,
+}
+
+
+def search_recipe(name="srch", **search):
+    raw = tiny_recipe(name, train={"epochs": 2, "batch_size": 64, "lr": 0.05})
+    raw["search"] = {"objective": "macs", "max_drop": 5.0, "trials": 4, "space": SPACE, "margin": 50.0} | search
+    return raw
+
+
+def test_search_finds_a_pick_within_budget_and_writes_everything(write_config, workspace):
+    cfg = write_config(search_recipe())
+    proc = run_cli("search", str(cfg), cwd=workspace)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = workspace / "runs" / "srch" / "search"
+    trials = json.loads((folder / "trials.json").read_text())
+    assert len(trials) == 4
+    done = [t for t in trials if t["state"] == "complete"]
+    assert done, trials
+    base_top1 = None
+    with sqlite3.connect(workspace / "runs" / "torchslim.db") as db:
+        rows = db.execute("SELECT method_chain, metrics FROM results").fetchall()
+    chains = {c: json.loads(m) for c, m in rows}
+    base_top1 = chains["baseline"]["top1"]
+    for t in done:  # each trial is an ordinary stored task with its measured top-1 and MACs
+        assert chains[t["label"]]["top1"] == t["top1"]
+        assert t["value"] == chains[t["label"]]["macs"]
+        assert abs(t["drop"] - (base_top1 - t["top1"])) < 1e-9
+    feasible = [t for t in done if t["drop"] <= 5.0]
+    pick = min(feasible, key=lambda t: (t["value"], -t["top1"]))
+    assert "Picked: the fewest MACs among the trials within 5 points" in proc.stderr
+    html = (folder / "report.html").read_text()
+    assert "Pareto front" in html and pick["label"].split("(")[0] in html
+    assert (folder / "front.png").stat().st_size > 1000
+    assert (folder / "pick" / "model.onnx").stat().st_size > 1000
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    assert "search" not in recipe and len(recipe["methods"]) == 1
+    assert f"trial {pick['number']}" in (folder / "recipe.yaml").read_text()
+
+
+def test_the_recipe_reproduces_the_picks_top1_in_a_fresh_store(write_config, workspace):
+    cfg = write_config(search_recipe(trials=3))
+    assert run_cli("search", str(cfg), cwd=workspace).returncode == 0
+    folder = workspace / "runs" / "srch" / "search"
+    trials = {t["number"]: t for t in json.loads((folder / "trials.json").read_text())}
+    text = (folder / "recipe.yaml").read_text()
+    number = int(text.split("trial ", 1)[1].split(",", 1)[0])
+    proc = run_cli("run", str(folder / "recipe.yaml"), "store=fresh.db", "measure.latency=false", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with sqlite3.connect(workspace / "fresh.db") as db:
+        rows = dict(db.execute("SELECT method_chain, metrics FROM results").fetchall())
+    assert len(rows) == 2  # trained again from scratch: baseline and the pick's chain
+    assert json.loads(rows[trials[number]["label"]])["top1"] == trials[number]["top1"]
+
+
+def finished(db_path) -> int:
+    if not db_path.exists():
+        return 0
+    try:
+        with sqlite3.connect(db_path) as db:
+            return db.execute("SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_a_killed_search_resumes_without_recomputing_a_finished_trial(write_config, workspace):
+    cfg = write_config(search_recipe(trials=5))
+    env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchslim", "search", str(cfg)],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    optuna_db = workspace / "runs" / "torchslim.optuna.db"
+    deadline = time.time() + 240
+    while finished(optuna_db) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = finished(optuna_db)
+    assert 2 <= before < 5
+    with sqlite3.connect(workspace / "runs" / "torchslim.db") as db:
+        stamps = dict(db.execute("SELECT method_chain, created_at FROM results").fetchall())
+    again = run_cli("search", str(cfg), cwd=workspace)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{before} of 5 trials already done" in again.stderr.replace("\n", " ")
+    with sqlite3.connect(workspace / "runs" / "torchslim.db") as db:
+        after = dict(db.execute("SELECT method_chain, created_at FROM results").fetchall())
+    for chain, stamp in stamps.items():  # nothing stored before the kill was computed again
+        assert after[chain] == stamp
+    trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())
+    assert len(trials) == 5
+    html = (workspace / "runs" / "srch" / "search" / "report.md").read_text()
+    for t in trials:
+        assert t["label"] in html  # every trial is in the output

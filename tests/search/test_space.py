@@ -1,0 +1,89 @@
+"""The search space: every chain family draws a chain the method registry accepts."""
+
+import pytest
+
+from torchslim.config.search import FAMILIES, SearchConfig
+from torchslim.errors import ConfigError
+from torchslim.methods.chain import Chain
+from torchslim.search.space import suggest_chain
+
+optuna = pytest.importorskip("optuna")
+
+
+def fixed(**params):
+    return optuna.trial.FixedTrial(params)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_draws_a_valid_chain(family):
+    search = SearchConfig(space={"chains": [family]})
+    params = {"chain": family, "importance": "l1", "macs_target_pct": 40, "round_to": 8, "finetune": "plain"}
+    params["sparsity_pct"] = 60
+    chain = suggest_chain(fixed(**params), search)
+    parsed = Chain.parse(chain)
+    names = [s.name for s in parsed.steps]
+    assert names[0].startswith("prune.") or names[0].startswith("quant.")
+    assert ("quant.static" in names) == ("static" in family)
+    assert ("quant.qat" in names) == ("qat" in family)
+    assert ("prune.structured" in names) == ("structured" in family.split("+"))
+    assert ("prune.unstructured" in names) == ("unstructured" in family)
+    if "prune.structured" in names:
+        assert parsed.steps[0].params == {"macs_target": 0.4, "importance": "l1", "round_to": 8, "finetune_epochs": 2}
+
+
+def test_kd_fine_tunes_structured_pruning_by_distillation():
+    chain = suggest_chain(
+        fixed(chain="structured", importance="taylor", macs_target_pct=50, round_to=1, finetune="kd"), SearchConfig()
+    )
+    assert chain == [
+        {"prune.structured": {"macs_target": 0.5, "importance": "taylor", "round_to": None, "finetune_epochs": 0}},
+        {"distill.kd": {"epochs": 2}},
+    ]
+
+
+def test_idap_is_its_own_method_with_a_macs_target():
+    chain = suggest_chain(
+        fixed(chain="structured+static", importance="idap", macs_target_pct=30, round_to=8), SearchConfig()
+    )
+    assert chain[0] == {"prune.idap": {"macs_target": 0.3, "steps": 3, "finetune_epochs": 1, "round_to": 8}}
+    assert chain[1] == {"quant.static": {}}
+
+
+def test_amounts_stay_on_the_grid_and_in_the_range():
+    search = SearchConfig(space={"chains": ["unstructured"], "sparsity": {"low": 0.33, "high": 0.71}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        sparsity = suggest_chain(trial, search)[0]["prune.unstructured"]["sparsity"]
+        seen.add(sparsity)
+        study.tell(trial, 0.0)
+    assert seen <= {0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7}
+    assert len(seen) > 3
+
+
+def test_torch_latency_leaves_out_chains_that_ship_onnx_only():
+    search = SearchConfig(objective="latency:torch:b1")
+    assert search.families() == ["structured", "unstructured"]
+    assert SearchConfig().families() == list(FAMILIES)
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"space": {"chains": ["structured+kd"]}}, "unknown chain family 'structured+kd'"),
+        ({"space": {"structured": {"amount": "ratio"}}}, "idap"),
+        ({"objective": "latency:tensorrt:b1"}, "objective"),
+        ({"space": {"sparsity": {"low": 0.8, "high": 0.2}}}, "above high"),
+    ],
+)
+def test_bad_search_settings_are_one_line(raw, words, tmp_path):
+    from torchslim.config import load_config
+
+    path = tmp_path / "cfg.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump({"name": "s", "models": ["simple_cnn_6x2"], "dataset": "digits", "search": raw}))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert words in str(err.value) and "\n" not in str(err.value)
