@@ -46,3 +46,16 @@ def test_a_failure_stops_new_starts_and_is_raised():
 def test_a_job_listed_twice_is_refused():
     with pytest.raises(ValueError, match="twice"):
         drive([Job("a", 1, "a"), Job("a", 2, "a")], InProcessBackend(record))
+
+
+@pytest.mark.parametrize("backend", ["in-process", "pool"])
+def test_an_expected_error_is_an_outcome_and_the_others_go_on(backend):
+    jobs = [Job("stopped", "boom", "stopped"), Job("next", "x", "next"), Job("last", "y", "last")]
+    finished = []
+    b = InProcessBackend(record) if backend == "in-process" else ProcessPoolBackend(record, workers=2, cpus=1)
+    try:
+        drive(jobs, b, on_finish=finished.append, expected=(ValueError,))  # a search's trial below budget
+    finally:
+        b.close()
+    assert sorted(o.key for o in finished if o.error is None) == ["last", "next"]
+    assert [type(o.error).__name__ for o in finished if o.error is not None] == ["ValueError"]

@@ -118,3 +118,27 @@ def test_a_killed_search_resumes_without_recomputing_a_finished_trial(write_conf
     html = (workspace / "runs" / "srch" / "search" / "report.md").read_text()
     for t in trials:
         assert t["label"] in html  # every trial is in the output
+
+
+@pytest.mark.parametrize(
+    "raw, flags, words",
+    [
+        (tiny_recipe("two", models=["simple_cnn_6x2", "enhanced_lenet5"]), [], "a search takes one model"),
+        (tiny_recipe("bad"), ["--objective", "latency:tensorrt:b1"], "search.objective"),
+        (tiny_recipe("bad"), ["--max-drop", "-1"], "search.max_drop"),
+    ],
+)
+def test_bad_search_input_is_one_line(write_config, workspace, raw, flags, words):
+    proc = run_cli("search", str(write_config(raw)), *flags, cwd=workspace)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_flags_set_the_search(write_config, workspace):
+    raw = search_recipe(trials=2)
+    proc = run_cli("search", str(write_config(raw)), "--objective", "size", "--trials", "1", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())
+    assert len(trials) == 1 and trials[0]["value"] == trials[0]["file_bytes"]
+    assert "smallest artifact" in proc.stderr
