@@ -56,10 +56,20 @@ def tradeoff_plot(group: ModelGroup, cost: str, path: Path) -> Path | None:
     if len(entries) < 2:
         return None
     pts = [(pick[0](e), e.top1.mean) for e in entries]
+    title = f"{group.model} on {group.dataset}: accuracy vs {'MACs' if cost == 'macs' else 'latency'}"
+    fig, ax = accuracy_front(
+        pts, [e.label for e in entries], "measured", (pick[1], "top-1 (%), mean over seeds"), title
+    )
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def accuracy_front(pts, labels, kind: str, axes: tuple[str, str], title: str, joiner: str = "\n"):
+    """Points of top-1 against a cost with their Pareto frontier and grouped labels: (figure, axes)."""
     front = pareto_front(pts)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4c72b0", zorder=3, label="measured")
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4c72b0", zorder=3, label=kind)
     ax.plot(
         [pts[i][0] for i in front],
         [pts[i][1] for i in front],
@@ -68,14 +78,13 @@ def tradeoff_plot(group: ModelGroup, cost: str, path: Path) -> Path | None:
         zorder=4,
         label="Pareto frontier",
     )
-    for (x, y), labels in label_clusters(pts, [e.label for e in entries]):
-        ax.annotate("\n".join(labels), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(pick[1])
-    ax.set_ylabel("top-1 (%), mean over seeds")
-    ax.set_title(f"{group.model} on {group.dataset}: accuracy vs {'MACs' if cost == 'macs' else 'latency'}")
+    for (x, y), names in label_clusters(pts, labels):
+        ax.annotate(joiner.join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    return _save(fig, path)
+    return fig, ax
 
 
 def ratio_speedup_plot(group: ModelGroup, path: Path) -> Path | None:
@@ -149,18 +158,7 @@ def front_plot(
 ) -> Path:
     """Top-1 against a cost for every trial of a search: the Pareto front, the accuracy floor of the
     budget, and the pick."""
-    front = pareto_front(pts)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4c72b0", zorder=3, label="trial")
-    ax.plot(
-        [pts[i][0] for i in front],
-        [pts[i][1] for i in front],
-        color="#dd8452",
-        marker="o",
-        zorder=4,
-        label="Pareto front",
-    )
+    fig, ax = accuracy_front(pts, labels, "trial", (xlabel, "top-1 (%)"), title, joiner=" ")
     ax.axhline(floor, color="#c44e52", linestyle="--", linewidth=1, label="accuracy budget")
     if pick is not None:
         ax.scatter(
@@ -173,12 +171,6 @@ def front_plot(
             zorder=5,
             label="pick",
         )
-    for (x, y), names in label_clusters(pts, labels):
-        ax.annotate(" ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return _save(fig, path)
 
