@@ -87,3 +87,22 @@ def test_bad_search_settings_are_one_line(raw, words, tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_study_starts_from_the_usual_first_guesses():
+    from torchslim.search.study import first_guesses
+
+    guesses = first_guesses(SearchConfig())
+    assert [g["chain"] for g in guesses] == ["static", "structured", "structured+static"]
+    assert guesses[1] == {
+        "chain": "structured",
+        "macs_target_pct": 50,
+        "importance": "l1",
+        "round_to": 8,
+        "finetune": "plain",
+    }
+    chains = [Chain.parse(suggest_chain(fixed(**g), SearchConfig())) for g in guesses]
+    assert [c.label.split("(")[0] for c in chains] == ["quant.static", "prune.structured", "prune.structured"]
+    # only what the space and the objective allow
+    assert [g["chain"] for g in first_guesses(SearchConfig(objective="latency:torch:b1"))] == ["structured"]
+    assert len(first_guesses(SearchConfig(trials=4))) == 1
