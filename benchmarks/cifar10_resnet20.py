@@ -71,21 +71,24 @@ def baseline_section(base, wall: float) -> str:
 
 def pruning_section(base, pruned) -> str:
 
+    from torchslim.measurement.ratio import ratio_from_rounds
     from torchslim.measurement.side_by_side import side_by_side
+    from torchslim.measurement.timing import TimingConfig
     from torchslim.models import load_model
 
     models, spec = {}, None
     for label, r in (("baseline", base), ("pruned", pruned)):
         models[label], spec = load_model(stored_artifact(r).model_path)
-    lat = side_by_side(models, spec.shape, [1, 64])
+    lat = side_by_side(models, spec.shape, [1, 64], timing=TimingConfig(min_seconds=4.0, rounds=8))
     rows = []
     for label, r in (("baseline", base), ("pruned", pruned)):
         m = r.metrics
         cells = []
         for rt in ("torch", "onnxruntime"):
             for b in (1, 64):
-                t = lat[(label, rt, b)].median_s
-                cells.append(f"{t * 1e3:.2f} ({lat[('baseline', rt, b)].median_s / t:.2f}x)")
+                own, ref = lat[(label, rt, b)], lat[("baseline", rt, b)]
+                speedup = ratio_from_rounds(list(ref.rounds_s), list(own.rounds_s))
+                cells.append(f"{own.median_s * 1e3:.2f} ({'1.00x' if label == 'baseline' else speedup.text()})")
         rows.append(
             [
                 r.method_chain,
@@ -106,7 +109,8 @@ def pruning_section(base, pruned) -> str:
         "<= 50 % of the MACs, channel counts rounded to multiples of 8 (pruned widths: "
         f"{', '.join(map(str, widths))}), coupled residual groups pruned together, then fine-tuned (epochs in the "
         "chain). Same 45,000 / 5,000 split and seed as the baseline. Latency: medians in ms of both saved models "
-        "measured side by side in one process (interleaved rounds), speedup against the baseline in brackets.\n\n"
+        "measured side by side in one process (8 interleaved rounds), speedup against the baseline in brackets with "
+        "its 95 % interval over the rounds.\n\n"
         + markdown_table(
             [
                 "Method",
