@@ -32,7 +32,11 @@ def test_model_may_be_a_single_name():
         (tiny_recipe(dataset="cifar11"), UnknownNameError, "'cifar10'"),
         (tiny_recipe(train={"epochs": "ten"}), ConfigError, "train.epochs: Input should be a valid integer"),
         (tiny_recipe(train={"optimizer": "adam"}), ConfigError, "'sgd' or 'adamw'"),
-        (tiny_recipe(train={"epoch": 3}), ConfigError, "unknown field 'train.epoch'; valid fields here: batch_size"),
+        (
+            tiny_recipe(train={"epoch": 3}),
+            ConfigError,
+            "unknown field 'train.epoch'; valid fields here: abandon_below, batch_size",
+        ),
         (tiny_recipe(seeds=[0, 0]), ConfigError, "seeds must be distinct"),
         ({"models": ["resnet20"]}, ConfigError, "missing required field 'name'"),
     ],
@@ -64,7 +68,8 @@ def test_shipped_configs_validate():
     paths = sorted(root.rglob("*.yaml"))
     assert len(paths) >= 2
     for path in paths:
-        assert path.read_text().startswith("# torchslim run "), f"{path} must begin with the command that runs it"
+        command = "# torchslim search " if path.parent.name == "search" else "# torchslim run "
+        assert path.read_text().startswith(command), f"{path} must begin with the command that runs it"
         assert load_config(path).name
 
 

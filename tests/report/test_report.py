@@ -66,3 +66,25 @@ def test_entries_that_would_read_the_same_are_told_apart_by_their_differing_sett
         "Quant. (Static) · calibration=entropy INT8",
         "Pruning (Unstr.) 50%",
     ]
+
+
+def test_the_ratio_chart_plots_the_interval_it_draws(tmp_path):
+    """The ratio of two medians can lie outside the interval of the per-round ratios (seen on a loaded
+    machine: matplotlib refused the negative error bar); the point is the interval's own ratio."""
+    from types import SimpleNamespace
+
+    from torchslim.measurement.ratio import ratio_from_rounds
+    from torchslim.report.plots import ratio_speedup_plot
+
+    interval = ratio_from_rounds([2.0, 2.1, 2.2, 2.0, 2.1, 2.3, 2.2, 2.1], [1.0] * 8)
+    entry = SimpleNamespace(is_pruning=True, prune_fraction=0.5, method="Pruning (Struct.)")
+    group = SimpleNamespace(
+        batch_sizes=[1],
+        measured=[entry],
+        model="m",
+        dataset="d",
+        speedup=lambda e, rt, b: 1.5,  # below the interval
+        speedup_interval=lambda e, rt, b: interval,
+    )
+    path = ratio_speedup_plot(group, tmp_path / "ratio.png")
+    assert path is not None and path.stat().st_size > 1000

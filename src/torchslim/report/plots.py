@@ -97,7 +97,9 @@ def ratio_speedup_plot(group: ModelGroup, path: Path) -> Path | None:
             s = group.speedup(e, runtime, batch)
             if s is not None:
                 ci = group.speedup_interval(e, runtime, batch)  # the 95 % interval, when timed side by side
-                lo, hi = (ci.low, ci.high) if ci is not None else (s, s)
+                # with an interval, the point is its ratio (the median of the per-round ratios, as in the
+                # table's cell): the ratio of the two medians can lie outside it
+                s, lo, hi = (ci.ratio, ci.low, ci.high) if ci is not None else (s, s, s)
                 series.setdefault((e.method, runtime), []).append((100 * e.prune_fraction, s, s - lo, hi - s))
     if not series:
         return None
