@@ -9,7 +9,7 @@ from torchslim.config.search import SearchConfig
 from torchslim.methods.chain import Chain
 from torchslim.runner import ExecutorChoice, run_tasks
 from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
-from torchslim.search.study import baseline_of, run_trials
+from torchslim.search.study import run_trials
 from torchslim.store import Store
 from torchslim.tasks import Task
 from torchslim.ui import console
@@ -23,7 +23,7 @@ def search(
 ) -> SearchResult:
     """Run (or resume) the search of ``cfg.search`` and write its outputs under ``<run>/search``."""
     search_cfg = cfg.search or SearchConfig()
-    trials, _, store, base = run_trials(cfg, search_cfg, source, executor)
+    trials, _, store, base, trial_cfg = run_trials(cfg, search_cfg, source, executor)
     base_row = store.get(base.key)
     pick, runner_up, rule = choose(trials, search_cfg)
     result = SearchResult(
@@ -40,7 +40,7 @@ def search(
             console.print("[bold]search[/bold] re-timing the pick against the runner-up and the baseline, side by side")
             retime(result, rows, search_cfg, cfg.measure.threads)
         if search_cfg.confirm and len(cfg.seeds) > 1:
-            result.confirmed = confirm(cfg, base, pick_task, store, executor, source)
+            result.confirmed = confirm(cfg, trial_cfg, base, pick_task, store, executor)
         write_pick(result, cfg, pick_row, source)
     written = write_outputs(result, search_cfg, formats, console)
     result.files.update(written)
@@ -51,10 +51,9 @@ def search(
 
 
 def confirm(
-    cfg: RunConfig, base: Task, pick_task: Task, store: Store, executor: ExecutorChoice | None, source: str
+    cfg: RunConfig, trial_cfg: RunConfig, base: Task, pick_task: Task, store: Store, executor: ExecutorChoice | None
 ) -> dict[int, dict]:
     """The pick's chain and its baseline on every other seed of the recipe, as ordinary tasks."""
-    trial_cfg, _ = baseline_of(cfg, source)
     tasks = []
     for seed in cfg.seeds[1:]:
         tasks += [replace(base, seed=seed), replace(pick_task, seed=seed)]

@@ -24,7 +24,7 @@ from torchslim.models import load_model
 from torchslim.report.document import Document, Figure, Section, write_document
 from torchslim.report.plots import front_plot, pareto_front
 from torchslim.report.tables import Table
-from torchslim.search.trials import COMPLETE, Judged, time_against
+from torchslim.search.trials import COMPLETE, Judged, cost_cell, time_against
 from torchslim.store import ResultRow
 
 #: the final comparison of the pick, the runner-up and the baseline: up to this many seconds
@@ -138,18 +138,6 @@ def cost_label(search: SearchConfig) -> str:
     if search.objective == "size":
         return "artifact size (bytes)"
     return f"{search.runtime} latency at batch {search.batch}, relative to the baseline (side by side)"
-
-
-def cost_cell(t: Judged, search: SearchConfig) -> str:
-    if t.state != COMPLETE:
-        return "not measured (" + ("stopped early" if t.state == "pruned" else "failed") + ")"
-    if search.objective == "macs":
-        return f"{t.macs / 1e6:.3f} M"
-    if search.objective == "size":
-        return f"{t.file_bytes / 1e6:.3f} MB"
-    s = t.speedup or {}
-    ms = f"{t.latency_ms:.3f} ms, " if t.latency_ms is not None else ""
-    return f"{ms}{s['ratio']:.2f}x ({s['low']:.2f}–{s['high']:.2f})"
 
 
 def row_cells(t: Judged, search: SearchConfig, pick: Judged | None) -> list[str]:

@@ -26,7 +26,7 @@ from torchslim.config.search import SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
 from torchslim.runner import ExecutorChoice, run_tasks
 from torchslim.search.space import suggest_chain
-from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, judge, trial_task
+from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, trial_task
 from torchslim.store import Store
 from torchslim.tasks import Task, expand
 from torchslim.ui import console
@@ -144,9 +144,9 @@ def baseline_of(cfg: RunConfig, source: str) -> tuple[RunConfig, Task]:
 
 def run_trials(
     cfg: RunConfig, search: SearchConfig, source: str = "", executor: ExecutorChoice | None = None
-) -> tuple[list[Judged], Any, Store, Task]:
-    """Run the search until ``search.trials`` trials are judged; returns them, the study, the store
-    and the baseline task."""
+) -> tuple[list[Judged], Any, Store, Task, RunConfig]:
+    """Run the search until ``search.trials`` trials are judged; returns them, the study, the store,
+    the baseline task and the run config trials share."""
     trial_cfg, base = baseline_of(cfg, source)
     trial_cfg.run_dir.mkdir(parents=True, exist_ok=True)
     store = run_tasks(trial_cfg, [base], executor=executor)
@@ -183,7 +183,7 @@ def run_trials(
                 study.tell(trial, state=state)
             done.append(j)
             console.print(f"[bold]trial[/bold] {len(done)}/{search.trials}  {escape(describe(j, search))}")
-    return done, study, store, base
+    return done, study, store, base, trial_cfg
 
 
 def describe(j: Judged, search: SearchConfig) -> str:
@@ -192,13 +192,4 @@ def describe(j: Judged, search: SearchConfig) -> str:
     if j.state == FAILED:
         return f"{j.label}: failed ({j.note})"
     ok = "within budget" if j.feasible(search.max_drop) else "over budget"
-    return f"{j.label}: top-1 {j.top1:.2f}% ({-j.drop:+.2f}, {ok}), {cost_text(j, search)}"
-
-
-def cost_text(j: Judged, search: SearchConfig) -> str:
-    if search.objective == "macs":
-        return f"{j.macs / 1e6:.2f} M MACs"
-    if search.objective == "size":
-        return f"{j.file_bytes / 1e6:.3f} MB"
-    s = j.speedup or {}
-    return f"{s.get('ratio', 0):.2f}x ({s.get('low', 0):.2f}–{s.get('high', 0):.2f}) faster than the baseline"
+    return f"{j.label}: top-1 {j.top1:.2f}% ({-j.drop:+.2f}, {ok}), {cost_cell(j, search)}"

@@ -134,6 +134,14 @@ def time_against(
     return {(a, b): r for (a, b, k), r in ratios.items() if k == key}, ms
 
 
-def artifact_files(row: ResultRow) -> list:
-    a = stored_artifact(row)
-    return [p for p in (a.model_path, a.onnx_path) if p is not None and p.exists()]
+def cost_cell(t: Judged, search: SearchConfig) -> str:
+    """The trial's cost as printed: MACs, artifact size, or latency with its speedup over the baseline."""
+    if t.state != COMPLETE:
+        return "not measured (" + ("stopped early" if t.state == PRUNED else "failed") + ")"
+    if search.objective == "macs":
+        return f"{t.macs / 1e6:.3f} M"
+    if search.objective == "size":
+        return f"{t.file_bytes / 1e6:.3f} MB"
+    s = t.speedup or {}
+    ms = f"{t.latency_ms:.3f} ms, " if t.latency_ms is not None else ""
+    return f"{ms}{s['ratio']:.2f}x ({s['low']:.2f}–{s['high']:.2f})"
