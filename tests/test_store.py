@@ -26,6 +26,14 @@ def test_same_key_replaces_instead_of_duplicating(tmp_path):
     assert [r.metrics["top1"] for r in rows if r.seed == 0] == [91.0]
 
 
+def test_rows_are_listed_by_key_whatever_order_they_were_stored_in(tmp_path):
+    store = Store(tmp_path / "s.db")
+    for seed, chain in [(1, "prune.x()"), (1, "baseline"), (0, "prune.x()"), (0, "baseline")]:
+        store.put(ResultRow("abc", "run", "m", "d", chain, seed, {}, {}, {}, "sha", {}, {}))
+    listed = [(r.method_chain, r.seed) for r in store.rows()]
+    assert listed == [("baseline", 0), ("baseline", 1), ("prune.x()", 0), ("prune.x()", 1)]
+
+
 def test_unique_key_is_enforced_by_sqlite(tmp_path):
     store = Store(tmp_path / "s.db")
     store.put(row())

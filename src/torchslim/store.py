@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS failures (
 """
 JSON_COLUMNS = ("metrics", "artifacts", "config", "versions", "hardware")
 KEY_COLUMNS = ("config_hash", "model", "dataset", "method_chain", "seed")
+# Rows are listed by what they are, not by when a worker happened to finish them: parallel seeds land in either
+# order, and a listing that changes between identical runs is not reproducible. Baselines come first.
+ROW_ORDER = "model, dataset, method_chain != 'baseline', method_chain, seed, config_hash"
 
 
 @dataclass
@@ -189,7 +192,7 @@ class Store:
             raise ValueError(f"cannot filter results by {sorted(unknown)}")
         where = " AND ".join(f"{k} = ?" for k in filters) or "1"
         with closing(self._connect()) as con:
-            for r in con.execute(f"SELECT * FROM results WHERE {where} ORDER BY id", list(filters.values())):
+            for r in con.execute(f"SELECT * FROM results WHERE {where} ORDER BY {ROW_ORDER}", list(filters.values())):
                 yield ResultRow(**{k: json.loads(r[k]) if k in JSON_COLUMNS else r[k] for k in r.keys()})
 
     def put_benchmark(self, target: str, config: dict, result: dict, provenance: dict) -> int:

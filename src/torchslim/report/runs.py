@@ -57,7 +57,8 @@ def runs_table(rows: list[ResultRow]) -> Table:
 
 def hardware_lines(rows: list[ResultRow]) -> str:
     """The machine of the latest run, and every distinct machine or commit if the runs span several."""
-    hw, versions = rows[-1].hardware, rows[-1].versions
+    latest = max(rows, key=lambda r: r.created_at)
+    hw, versions = latest.hardware, latest.versions
     gpu = hw.get("gpu")
     lines = [
         f"- **CPU**: {hw['cpu_model']} ({hw['physical_cores']} physical / {hw['logical_cores']} logical cores; "
@@ -67,7 +68,7 @@ def hardware_lines(rows: list[ResultRow]) -> str:
         if gpu
         else "- **GPU**: none (CPU run)",
         "- **Versions**: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
-        f"- **Git commit**: `{rows[-1].git_commit}`",
+        f"- **Git commit**: `{latest.git_commit}`",
     ]
     commits = sorted({r.git_commit for r in rows})
     cpus = sorted({r.hardware.get("cpu_model", "?") for r in rows})
