@@ -81,7 +81,10 @@ def finished(db_path) -> int:
         return 0
     try:
         with sqlite3.connect(db_path) as db:
-            return db.execute("SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0]
+            return db.execute(
+                "SELECT COUNT(*) FROM trials t WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL') AND NOT EXISTS "
+                "(SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id AND a.key = 'repeat_of')"
+            ).fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -142,3 +145,14 @@ def test_flags_set_the_search(write_config, workspace):
     trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())
     assert len(trials) == 1 and trials[0]["value"] == trials[0]["file_bytes"]
     assert "smallest artifact" in proc.stderr
+
+
+def test_a_chain_drawn_again_is_not_run_again_nor_counted(write_config, workspace):
+    raw = search_recipe(trials=2, space={"chains": ["static"]})  # one chain in the whole space
+    proc = run_cli("search", str(write_config(raw)), cwd=workspace)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    err = proc.stderr.replace("\n", " ")
+    assert "keeps drawing chains it has already judged (7 repeats): stopped with 1 distinct trials" in err
+    folder = workspace / "runs" / "srch" / "search"
+    assert [t["label"] for t in json.loads((folder / "trials.json").read_text())] == ["quant.static()"]
+    assert "drew 7 chain(s) already judged" in (folder / "report.md").read_text()

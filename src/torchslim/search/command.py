@@ -23,12 +23,13 @@ def search(
 ) -> SearchResult:
     """Run (or resume) the search of ``cfg.search`` and write its outputs under ``<run>/search``."""
     search_cfg = cfg.search or SearchConfig()
-    trials, _, store, base, trial_cfg = run_trials(cfg, search_cfg, source, executor)
+    trials, study, store, base, trial_cfg = run_trials(cfg, search_cfg, source, executor)
     base_row = store.get(base.key)
     pick, runner_up, rule = choose(trials, search_cfg)
     result = SearchResult(
         trials, front_of(trials), pick, runner_up, rule, base_row.metrics["top1"], cfg.run_dir / "search"
     )
+    result.repeats = sum("repeat_of" in t.user_attrs for t in study.get_trials(deepcopy=False))
     if pick is not None:
         pick_task = replace(base, chain=Chain.parse(pick.chain), finetune=cfg.finetune)
         pick_row = store.get(pick_task.key)

@@ -45,6 +45,7 @@ class SearchResult:
     confirmed: dict[int, dict] = field(default_factory=dict)  # seed -> {baseline, pick, drop}
     files: dict[str, Path] = field(default_factory=dict)
     rows: dict[str, ResultRow] = field(default_factory=dict)  # "base", "pick": their stored rows (seed of the trials)
+    repeats: int = 0  # draws of a chain already judged, told its earlier result (not among the trials)
 
 
 def choose(trials: list[Judged], search: SearchConfig) -> tuple[Judged | None, Judged | None, str]:
@@ -202,5 +203,11 @@ def summary(result: SearchResult, search: SearchConfig) -> str:
     lines.append(
         f"- {len(result.trials)} trials: {n['complete']} finished, {n['pruned']} stopped early (below the budget "
         f"less {search.margin:g} points after their first fine-tuning epoch), {n['failed']} failed."
+        + (
+            f" The sampler also drew {result.repeats} chain(s) already judged; they were told the earlier "
+            "result, not run or timed again, and are not counted."
+            if result.repeats
+            else ""
+        )
     )
     return "\n".join(lines)

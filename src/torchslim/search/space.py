@@ -47,6 +47,11 @@ def suggest_chain(trial: Any, search: SearchConfig) -> list[dict[str, dict]]:
 
 def percent(trial: Any, name: str, low: float, high: float) -> float:
     """A fraction drawn as a whole percent on the grid (``low`` and ``high`` rounded onto it)."""
-    lo = max(STEP_PCT, round(100 * low / STEP_PCT) * STEP_PCT)
-    hi = max(lo, round(100 * high / STEP_PCT) * STEP_PCT)
+    lo, hi = grid_bounds(low, high)
     return trial.suggest_int(name, lo, hi, step=STEP_PCT) / 100
+
+
+def grid_bounds(low: float, high: float) -> tuple[int, int]:
+    """The first and last whole percent of the grid between two fractions."""
+    lo = max(STEP_PCT, round(100 * low / STEP_PCT) * STEP_PCT)
+    return lo, max(lo, round(100 * high / STEP_PCT) * STEP_PCT)

@@ -25,7 +25,7 @@ from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
 from torchslim.runner import ExecutorChoice, run_tasks
-from torchslim.search.space import suggest_chain
+from torchslim.search.space import grid_bounds, suggest_chain
 from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, trial_task
 from torchslim.store import Store
 from torchslim.tasks import Task, expand
@@ -81,20 +81,34 @@ def open_study(cfg: RunConfig, base: Task, search: SearchConfig, parallel: int) 
 
 
 def first_guesses(search: SearchConfig) -> list[dict]:
-    """The trials an engineer would try first, where the space holds them: INT8 static alone, and
-    structured pruning to half the MACs (l1, widths rounded to 8), alone and followed by INT8 static.
-    They start the study instead of random draws, so TPE models from sensible points."""
+    """The trials an engineer would try first, where the space holds them: INT8 static alone;
+    structured pruning to half the MACs (l1, widths rounded to 8), alone and followed by INT8 static;
+    and the deepest cut the space allows, in float. They start the study instead of random draws, so
+    TPE models from points that span the amount range: with only moderate cuts seen, it never learns
+    that a small float model can beat every quantized one (tiny models pay INT8's quantize and
+    dequantize steps at batch 1)."""
     st, families = search.space.structured, search.families()
-    pct = min(max(50, round(100 * st.range.low)), round(100 * st.range.high))
-    pct -= pct % 5
-    structured = {
-        f"{st.amount}_pct": pct,
+    low, high = grid_bounds(st.range.low, st.range.high)
+    deepest = high if st.amount == "ratio" else low  # a ratio removes channels, a MACs target keeps them
+    common = {
         "importance": "l1" if "l1" in st.importance else st.importance[0],
         "round_to": 8 if 8 in st.round_to else st.round_to[0],
         "finetune": search.space.finetune[0],
     }
-    guesses = [{"chain": "static"}, {"chain": "structured"} | structured, {"chain": "structured+static"} | structured]
-    return [g for g in guesses if g["chain"] in families][: max(1, search.trials // 4)]
+    half = {f"{st.amount}_pct": min(max(50, low), high)} | common
+    deep = {f"{st.amount}_pct": deepest} | common
+    guesses = [
+        {"chain": "static"},
+        {"chain": "structured"} | half,
+        {"chain": "structured+static"} | half,
+        {"chain": "structured"} | deep,
+    ]
+    unique = [g for i, g in enumerate(guesses) if g not in guesses[:i]]
+    return [g for g in unique if g["chain"] in families][: max(1, search.trials // 4)]
+
+
+#: the sampler may repeat judged chains this many times the trial budget before the search stops
+MAX_REPEATS = 3
 
 
 def over_budget(attrs: dict, max_drop: float) -> float:
@@ -116,7 +130,7 @@ def recover(study: Any) -> int:
 
 
 def judged_trials(study: Any) -> list[Judged]:
-    """Every trial the search finished and judged, in order (not those abandoned by a kill)."""
+    """Every trial the search finished and judged, in order (not those abandoned by a kill, nor repeats)."""
     return [Judged.from_attrs(t.user_attrs) for t in study.get_trials(deepcopy=False) if "state" in t.user_attrs]
 
 
@@ -165,14 +179,29 @@ def run_trials(
         f"({storage_path(Path(cfg.store))})"
     )
     lib = optuna()
+    seen = {j.task_hash: j for j in done if j.state != FAILED}
+    repeats = 0
     while len(done) < search.trials:
         asked = [study.ask() for _ in range(min(parallel, search.trials - len(done)))]
         chains = [suggest_chain(t, search) for t in asked]
         tasks = [trial_task(base, chain, cfg.finetune, abandon) for chain in chains]
-        # a chain stopped early before is stopped again (its epoch checkpoint would let it finish)
-        fresh = [t for t in tasks if not (store.failure(t.key) or "").startswith("BelowBudget")]
-        run_tasks(trial_cfg, fresh, executor=executor, expected=(BelowBudget,))
+        fresh = []
         for trial, chain, task in zip(asked, chains, tasks):
+            if task.config_hash in seen:  # a chain judged before: told its result again, not counted
+                repeat(study, trial, seen[task.config_hash])
+                repeats += 1
+            else:
+                fresh.append((trial, chain, task))
+        if repeats > MAX_REPEATS * search.trials:
+            console.print(
+                f"search: the sampler keeps drawing chains it has already judged ({repeats} repeats): "
+                f"stopped with {len(done)} distinct trials; widen the space for more"
+            )
+            break
+        # a chain stopped early before is stopped again (its epoch checkpoint would let it finish)
+        runnable = [t for _, _, t in fresh if not (store.failure(t.key) or "").startswith("BelowBudget")]
+        run_tasks(trial_cfg, runnable, executor=executor, expected=(BelowBudget,))
+        for trial, chain, task in fresh:
             j = judge(trial.number, chain, task, store, base_row, search, cfg.measure.threads)
             for key, value in j.as_attrs().items():
                 trial.set_user_attr(key, value)
@@ -182,8 +211,23 @@ def run_trials(
                 state = lib.trial.TrialState.PRUNED if j.state == PRUNED else lib.trial.TrialState.FAIL
                 study.tell(trial, state=state)
             done.append(j)
+            if j.state != FAILED:
+                seen[j.task_hash] = j
             console.print(f"[bold]trial[/bold] {len(done)}/{search.trials}  {escape(describe(j, search))}")
     return done, study, store, base, trial_cfg
+
+
+def repeat(study: Any, trial: Any, earlier: Judged) -> None:
+    """Tell the sampler a chain's earlier result without timing it again. TPE draws the same
+    categorical choices often; a repeat costs no training (the store has the task) and is not one of
+    the ``trials``, which count distinct chains, so a repeat no longer crowds out a new one."""
+    lib = optuna()
+    trial.set_user_attr("repeat_of", earlier.number)
+    trial.set_user_attr("drop", earlier.drop)  # what the budget constraint reads
+    if earlier.state == COMPLETE:
+        study.tell(trial, [earlier.top1, earlier.value])
+    else:
+        study.tell(trial, state=lib.trial.TrialState.PRUNED)
 
 
 def describe(j: Judged, search: SearchConfig) -> str:
