@@ -16,7 +16,7 @@ import sys
 import time
 
 import torch
-from _common import ROOT, write_section
+from _common import ROOT, MachineWatch, write_section
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config import load_config
@@ -79,7 +79,9 @@ def pruning_section(base, pruned) -> str:
     models, spec = {}, None
     for label, r in (("baseline", base), ("pruned", pruned)):
         models[label], spec = load_model(stored_artifact(r).model_path)
+    watch = MachineWatch(torch.get_num_threads())
     lat = side_by_side(models, spec.shape, [1, 64], timing=TimingConfig(min_seconds=4.0, rounds=8))
+    watch.stop()
     rows = []
     for label, r in (("baseline", base), ("pruned", pruned)):
         m = r.metrics
@@ -128,7 +130,7 @@ def pruning_section(base, pruned) -> str:
             "lrrrrrrrrr",
         )
         + f"\n\nDrop against the baseline: {drop:.2f} points (target <= {MAX_PRUNE_DROP}: "
-        f"{'met' if drop <= MAX_PRUNE_DROP else 'NOT met'})."
+        f"{'met' if drop <= MAX_PRUNE_DROP else 'NOT met'}).\n\n" + watch.text()
     )
 
 
