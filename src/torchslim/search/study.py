@@ -26,7 +26,7 @@ from torchslim.config.search import SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
 from torchslim.runner import ExecutorChoice, run_tasks
 from torchslim.search.space import grid_bounds, suggest_chain
-from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, trial_task
+from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, stopped_below, trial_task
 from torchslim.store import Store
 from torchslim.tasks import Task, expand
 from torchslim.ui import console
@@ -198,8 +198,8 @@ def run_trials(
                 f"stopped with {len(done)} distinct trials; widen the space for more"
             )
             break
-        # a chain stopped early before is stopped again (its epoch checkpoint would let it finish)
-        runnable = [t for _, _, t in fresh if not (store.failure(t.key) or "").startswith("BelowBudget")]
+        # a chain stopped early below this threshold is not run again (its epoch checkpoint would let it finish)
+        runnable = [t for _, _, t in fresh if not stopped_below(store.failure(t.key), abandon)]
         run_tasks(trial_cfg, runnable, executor=executor, expected=(BelowBudget,))
         for trial, chain, task in fresh:
             j = judge(trial.number, chain, task, store, base_row, search, cfg.measure.threads)

@@ -10,6 +10,7 @@ over the baseline's, which a machine that slows down for a while changes far les
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -56,6 +57,13 @@ class Judged:
 
     def feasible(self, max_drop: float) -> bool:
         return self.state == COMPLETE and self.drop is not None and self.drop <= max_drop + 1e-9
+
+
+def stopped_below(note: str | None, abandon_below: float) -> bool:
+    """Whether a stored early stop still holds: its first-epoch top-1 is below this search's threshold.
+    A search with a wider margin or budget runs the chain again (from its epoch checkpoint)."""
+    hit = re.match(r"BelowBudget: top-1 ([0-9.]+)%", note or "")
+    return hit is not None and float(hit.group(1)) < abandon_below
 
 
 def trial_task(base: Task, chain: list[dict], finetune: TrainConfig, abandon_below: float | None) -> Task:
