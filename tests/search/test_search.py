@@ -156,3 +156,16 @@ def test_a_chain_drawn_again_is_not_run_again_nor_counted(write_config, workspac
     folder = workspace / "runs" / "srch" / "search"
     assert [t["label"] for t in json.loads((folder / "trials.json").read_text())] == ["quant.static()"]
     assert "drew 7 chain(s) already judged" in (folder / "report.md").read_text()
+
+
+def test_an_impossible_budget_exits_1_naming_the_closest_trial(write_config, workspace):
+    space = SPACE | {
+        "chains": ["structured"],
+        "structured": {"importance": ["l1"], "round_to": [1], "range": {"low": 0.05, "high": 0.05}},
+    }
+    raw = search_recipe(trials=1, max_drop=0.0, space=space)  # 5 % of the MACs cannot keep every point
+    proc = run_cli("search", str(write_config(raw)), cwd=workspace)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    err = proc.stderr.replace("\n", " ")
+    assert "No trial met the budget: nothing was picked. The closest was trial 0, prune.structured(" in err
+    assert "Traceback" not in proc.stderr

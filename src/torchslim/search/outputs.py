@@ -57,8 +57,20 @@ def choose(trials: list[Judged], search: SearchConfig) -> tuple[Judged | None, J
     )
     rule = f"Picked: the {what} among the trials within {search.max_drop:g} points of the baseline's top-1."
     if not distinct:
-        return None, None, rule + " No trial met the budget: nothing was picked."
+        return None, None, rule + " No trial met the budget: nothing was picked." + closest_text(trials, search)
     return distinct[0], (distinct[1] if len(distinct) > 1 else None), rule
+
+
+def closest_text(trials: list[Judged], search: SearchConfig) -> str:
+    """The trial that came nearest the budget, so the user knows how far off it is and what to loosen."""
+    done = [t for t in trials if t.state == COMPLETE]
+    if not done:
+        return " No trial finished (every one was stopped early or failed): loosen max_drop or widen the margin."
+    near = min(done, key=lambda t: (t.drop, t.value))
+    return (
+        f" The closest was trial {near.number}, {near.label}: top-1 {near.top1:.2f}% ({-near.drop:+.2f} points "
+        f"against a budget of {search.max_drop:g}), {cost_cell(near, search)}."
+    )
 
 
 def front_of(trials: list[Judged]) -> list[int]:
