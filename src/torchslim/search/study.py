@@ -182,17 +182,22 @@ def run_trials(
     seen = {j.task_hash: j for j in done if j.state != FAILED}
     repeats = 0
     while len(done) < search.trials:
-        asked = [study.ask() for _ in range(min(parallel, search.trials - len(done)))]
-        chains = [suggest_chain(t, search) for t in asked]
-        tasks = [trial_task(base, chain, cfg.finetune, abandon) for chain in chains]
-        fresh = []
-        for trial, chain, task in zip(asked, chains, tasks):
+        fresh: list[tuple[Any, list[dict], Task]] = []
+        # asked until the batch holds one new chain per worker: a repeat does not leave a worker idle
+        while len(fresh) < min(parallel, search.trials - len(done)) and repeats <= MAX_REPEATS * search.trials:
+            trial = study.ask()
+            chain = suggest_chain(trial, search)
+            task = trial_task(base, chain, cfg.finetune, abandon)
             if task.config_hash in seen:  # a chain judged before: told its result again, not counted
                 repeat(study, trial, seen[task.config_hash])
                 repeats += 1
+            elif twin := next((t for t, _, k in fresh if k.config_hash == task.config_hash), None):
+                trial.set_user_attr("repeat_of", twin.number)  # drawn twice in one batch: judged once
+                study.tell(trial, state=lib.trial.TrialState.FAIL)
+                repeats += 1
             else:
                 fresh.append((trial, chain, task))
-        if repeats > MAX_REPEATS * search.trials:
+        if not fresh:
             console.print(
                 f"search: the sampler keeps drawing chains it has already judged ({repeats} repeats): "
                 f"stopped with {len(done)} distinct trials; widen the space for more"
