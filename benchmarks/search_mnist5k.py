@@ -33,7 +33,7 @@ from torchslim.models import load_model
 from torchslim.runner import ExecutorChoice
 from torchslim.runner import run as run_recipe
 from torchslim.search.command import search
-from torchslim.search.trials import time_against
+from torchslim.search.trials import latency_key, time_against
 
 CONFIG = "configs/search/mnist5k_lenet5.yaml"
 TARGET = 0.8  # the pick's latency over the demo row's
@@ -42,11 +42,9 @@ TARGET = 0.8  # the pick's latency over the demo row's
 CUT_RATIOS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def channel_cuts(base_row, round_to: int | None) -> dict[str, torch.nn.Module]:
+def channel_cuts(model: torch.nn.Module, example: torch.Tensor, round_to: int | None) -> dict[str, torch.nn.Module]:
     """The trained baseline cut by Torch-Pruning (L1, one shot, no fine-tuning) at rising channel ratios:
     only their latency is of interest, to see how fast a float channel cut of this network can get."""
-    model, spec = load_model(stored_artifact(base_row).model_path)
-    example = torch.zeros(1, *spec.shape)
     cuts = {}
     for ratio in CUT_RATIOS:
         m = copy.deepcopy(model).eval()
@@ -65,8 +63,9 @@ def channel_cuts(base_row, round_to: int | None) -> dict[str, torch.nn.Module]:
 
 def cut_lines(base_row, fastest_row, fastest_chain: str, sc, threads) -> list[str]:
     """Untrained channel cuts timed side by side with the fastest demo row: where the latency target lies."""
-    targets = {"row": load_artifact(fastest_row)} | channel_cuts(base_row, 8) | channel_cuts(base_row, None)
-    _, spec = load_model(stored_artifact(base_row).model_path)
+    model, spec = load_model(stored_artifact(base_row).model_path)
+    example = torch.zeros(1, *spec.shape)
+    targets = {"row": load_artifact(fastest_row)} | channel_cuts(model, example, 8) | channel_cuts(model, example, None)
     cfg = BenchConfig(
         batch_sizes=[sc.batch],
         runtimes=["onnxruntime"],
@@ -76,8 +75,7 @@ def cut_lines(base_row, fastest_row, fastest_chain: str, sc, threads) -> list[st
         num_classes=spec.num_classes,
     )
     ratios, ms = paired_ratios(targets, [("row", k) for k in targets if k != "row"], cfg, rel_width=0.03, budget_s=90)
-    key = ("onnxruntime", "CPUExecutionProvider", sc.batch)
-    example = torch.zeros(1, *spec.shape)
+    key = latency_key(sc)
     lines = [
         "",
         f"How fast can a float channel cut of this network get? The trained baseline cut in one shot by Torch-Pruning "
@@ -131,7 +129,7 @@ def main() -> None:
     names = {f"row{i}": chain for i, chain in enumerate(within)}
     timed |= {label: within[chain][seed0] for label, chain in names.items()}
     ratios, ms = time_against(timed, [(label, "pick") for label in ["base", *names]], sc, cfg.measure.threads, 120.0)
-    key = ("onnxruntime", "CPUExecutionProvider", sc.batch)
+    key = latency_key(sc)
     fastest = min(names, key=lambda label: ms[(label, key)]) if names else None
     cuts = cut_lines(timed["base"], timed[fastest], names[fastest], sc, cfg.measure.threads) if fastest else []
     watch.stop()
