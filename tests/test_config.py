@@ -160,5 +160,14 @@ def test_a_checkpoint_and_an_image_folder_are_keyed_by_content_not_path(tmp_path
     assert second.key != first.key
     (folder / "a" / "0.png").write_bytes(b"another image")
     assert expand(validate_config(raw))[0].key != second.key
+    import os
+    import shutil
+
+    fingerprint = expand(validate_config(raw))[0].payload()["inputs"]["data_fingerprint"]
+    os.utime(folder / "a" / "0.png", ns=(1, 1))  # touched, or copied afresh: the same bytes keep their key
+    shutil.copytree(folder, tmp_path / "copy")
+    assert expand(validate_config(raw))[0].payload()["inputs"]["data_fingerprint"] == fingerprint
+    copied = expand(validate_config(raw | {"dataset": f"imagefolder:{tmp_path / 'copy'}"}))[0]
+    assert copied.payload()["inputs"]["data_fingerprint"] == fingerprint
     plain = expand(validate_config(tiny_recipe()))[0]
     assert "inputs" not in plain.payload()  # embedded data and no checkpoint: keys as before

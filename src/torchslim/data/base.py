@@ -153,13 +153,21 @@ DATASETS: Registry = Registry("dataset")
 
 
 def tree_fingerprint(root: Path) -> str:
-    """A digest of every file below ``root`` by relative name, size and modification time (not its
-    path): results are keyed by what the data is, so an overwritten folder is not served stale."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in Path(root).rglob("*") if p.is_file()):
-        st = f.stat()
-        h.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+    """A digest of every file below ``root`` by relative name and bytes (not its path, nor its
+    modification times): results are keyed by what the data is, so an overwritten folder is not served
+    stale, and the same images copied afresh (a new clone, a re-mounted share) keep their results."""
+    files = sorted(p for p in Path(root).rglob("*") if p.is_file())
+    stats = tuple((f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    signature = (str(Path(root).resolve()), stats)
+    if signature not in _CONTENT_DIGESTS:  # read the bytes once per process while nothing changes
+        h = hashlib.sha256()
+        for f, (name, size, _) in zip(files, stats):
+            h.update(f"{name}|{size}|".encode() + hashlib.sha256(f.read_bytes()).digest())
+        _CONTENT_DIGESTS[signature] = h.hexdigest()[:16]
+    return _CONTENT_DIGESTS[signature]
+
+
+_CONTENT_DIGESTS: dict[tuple, str] = {}
 
 
 def data_fingerprint(cfg: DatasetConfig) -> str | None:
