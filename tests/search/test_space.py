@@ -93,7 +93,13 @@ def test_the_study_starts_from_the_usual_first_guesses():
     from torchslim.search.study import first_guesses
 
     guesses = first_guesses(SearchConfig())
-    assert [g["chain"] for g in guesses] == ["static", "structured", "structured+static", "structured"]
+    assert [g["chain"] for g in guesses] == [
+        "static",
+        "structured",
+        "structured+static",
+        "structured+static",
+        "structured",
+    ]
     assert guesses[1] == {
         "chain": "structured",
         "macs_target_pct": 50,
@@ -101,14 +107,14 @@ def test_the_study_starts_from_the_usual_first_guesses():
         "round_to": 8,
         "finetune": "plain",
     }
-    assert guesses[3]["macs_target_pct"] == 20  # the deepest cut the default range allows, in float
+    assert guesses[3]["macs_target_pct"] == guesses[4]["macs_target_pct"] == 20  # the deepest the range allows
     chains = [Chain.parse(suggest_chain(fixed(**g), SearchConfig())) for g in guesses]
-    assert [c.label.split("(")[0] for c in chains] == ["quant.static"] + ["prune.structured"] * 3
+    assert [c.label.split("(")[0] for c in chains] == ["quant.static"] + ["prune.structured"] * 4
     # only what the space and the objective allow
     torch_only = first_guesses(SearchConfig(objective="latency:torch:b1"))
     assert [(g["chain"], g["macs_target_pct"]) for g in torch_only] == [("structured", 50), ("structured", 20)]
     by_ratio = SearchConfig(
         space={"structured": {"amount": "ratio", "importance": ["l1"], "range": {"low": 0.3, "high": 0.72}}}
     )
-    assert [g.get("ratio_pct") for g in first_guesses(by_ratio)] == [None, 50, 50, 70]  # a ratio removes
+    assert [g.get("ratio_pct") for g in first_guesses(by_ratio)] == [None, 50, 50, 70, 70]  # a ratio removes
     assert len(first_guesses(SearchConfig(trials=4))) == 1

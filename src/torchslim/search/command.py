@@ -31,15 +31,16 @@ def search(
     )
     result.repeats = sum("repeat_of" in t.user_attrs for t in study.get_trials(deepcopy=False))
     if pick is not None:
-        pick_task = replace(base, chain=Chain.parse(pick.chain), finetune=cfg.finetune)
-        pick_row = store.get(pick_task.key)
-        result.rows = {"base": base_row, "pick": pick_row}
+        task_of = lambda t: replace(base, chain=Chain.parse(t.chain), finetune=cfg.finetune)  # noqa: E731
+        rows = {"base": base_row, "pick": store.get(task_of(pick).key)}
         if search_cfg.runtime is not None:
-            rows = {"base": base_row, "pick": pick_row}
             if runner_up is not None:
-                rows["runner_up"] = store.get(replace(pick_task, chain=Chain.parse(runner_up.chain)).key)
+                rows["runner_up"] = store.get(task_of(runner_up).key)
             console.print("[bold]search[/bold] re-timing the pick against the runner-up and the baseline, side by side")
-            retime(result, rows, search_cfg, cfg.measure.threads)
+            retime(result, rows, search_cfg, cfg.measure.threads)  # may hand the pick to a more accurate twin
+        pick_task = task_of(result.pick)
+        pick_row = rows["pick"]
+        result.rows = {"base": base_row, "pick": pick_row}
         if search_cfg.confirm and len(cfg.seeds) > 1:
             result.confirmed = confirm(cfg, trial_cfg, base, pick_task, store, executor)
         write_pick(result, cfg, pick_row, source)

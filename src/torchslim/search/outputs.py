@@ -46,6 +46,7 @@ class SearchResult:
     files: dict[str, Path] = field(default_factory=dict)
     rows: dict[str, ResultRow] = field(default_factory=dict)  # "base", "pick": their stored rows (seed of the trials)
     repeats: int = 0  # draws of a chain already judged, told its earlier result (not among the trials)
+    handed_over: bool = False  # the fastest and the next re-timed within noise: the more accurate is the pick
 
 
 def choose(trials: list[Judged], search: SearchConfig) -> tuple[Judged | None, Judged | None, str]:
@@ -56,6 +57,8 @@ def choose(trials: list[Judged], search: SearchConfig) -> tuple[Judged | None, J
         f"lowest {search.runtime} latency at batch {search.batch} (timed side by side with the baseline)"
     )
     rule = f"Picked: the {what} among the trials within {search.max_drop:g} points of the baseline's top-1."
+    if search.runtime is not None:
+        rule = rule[:-1] + "; of it and the next fastest, the more accurate when the two re-time within noise."
     if not distinct:
         return None, None, rule + " No trial met the budget: nothing was picked." + closest_text(trials, search)
     return distinct[0], (distinct[1] if len(distinct) > 1 else None), rule
@@ -79,11 +82,18 @@ def front_of(trials: list[Judged]) -> list[int]:
 
 
 def retime(result: SearchResult, rows: dict[str, ResultRow], search: SearchConfig, threads: int | None) -> None:
-    """Pick against runner-up and baseline, in one process, with the longer final budget."""
-    pairs = [("base", "pick")] + ([("runner_up", "pick")] if "runner_up" in rows else [])
+    """Pick against runner-up and baseline, in one process, with the longer final budget. When the two
+    cannot be told apart, the more accurate one is the pick: it leaves the most of the budget for the
+    other seeds (the fastest by a hair is often the one that cut deepest)."""
+    pairs = [("base", "pick")] + ([("base", "runner_up"), ("runner_up", "pick")] if "runner_up" in rows else [])
     ratios, _ = time_against(rows, pairs, search, threads, FINAL_BUDGET_S)
     result.pick_speedup = ratios[("base", "pick")]
     result.pick_vs_runner_up = ratios.get(("runner_up", "pick"))
+    r, other = result.pick_vs_runner_up, result.runner_up
+    if r is not None and other is not None and r.within_noise and other.top1 > result.pick.top1:
+        result.pick, result.runner_up, result.handed_over = other, result.pick, True
+        rows["pick"], rows["runner_up"] = rows["runner_up"], rows["pick"]
+        result.pick_speedup, result.pick_vs_runner_up = ratios[("base", "runner_up")], r.inverse()
 
 
 def recipe(cfg: RunConfig, pick: Judged) -> dict:
@@ -198,7 +208,11 @@ def summary(result: SearchResult, search: SearchConfig) -> str:
         if result.pick_vs_runner_up is not None and result.runner_up is not None:
             r = result.pick_vs_runner_up
             verdict = (
-                "the two are within noise: either is as fast"
+                (
+                    "the two are within noise, so the more accurate is the pick"
+                    if result.handed_over
+                    else "the two are within noise: either is as fast"
+                )
                 if r.within_noise
                 else ("the pick is faster" if r.low > 1 else "the runner-up is faster on this re-timing")
             )

@@ -83,10 +83,10 @@ def open_study(cfg: RunConfig, base: Task, search: SearchConfig, parallel: int) 
 def first_guesses(search: SearchConfig) -> list[dict]:
     """The trials an engineer would try first, where the space holds them: INT8 static alone;
     structured pruning to half the MACs (l1, widths rounded to 8), alone and followed by INT8 static;
-    and the deepest cut the space allows, in float. They start the study instead of random draws, so
-    TPE models from points that span the amount range: with only moderate cuts seen, it never learns
-    that a small float model can beat every quantized one (tiny models pay INT8's quantize and
-    dequantize steps at batch 1)."""
+    and the deepest cut the space allows, followed by INT8 static and in float. They start the study
+    instead of random draws, so TPE models from points that span the amount range: with only moderate
+    cuts seen, it never learns that a small float model can beat every quantized one (tiny models pay
+    INT8's quantize and dequantize steps at batch 1), nor that a large model needs both to go far."""
     st, families = search.space.structured, search.families()
     low, high = grid_bounds(st.range.low, st.range.high)
     deepest = high if st.amount == "ratio" else low  # a ratio removes channels, a MACs target keeps them
@@ -101,6 +101,7 @@ def first_guesses(search: SearchConfig) -> list[dict]:
         {"chain": "static"},
         {"chain": "structured"} | half,
         {"chain": "structured+static"} | half,
+        {"chain": "structured+static"} | deep,
         {"chain": "structured"} | deep,
     ]
     unique = [g for i, g in enumerate(guesses) if g not in guesses[:i]]
