@@ -26,6 +26,25 @@ def test_cuda_without_a_gpu_is_one_clear_line(device):
         resolve(device, "auto")
 
 
+@no_cuda
+def test_a_task_bound_for_a_cluster_node_may_ask_for_the_gpu_this_driver_lacks():
+    """On Ray the node resolves the placement again; the driver only declares the GPU to the cluster."""
+    from types import SimpleNamespace
+
+    from torchslim.executors.ray_cluster import RayBackend
+
+    assert resolve("cuda", "auto", elsewhere=True) == Placement("cuda:0", "bf16")
+    assert resolve("cuda:1", "fp16", elsewhere=True) == Placement("cuda:1", "fp16")
+    assert resolve("auto", "auto", elsewhere=True) == Placement("cpu", "fp32")  # auto: what this machine has
+    backend = object.__new__(RayBackend)
+    backend.ray = SimpleNamespace(cluster_resources=lambda: {"CPU": 2.0})
+    backend.check_gpus(0)
+    with pytest.raises(ConfigError, match="a task asks for 1 GPU .* and the Ray cluster has 0 .*2 CPU"):
+        backend.check_gpus(1)
+    backend.ray = SimpleNamespace(cluster_resources=lambda: {"CPU": 16.0, "GPU": 1.0})
+    backend.check_gpus(1)
+
+
 def test_fp16_on_the_cpu_is_refused():
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         resolve("cpu", "fp16")
@@ -74,3 +93,17 @@ def test_cuda_latency_is_timed_with_events():
     m = measure("simple_cnn_6x2", BenchConfig(runtimes=["torch"], batch_sizes=[1], min_seconds=0.05))
     providers = {x["provider"] for x in m.as_dict()["latency"]}
     assert providers == {"eager-cpu", "eager-cuda"}
+
+
+@no_cuda
+def test_the_task_graph_declares_a_gpu_for_a_cluster_and_refuses_cuda_here(tmp_path):
+    from tests.conftest import tiny_recipe
+    from torchslim.config import validate_config
+    from torchslim.runner import TaskContext, plan
+    from torchslim.tasks import expand
+
+    raw = tiny_recipe(train={"epochs": 1, "batch_size": 64, "device": "cuda"}, output_dir=str(tmp_path))
+    tasks = expand(validate_config(raw))
+    assert [j.resources.gpus for j in plan(tasks, TaskContext(), force=False, elsewhere=True)] == [1]
+    with pytest.raises(ConfigError, match="torch sees no CUDA device"):
+        plan(tasks, TaskContext(), force=False)

@@ -72,11 +72,15 @@ def placed(placement: Placement) -> Iterator[Placement]:
         _current = saved
 
 
-def resolve(device: str = "auto", precision: str = "auto") -> Placement:
-    """A task's placement on this machine, or one line saying why it cannot have it."""
+def resolve(device: str = "auto", precision: str = "auto", elsewhere: bool = False) -> Placement:
+    """A task's placement on this machine, or one line saying why it cannot have it. ``elsewhere``:
+    the task runs on another machine (a Ray node), so a CUDA device this one lacks is not an error
+    here; the cluster is asked for a GPU, and the node resolves the placement again."""
     cuda = torch.cuda.is_available()
     if device == "auto":
         device = "cuda:0" if cuda else "cpu"
+    elif device.startswith("cuda") and elsewhere and not cuda:
+        device = device if ":" in device else "cuda:0"
     elif device.startswith("cuda"):
         if not cuda:
             raise ConfigError(

@@ -276,13 +276,13 @@ def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
     console.print(f"[bold]measure[/bold] {escape(task.describe())}: {pairs}")
 
 
-def preflight(tasks: list[Task], ctx: TaskContext) -> dict[str, int]:
+def preflight(tasks: list[Task], ctx: TaskContext, elsewhere: bool = False) -> dict[str, int]:
     """Load data, read checkpoints and pass one batch through each model before any task starts:
     bad input fails fast and costs nothing. Returns each model's MACs per image (which size its task)."""
     checked: dict[tuple[str, str], int] = {}
     macs: dict[str, int] = {}
     for task in tasks:
-        resolve_placement(task.train.device, task.train.precision)  # cuda asked for on a machine without it
+        resolve_placement(task.train.device, task.train.precision, elsewhere)  # cuda on a machine without it
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
             read_state_dict(task.model.checkpoint)
@@ -411,16 +411,17 @@ class ExecutorChoice:
 EXECUTORS = ("local", "ray")
 
 
-def plan(todo: list[Task], ctx: TaskContext, force: bool) -> list[Job]:
-    """The task graph: one job per task to run, a chain needing its baseline when that runs too."""
-    macs = preflight(todo, ctx) if todo else {}
+def plan(todo: list[Task], ctx: TaskContext, force: bool, elsewhere: bool = False) -> list[Job]:
+    """The task graph: one job per task to run, a chain needing its baseline when that runs too.
+    ``elsewhere``: the tasks run on other machines (Ray), where a GPU this driver lacks may be."""
+    macs = preflight(todo, ctx, elsewhere) if todo else {}
     keys = {t.key for t in todo}
     jobs = []
     for t in todo:
         threads = task_threads(t.train.threads, macs.get(t.model.label, 0))
         needs = (t.baseline().key,) if t.chain is not None and t.baseline().key in keys else ()
         payload = TaskWork(t, threads, force, home=t.run_dir.resolve())
-        gpus = int(resolve_placement(t.train.device, t.train.precision).is_cuda)
+        gpus = int(resolve_placement(t.train.device, t.train.precision, elsewhere).is_cuda)
         resources = Resources(cpus=threads, gpus=gpus)
         jobs.append(Job(t.key, payload, t.describe(), needs, resources, home=t.run_dir.resolve()))
     return jobs
@@ -446,7 +447,13 @@ def backend_for(choice: ExecutorChoice, jobs: list[Job], ctx: TaskContext, homes
     if choice.kind == "ray":
         from torchslim.executors.ray_cluster import RayBackend
 
-        return RayBackend(work, homes, choice.address), "ray"
+        backend = RayBackend(work, homes, choice.address)
+        try:
+            backend.check_gpus(max((j.resources.gpus for j in jobs), default=0))
+        except ConfigError:
+            backend.close()
+            raise
+        return backend, "ray"
     threads = max((j.resources.cpus for j in jobs), default=1)
     n = choice.workers
     if n == "auto":
@@ -490,7 +497,7 @@ def run_tasks(
     ctx = ctx or TaskContext()
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
-    jobs = plan(todo, ctx, force)
+    jobs = plan(todo, ctx, force, elsewhere=(executor or ExecutorChoice()).kind == "ray")
     done = 0
     if jobs:
         backend, how = backend_for(executor or ExecutorChoice(), jobs, ctx, homes or [cfg.run_dir.resolve()])

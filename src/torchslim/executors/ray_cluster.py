@@ -174,6 +174,16 @@ class RayBackend:
     def can_take(self, job: Job) -> bool:
         return True  # Ray queues a task until a node has the resources it declared
 
+    def check_gpus(self, needed: int) -> None:
+        """A task that declares a GPU the cluster does not have would wait for ever: one line instead."""
+        have = self.ray.cluster_resources()
+        if needed > have.get("GPU", 0):
+            raise ConfigError(
+                f"a task asks for {needed} GPU (train.device cuda) and the Ray cluster has {have.get('GPU', 0):g} "
+                f"(and {have.get('CPU', 0):g} CPU); join a GPU node (`ray start --address HEAD:6379 --num-gpus 1`) "
+                "or use train.device cpu or auto"
+            )
+
     def submit(self, order: Order) -> None:
         files = {str(p): Path(p).read_bytes() for p in order.job.inputs}
         task = self.ray.remote(_entry).options(
