@@ -158,3 +158,25 @@ def test_skipping_bad_images_changes_the_task_key_only_when_asked(image_tree):
     error = DatasetConfig(name=f"imagefolder:{image_tree}")
     assert "on_bad_image" not in dataset_key(error)
     assert dataset_key(error.model_copy(update={"on_bad_image": "skip"}))["on_bad_image"] == "skip"
+
+
+def test_a_folder_fingerprint_reads_only_new_or_changed_files_again(tmp_path, monkeypatch):
+    """Digests are remembered by size and time in the cache folder: a 50,000-image folder is read once."""
+    from pathlib import Path
+
+    from torchslim.data.base import default_cache_dir, tree_fingerprint
+
+    for i in range(3):
+        (tmp_path / "data" / "a").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "a" / f"{i}.png").write_bytes(b"image %d" % i)
+    first = tree_fingerprint(tmp_path / "data")
+    read = []
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self.name) or original(self))
+    assert tree_fingerprint(tmp_path / "data") == first and read == []
+    (tmp_path / "data" / "a" / "1.png").write_bytes(b"another")
+    assert tree_fingerprint(tmp_path / "data") != first and read == ["1.png"]
+    for memo in (default_cache_dir() / "fingerprints").iterdir():
+        memo.write_text("{not json")  # an unreadable memo: every file is read again, same answer
+    (tmp_path / "data" / "a" / "1.png").write_bytes(b"image 1")
+    assert tree_fingerprint(tmp_path / "data") == first and len(read) == 4

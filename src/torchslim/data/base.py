@@ -8,6 +8,8 @@ run batched on tensors, so an epoch never decodes an image again.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -141,8 +143,6 @@ def stratified_split(labels: torch.Tensor, eval_size: int | float, seed: int) ->
 
 
 def default_cache_dir() -> Path:
-    import os
-
     return Path(os.environ.get("TORCHSLIM_CACHE", Path.home() / ".cache" / "torchslim"))
 
 
@@ -155,19 +155,35 @@ DATASETS: Registry = Registry("dataset")
 def tree_fingerprint(root: Path) -> str:
     """A digest of every file below ``root`` by relative name and bytes (not its path, nor its
     modification times): results are keyed by what the data is, so an overwritten folder is not served
-    stale, and the same images copied afresh (a new clone, a re-mounted share) keep their results."""
-    files = sorted(p for p in Path(root).rglob("*") if p.is_file())
-    stats = tuple((f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    signature = (str(Path(root).resolve()), stats)
-    if signature not in _CONTENT_DIGESTS:  # read the bytes once per process while nothing changes
-        h = hashlib.sha256()
-        for f, (name, size, _) in zip(files, stats):
-            h.update(f"{name}|{size}|".encode() + hashlib.sha256(f.read_bytes()).digest())
-        _CONTENT_DIGESTS[signature] = h.hexdigest()[:16]
-    return _CONTENT_DIGESTS[signature]
-
-
-_CONTENT_DIGESTS: dict[tuple, str] = {}
+    stale, and the same images copied afresh (a new clone, a re-mounted share) keep their results.
+    Each file's digest is remembered in the cache folder by its size and modification time, so only
+    new or changed files are read again."""
+    root = Path(root)
+    where = hashlib.sha1(str(root.resolve()).encode()).hexdigest()
+    memo_path = default_cache_dir() / "fingerprints" / f"{where}.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}  # none yet, or unreadable: read every file again
+    h, fresh = hashlib.sha256(), {}
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        name, st = f.relative_to(root).as_posix(), f.stat()
+        seen = memo.get(name)
+        if isinstance(seen, list) and seen[:2] == [st.st_size, st.st_mtime_ns]:
+            digest = seen[2]
+        else:
+            digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        fresh[name] = [st.st_size, st.st_mtime_ns, digest]
+        h.update(f"{name}|{st.st_size}|".encode() + bytes.fromhex(digest))
+    if fresh != memo:
+        try:
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(fresh))
+            tmp.replace(memo_path)
+        except OSError:
+            pass  # a read-only cache only costs the reading next time
+    return h.hexdigest()[:16]
 
 
 def data_fingerprint(cfg: DatasetConfig) -> str | None:
