@@ -29,6 +29,7 @@ ZOO = [
     "torchvision:efficientnet_b0",
     "timm:resnet18",
     "timm:vit_tiny_patch16_224",
+    "timm:ghostnet_100",  # ghost modules: cut in pairs of primary and cheap channels (issue 19: >= 40 % of MACs)
 ]
 CASES = [(n, default_input(n)) for n in float_model_names()] + [(n, InputSpec(10, 3, 32)) for n in ZOO]
 
