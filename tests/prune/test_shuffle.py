@@ -40,6 +40,7 @@ def test_half_ratio_prunes_branches_and_head(shufflenet, make_ctx):
     assert block_widths(model) == widths  # what crosses the shuffle is untouched
     assert model.stage3[1].branch2[0].out_channels == hidden // 2
     assert model.conv5[0].out_channels == 512 and model.fc.in_features == 512
+    assert model.conv1[0].out_channels == 12  # the stem: only the first block's branches read it
     assert model(torch.randn(2, *spec.shape)).shape == (2, 10)
 
 

@@ -6,10 +6,13 @@ channels *between* blocks, so the widths that cross it stay as they are, and pru
 no shuffle is involved:
 - inside every block's ``branch2`` (1x1 conv -> depthwise conv -> 1x1 conv), the hidden channels:
   the last 1x1 conv keeps its outputs, so the block's output width is unchanged;
-- the head: ``conv5``'s output channels together with the classifier's inputs.
+- the head: ``conv5``'s output channels together with the classifier's inputs;
+- the stem: ``conv1``'s output channels, which only the first block's two branches read (no shuffle
+  comes before it), together with those branches' input sides.
 Each part gets its own Torch-Pruning pruner over that submodule (traced with the input it sees in
-the full model), and :class:`BranchPruner` steps them together. Together these parts hold about
-three quarters of ShuffleNetV2's MACs, so a ratio of 0.5 removes about 45 %.
+the full model), and :class:`BranchPruner` steps them together. Together these parts hold most of
+ShuffleNetV2's MACs: a ratio of 0.5 removes about half (the stem matters at x0.5, where it alone
+holds a fifth of them: without it that model kept 62 %).
 """
 
 from __future__ import annotations
@@ -39,6 +42,19 @@ class _Head(nn.Module):
         return self.fc(self.conv5(x).mean([2, 3]))
 
 
+class _Stem(nn.Module):
+    """conv1 -> maxpool -> the first block's two branches, concatenated (the shuffle after them is left
+    out: it permutes channels the stem pruner never cuts)."""
+
+    def __init__(self, conv1: nn.Module, maxpool: nn.Module, first: nn.Module):
+        super().__init__()
+        self.conv1, self.maxpool, self.first = conv1, maxpool, first
+
+    def forward(self, x):
+        x = self.maxpool(self.conv1(x))
+        return torch.cat((self.first.branch1(x), self.first.branch2(x)), dim=1)
+
+
 class BranchPruner:
     """One Torch-Pruning pruner per branch and one for the head, stepped together."""
 
@@ -62,4 +78,10 @@ def shuffle_pruner(model: nn.Module, example: torch.Tensor, make: Callable[..., 
         last_conv = [m for m in branch.modules() if isinstance(m, nn.Conv2d)][-1]
         pruners.append(make(branch, seen[id(branch)][:1], [last_conv]))
     pruners.append(make(head, seen[id(model.conv5)][:1], [model.fc]))
+    first = model.stage2[0]
+    if len(first.branch1) > 0:  # a stride-2 block reads the stem with both branches
+        stem = _Stem(model.conv1, model.maxpool, first)
+        # every out width but conv1's is kept here: the branches' own widths belong to their pruners
+        keep = [m for m in (*first.branch1.modules(), *first.branch2.modules()) if isinstance(m, nn.Conv2d)]
+        pruners.insert(0, make(stem, seen[id(model.conv1)][:1], [m for m in keep if m.groups == 1]))
     return BranchPruner(pruners)
