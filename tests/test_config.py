@@ -171,3 +171,17 @@ def test_a_checkpoint_and_an_image_folder_are_keyed_by_content_not_path(tmp_path
     assert copied.payload()["inputs"]["data_fingerprint"] == fingerprint
     plain = expand(validate_config(tiny_recipe()))[0]
     assert "inputs" not in plain.payload()  # embedded data and no checkpoint: keys as before
+
+
+def test_a_chain_runs_on_its_finetune_threads_and_a_baseline_on_its_train_threads():
+    from torchslim.tasks import expand
+
+    raw = tiny_recipe(
+        train={"epochs": 1, "threads": 2},
+        finetune={"threads": 1},
+        methods=[{"prune.structured": {"ratio": 0.5}}],
+    )
+    base, chain = expand(validate_config(raw))
+    assert (base.threads, chain.threads) == (2, 1)
+    unset = expand(validate_config(tiny_recipe(train={"epochs": 1, "threads": 2}, methods=["quant.static"])))
+    assert [t.threads for t in unset] == [2, 2]  # no finetune.threads: the train setting

@@ -83,7 +83,7 @@ def planned(cfg: RunConfig | Sweep) -> list[PlannedTask]:
             epochs = t.train.epochs if t.chain is None else chain_epochs(t)
             needs = t.baseline().describe() if t.chain is not None and t.baseline().key in keys else ""
             train_macs = 3.0 * macs * images * epochs if images and macs else None
-            out.append(PlannedTask(t, needs, task_threads(t.train.threads, macs), train_macs))
+            out.append(PlannedTask(t, needs, task_threads(t.threads, macs), train_macs))
     return out
 
 

@@ -80,7 +80,7 @@ def run_task(
 
     ``baseline_file`` is the trained baseline's artifact for a chain task (it may live in another
     run's folder when that run trained the identical baseline first). ``threads`` is the task's
-    intra-op thread count (default ``train.threads``, else all cores). Latency is not timed here:
+    intra-op thread count (default the task's ``threads``, else all cores). Latency is not timed here:
     the runner times it after all tasks, alone on the machine. Training and evaluation run on the
     task's device and precision (``train.device``, ``train.precision``), which the row records.
     """
@@ -100,7 +100,7 @@ def _run_task(task: Task, ctx: TaskContext, force: bool, baseline_file: Path | N
     (folder / "task.yaml").write_text(
         f"# {task.describe()}\n" + yaml.safe_dump(task.payload() | {"seed": task.seed}, sort_keys=False)
     )
-    threads = configure(task.seed, task.train.deterministic, threads or task.train.threads)
+    threads = configure(task.seed, task.train.deterministic, threads or task.threads)
     data = ctx.dataset(task.dataset)
     spec = input_spec(data)
     if task.chain is None:
@@ -418,7 +418,7 @@ def plan(todo: list[Task], ctx: TaskContext, force: bool, elsewhere: bool = Fals
     keys = {t.key for t in todo}
     jobs = []
     for t in todo:
-        threads = task_threads(t.train.threads, macs.get(t.model.label, 0))
+        threads = task_threads(t.threads, macs.get(t.model.label, 0))
         needs = (t.baseline().key,) if t.chain is not None and t.baseline().key in keys else ()
         payload = TaskWork(t, threads, force, home=t.run_dir.resolve())
         gpus = int(resolve_placement(t.train.device, t.train.precision, elsewhere).is_cuda)

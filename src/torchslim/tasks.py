@@ -38,6 +38,13 @@ class Task:
     inputs: tuple[tuple[str, str], ...] = ()  # content fingerprints of files the task reads (checkpoint, data)
 
     @property
+    def threads(self) -> int | None:
+        """The threads asked for: a chain fine-tunes with ``finetune.threads`` (else ``train.threads``)."""
+        if self.chain is not None and self.finetune is not None and self.finetune.threads:
+            return self.finetune.threads
+        return self.train.threads
+
+    @property
     def method_chain(self) -> str:
         return self.chain.label if self.chain else BASELINE
 
