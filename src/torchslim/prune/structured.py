@@ -45,7 +45,9 @@ from torchslim.ui import console
 class StructuredConfig(MethodConfig):
     """Channel pruning via Torch-Pruning: ratio or MACs budget, iterative steps, protected layers."""
 
-    version: ClassVar[int] = 2  # 2: depthwise networks cut only their hidden widths by default (depthwise: auto)
+    # 2: depthwise networks cut only their hidden widths by default (depthwise: auto);
+    # 3: ghost modules cut in pairs, ShuffleNetV2's stem cut
+    version: ClassVar[int] = 3
 
     ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of channels removed per layer group")
     macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
