@@ -79,16 +79,14 @@ def resolve(device: str = "auto", precision: str = "auto", elsewhere: bool = Fal
     cuda = torch.cuda.is_available()
     if device == "auto":
         device = "cuda:0" if cuda else "cpu"
-    elif device.startswith("cuda") and elsewhere and not cuda:
-        device = device if ":" in device else "cuda:0"
     elif device.startswith("cuda"):
-        if not cuda:
+        if not cuda and not elsewhere:
             raise ConfigError(
                 f"train.device is '{device}' but torch sees no CUDA device on this machine "
                 "(torch.cuda.is_available() is False); use device: cpu or auto"
             )
         index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
+        if cuda and index >= torch.cuda.device_count():  # elsewhere without CUDA here: the node checks its count
             raise ConfigError(
                 f"train.device is '{device}' but this machine has {torch.cuda.device_count()} CUDA device(s): "
                 f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"

@@ -497,10 +497,11 @@ def run_tasks(
     ctx = ctx or TaskContext()
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
-    jobs = plan(todo, ctx, force, elsewhere=(executor or ExecutorChoice()).kind == "ray")
+    choice = executor or ExecutorChoice()
+    jobs = plan(todo, ctx, force, elsewhere=choice.kind == "ray")
     done = 0
     if jobs:
-        backend, how = backend_for(executor or ExecutorChoice(), jobs, ctx, homes or [cfg.run_dir.resolve()])
+        backend, how = backend_for(choice, jobs, ctx, homes or [cfg.run_dir.resolve()])
         console.print(f"[bold]tasks[/bold] {len(jobs)} to run ({how})")
         board = TaskBoard({j.key: j.label for j in jobs}, parallel=len(getattr(backend, "slots", [])) or 1)
 

@@ -10,6 +10,7 @@ from torchslim.methods.chain import Chain
 from torchslim.runner import ExecutorChoice, run_tasks
 from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
 from torchslim.search.study import run_trials
+from torchslim.search.trials import Judged
 from torchslim.store import Store
 from torchslim.tasks import Task
 from torchslim.ui import console
@@ -31,7 +32,10 @@ def search(
     )
     result.repeats = sum("repeat_of" in t.user_attrs for t in study.get_trials(deepcopy=False))
     if pick is not None:
-        task_of = lambda t: replace(base, chain=Chain.parse(t.chain), finetune=cfg.finetune)  # noqa: E731
+
+        def task_of(trial: Judged) -> Task:
+            return replace(base, chain=Chain.parse(trial.chain), finetune=cfg.finetune)
+
         rows = {"base": base_row, "pick": store.get(task_of(pick).key)}
         if search_cfg.runtime is not None:
             if runner_up is not None:
