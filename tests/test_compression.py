@@ -126,6 +126,7 @@ NEEDS = {
     "prune.structured": ({"ratio": 0.5, "importance": "taylor", "finetune_epochs": 0}, "calibration_data="),
     "prune.unstructured": ({"sparsity": 0.5, "finetune_epochs": 1}, "train_data="),
     "prune.idap": ({}, "eval_data="),
+    "prune.depth": ({"blocks": 1, "finetune_epochs": 0}, "calibration_data="),
     "quant.static": ({}, "calibration_data= or train_data="),
     "quant.qat": ({}, "calibration_data= or train_data="),
     "quant.dynamic": None,

@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "torchslim.prune.unstructured",
     "torchslim.prune.structured",
     "torchslim.prune.idap",
+    "torchslim.prune.depth",
     "torchslim.quant.ort_int8",
     "torchslim.quant.qat",
     "torchslim.quant.lowbit",

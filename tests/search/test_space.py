@@ -19,6 +19,7 @@ def test_every_family_draws_a_valid_chain(family):
     search = SearchConfig(space={"chains": [family]})
     params = {"chain": family, "importance": "l1", "macs_target_pct": 40, "round_to": 8, "finetune": "plain"}
     params["sparsity_pct"] = 60
+    params["blocks"] = 2
     chain = suggest_chain(fixed(**params), search)
     parsed = Chain.parse(chain)
     names = [s.name for s in parsed.steps]
@@ -27,8 +28,14 @@ def test_every_family_draws_a_valid_chain(family):
     assert ("quant.qat" in names) == ("qat" in family)
     assert ("prune.structured" in names) == ("structured" in family.split("+"))
     assert ("prune.unstructured" in names) == ("unstructured" in family)
+    assert ("prune.depth" in names) == ("depth" in family)
     if "prune.structured" in names:
-        assert parsed.steps[0].params == {"macs_target": 0.4, "importance": "l1", "round_to": 8, "finetune_epochs": 2}
+        step = parsed.steps[names.index("prune.structured")]
+        assert step.params == {"macs_target": 0.4, "importance": "l1", "round_to": 8, "finetune_epochs": 2}
+    if "prune.depth" in names:  # first; fine-tuned by the pruning step after it, if there is one
+        assert names[0] == "prune.depth"
+        tuned_later = "structured" in family or "unstructured" in family
+        assert parsed.steps[0].params == {"blocks": 2, "finetune_epochs": 0 if tuned_later else 2}
 
 
 def test_kd_fine_tunes_structured_pruning_by_distillation():
@@ -38,6 +45,15 @@ def test_kd_fine_tunes_structured_pruning_by_distillation():
     assert chain == [
         {"prune.structured": {"macs_target": 0.5, "importance": "taylor", "round_to": None, "finetune_epochs": 0}},
         {"distill.kd": {"epochs": 2}},
+    ]
+
+
+def test_depth_alone_fine_tunes_by_distillation_when_drawn():
+    chain = suggest_chain(fixed(chain="depth+static", blocks=3, finetune="kd"), SearchConfig())
+    assert chain == [
+        {"prune.depth": {"blocks": 3, "finetune_epochs": 0}},
+        {"distill.kd": {"epochs": 2}},
+        {"quant.static": {}},
     ]
 
 
@@ -64,7 +80,7 @@ def test_amounts_stay_on_the_grid_and_in_the_range():
 
 def test_torch_latency_leaves_out_chains_that_ship_onnx_only():
     search = SearchConfig(objective="latency:torch:b1")
-    assert search.families() == ["structured", "unstructured"]
+    assert search.families() == ["structured", "unstructured", "depth", "depth+structured", "depth+unstructured"]
     assert SearchConfig().families() == list(FAMILIES)
 
 
@@ -75,6 +91,7 @@ def test_torch_latency_leaves_out_chains_that_ship_onnx_only():
         ({"space": {"structured": {"amount": "ratio"}}}, "idap"),
         ({"objective": "latency:tensorrt:b1"}, "objective"),
         ({"space": {"sparsity": {"low": 0.8, "high": 0.2}}}, "above high"),
+        ({"space": {"depth": {"low": 4, "high": 2}}}, "above high"),
     ],
 )
 def test_bad_search_settings_are_one_line(raw, words, tmp_path):
@@ -118,3 +135,12 @@ def test_the_study_starts_from_the_usual_first_guesses():
     )
     assert [g.get("ratio_pct") for g in first_guesses(by_ratio)] == [None, 50, 50, 70, 70]  # a ratio removes
     assert len(first_guesses(SearchConfig(trials=4))) == 1
+    # the most blocks the space removes, with INT8, alone and with the half cut: after the five above
+    deeper = SearchConfig(trials=40, space={"depth": {"low": 2, "high": 4}})
+    deep = first_guesses(deeper)
+    assert [(g["chain"], g.get("blocks"), g.get("macs_target_pct")) for g in deep[5:]] == [
+        ("depth+static", 4, None),
+        ("depth+structured+static", 4, 50),
+    ]
+    labels = [Chain.parse(suggest_chain(fixed(**g), deeper)).label for g in deep[5:]]
+    assert labels[0].startswith("prune.depth(blocks=4") and labels[1].startswith("prune.depth(blocks=4")

@@ -1,7 +1,8 @@
 """The ``search:`` section: what ``torchslim search`` looks for, within what accuracy budget, over which chains.
 
-A chain family is its pruning step and its quantization step joined by ``+`` (``structured+static``,
-``unstructured``, ``qat``); the default space holds every family the methods allow.
+A chain family is its depth step, its channel or weight pruning step and its quantization step joined
+by ``+`` (``depth+structured+static``, ``unstructured``, ``qat``); the default space holds every family
+the methods allow.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Objective = Literal["latency:onnxruntime:b1", "latency:onnxruntime:b8", "latency:torch:b1", "size", "macs"]
 OBJECTIVES: tuple[str, ...] = Objective.__args__  # type: ignore[attr-defined]
+DEPTH = "depth"
 PRUNING = ("structured", "unstructured")
 QUANTIZATION = ("static", "qat")
-#: every chain the methods allow: a pruning step, a quantization step, or both (pruning first)
+#: every chain the methods allow: blocks removed, channels or weights pruned, INT8, in that order
 FAMILIES = tuple(
-    "+".join(p for p in (prune, quant) if p)
-    for prune, quant in product(("", *PRUNING), ("", *QUANTIZATION))
-    if prune or quant
+    "+".join(p for p in steps if p) for steps in product(("", DEPTH), ("", *PRUNING), ("", *QUANTIZATION)) if any(steps)
 )
 Importance = Literal["l1", "taylor", "idap", "random"]
 
@@ -62,6 +62,21 @@ class StructuredSpace(BaseModel):
         return self
 
 
+class BlockRange(BaseModel):
+    """Depth pruning: how many blocks ``prune.depth`` removes (whole numbers, both ends included)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    low: int = Field(1, ge=1)
+    high: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BlockRange":
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        return self
+
+
 class SearchSpace(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,6 +84,7 @@ class SearchSpace(BaseModel):
         default_factory=lambda: list(FAMILIES), min_length=1, description=f"chain families: {', '.join(FAMILIES)}"
     )
     structured: StructuredSpace = Field(default_factory=StructuredSpace)
+    depth: BlockRange = Field(default_factory=BlockRange, description="blocks removed by prune.depth")
     sparsity: Interval = Field(default_factory=lambda: Interval(low=0.3, high=0.9), description="unstructured")
     finetune: list[Literal["plain", "kd"]] = Field(
         default_factory=lambda: ["plain", "kd"], min_length=1, description="how a pruning step is fine-tuned"

@@ -1,7 +1,7 @@
 """A trial's method chain, drawn from the search space with Optuna's define-by-run API.
 
-The parameter names are fixed (``chain``, ``importance``, ``macs_target_pct`` or ``ratio_pct``,
-``round_to``, ``finetune``, ``sparsity_pct``), so trials of a study stay comparable and a killed
+The parameter names are fixed (``chain``, ``blocks``, ``importance``, ``macs_target_pct`` or
+``ratio_pct``, ``round_to``, ``finetune``, ``sparsity_pct``), so trials of a study stay comparable and a killed
 trial can be enqueued again with its parameters. Amounts are whole percents on a 5 % grid: two
 trials that draw the same chain are the same task, which the store computes once.
 """
@@ -20,6 +20,14 @@ def suggest_chain(trial: Any, search: SearchConfig) -> list[dict[str, dict]]:
     space = search.space
     parts = trial.suggest_categorical("chain", search.families()).split("+")
     steps: list[dict[str, dict]] = []
+    if "depth" in parts:  # blocks go first; the step after it fine-tunes both (once), or this one does
+        blocks = trial.suggest_int("blocks", space.depth.low, space.depth.high)
+        steps.append({"prune.depth": {"blocks": blocks, "finetune_epochs": 0}})
+        if "structured" not in parts and "unstructured" not in parts:
+            kd = trial.suggest_categorical("finetune", space.finetune) == "kd"
+            steps[-1]["prune.depth"]["finetune_epochs"] = 0 if kd else space.finetune_epochs
+            if kd:
+                steps.append({"distill.kd": {"epochs": space.finetune_epochs}})
     if "structured" in parts:
         st = space.structured
         importance = trial.suggest_categorical("importance", st.importance)

@@ -83,7 +83,9 @@ def open_study(cfg: RunConfig, base: Task, search: SearchConfig, parallel: int) 
 def first_guesses(search: SearchConfig) -> list[dict]:
     """The trials an engineer would try first, where the space holds them: INT8 static alone;
     structured pruning to half the MACs (l1, widths rounded to 8), alone and followed by INT8 static;
-    and the deepest cut the space allows, followed by INT8 static and in float. They start the study
+    the deepest cut the space allows, followed by INT8 static and in float; then the most blocks the
+    space removes, with INT8 static, alone and with the half cut (small inputs have a latency floor
+    that only fewer layers get under: prune/depth.py). They start the study
     instead of random draws, so TPE models from points that span the amount range: with only moderate
     cuts seen, it never learns that a small float model can beat every quantized one (tiny models pay
     INT8's quantize and dequantize steps at batch 1), nor that a large model needs both to go far."""
@@ -103,6 +105,8 @@ def first_guesses(search: SearchConfig) -> list[dict]:
         {"chain": "structured+static"} | half,
         {"chain": "structured+static"} | deep,
         {"chain": "structured"} | deep,
+        {"chain": "depth+static", "blocks": search.space.depth.high, "finetune": common["finetune"]},
+        {"chain": "depth+structured+static", "blocks": search.space.depth.high} | half,
     ]
     unique = [g for i, g in enumerate(guesses) if g not in guesses[:i]]
     return [g for g in unique if g["chain"] in families][: max(1, search.trials // 4)]
