@@ -188,8 +188,13 @@ def run_trials(
     repeats = 0
     while len(done) < search.trials:
         fresh: list[tuple[Any, list[dict], Task]] = []
-        # asked until the batch holds one new chain per worker: a repeat does not leave a worker idle
-        while len(fresh) < min(parallel, search.trials - len(done)) and repeats <= MAX_REPEATS * search.trials:
+        # asked until the batch holds one chain to compute per worker: neither a repeat nor a chain the store
+        # already holds (from an earlier search on the same baseline) leaves a worker idle
+        while (
+            sum(store.get(t.key) is None for _, _, t in fresh) < parallel
+            and len(fresh) < search.trials - len(done)
+            and repeats <= MAX_REPEATS * search.trials
+        ):
             trial = study.ask()
             chain = suggest_chain(trial, search)
             task = trial_task(base, chain, cfg.finetune, abandon)
