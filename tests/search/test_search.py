@@ -169,3 +169,30 @@ def test_an_impossible_budget_exits_1_naming_the_closest_trial(write_config, wor
     err = " ".join(proc.stderr.split())  # rich wraps long lines
     assert "No trial met the budget: nothing was picked. The closest was trial 0, prune.structured(" in err
     assert "Traceback" not in proc.stderr
+
+
+def test_a_chain_already_stored_does_not_take_a_workers_slot(write_config, workspace, monkeypatch):
+    """With 2 workers, a batch holds two chains to compute: one stored by an earlier search is judged
+    beside them, instead of leaving a worker idle for the whole batch."""
+    from torchslim.config import load_config
+    from torchslim.runner import ExecutorChoice
+    from torchslim.search import study
+
+    monkeypatch.chdir(workspace)
+    first = load_config(write_config(search_recipe(trials=1, space=SPACE | {"chains": ["static"]})))
+    study.run_trials(first, first.search)  # stores quant.static() on this baseline
+    batches = []
+    real = study.run_tasks
+
+    def recording(cfg, tasks, executor=None, **kw):
+        store = real(cfg, [], executor=None)
+        batches.append(([t.method_chain for t in tasks], sum(store.get(t.key) is None for t in tasks)))
+        return real(cfg, tasks, executor=None, **kw)  # serial here: only the batch's make-up is asserted
+
+    monkeypatch.setattr(study, "run_tasks", recording)
+    cfg = load_config(write_config(search_recipe(trials=3, seed=1, space=SPACE | {"chains": ["static", "structured"]})))
+    done, *_ = study.run_trials(cfg, cfg.search, executor=ExecutorChoice(workers=2))
+    assert batches[0][1] == 0  # the baseline, stored by the first search
+    trial_batches = batches[1:]
+    assert len(done) == 3 and trial_batches[0][0][0] == "quant.static()"
+    assert [len(labels) for labels, _ in trial_batches] == [3] and trial_batches[0][1] == 2
