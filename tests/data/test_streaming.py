@@ -7,6 +7,7 @@ from PIL import Image
 
 from torchslim.data import BatchLoader, DatasetConfig, build_dataset
 from torchslim.data.streaming import LazyImages
+from torchslim.errors import DataNotFoundError
 
 
 @pytest.fixture
@@ -47,3 +48,21 @@ def test_a_streamed_split_holds_no_decoded_images(folder, tmp_path):
     lazy = streamed.train.images
     assert lazy.shape == (len(streamed.train), 3, 12, 12) and lazy.nbytes == len(streamed.train) * 3 * 12 * 12
     assert not list((tmp_path / "cache").glob("*.pt"))  # nothing decoded into a cache either
+
+
+def test_a_streamed_folder_skips_unreadable_images_before_the_split(folder, tmp_path):
+    (folder / "c1" / "broken.png").write_bytes(b"not an image")
+    cfg = dict(name=f"imagefolder:{folder}", memory_budget_gib=1e-6, cache_dir=tmp_path / "cache")
+    # the default, on_bad_image: error: one line, found when the channel statistics are computed
+    words = r"^unreadable image .*broken.png: .*; replace or remove it \(or set dataset.on_bad_image: skip\)$"
+    with pytest.raises(DataNotFoundError, match=words):
+        build_dataset(DatasetConfig(**cfg))
+    streamed = build_dataset(DatasetConfig(**cfg, on_bad_image="skip"))
+    assert isinstance(streamed.train.images, LazyImages)
+    assert streamed.info.skipped_images == 1 and len(streamed.train) + len(streamed.eval) == 60
+    assert all(f.name != "broken.png" for f in streamed.train.images.files + streamed.eval.images.files)
+    for x, _ in BatchLoader(streamed.train, streamed.info, 64):  # a whole epoch decodes
+        assert x.shape[1:] == (3, 12, 12)
+    assert list((tmp_path / "cache").glob("*-unreadable.json"))  # the scan is kept for the next run
+    again = build_dataset(DatasetConfig(**cfg, on_bad_image="skip"))
+    assert again.info.skipped_images == 1 and len(again.train) == len(streamed.train)

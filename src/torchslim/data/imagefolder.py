@@ -98,8 +98,12 @@ def load_imagefolder(
             f"{root}: {len(files):,} images decode to {len(files) * channels * size * size / 2**20:,.0f} MiB, over "
             f"dataset.memory_budget_gib {budget_gib:g}: streaming them through DataLoader workers"
         )
+        skipped = unreadable_files(root, files, size, mode, cache_dir) if skip else []
+        files = [(f, label) for f, label in files if f not in set(skipped)]
+        for path in skipped:
+            console.print(f"skipped unreadable image {path}")
         lazy = LazyImages([f for f, _ in files], size, mode, _decode)
-        return classes, ArraySplit(lazy, torch.tensor([label for _, label in files], dtype=torch.int64)), []
+        return classes, ArraySplit(lazy, torch.tensor([label for _, label in files], dtype=torch.int64)), skipped
     key = _cache_key(root, files, size, mode) + ("-skip" if skip else "")
     cache = (cache_dir or default_cache_dir()) / f"imagefolder-{key}.pt"
     if cache.exists():
@@ -141,6 +145,43 @@ def load_imagefolder(
     torch.save({"classes": classes, "images": images, "labels": labels, "skipped": rel}, tmp)
     tmp.replace(cache)
     return classes, ArraySplit(images, labels), skipped
+
+
+def unreadable_files(
+    root: Path, files: list[tuple[Path, int]], size: int, mode: str, cache_dir: Path | None
+) -> list[Path]:
+    """The files of a streamed folder that do not decode, found by decoding each once (``on_bad_image:
+    skip``): a stream cannot drop an image mid-epoch without changing every later batch, so the bad ones
+    leave the file list before the split. The list is cached by the folder's content, like a decoded one."""
+    import json
+
+    cache = (cache_dir or default_cache_dir()) / f"imagefolder-{_cache_key(root, files, size, mode)}-unreadable.json"
+    if cache.exists():
+        try:
+            return [root / p for p in json.loads(cache.read_text())]
+        except (OSError, ValueError):
+            cache.unlink(missing_ok=True)
+    from rich.progress import track
+
+    def readable(item: tuple[Path, int]) -> bool:
+        try:
+            _decode(item[0], size, mode)
+        except DataNotFoundError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ok = list(
+            track(
+                pool.map(readable, files), total=len(files), description=f"checking {root.name} (once)", transient=True
+            )
+        )
+    bad = [path for (path, _), good in zip(files, ok) if not good]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps([str(p.relative_to(root)) for p in bad]))
+    tmp.replace(cache)
+    return bad
 
 
 @DATASETS.register_prefix("imagefolder", input_shape=(3, 32, 32))
