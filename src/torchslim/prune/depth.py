@@ -1,8 +1,8 @@
 """Depth pruning: remove whole blocks (a residual block becomes the identity), then fine-tune.
 
 Why a method of its own: on small inputs a network's latency has a floor set by how many layers
-it runs, not by its MACs. ResNet-20 at batch 8 in ONNX Runtime runs no faster than about 2.3x its
-original however narrow its channels get (12 % of the MACs: 2.32x), while dropping a third of its
+it runs, not by its MACs. ResNet-20 at batch 8 in ONNX Runtime runs no faster than about 2.4x its
+original however narrow its channels get (12 % of the MACs: 2.43x), while dropping a third of its
 blocks breaks through that floor (docs/BENCHMARKS.md, section resnet20-speed-floor). Channel
 pruning cannot go there; removing blocks can, and the two combine.
 
