@@ -144,3 +144,22 @@ def test_the_study_starts_from_the_usual_first_guesses():
     ]
     labels = [Chain.parse(suggest_chain(fixed(**g), deeper)).label for g in deep[5:]]
     assert labels[0].startswith("prune.depth(blocks=4") and labels[1].startswith("prune.depth(blocks=4")
+
+
+def test_the_space_fits_the_model_depth_chains_only_where_blocks_can_go():
+    from torchslim.config.search import FAMILIES
+    from torchslim.models import InputSpec, build_model
+    from torchslim.search.space import fit_to_model
+
+    mnist = InputSpec(10, 1, 28)
+    plain = build_model("enhanced_lenet5", mnist)  # every conv stage changes its shape
+    fitted, line = fit_to_model(SearchConfig(), plain, mnist.shape)
+    assert fitted.space.chains == [f for f in FAMILIES if "depth" not in f] and "no block to remove" in line
+    spec = InputSpec(10, 1, 8)
+    resnet = build_model("resnet20", spec)  # 7 blocks keep their shape (the two stride-2 ones do not)
+    fitted, line = fit_to_model(SearchConfig(space={"depth": {"low": 2, "high": 10}}), resnet, spec.shape)
+    assert (fitted.space.depth.low, fitted.space.depth.high) == (2, 7) and line.endswith("remove 2-7")
+    same, line = fit_to_model(SearchConfig(), resnet, spec.shape)
+    assert same == SearchConfig() and line is None
+    with pytest.raises(ConfigError, match="has no block prune.depth can remove"):
+        fit_to_model(SearchConfig(space={"chains": ["depth+static"]}), plain, mnist.shape)

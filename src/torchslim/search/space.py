@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from torchslim.config.search import SearchConfig
+import torch
+from torch import nn
+
+from torchslim.config.search import DEPTH, SearchConfig
+from torchslim.errors import ConfigError
+from torchslim.prune.depth import innermost
+from torchslim.prune.truncation import removable_blocks
 
 STEP_PCT = 5
 
@@ -63,3 +69,26 @@ def grid_bounds(low: float, high: float) -> tuple[int, int]:
     """The first and last whole percent of the grid between two fractions."""
     lo = max(STEP_PCT, round(100 * low / STEP_PCT) * STEP_PCT)
     return lo, max(lo, round(100 * high / STEP_PCT) * STEP_PCT)
+
+
+def fit_to_model(search: SearchConfig, model: nn.Module, shape: tuple[int, ...]) -> tuple[SearchConfig, str | None]:
+    """The space as this model allows it: depth chains only where it has blocks to remove, and no more
+    blocks than it has; with a line saying what was narrowed (None when nothing was)."""
+    if not any(DEPTH in f.split("+") for f in search.space.chains):
+        return search, None
+    blocks = len(innermost(removable_blocks(model, torch.zeros(1, *shape))))
+    space = search.space
+    if blocks == 0:
+        chains = [f for f in space.chains if DEPTH not in f.split("+")]
+        if not chains:
+            raise ConfigError(
+                f"{type(model).__name__} has no block prune.depth can remove (a shape-preserving element of a "
+                "Sequential or ModuleList holding a conv or linear layer), and the space holds only depth chains"
+            )
+        line = f"{type(model).__name__} has no block to remove: the depth chains are left out"
+        return search.model_copy(update={"space": space.model_copy(update={"chains": chains})}), line
+    if space.depth.high <= blocks:
+        return search, None
+    depth = space.depth.model_copy(update={"low": min(space.depth.low, blocks), "high": blocks})
+    line = f"{type(model).__name__} has {blocks} removable blocks: depth chains remove {depth.low}-{blocks}"
+    return search.model_copy(update={"space": space.model_copy(update={"depth": depth})}), line

@@ -21,11 +21,13 @@ from typing import Any
 
 from rich.markup import escape
 
+from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
+from torchslim.models import load_model
 from torchslim.runner import ExecutorChoice, run_tasks
-from torchslim.search.space import grid_bounds, suggest_chain
+from torchslim.search.space import fit_to_model, grid_bounds, suggest_chain
 from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, stopped_below, trial_task
 from torchslim.store import Store
 from torchslim.tasks import Task, expand
@@ -175,6 +177,10 @@ def run_trials(
     floor = base_row.metrics["top1"] - search.max_drop
     abandon = floor - search.margin
     parallel = parallel_trials(executor)
+    model, spec = load_model(stored_artifact(base_row).model_path)
+    search, narrowed = fit_to_model(search, model, spec.shape)
+    if narrowed:
+        console.print(f"search: {narrowed}")
     study = open_study(cfg, base, search, parallel)
     done = judged_trials(study)
     console.print(
