@@ -163,3 +163,22 @@ def test_the_space_fits_the_model_depth_chains_only_where_blocks_can_go():
     assert same == SearchConfig() and line is None
     with pytest.raises(ConfigError, match="has no block prune.depth can remove"):
         fit_to_model(SearchConfig(space={"chains": ["depth+static"]}), plain, mnist.shape)
+
+
+def test_the_depth_range_names_the_study_only_when_the_space_holds_depth_chains(tmp_path):
+    import yaml
+
+    from tests.conftest import tiny_recipe
+    from torchslim.config import load_config
+    from torchslim.search.study import baseline_of, study_name
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe()))
+    cfg = load_config(path)
+    _, base = baseline_of(cfg, str(path))
+
+    def name(chains, high):
+        return study_name(cfg, base, SearchConfig(space={"chains": chains, "depth": {"low": 1, "high": high}}))
+
+    assert name(["static", "structured"], 3) == name(["static", "structured"], 5)
+    assert name(["static", "depth+static"], 3) != name(["static", "depth+static"], 5)

@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
-from torchslim.config.search import SearchConfig
+from torchslim.config.search import DEPTH, SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
 from torchslim.models import load_model
 from torchslim.runner import ExecutorChoice, run_tasks
@@ -52,6 +52,8 @@ def storage_path(store: Path) -> Path:
 def study_name(cfg: RunConfig, base: Task, search: SearchConfig) -> str:
     """Keyed by content: the baseline task's hash and every search setting that changes a trial."""
     settings = search.model_dump(mode="json", exclude={"trials", "confirm"})
+    if not any(DEPTH in f.split("+") for f in search.space.chains):
+        del settings["space"]["depth"]  # changes no trial: a study from before depth pruning keeps its name
     digest = hashlib.sha1(json.dumps([base.config_hash, base.seed, settings, cfg.finetune.key()]).encode())
     return f"{cfg.name}:{digest.hexdigest()[:16]}"
 
