@@ -5,7 +5,7 @@ import pytest
 from torchslim.config.search import FAMILIES, SearchConfig
 from torchslim.errors import ConfigError
 from torchslim.methods.chain import Chain
-from torchslim.search.space import suggest_chain
+from torchslim.search.space import SEARCHED_METHODS, suggest_chain
 
 optuna = pytest.importorskip("optuna")
 
@@ -29,6 +29,7 @@ def test_every_family_draws_a_valid_chain(family):
     assert ("prune.structured" in names) == ("structured" in family.split("+"))
     assert ("prune.unstructured" in names) == ("unstructured" in family)
     assert ("prune.depth" in names) == ("depth" in family)
+    assert set(names) <= set(SEARCHED_METHODS)  # their versions name the study
     if "prune.structured" in names:
         step = parsed.steps[names.index("prune.structured")]
         assert step.params == {"macs_target": 0.4, "importance": "l1", "round_to": 8, "finetune_epochs": 2}
@@ -182,3 +183,20 @@ def test_the_depth_range_names_the_study_only_when_the_space_holds_depth_chains(
 
     assert name(["static", "structured"], 3) == name(["static", "structured"], 5)
     assert name(["static", "depth+static"], 3) != name(["static", "depth+static"], 5)
+
+
+def test_a_new_method_version_starts_a_new_study(tmp_path, monkeypatch):
+    import yaml
+
+    from tests.conftest import tiny_recipe
+    from torchslim.config import load_config
+    from torchslim.prune.structured import StructuredConfig
+    from torchslim.search.study import baseline_of, study_name
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe()))
+    cfg = load_config(path)
+    _, base = baseline_of(cfg, str(path))
+    before = study_name(cfg, base, SearchConfig())
+    monkeypatch.setattr(StructuredConfig, "version", StructuredConfig.version + 1)
+    assert study_name(cfg, base, SearchConfig()) != before  # its trials' tasks are recomputed, so are its trials

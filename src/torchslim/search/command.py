@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
+from torchslim.errors import TorchslimError
 from torchslim.methods.chain import Chain
 from torchslim.runner import ExecutorChoice, run_tasks
 from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
-from torchslim.search.study import run_trials
+from torchslim.search.study import run_trials, storage_path
 from torchslim.search.trials import Judged
-from torchslim.store import Store
+from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
 from torchslim.ui import console
 
@@ -36,10 +38,19 @@ def search(
         def task_of(trial: Judged) -> Task:
             return replace(base, chain=Chain.parse(trial.chain), finetune=cfg.finetune)
 
-        rows = {"base": base_row, "pick": store.get(task_of(pick).key)}
+        def row_of(trial: Judged) -> ResultRow:
+            row = store.get(task_of(trial).key)
+            if row is None:  # a study keyed by method versions should never get here; say so if it does
+                raise TorchslimError(
+                    f"trial {trial.number}'s task ({trial.chain}) is no longer in {cfg.store}: delete the study "
+                    f"'{study.study_name}' in {storage_path(Path(cfg.store))} to search again"
+                )
+            return row
+
+        rows = {"base": base_row, "pick": row_of(pick)}
         if search_cfg.runtime is not None:
             if runner_up is not None:
-                rows["runner_up"] = store.get(task_of(runner_up).key)
+                rows["runner_up"] = row_of(runner_up)
             console.print("[bold]search[/bold] re-timing the pick against the runner-up and the baseline, side by side")
             retime(result, rows, search_cfg, cfg.measure.threads)  # may hand the pick to a more accurate twin
         pick_task = task_of(result.pick)

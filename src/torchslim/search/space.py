@@ -19,6 +19,16 @@ from torchslim.prune.depth import innermost
 from torchslim.prune.truncation import removable_blocks
 
 STEP_PCT = 5
+#: every method a drawn chain can hold (their behaviour versions name the study: see study.study_name)
+SEARCHED_METHODS = (
+    "prune.depth",
+    "prune.structured",
+    "prune.idap",
+    "prune.unstructured",
+    "distill.kd",
+    "quant.static",
+    "quant.qat",
+)
 
 
 def suggest_chain(trial: Any, search: SearchConfig) -> list[dict[str, dict]]:

@@ -25,9 +25,10 @@ from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
 from torchslim.config.search import DEPTH, SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
+from torchslim.methods import method_facts
 from torchslim.models import load_model
 from torchslim.runner import ExecutorChoice, run_tasks
-from torchslim.search.space import fit_to_model, grid_bounds, suggest_chain
+from torchslim.search.space import SEARCHED_METHODS, fit_to_model, grid_bounds, suggest_chain
 from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, stopped_below, trial_task
 from torchslim.store import Store
 from torchslim.tasks import Task, expand
@@ -50,11 +51,14 @@ def storage_path(store: Path) -> Path:
 
 
 def study_name(cfg: RunConfig, base: Task, search: SearchConfig) -> str:
-    """Keyed by content: the baseline task's hash and every search setting that changes a trial."""
+    """Keyed by content: the baseline task's hash, every search setting that changes a trial, and the
+    behaviour versions of the methods a trial can run."""
     settings = search.model_dump(mode="json", exclude={"trials", "confirm"})
     if not any(DEPTH in f.split("+") for f in search.space.chains):
         del settings["space"]["depth"]  # changes no trial: a study from before depth pruning keeps its name
-    digest = hashlib.sha1(json.dumps([base.config_hash, base.seed, settings, cfg.finetune.key()]).encode())
+    # a method's new behaviour version recomputes its tasks, so the trials judged with the old one are not reused
+    versions = {name: method_facts(name).version for name in SEARCHED_METHODS}
+    digest = hashlib.sha1(json.dumps([base.config_hash, base.seed, settings, cfg.finetune.key(), versions]).encode())
     return f"{cfg.name}:{digest.hexdigest()[:16]}"
 
 
