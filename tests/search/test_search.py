@@ -196,3 +196,14 @@ def test_a_chain_already_stored_does_not_take_a_workers_slot(write_config, works
     trial_batches = batches[1:]
     assert len(done) == 3 and trial_batches[0][0][0] == "quant.static()"
     assert [len(labels) for labels, _ in trial_batches] == [3] and trial_batches[0][1] == 2
+
+
+def test_a_judged_trial_whose_task_left_the_store_is_one_line(write_config, workspace):
+    cfg = write_config(search_recipe(trials=1, space=SPACE | {"chains": ["static"]}))
+    assert run_cli("search", str(cfg), cwd=workspace).returncode == 0
+    with sqlite3.connect(workspace / "runs" / "torchslim.db") as db:
+        db.execute("DELETE FROM results WHERE method_chain != 'baseline'")
+    again = run_cli("search", str(cfg), cwd=workspace)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    line = again.stderr.strip().splitlines()[-1]
+    assert "trial 0's task (quant.static()) is no longer in runs/torchslim.db: delete the study" in line
