@@ -42,7 +42,7 @@ def search(
             row = store.get(task_of(trial).key)
             if row is None:  # a study keyed by method versions should never get here; say so if it does
                 raise TorchslimError(
-                    f"trial {trial.number}'s task ({trial.chain}) is no longer in {cfg.store}: delete the study "
+                    f"trial {trial.number}'s task ({trial.label}) is no longer in {cfg.store}: delete the study "
                     f"'{study.study_name}' in {storage_path(Path(cfg.store))} to search again"
                 )
             return row
