@@ -93,6 +93,8 @@ def test_torch_latency_leaves_out_chains_that_ship_onnx_only():
         ({"objective": "latency:tensorrt:b1"}, "objective"),
         ({"space": {"sparsity": {"low": 0.8, "high": 0.2}}}, "above high"),
         ({"space": {"depth": {"low": 4, "high": 2}}}, "above high"),
+        ({"space": {"chains": []}}, "search.space.chains"),  # an empty space
+        ({"space": {"structured": {"importance": []}}}, "search.space.structured.importance"),
     ],
 )
 def test_bad_search_settings_are_one_line(raw, words, tmp_path):
