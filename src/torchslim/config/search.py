@@ -92,6 +92,11 @@ class SearchSpace(BaseModel):
     finetune_epochs: int = Field(2, ge=1, description="fine-tuning (or KD) epochs after a pruning step")
     qat_epochs: int = Field(2, ge=1)
 
+    @property
+    def has_depth(self) -> bool:
+        """Whether any chain family removes blocks (``prune.depth``)."""
+        return any(DEPTH in f.split("+") for f in self.chains)
+
     @field_validator("chains")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:

@@ -99,7 +99,8 @@ def load_imagefolder(
             f"dataset.memory_budget_gib {budget_gib:g}: streaming them through DataLoader workers"
         )
         skipped = unreadable_files(root, files, size, mode, cache_dir) if skip else []
-        files = [(f, label) for f, label in files if f not in set(skipped)]
+        unreadable = set(skipped)  # once, not per file
+        files = [(f, label) for f, label in files if f not in unreadable]
         for path in skipped:
             console.print(f"skipped unreadable image {path}")
         lazy = LazyImages([f for f, _ in files], size, mode, _decode)

@@ -84,7 +84,7 @@ def grid_bounds(low: float, high: float) -> tuple[int, int]:
 def fit_to_model(search: SearchConfig, model: nn.Module, shape: tuple[int, ...]) -> tuple[SearchConfig, str | None]:
     """The space as this model allows it: depth chains only where it has blocks to remove, and no more
     blocks than it has; with a line saying what was narrowed (None when nothing was)."""
-    if not any(DEPTH in f.split("+") for f in search.space.chains):
+    if not search.space.has_depth:
         return search, None
     blocks = len(innermost(removable_blocks(model, torch.zeros(1, *shape))))
     space = search.space

@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
-from torchslim.config.search import DEPTH, SearchConfig
+from torchslim.config.search import SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
 from torchslim.methods import method_facts
 from torchslim.models import load_model
@@ -54,7 +54,7 @@ def study_name(cfg: RunConfig, base: Task, search: SearchConfig) -> str:
     """Keyed by content: the baseline task's hash, every search setting that changes a trial, and the
     behaviour versions of the methods a trial can run."""
     settings = search.model_dump(mode="json", exclude={"trials", "confirm"})
-    if not any(DEPTH in f.split("+") for f in search.space.chains):
+    if not search.space.has_depth:
         del settings["space"]["depth"]  # changes no trial: a study from before depth pruning keeps its name
     # a method's new behaviour version recomputes its tasks, so the trials judged with the old one are not reused
     versions = {name: method_facts(name).version for name in SEARCHED_METHODS}
