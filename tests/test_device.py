@@ -87,6 +87,36 @@ def test_training_on_cuda_returns_the_model_to_the_cpu(precision):
 
 
 @cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_same_seed_trains_the_same_model_twice_on_cuda(precision):
+    """Deterministic algorithms and a fixed cuBLAS workspace: two runs agree to the bit."""
+    from torchslim.device import deterministic_cuda
+
+    deterministic_cuda(True)
+    torch.use_deterministic_algorithms(True)
+    try:
+        (a, ra), (b, rb) = tiny_fit(resolve("cuda", precision)), tiny_fit(resolve("cuda", precision))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert ra.accuracy.top1 == rb.accuracy.top1
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@cuda
+def test_a_run_on_cuda_records_its_device_and_precision(tmp_path):
+    from tests.conftest import tiny_recipe
+    from torchslim.config import validate_config
+    from torchslim.runner import ExecutorChoice, run
+
+    raw = tiny_recipe(train={"epochs": 1, "batch_size": 64, "device": "cuda"}, output_dir=str(tmp_path / "out"))
+    raw |= {"store": str(tmp_path / "s.db"), "methods": [{"prune.structured": {"ratio": 0.5}}]}
+    rows = run(validate_config(raw), formats=(), executor=ExecutorChoice("local", 1))
+    assert [r.metrics["device"] for r in rows] == ["cuda:0", "cuda:0"]
+    assert {r.metrics["precision"] for r in rows} == {"bf16"}
+    assert all("eager-cuda" in {x["provider"] for x in r.metrics["latency"]} for r in rows)
+
+
+@cuda
 def test_cuda_latency_is_timed_with_events():
     from torchslim.measurement.bench import BenchConfig, measure
 

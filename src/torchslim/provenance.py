@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -39,12 +40,16 @@ def library_versions() -> dict[str, str | None]:
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """The commit of the torchslim checkout (plus '-dirty' with local changes), or 'unknown'."""
+    """The commit of the torchslim checkout (plus '-dirty' with local changes), or 'unknown'.
+
+    A copy of the tree without its .git folder (a GPU machine, a container) may name its commit in
+    ``TORCHSLIM_GIT_COMMIT``; git's answer wins where there is one."""
     here = Path(__file__).resolve().parent
+    fallback = os.environ.get("TORCHSLIM_GIT_COMMIT", "unknown")
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
-            return "unknown"
+            return fallback
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=here,
@@ -54,7 +59,7 @@ def git_commit() -> str:
         )
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
 
 
 def provenance() -> dict[str, Any]:

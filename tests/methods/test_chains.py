@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from tests.conftest import tiny_recipe
 from torchslim.config import validate_config
@@ -59,14 +60,18 @@ def test_bad_method_param_names_the_field():
         validate_config(tiny_recipe(methods=[{"prune.unstructured": {"sparsity": 1.5}}]))
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", METHODS.names())
-def test_every_method_runs_on_a_tiny_model(name, tmp_path):
-    """Each registered method, applied to a briefly trained SimpleCNN on digits, returns a working model."""
+def test_every_method_runs_on_a_tiny_model(name, device, tmp_path):
+    """Each registered method, applied to a briefly trained SimpleCNN on digits, returns a working model,
+    on the CPU and (where there is one) on the GPU as a task's current placement, as the runner sets it."""
     import copy
 
-    import torch
-
     from torchslim.data import DatasetConfig, build_dataset
+    from torchslim.device import placed, resolve
     from torchslim.methods import MethodContext, apply_chain
     from torchslim.models import InputSpec, build_model
     from torchslim.train import TrainConfig, fit
@@ -74,10 +79,11 @@ def test_every_method_runs_on_a_tiny_model(name, tmp_path):
     data = build_dataset(DatasetConfig(name="digits"))
     spec = InputSpec(10, 1, 8)
     torch.manual_seed(0)
-    model = build_model("simple_cnn_6x2", spec)
-    fit(model, data, TrainConfig(epochs=1, batch_size=64, lr=0.05), 0)
-    ctx = MethodContext(data, spec, TrainConfig(epochs=1, batch_size=64, lr=0.01), 0, tmp_path)
-    ctx.original = copy.deepcopy(model)
-    out = apply_chain(model, Chain.parse({name: example(name)}), ctx)
+    with placed(resolve(device, "auto")):
+        model = build_model("simple_cnn_6x2", spec)
+        fit(model, data, TrainConfig(epochs=1, batch_size=64, lr=0.05), 0)
+        ctx = MethodContext(data, spec, TrainConfig(epochs=1, batch_size=64, lr=0.01), 0, tmp_path)
+        ctx.original = copy.deepcopy(model)
+        out = apply_chain(model, Chain.parse({name: example(name)}), ctx)
     logits = out(torch.zeros(2, *spec.shape))
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()
