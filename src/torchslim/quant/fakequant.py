@@ -20,7 +20,7 @@ QMIN_A, QMAX_A = 0, 255
 
 def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
     scale = w.detach().abs().flatten(1).amax(1).clamp_min(1e-8) / QMAX_W
-    zero = torch.zeros(w.shape[0], dtype=torch.int32)
+    zero = torch.zeros(w.shape[0], dtype=torch.int32, device=w.device)
     return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, QMIN_W, QMAX_W)
 
 
@@ -96,7 +96,7 @@ class QATConv(nn.Module):
         )
         with torch.no_grad():
             out.weight.copy_(w)
-            out.bias.copy_(b if b is not None else torch.zeros(c.out_channels))
+            out.bias.copy_(b if b is not None else torch.zeros(c.out_channels, device=w.device))
         return out
 
 
