@@ -36,6 +36,9 @@ class ActObserverFQ(nn.Module):
         self.enabled = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # under bf16/fp16 autocast activations arrive in half precision; ranges and the UINT8 grid stay in
+        # fp32, as on deployment (the next conv casts back under autocast)
+        x = x.float()
         if self.observing and self.training:
             lo, hi = x.detach().min(), x.detach().max()
             if torch.isinf(self.lo):
