@@ -14,6 +14,7 @@ from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
 from torchslim.report.document import Document, Section, Text, write_document
 from torchslim.report.entries import ModelGroup, group_entries
+from torchslim.report.gpu_latency import gpu_sections
 from torchslim.report.method_tables import batch_tables, methods_sections, seeds_table
 from torchslim.report.runs import hardware_lines, runs_table
 from torchslim.report.tradeoffs import analysis_sections, dynamics_sections, tradeoff_plot_section
@@ -121,6 +122,7 @@ def build_document(
                 ],
             )
         )
+    sections += gpu_sections(groups)
     sections += dynamics_sections(groups, figdir)
     sections += tradeoff_plot_section(groups, figdir)
     sections.append(Section("Every run", [runs_table(rows)]))
