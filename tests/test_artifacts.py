@@ -46,3 +46,24 @@ def test_a_recorded_artifact_reads_back_as_itself(artifact):
 def test_rows_stored_before_the_kind_was_recorded_are_inferred_from_the_row(artifacts, metrics, kind, model, onnx):
     got = stored_artifact(row(artifacts, **metrics))
     assert (got.kind, got.model, got.onnx) == (kind, model, onnx)
+
+
+def test_a_row_relocated_under_a_root_reads_the_files_shipped_there(tmp_path):
+    """What the timing task on a cluster node sees: the driver's files under its scratch folder."""
+    from torchslim.artifacts import artifact_files, relocated, with_absolute_folder
+
+    folder = tmp_path / "run" / "tasks" / "t1"
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"weights")
+    artifacts = {"dir": str(folder), "kind": "torchslim", "model": "model.pt", "onnx": None}
+    row = with_absolute_folder(ResultRow("h", "r", "m", "d", "baseline", 0, {}, artifacts, {}, "", {}, {}))
+    files = artifact_files([row])
+    assert files == {str(folder / "model.pt"): b"weights"}
+    scratch = tmp_path / "scratch"
+    for path, data in files.items():
+        target = scratch / Path(path).relative_to("/")
+        target.parent.mkdir(parents=True)
+        target.write_bytes(data)
+    moved = stored_artifact(relocated(row, scratch))
+    assert moved.model_path == scratch / folder.relative_to("/") / "model.pt" and moved.missing_file() is None
+    assert relocated(row, None) is row

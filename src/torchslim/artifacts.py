@@ -15,7 +15,7 @@ from a baseline) asks :func:`stored_artifact`, never the file names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -67,3 +67,28 @@ def stored_artifact(row: ResultRow) -> StoredArtifact:
     onnx = "model.onnx" if row.metrics.get("onnx_bytes") or a.get("onnx") else None
     kind: ArtifactKind = "brevitas" if row.metrics.get("onnx_top1") is not None else "torchslim"
     return StoredArtifact(kind, folder, model, onnx)
+
+
+def with_absolute_folder(row: ResultRow) -> ResultRow:
+    """The row with its artifact folder as an absolute path (rows store it as the run wrote it)."""
+    return replace(row, artifacts=row.artifacts | {"dir": str(Path(row.artifacts["dir"]).resolve())})
+
+
+def relocated(row: ResultRow, root: Path | None) -> ResultRow:
+    """The row as seen on another machine that holds the driver's files under ``root`` (an absolute
+    driver path ``/a/b`` lies at ``root/a/b``); unchanged without a root. Needs an absolute folder."""
+    if root is None:
+        return row
+    folder = Path(row.artifacts["dir"])
+    return replace(row, artifacts=row.artifacts | {"dir": str(root / folder.relative_to(folder.anchor))})
+
+
+def artifact_files(rows: list[ResultRow]) -> dict[str, bytes]:
+    """Every file of the rows' artifact folders, keyed by absolute path: what travels to a machine
+    without the driver's filesystem."""
+    out: dict[str, bytes] = {}
+    for row in rows:
+        root = Path(row.artifacts["dir"]).resolve()
+        if root.is_dir():
+            out |= {str(f): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()}
+    return out

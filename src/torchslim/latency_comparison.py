@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from torch import nn
 
-from torchslim.artifacts import stored_artifact
-from torchslim.config import RunConfig
+from torchslim.artifacts import relocated, stored_artifact, with_absolute_folder
+from torchslim.config import MeasureConfig, RunConfig
 from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.side_by_side import side_by_side
 from torchslim.measurement.timing import TimingConfig
@@ -46,8 +47,10 @@ def load_artifact(row: ResultRow) -> nn.Module:
     return model
 
 
-def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
-    """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set."""
+def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive=None) -> None:
+    """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set.
+    ``exclusive`` (``executors.exclusive``) runs the timing: on the driver by default, or on a node of
+    a Ray cluster held whole."""
     m = cfg.measure
     if not (m.latency and m.compare):
         return
@@ -71,25 +74,39 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store) -> None:
             f"[bold]compare[/bold] {len(rows)} artifacts of {model_cfg.label} side by side "
             f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)"
         )
-        _, spec = load_model(stored_artifact(base).model_path)
-        models = {r.method_chain: load_artifact(r) for r in rows}
-        timing = TimingConfig(min_seconds=m.min_seconds, rounds=COMPARE_ROUNDS)
-        lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
-        result = {
-            "latency": [
-                {
-                    "chain": chain,
-                    "runtime": rt,
-                    "batch_size": b,
-                    **t.as_dict(),
-                    "median_ms": t.median_s * 1e3,
-                    "rounds_ms": [x * 1e3 for x in t.rounds_s],
-                }
-                for (chain, rt, b), t in lat.items()
-            ],
-            "threads": m.threads,
-        }
-        store.put_benchmark(target, {"chains": sorted(models), "seed": cfg.seeds[0]}, result, provenance())
+        rows = [with_absolute_folder(r) for r in rows]
+        if exclusive is None:
+            result, where = time_side_by_side((rows, m), None), "driver"
+        else:
+            result, where = exclusive(time_side_by_side, (rows, m), rows)
+        result["where"] = where
+        chains = sorted(r.method_chain for r in rows)
+        store.put_benchmark(target, {"chains": chains, "seed": cfg.seeds[0]}, result, provenance())
+
+
+def time_side_by_side(payload: tuple[list[ResultRow], MeasureConfig], root: Path | None) -> dict:
+    """Every artifact of one model timed in interleaved rounds (its files read under ``root``, if given)."""
+    rows, m = payload
+    rows = [relocated(r, root) for r in rows]
+    base = next(r for r in rows if r.method_chain == "baseline")
+    _, spec = load_model(stored_artifact(base).model_path)
+    models = {r.method_chain: load_artifact(r) for r in rows}
+    timing = TimingConfig(min_seconds=m.min_seconds, rounds=COMPARE_ROUNDS)
+    lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
+    return {
+        "latency": [
+            {
+                "chain": chain,
+                "runtime": rt,
+                "batch_size": b,
+                **t.as_dict(),
+                "median_ms": t.median_s * 1e3,
+                "rounds_ms": [x * 1e3 for x in t.rounds_s],
+            }
+            for (chain, rt, b), t in lat.items()
+        ],
+        "threads": m.threads,
+    }
 
 
 def stored_comparison(store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> dict | None:

@@ -19,7 +19,7 @@ import yaml
 from rich.markup import escape
 from torch import nn
 
-from torchslim.artifacts import StoredArtifact, stored_artifact
+from torchslim.artifacts import StoredArtifact, relocated, stored_artifact, with_absolute_folder
 from torchslim.backends.brevitas import is_brevitas
 from torchslim.config import RunConfig, Sweep, to_yaml
 from torchslim.data import DATASETS, BatchLoader, DataBundle, DatasetConfig, build_dataset
@@ -27,6 +27,7 @@ from torchslim.device import deterministic_cuda, placed
 from torchslim.device import resolve as resolve_placement
 from torchslim.errors import ConfigError, Interrupted, TorchslimError, failure_note
 from torchslim.executors import Job, Order, Outcome, Resources, drive
+from torchslim.executors.exclusive import Exclusive, on_the_driver
 from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
 from torchslim.executors.progress import TaskBoard
 from torchslim.executors.resources import auto_workers, task_threads
@@ -250,14 +251,16 @@ def missing_latency(row: ResultRow, m) -> set[tuple[str, int]]:
     return {(r, b) for r in m.runtimes if not (deployed and r == "torch") for b in m.batch_sizes} - have
 
 
-def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
-    """A finished task whose recipe now asks for more batch sizes or runtimes is timed for those
-    alone, from its saved artifact: nothing is retrained, and nothing asked for stays silently unmeasured."""
-    row = store.get(task.key)
+def timing_gaps(task: Task, row: ResultRow, spec: InputSpec, root: Path | None = None) -> dict | None:
+    """The latency a finished task's row still lacks, timed from its saved artifact (read under ``root``
+    when the timing runs on another machine): a recipe that now asks for more batch sizes or runtimes
+    has only those timed, nothing is retrained, and nothing asked for stays silently unmeasured.
+    Returns the row's updated latency metrics, or None when nothing is missing or the file is gone."""
     gaps = missing_latency(row, task.measure)
+    row = relocated(row, root)
     artifact = stored_artifact(row)
     if not gaps or artifact.missing_file() is not None:
-        return
+        return None
     m = task.measure
     cfg = BenchConfig(
         batch_sizes=sorted({b for _, b in gaps}),
@@ -266,14 +269,15 @@ def complete_measurements(task: Task, store: Store, ctx: TaskContext) -> None:
         min_seconds=m.min_seconds,
         min_runs=5,
     )
-    spec = input_spec(ctx.dataset(task.dataset))
     result = measure(load_artifact(row), cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path)
     record = result.as_dict()
     added = [x for x in record["latency"] if (x["runtime"], x["batch_size"]) in gaps]
-    latency = row.metrics.get("latency", []) + added
-    store.put(replace(row, metrics=row.metrics | {"latency": latency, "peak_gflops": record["peak_gflops"]}))
-    pairs = ", ".join(f"{x['runtime']} b{x['batch_size']}" for x in added)
-    console.print(f"[bold]measure[/bold] {escape(task.describe())}: {pairs}")
+    return {"latency": row.metrics.get("latency", []) + added, "peak_gflops": record["peak_gflops"]}
+
+
+def time_each(items: list[tuple[Task, ResultRow, InputSpec]], root: Path | None) -> list[dict | None]:
+    """The timing phase's work, one artifact at a time (on the driver or on a node held whole)."""
+    return [timing_gaps(task, row, spec, root) for task, row, spec in items]
 
 
 def preflight(tasks: list[Task], ctx: TaskContext, elsewhere: bool = False) -> dict[str, int]:
@@ -466,6 +470,15 @@ def backend_for(choice: ExecutorChoice, jobs: list[Job], ctx: TaskContext, homes
     return ProcessPoolBackend(work, n, threads), f"{n} workers x {threads} thread(s), pinned"
 
 
+def exclusive_for(choice: ExecutorChoice) -> Exclusive:
+    """Where the timing phase runs: the driver, or a whole node of the Ray cluster."""
+    if choice.kind == "ray":
+        from torchslim.executors.ray_cluster import on_a_whole_node
+
+        return on_a_whole_node(choice.address)
+    return on_the_driver
+
+
 def data_bytes(tasks: list[Task], ctx: TaskContext) -> int:
     """Decoded size of the in-memory datasets the tasks use (each worker holds its own copy)."""
     seen = {t.dataset.model_dump_json(): t.dataset for t in tasks}
@@ -538,24 +551,33 @@ def run_tasks(
             ) from None
         finally:
             backend.close()
-    measurement_phase(tasks, store, ctx)
+    measurement_phase(tasks, store, ctx, exclusive_for(choice))
     return store
 
 
-def measurement_phase(tasks: list[Task], store: Store, ctx: TaskContext) -> None:
+def measurement_phase(tasks: list[Task], store: Store, ctx: TaskContext, exclusive: Exclusive = on_the_driver) -> None:
     """Latency is timed here, after every task has finished and with nothing else of ours running:
-    a speed figure is never taken while other tasks train beside it."""
+    a speed figure is never taken while other tasks train beside it. ``exclusive`` says where: the
+    driver, or one Ray task holding a whole node (``--executor ray``). Each row records which."""
     gaps = [t for t in tasks if (row := store.get(t.key)) is not None and missing_latency(row, t.measure)]
     if not gaps:
         return
-    console.print(f"[bold]measure[/bold] latency of {len(gaps)} artifact(s), one at a time, alone on the machine")
+    alone = "alone on the machine" if exclusive is on_the_driver else "on one node of the Ray cluster, held whole"
+    console.print(f"[bold]measure[/bold] latency of {len(gaps)} artifact(s), one at a time, {alone}")
     if torch.cuda.is_available() and "CUDAExecutionProvider" not in onnx_providers():
         console.print(
             "measure: this onnxruntime has no CUDA provider, so ONNX Runtime is timed on the CPU only "
             "(install onnxruntime-gpu for its GPU figures); PyTorch is timed on the GPU too"
         )
-    for t in gaps:
-        complete_measurements(t, store, ctx)
+    items = [(t, with_absolute_folder(store.get(t.key)), input_spec(ctx.dataset(t.dataset))) for t in gaps]
+    updates, where = exclusive(time_each, items, [r for _, r, _ in items])
+    for (t, _, _), update in zip(items, updates):
+        if update is not None:
+            row = store.get(t.key)  # the stored row, with its own artifact paths
+            store.put(replace(row, metrics=row.metrics | update | {"latency_where": where}))
+            added = update["latency"][len(row.metrics.get("latency", [])) :]
+            pairs = ", ".join(f"{x['runtime']} b{x['batch_size']}" for x in added)
+            console.print(f"[bold]measure[/bold] {escape(t.describe())}: {pairs} ({where})")
 
 
 def run(
@@ -578,7 +600,7 @@ def run(
     every = [t for tasks in tasks_of.values() for t in tasks]
     store = run_tasks(runs[0], every, force, executor=executor, homes=[r.run_dir.resolve() for r in runs])
     for run_cfg in runs:
-        compare_run(run_cfg, tasks_of[run_cfg.name], store)
+        compare_run(run_cfg, tasks_of[run_cfg.name], store, exclusive_for(executor or ExecutorChoice()))
         written = write_report(run_cfg, store, source, formats, console, charts_only=True, tasks=tasks_of[run_cfg.name])
         for path in written.values():
             console.print(f"report: {path}")

@@ -28,9 +28,18 @@ def cluster():
 
 def test_a_two_node_cluster_stores_what_a_serial_run_stores(tmp_path, cluster):
     serial = run(recipe(tmp_path, "serial"), formats=(), executor=ExecutorChoice("local", 1))
-    on_ray = run(recipe(tmp_path, "ray"), formats=(), executor=ExecutorChoice("ray", 1, cluster.address))
+    cfg = recipe(tmp_path, "ray")
+    cfg.measure.compare = True
+    on_ray = run(cfg, formats=(), executor=ExecutorChoice("ray", 1, cluster.address))
     assert trained(on_ray) == trained(serial)
     assert len({r.metrics["worker"] for r in on_ray}) == 2  # both nodes ran tasks
+    # timing ran after the tasks, as one Ray task holding a whole node, from artifacts shipped to it
+    assert {r.metrics["latency_where"] for r in serial} == {"driver"}
+    (where,) = {r.metrics["latency_where"] for r in on_ray}
+    assert where.startswith("ray node ") and where.endswith("(1 CPU held)")
+    assert all(r.metrics["latency"] for r in on_ray)
+    (comparison,) = [b for b in Store(cfg.store).benchmarks() if b["target"].startswith("compare:")]
+    assert comparison["result"]["where"].startswith("ray node ") and comparison["result"]["latency"]
     for row in on_ray:
         folder = Path(row.artifacts["dir"])
         assert folder.is_relative_to(tmp_path / "ray") and (folder / "model.pt").exists()

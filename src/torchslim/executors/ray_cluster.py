@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Hashable
 
+from torchslim.artifacts import artifact_files
 from torchslim.errors import ConfigError, TorchslimError
 from torchslim.executors.jobs import Job, Order, Outcome, Work, WorkerDied
 
@@ -154,6 +155,41 @@ def _entry(work: Work, order: Order, files: dict[str, bytes], keeper) -> tuple[A
         return value, written
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def whole_node_cpus(ray) -> float:
+    """The CPUs of the largest live node: a task asking for them holds that node alone."""
+    return max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=1.0) or 1.0
+
+
+def _exclusive_entry(fn, payload, files: dict[str, bytes]):
+    """The timing task: the artifacts in a scratch folder, the driver's paths under it."""
+    import ray
+
+    scratch = Path(tempfile.mkdtemp(prefix="torchslim-timing-"))
+    try:
+        for path, data in files.items():
+            target = scratch / Path(path).relative_to(Path(path).anchor)
+            _write({target.name: data}, target.parent)
+        node = ray.get_runtime_context().get_node_id()
+        return fn(payload, scratch), node
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def on_a_whole_node(address: str | None):
+    """An exclusive runner (``executors.exclusive``) for a cluster: one Ray task holding every CPU of
+    a node, retried elsewhere if that node is lost."""
+
+    def run(fn, payload, rows):
+        files = artifact_files(rows)
+        ray = connect(address)
+        cpus = whole_node_cpus(ray)
+        task = ray.remote(_exclusive_entry).options(num_cpus=cpus, max_retries=2, retry_exceptions=False)
+        value, node = ray.get(task.remote(fn, payload, files))
+        return value, f"ray node {node[:8]} ({cpus:g} CPU held)"
+
+    return run
 
 
 class RayBackend:
