@@ -40,10 +40,10 @@ test-slow: $(STAMP)
 
 # Issue 19's zoo (an hour or more): each model alone in a subprocess; runs/zoo.jsonl records memory and time.
 test-zoo: $(STAMP)
-	$(PY) -m pytest -q -m zoo
+	$(PY) -m pytest -q -m zoo -o timeout=1000 -rA
 
 test-zoo-giants: $(STAMP)
-	$(PY) -m pytest -q -m zoo_giant
+	$(PY) -m pytest -q -m zoo_giant -o timeout=2000 -rA
 
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency_resnet.py

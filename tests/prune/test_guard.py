@@ -99,3 +99,38 @@ def test_a_dependency_search_that_does_not_end_is_cut_short():
             while True:  # Torch-Pruning's group fixing on ReXNet never ended
                 pass
     assert time.perf_counter() - start < 2
+
+
+class FakeGroup(list):
+    """A Torch-Pruning group as the guard sees it: a root layer and a cut."""
+
+    def __init__(self, module: nn.Module, cut):
+        target = type("Target", (), {"module": module, "name": "?"})
+        super().__init__([type("Item", (), {"dep": type("Dep", (), {"target": target})})])
+        self.prune = cut
+
+
+class IgnoresProtection:
+    """A pruner that forms the same groups whatever is protected (as Torch-Pruning does for a layer it
+    reaches through another root, e.g. a MetaFormer's token-mixer projection)."""
+
+    def __init__(self, model: nn.Sequential, log: list):
+        self.model, self.log = model, log
+
+    def step(self, interactive: bool):
+        m = self.model
+        yield FakeGroup(m[0], lambda: m.__setitem__(0, nn.Linear(4, 5)))  # breaks the next layer
+        yield FakeGroup(m[2], lambda: self.log.append("2"))
+
+
+def test_a_group_whose_protection_is_ignored_is_left_whole_instead_of_failing_the_model():
+    from torchslim.prune.guard import guarded_step
+
+    log: list = []
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    protected: list = []
+    pruned, _ = guarded_step(
+        model, IgnoresProtection(model, log), lambda m, p: IgnoresProtection(m, log), protected, torch.zeros(1, 4), 3
+    )
+    assert pruned[0].out_features == 8 and pruned(torch.zeros(2, 4)).shape == (2, 3)
+    assert protected == ["0"] and log[-1] == "2"  # the other group is still cut

@@ -147,10 +147,11 @@ def guarded_step(
     leaves a group uncut (a width rule)."""
     snapshot = copy_model(model)
     each = False  # run the model once per step; only a step that breaks it is redone group by group
+    avoided: set[str] = set()  # protected roots whose groups Torch-Pruning still forms: left uncut here
     while True:
         if before_step is not None:
             before_step(model)
-        bad = cut_groups(model, pruner, example, num_classes, after_cut, each, skip)
+        bad = cut_groups(model, pruner, example, num_classes, after_cut, each, skip, avoided)
         if bad is None:
             return model, pruner
         if bad == BROKEN:  # some cut broke the model, none raised: redo the step checking each cut
@@ -173,14 +174,17 @@ def guarded_step(
             pruner = on_graph_failure(model)
             on_graph_failure = None
             continue
-        if len(protected) >= MAX_PROTECTED or bad in protected:
+        if bad in avoided or len(protected) + len(avoided) >= MAX_PROTECTED:
             from torchslim.errors import TorchslimError
 
             raise TorchslimError(
                 f"prune.structured: {type(model).__name__} could not be pruned: cutting group '{bad}' breaks it "
                 f"even with {len(protected)} layer(s) protected ({', '.join(protected[:5])}...)"
             )
-        protected.append(bad)
+        if bad in protected:  # protecting its root did not keep the group from forming: skip the group itself
+            avoided.add(bad)
+        else:
+            protected.append(bad)
         step = getattr(pruner, "current_step", 1) - 1
         model = copy_model(snapshot)
         pruner = build(model, protected)
@@ -202,15 +206,23 @@ def copy_model(model: nn.Module) -> nn.Module:
 
 
 def cut_groups(
-    model: nn.Module, pruner, example: torch.Tensor, num_classes: int, after_cut=None, each: bool = True, skip=None
+    model: nn.Module,
+    pruner,
+    example: torch.Tensor,
+    num_classes: int,
+    after_cut=None,
+    each: bool = True,
+    skip=None,
+    avoided: set[str] = frozenset(),
 ) -> str | None:
     """Step ``pruner`` interactively; the root layer of the first group whose cut fails, ``BROKEN``
-    when the model fails only in the check after the last cut (``each=False``), else None."""
+    when the model fails only in the check after the last cut (``each=False``), else None. Groups
+    rooted at an ``avoided`` layer are left whole."""
     names = module_names(model)
     root = GRAPH
     try:
         for group in pruner.step(interactive=True):
-            if skip is not None and skip(group):
+            if (skip is not None and skip(group)) or group_root(group, names) in avoided:
                 continue
             root = group_root(group, names)
             group.prune()
