@@ -105,8 +105,11 @@ class FakeGroup(list):
     """A Torch-Pruning group as the guard sees it: a root layer and a cut."""
 
     def __init__(self, module: nn.Module, cut):
+        from collections import namedtuple
+
         target = type("Target", (), {"module": module, "name": "?"})
-        super().__init__([type("Item", (), {"dep": type("Dep", (), {"target": target})})])
+        dep = type("Dep", (), {"target": target, "pruning_fn": None})
+        super().__init__([namedtuple("GroupItem", "dep idxs")(dep, [])])
         self.prune = cut
 
 
@@ -134,3 +137,27 @@ def test_a_group_whose_protection_is_ignored_is_left_whole_instead_of_failing_th
     )
     assert pruned[0].out_features == 8 and pruned(torch.zeros(2, 4)).shape == (2, 3)
     assert protected == ["0"] and log[-1] == "2"  # the other group is still cut
+
+
+class GainConv(nn.Conv2d):
+    """A convolution with a per-output-channel parameter of its own, as timm's ScaledStdConv2d has."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1))
+
+    def forward(self, x):
+        return self._conv_forward(x, self.weight * self.gain, self.bias)
+
+
+def test_a_conv_with_its_own_per_channel_parameter_is_cut_with_it_not_protected(make_ctx):
+    spec = InputSpec(10, 3, 16)
+    model = nn.Sequential(
+        GainConv(3, 16, 3, padding=1), nn.ReLU(), GainConv(16, 32, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    ).eval()  # fmt: skip
+    ctx = make_ctx(spec)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx)
+    assert "protected" not in ctx.notes
+    assert [pruned[0].out_channels, pruned[2].out_channels] == [8, 16]
+    assert pruned[0].gain.shape == (8, 1, 1, 1) and pruned(torch.zeros(2, 3, 16, 16)).shape == (2, 10)

@@ -23,6 +23,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from torchslim.backends.torch_pruning import trim_channel_params
+
 GRAPH = "(the dependency graph)"  # what failed when no group had been cut yet
 BROKEN = "(a cut of this step)"  # the model fails after a step whose cuts all went through
 
@@ -226,6 +228,7 @@ def cut_groups(
                 continue
             root = group_root(group, names)
             group.prune()
+            trim_channel_params(group)
             if after_cut is not None:
                 after_cut(model, pruner)
             if each and not runs(model, example, num_classes):
