@@ -47,10 +47,10 @@ def load_artifact(row: ResultRow) -> nn.Module:
     return model
 
 
-def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive=None) -> None:
+def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive) -> None:
     """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set.
-    ``exclusive`` (``executors.exclusive``) runs the timing: on the driver by default, or on a node of
-    a Ray cluster held whole."""
+    ``exclusive`` (``executors.exclusive``) runs the timing: on the driver, or on a node of a Ray
+    cluster held whole."""
     m = cfg.measure
     if not (m.latency and m.compare):
         return
@@ -75,10 +75,7 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive=None)
             f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)"
         )
         rows = [with_absolute_folder(r) for r in rows]
-        if exclusive is None:
-            result, where = time_side_by_side((rows, m), None), "driver"
-        else:
-            result, where = exclusive(time_side_by_side, (rows, m), rows)
+        result, where = exclusive(time_side_by_side, (rows, m), rows)
         result["where"] = where
         chains = sorted(r.method_chain for r in rows)
         store.put_benchmark(target, {"chains": chains, "seed": cfg.seeds[0]}, result, provenance())

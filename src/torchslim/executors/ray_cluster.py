@@ -168,9 +168,7 @@ def _exclusive_entry(fn, payload, files: dict[str, bytes]):
 
     scratch = Path(tempfile.mkdtemp(prefix="torchslim-timing-"))
     try:
-        for path, data in files.items():
-            target = scratch / Path(path).relative_to(Path(path).anchor)
-            _write({target.name: data}, target.parent)
+        _write({str(Path(path).relative_to(Path(path).anchor)): data for path, data in files.items()}, scratch)
         node = ray.get_runtime_context().get_node_id()
         return fn(payload, scratch), node
     finally:

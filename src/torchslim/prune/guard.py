@@ -224,9 +224,10 @@ def cut_groups(
     root = GRAPH
     try:
         for group in pruner.step(interactive=True):
-            if (skip is not None and skip(group)) or group_root(group, names) in avoided:
+            here = group_root(group, names)
+            if (skip is not None and skip(group)) or here in avoided:
                 continue
-            root = group_root(group, names)
+            root = here
             group.prune()
             trim_channel_params(group)
             if after_cut is not None:
