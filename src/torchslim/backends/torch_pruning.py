@@ -64,6 +64,120 @@ def nearest_rounding_pruner():
     return NearestRoundingPruner
 
 
+def is_patch_merging(m: nn.Module) -> bool:
+    """A Swin-style patch merging: each 2x2 neighbourhood's C channels laid side by side (4C, in four
+    blocks of C, whether by concatenation as in torchvision or by reshape as in timm), then a linear
+    ``reduction`` to the next stage's width, with a layer norm before it (over 4C) or after (over its
+    output)."""
+    reduction, norm = getattr(m, "reduction", None), getattr(m, "norm", None)
+    if not isinstance(reduction, nn.Linear) or not isinstance(norm, nn.LayerNorm) or reduction.in_features % 4:
+        return False
+    return norm.normalized_shape[0] in (reduction.in_features, reduction.out_features)
+
+
+def by_class(model: nn.Module, chosen, pruner) -> dict:
+    """``pruner`` for every class all of whose instances in ``model`` are ``chosen``: Torch-Pruning
+    1.6 looks custom pruners up by class only (an instance key is traced but never used)."""
+    classes = {type(m) for m in model.modules() if chosen(m)}
+    mixed = {type(m) for m in model.modules() if type(m) in classes and not chosen(m)}
+    return {cls: pruner for cls in classes - mixed}
+
+
+def patch_merging_pruners(model: nn.Module) -> dict:
+    """Torch-Pruning pruners for the model's patch-merging layers, by class: one input channel is
+    four columns of the reduction (and of the norm before it). Traced as one unit, because Torch-Pruning
+    maps a channel through timm's reshape-permute-flatten to the wrong columns and the guard then kept
+    every Swin stage's width whole."""
+    from torch_pruning.pruner import function
+
+    class PatchMergingPruner(function.BasePruningFunc):
+        TARGET_MODULES = None
+
+        def prune_out_channels(self, layer: nn.Module, idxs):
+            function.prune_linear_out_channels(layer.reduction, idxs)
+            if layer.norm.normalized_shape[0] != 4 * self.get_in_channels(layer):
+                function.prune_layernorm_out_channels(layer.norm, idxs)
+            return layer
+
+        def prune_in_channels(self, layer: nn.Module, idxs):
+            c = self.get_in_channels(layer)
+            columns = [int(i) + k * c for k in range(4) for i in idxs]
+            norm_before = layer.norm.normalized_shape[0] == layer.reduction.in_features
+            function.prune_linear_in_channels(layer.reduction, columns)
+            if norm_before:
+                function.prune_layernorm_out_channels(layer.norm, columns)
+            if isinstance(getattr(layer, "dim", None), int):
+                layer.dim = c - len(idxs)
+            return layer
+
+        def get_out_channels(self, layer: nn.Module) -> int:
+            return layer.reduction.out_features
+
+        def get_in_channels(self, layer: nn.Module) -> int:
+            return layer.reduction.in_features // 4
+
+    return by_class(model, is_patch_merging, PatchMergingPruner())
+
+
+def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_names, proj_names) -> dict:
+    """Torch-Pruning pruners for attentions whose heads split their input width (``prune.transformers.
+    tied_attention_heads``: ``units``, each with its head count), by class. Input and output are one width
+    (pruning the input prunes the output: Torch-Pruning's intra-layer dependency), cut the same in
+    every head (channel groups = heads): a channel removed from the residual is removed from q, k and
+    v and from the projection's input and output, so every head keeps the same narrower width."""
+    from torch_pruning.pruner import function
+
+    class TiedAttentionPruner(function.BasePruningFunc):
+        TARGET_MODULES = None
+
+        def prune_out_channels(self, layer: nn.Module, idxs):
+            c = self.get_out_channels(layer)
+            idxs = sorted(int(i) for i in idxs)
+            qkv, proj = named_part(layer, qkv_names), named_part(layer, proj_names)
+            fused = [(qkv, 3)] if qkv is not None else [(layer.q, 1), (layer.kv, 2)] if hasattr(layer, "kv") else []
+            single = [] if fused else [layer.q, layer.k, layer.v]
+            for lin, n in fused:
+                function.prune_linear_out_channels(lin, [i + s * c for s in range(n) for i in idxs])
+                function.prune_linear_in_channels(lin, idxs)
+            for lin in [*single, proj]:
+                function.prune_linear_out_channels(lin, idxs)
+                function.prune_linear_in_channels(lin, idxs)
+            named = {id(x) for x in [layer, *single, proj] + [lin for lin, _ in fused]}
+            for sub in layer.modules():  # the unit's own layers on its width (Twins' sub-sampling conv and norm)
+                if id(sub) in named:
+                    continue
+                if isinstance(sub, nn.Conv2d) and sub.groups == 1 and sub.in_channels == sub.out_channels == c:
+                    function.prune_conv_out_channels(sub, idxs)
+                    function.prune_conv_in_channels(sub, idxs)
+                elif isinstance(sub, nn.LayerNorm) and tuple(sub.normalized_shape) == (c,):
+                    function.prune_layernorm_out_channels(sub, idxs)
+            if isinstance(getattr(layer, "head_dim", None), int):
+                layer.head_dim = proj.out_features // units[layer]
+            for name in ("dim", "embed_dim", "feat_dim", "attn_dim", "attention_dim"):
+                if isinstance(getattr(layer, name, None), int):
+                    setattr(layer, name, proj.out_features)
+            return layer
+
+        prune_in_channels = prune_out_channels
+
+        def get_out_channels(self, layer: nn.Module) -> int:
+            return named_part(layer, proj_names).out_features
+
+        get_in_channels = get_out_channels
+
+        def get_out_channel_groups(self, layer: nn.Module) -> int:
+            return units.get(layer, 1)
+
+        get_in_channel_groups = get_out_channel_groups
+
+    return by_class(model, lambda m: m in units, TiedAttentionPruner())
+
+
+def named_part(m: nn.Module, names):
+    """The first of ``names`` that ``m`` has (not None): model families name the same part differently."""
+    return next((getattr(m, n) for n in names if getattr(m, n, None) is not None), None)
+
+
 def trim_channel_params(group) -> None:
     """After a group is cut: slice a convolution's own per-output-channel parameters (timm's
     ``ScaledStdConv2d.gain`` in NF-Nets) like its weight. Torch-Pruning cuts only weight and bias, so

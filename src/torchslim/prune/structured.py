@@ -21,6 +21,8 @@ from torchslim.backends.torch_pruning import (
     is_output_pruning,
     make_importance,
     nearest_rounding_pruner,
+    patch_merging_pruners,
+    tied_attention_pruners,
 )
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
@@ -38,7 +40,13 @@ from torchslim.prune.probing import executed_layers
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 from torchslim.prune.targets import layer_widths, output_layer, protected_layers, pruning_amount
-from torchslim.prune.transformers import attention_heads, sync_attributes
+from torchslim.prune.transformers import (
+    PROJ_NAMES,
+    QKV_NAMES,
+    attention_heads,
+    sync_attributes,
+    tied_attentions,
+)
 from torchslim.ui import console
 
 
@@ -159,6 +167,7 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
 def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
+    units = patch_merging_pruners(model) | tied_attention_pruners(model, tied_attentions(model), QKV_NAMES, PROJ_NAMES)
     return nearest_rounding_pruner()(
         model,
         example,
@@ -169,6 +178,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         ignored_layers=ignored,
         round_to=cfg.round_to,
         pruning_ratio_dict=ratios or None,
+        customized_pruners=units or None,
         **(head_args if heads else {}),
     )
 

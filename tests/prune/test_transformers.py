@@ -1,0 +1,85 @@
+"""Windowed and tied attention (``prune.transformers``): cut with the residual width they read and write."""
+
+import pytest
+import torch
+from torch import nn
+
+from torchslim.export.architecture import apply_architecture, architecture
+from torchslim.measurement.complexity import count_flops
+from torchslim.methods import Chain, apply_chain
+from torchslim.models import InputSpec
+from torchslim.prune.transformers import attention_heads, tied_attention_heads, tied_attentions
+
+SPEC = InputSpec(10, 3, 32)
+
+
+def timm_swin():
+    from timm.models.swin_transformer import SwinTransformer
+
+    return SwinTransformer(
+        img_size=32, patch_size=2, window_size=4, embed_dim=32, depths=(1, 1), num_heads=(2, 4), num_classes=10
+    )
+
+
+def torchvision_swin(v2: bool = False):
+    from torchvision.models import swin_transformer as tvs
+
+    extra = dict(block=tvs.SwinTransformerBlockV2, downsample_layer=tvs.PatchMergingV2) if v2 else {}
+    return tvs.SwinTransformer(
+        patch_size=[2, 2], embed_dim=32, depths=[1, 1], num_heads=[2, 4], window_size=[4, 4], num_classes=10, **extra
+    )
+
+
+def timm_xcit():
+    from timm.models.xcit import Xcit
+
+    return Xcit(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, cls_attn_layers=1, num_classes=10)
+
+
+MODELS = {
+    "timm-swin": timm_swin,
+    "torchvision-swin": torchvision_swin,
+    "torchvision-swin-v2": lambda: torchvision_swin(v2=True),
+    "timm-xcit": timm_xcit,
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_windowed_attention_model_loses_half_its_width_in_every_head(name, make_ctx):
+    torch.manual_seed(0)
+    model = MODELS[name]().eval()
+    heads_before = {n: h for n, m in model.named_modules() if (h := tied_attention_heads(m))}
+    assert heads_before, "the test model has no tied attention"
+    before = count_flops(model, SPEC.shape)
+    ctx = make_ctx(SPEC)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
+    assert count_flops(pruned, SPEC.shape) <= 0.6 * before
+    assert "protected" not in ctx.notes, ctx.notes.get("protected")
+    x = torch.randn(2, *SPEC.shape)
+    out = pruned(x)
+    assert out.shape == (2, 10)
+    for n, m in pruned.named_modules():
+        if n in heads_before:  # the head count stays, every head narrower by the same amount
+            assert getattr(m, "num_heads", getattr(m, "groups", None)) == heads_before[n]
+            assert m.proj.out_features % heads_before[n] == 0 and m.proj.out_features < m.proj.in_features * 2
+    fresh = MODELS[name]().eval()  # how a checkpoint reloads: the original architecture, resized
+    state = pruned.state_dict()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), out)
+
+
+def test_plain_vit_attention_is_not_tied_and_keeps_whole_head_removal():
+    from timm.models.vision_transformer import VisionTransformer
+
+    vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=4, num_classes=10)
+    assert tied_attentions(vit) == {}
+    assert list(attention_heads(vit).values()) == [4]
+
+
+def test_a_linear_named_proj_without_attention_is_not_tied():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj, self.num_heads = nn.Linear(8, 8), 2
+
+    assert tied_attention_heads(Block()) is None
