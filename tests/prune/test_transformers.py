@@ -36,11 +36,20 @@ def timm_xcit():
     return Xcit(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, cls_attn_layers=1, num_classes=10)
 
 
+def timm_nest():
+    from timm.models.nest import Nest
+
+    return Nest(
+        img_size=32, patch_size=4, num_levels=2, embed_dims=(32, 64), num_heads=(2, 4), depths=(1, 1), num_classes=10
+    )
+
+
 MODELS = {
     "timm-swin": timm_swin,
     "torchvision-swin": torchvision_swin,
     "torchvision-swin-v2": lambda: torchvision_swin(v2=True),
     "timm-xcit": timm_xcit,
+    "timm-nest": timm_nest,  # attention over 5-D token blocks: traced whole (only_gqa_expands)
 }
 
 
@@ -54,7 +63,7 @@ def test_a_windowed_attention_model_loses_half_its_width_in_every_head(name, mak
     ctx = make_ctx(SPEC)
     pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
     assert count_flops(pruned, SPEC.shape) <= 0.6 * before
-    assert "protected" not in ctx.notes, ctx.notes.get("protected")
+    assert "protected" not in ctx.notes and "parts" not in ctx.notes, ctx.notes
     x = torch.randn(2, *SPEC.shape)
     out = pruned(x)
     assert out.shape == (2, 10)
