@@ -7,6 +7,7 @@ place. Torch-Pruning itself is imported only when a function here is called.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Literal, get_args
 
 import torch
@@ -45,8 +46,9 @@ def nearest_rounding_pruner():
     indexed_group_lookup()
 
     class NearestRoundingPruner(tp.pruner.MetaPruner):
-        def __init__(self, model: nn.Module, *args, **kwargs):
-            super().__init__(model, *args, **kwargs)
+        def __init__(self, model: nn.Module, *args, customized_pruners=None, **kwargs):
+            with opaque_units(model, customized_pruners or {}):
+                super().__init__(model, *args, customized_pruners=customized_pruners, **kwargs)
             ghost_first(self.DG, model)
 
         def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
@@ -65,6 +67,52 @@ def nearest_rounding_pruner():
                 return None
 
     return NearestRoundingPruner
+
+
+class _Opaque(torch.autograd.Function):
+    """An output whose autograd history is its unit's inputs alone (see :func:`opaque_units`)."""
+
+    @staticmethod
+    def forward(ctx, out, *inputs):
+        ctx.shapes = [x.shape for x in inputs]
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None, *(grad.new_zeros(s) for s in ctx.shapes))
+
+
+@contextmanager
+def opaque_units(model: nn.Module, pruners: dict):
+    """While Torch-Pruning traces: the modules it has a custom pruner for (by class or instance) show
+    their inputs, not their inner operations, as the history of their output.
+
+    Torch-Pruning walks the autograd graph from a custom unit's output into the unit's own operations.
+    Torchvision's patch merging concatenates four 2x2 slices of its input, so one residual channel
+    reached the unit as four indices, the group asked for twice the unit's width, and the guard
+    rejected it: Swin-T's first three stages were never cut. The unit's pruner cuts its own inside;
+    Torch-Pruning only needs which width it reads and writes."""
+    units = [m for m in model.modules() if m in pruners or type(m) in pruners]
+
+    def opaque(forward):
+        def run(*args, **kwargs):
+            with torch.no_grad():
+                out = forward(*args, **kwargs)
+            inputs = [x for x in [*args, *kwargs.values()] if isinstance(x, torch.Tensor) and x.requires_grad]
+            return _Opaque.apply(out, *inputs) if isinstance(out, torch.Tensor) and inputs else out
+
+        return run
+
+    own = {m: m.__dict__["forward"] for m in units if "forward" in m.__dict__}
+    for m in units:
+        m.forward = opaque(m.forward)
+    try:
+        yield
+    finally:
+        for m in units:
+            del m.forward
+            if m in own:
+                m.forward = own[m]
 
 
 def indexed_group_lookup() -> None:
