@@ -44,12 +44,41 @@ def timm_nest():
     )
 
 
+def timm_caformer():
+    from timm.models.metaformer import Attention, LayerNorm2dNoBias, LayerNormNoBias, MetaFormer, SepConv
+
+    return MetaFormer(
+        depths=(1, 1, 1, 1),
+        dims=(16, 32, 64, 64),
+        token_mixers=(SepConv, SepConv, Attention, Attention),
+        norm_layers=[LayerNorm2dNoBias] * 2 + [LayerNormNoBias] * 2,
+        res_scale_init_values=(None, None, 1.0, 1.0),
+        num_classes=10,
+    )
+
+
+def timm_maxvit():
+    from timm.models.maxxvit import MaxxVit, MaxxVitCfg, MaxxVitConvCfg, MaxxVitTransformerCfg
+
+    cfg = MaxxVitCfg(
+        embed_dim=(32, 64),
+        depths=(1, 1),
+        block_type=("M", "M"),
+        stem_width=16,
+        conv_cfg=MaxxVitConvCfg(block_type="mbconv", expand_ratio=2.0, pre_norm_act=True, stride_mode="dw"),
+        transformer_cfg=MaxxVitTransformerCfg(dim_head=16, partition_ratio=16),
+    )
+    return MaxxVit(cfg, img_size=32, num_classes=10)
+
+
 MODELS = {
     "timm-swin": timm_swin,
     "torchvision-swin": torchvision_swin,
     "torchvision-swin-v2": lambda: torchvision_swin(v2=True),
     "timm-xcit": timm_xcit,
     "timm-nest": timm_nest,  # attention over 5-D token blocks: traced whole (only_gqa_expands)
+    "timm-caformer": timm_caformer,  # residual scales viewed as a stored shape (sync_attributes)
+    "timm-maxvit": timm_maxvit,  # heads of a fixed width of their own: only the residual width is cut
 }
 
 

@@ -43,6 +43,7 @@ def nearest_rounding_pruner():
     import torch_pruning as tp
 
     only_gqa_expands()
+    no_strided_channel_slices()
     indexed_group_lookup()
 
     class NearestRoundingPruner(tp.pruner.MetaPruner):
@@ -181,6 +182,27 @@ def only_gqa_expands() -> None:
     index_mapping.update_expand_index_mapping = update_expand_index_mapping
 
 
+def no_strided_channel_slices() -> None:
+    """Map a strided slice (``x[:, ::2]``) as a spatial subsampling, which keeps every channel.
+
+    Torch-Pruning maps any slice along dimension 1 of a 4-D tensor as a slice of channels. Channels-last
+    tensors (LeViT's subsampled queries, ``x.view(B, H, W, C)[:, ::2, ::2]``) subsample rows there; the
+    channels came out scrambled, the query layer after it kept its old width and the guard kept LeViT's
+    residual widths whole. Channel slices (split halves of CSP nets) have step 1 and keep the mapping."""
+    from torch_pruning.dependency import index_mapping
+
+    original = index_mapping.update_slice_index_mapping
+    if getattr(original, "torchslim", False):
+        return
+
+    def update_slice_index_mapping(graph, slice_node):
+        if getattr(slice_node.module, "step", 1) in (None, 1):
+            original(graph, slice_node)
+
+    update_slice_index_mapping.torchslim = True
+    index_mapping.update_slice_index_mapping = update_slice_index_mapping
+
+
 def is_patch_merging(m: nn.Module) -> bool:
     """A Swin-style patch merging: each 2x2 neighbourhood's C channels laid side by side (4C, in four
     blocks of C, whether by concatenation as in torchvision or by reshape as in timm), then a linear
@@ -251,6 +273,10 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
             c = self.get_out_channels(layer)
             idxs = sorted(int(i) for i in idxs)
             qkv, proj = named_part(layer, qkv_names), named_part(layer, proj_names)
+            if own_inner_width(layer):
+                function.prune_linear_in_channels(qkv, idxs)
+                function.prune_linear_out_channels(proj, idxs)
+                return layer
             fused = [(qkv, 3)] if qkv is not None else [(layer.q, 1), (layer.kv, 2)] if hasattr(layer, "kv") else []
             single = [] if fused else [layer.q, layer.k, layer.v]
             for lin, n in fused:
@@ -283,11 +309,18 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
         get_in_channels = get_out_channels
 
         def get_out_channel_groups(self, layer: nn.Module) -> int:
-            return units.get(layer, 1)
+            return 1 if own_inner_width(layer) else units.get(layer, 1)
 
         get_in_channel_groups = get_out_channel_groups
 
     return by_class(model, lambda m: m in units, TiedAttentionPruner())
+
+
+def own_inner_width(attention: nn.Module) -> bool:
+    """An attention whose heads have a fixed width of their own (timm's MaxViT: ``dim_head``, q, k and v
+    interleaved per head), so that its inner width does not follow the residual: only the residual
+    width it reads (q, k, v's inputs) and writes (the projection's outputs) is cut."""
+    return isinstance(getattr(attention, "dim_head", None), int)
 
 
 def named_part(m: nn.Module, names):

@@ -1,7 +1,8 @@
 """Vision transformers: prune whole attention heads and MLP hidden units, then resync attributes.
 
 (Also any module whose forward reads channel counts from plain attributes, e.g. timm's MixedConv2d
-``splits``: ``sync_attributes`` writes the pruned sizes back after every cut.)
+``splits`` or its MetaFormer ``Scale.shape``: ``sync_attributes`` writes the pruned sizes back after
+every cut.)
 
 Torch-Pruning removes heads when told each attention layer's head count (``num_heads``). The
 modules then still carry their old sizes in plain attributes (timm's ``num_heads``/``head_dim``/
@@ -88,6 +89,9 @@ def sync_attributes(model: nn.Module, pruner) -> None:
             m.kdim = m.vdim = m.embed_dim
         if hasattr(m, "hidden_dim") and isinstance(getattr(m, "conv_proj", None), nn.Conv2d):
             m.hidden_dim = m.conv_proj.out_channels  # torchvision VisionTransformer
+        scale, shape = getattr(m, "scale", None), getattr(m, "shape", None)
+        if isinstance(scale, nn.Parameter) and scale.dim() == 1 and isinstance(shape, tuple) and shape:
+            m.shape = (scale.numel(), *shape[1:])  # timm's MetaFormer Scale: its forward views scale as shape
         if isinstance(m, nn.ModuleDict) and isinstance(getattr(m, "splits", None), list):
             convs = list(m.values())  # timm's MixedConv2d: input split sizes kept as a plain list
             if all(isinstance(c, nn.Conv2d) for c in convs) and len(convs) == len(m.splits):
