@@ -71,6 +71,14 @@ def timm_maxvit():
     return MaxxVit(cfg, img_size=32, num_classes=10)
 
 
+def timm_gcvit():
+    from timm.models.gcvit import GlobalContextVit
+
+    return GlobalContextVit(
+        img_size=32, depths=(2, 2), num_heads=(2, 4), embed_dim=32, window_ratio=(8, 8), num_classes=10
+    )
+
+
 MODELS = {
     "timm-swin": timm_swin,
     "torchvision-swin": torchvision_swin,
@@ -78,6 +86,7 @@ MODELS = {
     "timm-xcit": timm_xcit,
     "timm-nest": timm_nest,  # attention over 5-D token blocks: traced whole (only_gqa_expands)
     "timm-caformer": timm_caformer,  # residual scales viewed as a stored shape (sync_attributes)
+    "timm-gcvit": timm_gcvit,  # every other block's query comes from outside: k and v fused (2c)
     "timm-maxvit": timm_maxvit,  # heads of a fixed width of their own: only the residual width is cut
 }
 

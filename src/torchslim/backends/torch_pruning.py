@@ -277,7 +277,13 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
                 function.prune_linear_in_channels(qkv, idxs)
                 function.prune_linear_out_channels(proj, idxs)
                 return layer
-            fused = [(qkv, 3)] if qkv is not None else [(layer.q, 1), (layer.kv, 2)] if hasattr(layer, "kv") else []
+            fused = (
+                [(qkv, qkv.out_features // c)]
+                if qkv is not None
+                else [(layer.q, 1), (layer.kv, 2)]
+                if hasattr(layer, "kv")
+                else []
+            )
             single = [] if fused else [layer.q, layer.k, layer.v]
             for lin, n in fused:
                 function.prune_linear_out_channels(lin, [i + s * c for s in range(n) for i in idxs])

@@ -48,7 +48,8 @@ def tied_attention_heads(m: nn.Module) -> int | None:
         return None
     qkv, kv = named_part(m, QKV_NAMES), getattr(m, "kv", None)
     if isinstance(qkv, nn.Linear):
-        tied = qkv.in_features == c and qkv.out_features == 3 * c
+        # 3c, or 2c (k and v) where a global query comes from outside, as in GCViT
+        tied = qkv.in_features == c and qkv.out_features == (2 if getattr(m, "use_global", False) else 3) * c
     elif isinstance(kv, nn.Linear):  # Twins' sub-sampled attention: q, and k and v fused
         q = getattr(m, "q", None)
         tied = isinstance(q, nn.Linear) and q.in_features == q.out_features == kv.in_features == c
