@@ -79,6 +79,21 @@ def timm_gcvit():
     )
 
 
+def timm_coat():
+    from timm.models.coat import CoaT
+
+    return CoaT(
+        img_size=32,
+        patch_size=4,
+        embed_dims=(16, 32, 32, 64),
+        serial_depths=(1, 1, 1, 1),
+        num_heads=4,
+        mlp_ratios=(2, 2, 2, 2),
+        crpe_window={3: 2, 5: 2},
+        num_classes=10,
+    )
+
+
 MODELS = {
     "timm-swin": timm_swin,
     "torchvision-swin": torchvision_swin,
@@ -87,7 +102,8 @@ MODELS = {
     "timm-nest": timm_nest,  # attention over 5-D token blocks: traced whole (only_gqa_expands)
     "timm-caformer": timm_caformer,  # residual scales viewed as a stored shape (sync_attributes)
     "timm-gcvit": timm_gcvit,  # every other block's query comes from outside: k and v fused (2c)
-    "timm-maxvit": timm_maxvit,  # heads of a fixed width of their own: only the residual width is cut
+    "timm-maxvit": timm_maxvit,
+    "timm-coat": timm_coat,  # per-head depthwise position encodings, shared by a stage's attentions  # heads of a fixed width of their own: only the residual width is cut
 }
 
 

@@ -300,6 +300,8 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
                     function.prune_conv_in_channels(sub, idxs)
                 elif isinstance(sub, nn.LayerNorm) and tuple(sub.normalized_shape) == (c,):
                     function.prune_layernorm_out_channels(sub, idxs)
+                elif isinstance(getattr(sub, "channel_splits", None), list) and sum(sub.channel_splits) == c:
+                    cut_channel_splits(sub, idxs)  # CoaT's per-head depthwise encodings (shared: cut once)
             if isinstance(getattr(layer, "head_dim", None), int):
                 layer.head_dim = proj.out_features // units[layer]
             for name in ("dim", "embed_dim", "feat_dim", "attn_dim", "attention_dim"):
@@ -320,6 +322,21 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
         get_in_channel_groups = get_out_channel_groups
 
     return by_class(model, lambda m: m in units, TiedAttentionPruner())
+
+
+def cut_channel_splits(holder: nn.Module, idxs: list[int]) -> None:
+    """Cut ``idxs`` (of the concatenated width) from depthwise convolutions that each take one consecutive
+    split of the channels (``holder.conv_list`` over ``holder.channel_splits``, heads in order), and resize
+    the splits."""
+    from torch_pruning.pruner import function
+
+    offset = 0
+    for conv, width in zip(holder.conv_list, list(holder.channel_splits), strict=True):
+        local = [i - offset for i in idxs if offset <= i < offset + width]
+        if local:
+            function.prune_depthwise_conv_out_channels(conv, local)
+        offset += width
+    holder.channel_splits = [conv.out_channels for conv in holder.conv_list]
 
 
 def own_inner_width(attention: nn.Module) -> bool:
