@@ -102,8 +102,8 @@ MODELS = {
     "timm-nest": timm_nest,  # attention over 5-D token blocks: traced whole (only_gqa_expands)
     "timm-caformer": timm_caformer,  # residual scales viewed as a stored shape (sync_attributes)
     "timm-gcvit": timm_gcvit,  # every other block's query comes from outside: k and v fused (2c)
-    "timm-maxvit": timm_maxvit,
-    "timm-coat": timm_coat,  # per-head depthwise position encodings, shared by a stage's attentions  # heads of a fixed width of their own: only the residual width is cut
+    "timm-maxvit": timm_maxvit,  # heads of a fixed width of their own: only the residual width is cut
+    "timm-coat": timm_coat,  # per-head depthwise position encodings, shared by a stage's attentions
 }
 
 
