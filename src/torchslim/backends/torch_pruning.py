@@ -165,21 +165,19 @@ def only_gqa_expands() -> None:
     the identity that any other expand gets. Installed once, in the one adapter."""
     from torch_pruning.dependency import index_mapping
 
-    original = index_mapping.update_expand_index_mapping
-    if getattr(original, "torchslim", False):
-        return
+    def wrap(original):
+        def update_expand_index_mapping(graph, node):
+            deps = list(node.dependencies) + [d for n in node.inputs for d in n.dependencies if d.target == node]
+            before = [(d, d.index_mapping[0]) for d in deps]
+            original(graph, node)
+            for dep, mapping in before:
+                now = dep.index_mapping[0]
+                if isinstance(now, index_mapping._GQAIndexMapping) and now.repeat < 1:
+                    dep.index_mapping[0] = mapping
 
-    def update_expand_index_mapping(graph, node):
-        deps = list(node.dependencies) + [d for n in node.inputs for d in n.dependencies if d.target == node]
-        before = [(d, d.index_mapping[0]) for d in deps]
-        original(graph, node)
-        for dep, mapping in before:
-            now = dep.index_mapping[0]
-            if isinstance(now, index_mapping._GQAIndexMapping) and now.repeat < 1:
-                dep.index_mapping[0] = mapping
+        return update_expand_index_mapping
 
-    update_expand_index_mapping.torchslim = True
-    index_mapping.update_expand_index_mapping = update_expand_index_mapping
+    _install_once(index_mapping, "update_expand_index_mapping", wrap)
 
 
 def no_strided_channel_slices() -> None:
@@ -191,16 +189,25 @@ def no_strided_channel_slices() -> None:
     residual widths whole. Channel slices (split halves of CSP nets) have step 1 and keep the mapping."""
     from torch_pruning.dependency import index_mapping
 
-    original = index_mapping.update_slice_index_mapping
+    def wrap(original):
+        def update_slice_index_mapping(graph, slice_node):
+            if getattr(slice_node.module, "step", 1) in (None, 1):
+                original(graph, slice_node)
+
+        return update_slice_index_mapping
+
+    _install_once(index_mapping, "update_slice_index_mapping", wrap)
+
+
+def _install_once(owner, name: str, wrap) -> None:
+    """Replace ``owner.name`` by ``wrap(owner.name)``, once per process (the adapter's fixes are
+    installed each time a pruner is made)."""
+    original = getattr(owner, name)
     if getattr(original, "torchslim", False):
         return
-
-    def update_slice_index_mapping(graph, slice_node):
-        if getattr(slice_node.module, "step", 1) in (None, 1):
-            original(graph, slice_node)
-
-    update_slice_index_mapping.torchslim = True
-    index_mapping.update_slice_index_mapping = update_slice_index_mapping
+    replacement = wrap(original)
+    replacement.torchslim = True
+    setattr(owner, name, replacement)
 
 
 def is_patch_merging(m: nn.Module) -> bool:
@@ -277,14 +284,12 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
                 function.prune_linear_in_channels(qkv, idxs)
                 function.prune_linear_out_channels(proj, idxs)
                 return layer
-            fused = (
-                [(qkv, qkv.out_features // c)]
-                if qkv is not None
-                else [(layer.q, 1), (layer.kv, 2)]
-                if hasattr(layer, "kv")
-                else []
-            )
-            single = [] if fused else [layer.q, layer.k, layer.v]
+            if qkv is not None:  # q, k, v fused (or k, v where the query comes from outside)
+                fused, single = [(qkv, qkv.out_features // c)], []
+            elif hasattr(layer, "kv"):  # Twins: q alone, k and v fused
+                fused, single = [(layer.q, 1), (layer.kv, 2)], []
+            else:
+                fused, single = [], [layer.q, layer.k, layer.v]
             for lin, n in fused:
                 function.prune_linear_out_channels(lin, [i + s * c for s in range(n) for i in idxs])
                 function.prune_linear_in_channels(lin, idxs)
