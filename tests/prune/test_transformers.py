@@ -1,5 +1,7 @@
 """Windowed and tied attention (``prune.transformers``): cut with the residual width they read and write."""
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -8,7 +10,7 @@ from torchslim.export.architecture import apply_architecture, architecture
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import Chain, apply_chain
 from torchslim.models import InputSpec
-from torchslim.prune.transformers import attention_heads, tied_attention_heads, tied_attentions
+from torchslim.prune.transformers import attention_heads, spatial_gates, tied_attention_heads, tied_attentions
 
 SPEC = InputSpec(10, 3, 32)
 
@@ -147,3 +149,34 @@ def test_a_linear_named_proj_without_attention_is_not_tied():
             self.proj, self.num_heads = nn.Linear(8, 8), 2
 
     assert tied_attention_heads(Block()) is None
+
+
+def test_gmlp_keeps_its_token_width_and_cuts_the_gate_halves_in_pairs(make_ctx):
+    from timm.layers import GatedMlp
+    from timm.models.mlp_mixer import MlpMixer, SpatialGatingBlock, SpatialGatingUnit
+
+    def make():
+        torch.manual_seed(0)
+        return MlpMixer(
+            num_classes=10, img_size=32, patch_size=8, num_blocks=2, embed_dim=32, mlp_ratio=4,
+            block_layer=SpatialGatingBlock, mlp_layer=partial(GatedMlp, gate_layer=SpatialGatingUnit),
+        ).eval()  # fmt: skip
+
+    model = make()
+    gates = spatial_gates(model)
+    assert [(p.in_features, fc1.out_features) for p, fc1 in gates.items()] == [(16, 128)] * 2
+    before = count_flops(model, SPEC.shape)
+    ctx = make_ctx(SPEC)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
+    assert "protected" not in ctx.notes, ctx.notes
+    assert count_flops(pruned, SPEC.shape) <= 0.6 * before
+    for block in pruned.blocks:  # the token mixer keeps the 16 tokens; the halves stay equal
+        mlp = block.mlp_channels
+        assert mlp.gate.proj.in_features == 16
+        assert mlp.fc1.out_features == 2 * mlp.gate.norm.normalized_shape[0] == 2 * mlp.fc2.in_features <= 64
+    x = torch.randn(2, *SPEC.shape)
+    out = pruned(x)
+    state = pruned.state_dict()
+    fresh = make()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), out)

@@ -44,6 +44,7 @@ from torchslim.prune.transformers import (
     PROJ_NAMES,
     QKV_NAMES,
     attention_heads,
+    spatial_gates,
     sync_attributes,
     tied_attentions,
 )
@@ -168,6 +169,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     units = patch_merging_pruners(model) | tied_attention_pruners(model, tied_attentions(model), QKV_NAMES, PROJ_NAMES)
+    gates = spatial_gates(model)
     return nearest_rounding_pruner()(
         model,
         example,
@@ -179,6 +181,8 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         round_to=cfg.round_to,
         pruning_ratio_dict=ratios or None,
         customized_pruners=units or None,
+        token_mixers=list(gates),
+        out_channel_groups={fc1: 2 for fc1 in gates.values()},  # a fresh dict: Torch-Pruning adds the heads to it
         **(head_args if heads else {}),
     )
 

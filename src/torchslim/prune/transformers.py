@@ -60,6 +60,25 @@ def tied_attention_heads(m: nn.Module) -> int | None:
     return heads if tied else None
 
 
+def spatial_gates(model: nn.Module) -> dict[nn.Linear, nn.Linear]:
+    """gMLP's spatial gating units, as {token-mixing projection: the layer that feeds the gate}.
+
+    The gate splits its input into halves u and v and returns ``u * proj(norm(v))``, where ``proj`` is
+    ``Linear(seq_len, seq_len)`` on the transposed half: it mixes tokens, and its width (the token count)
+    is kept (``backends.torch_pruning.identities``). Channel i of the output needs channels i and
+    i + half of the feeding layer, so that layer is cut in two channel groups (pairs)."""
+    found = {}
+    for m in model.modules():
+        gate, fc1 = getattr(m, "gate", None), getattr(m, "fc1", None)
+        proj, norm = getattr(gate, "proj", None), getattr(gate, "norm", None)
+        if not (isinstance(fc1, nn.Linear) and isinstance(proj, nn.Linear) and isinstance(norm, nn.LayerNorm)):
+            continue
+        half = norm.normalized_shape[-1]
+        if proj.in_features == proj.out_features != half and fc1.out_features == 2 * half:
+            found[proj] = fc1
+    return found
+
+
 def tied_attentions(model: nn.Module) -> dict[nn.Module, int]:
     return {m: h for m in model.modules() if (h := tied_attention_heads(m)) is not None}
 
