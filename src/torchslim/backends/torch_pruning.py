@@ -292,6 +292,48 @@ def patch_merging_pruners(model: nn.Module) -> dict:
     return by_class(model, is_patch_merging, PatchMergingPruner())
 
 
+def is_lite_mla(m: nn.Module) -> bool:
+    """EfficientViT's multi-scale linear attention (timm's ``LiteMLA``): ``qkv`` and ``proj`` 1x1 conv
+    blocks, ``aggreg`` convs for the extra scales, and a head width ``dim``."""
+    qkv, proj = getattr(getattr(m, "qkv", None), "conv", None), getattr(getattr(m, "proj", None), "conv", None)
+    return (
+        isinstance(qkv, nn.Conv2d)
+        and isinstance(proj, nn.Conv2d)
+        and isinstance(getattr(m, "aggreg", None), nn.ModuleList)
+        and isinstance(getattr(m, "dim", None), int)
+        and qkv.out_channels % (3 * m.dim) == 0
+    )
+
+
+def lite_mla_pruners(model: nn.Module) -> dict:
+    """Torch-Pruning pruners for LiteMLA units whose input and output are one residual width, by class:
+    a residual channel is cut from ``qkv``'s input and ``proj``'s output (and its norm). The heads inside
+    are cut by ``prune.linear_attention``: traced, their reshapes into q, k and v broke the index mapping."""
+    from torch_pruning.pruner import function
+
+    class LiteMlaPruner(function.BasePruningFunc):
+        TARGET_MODULES = None
+
+        def prune_out_channels(self, layer: nn.Module, idxs):
+            function.prune_conv_in_channels(layer.qkv.conv, idxs)
+            function.prune_conv_out_channels(layer.proj.conv, idxs)
+            if isinstance(layer.proj.norm, nn.BatchNorm2d):
+                function.prune_batchnorm_out_channels(layer.proj.norm, idxs)
+            return layer
+
+        prune_in_channels = prune_out_channels
+
+        def get_out_channels(self, layer: nn.Module) -> int:
+            return layer.proj.conv.out_channels
+
+        get_in_channels = get_out_channels
+
+    def chosen(m: nn.Module) -> bool:
+        return is_lite_mla(m) and m.qkv.conv.in_channels == m.proj.conv.out_channels
+
+    return by_class(model, chosen, LiteMlaPruner())
+
+
 def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_names, proj_names) -> dict:
     """Torch-Pruning pruners for attentions whose heads split their input width (``prune.transformers.
     tied_attention_heads``: ``units``, each with its head count), by class. Input and output are one width
