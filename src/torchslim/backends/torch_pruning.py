@@ -292,46 +292,70 @@ def patch_merging_pruners(model: nn.Module) -> dict:
     return by_class(model, is_patch_merging, PatchMergingPruner())
 
 
-def is_lite_mla(m: nn.Module) -> bool:
-    """EfficientViT's multi-scale linear attention (timm's ``LiteMLA``): ``qkv`` and ``proj`` 1x1 conv
-    blocks, ``aggreg`` convs for the extra scales, and a head width ``dim``."""
-    qkv, proj = getattr(getattr(m, "qkv", None), "conv", None), getattr(getattr(m, "proj", None), "conv", None)
-    return (
-        isinstance(qkv, nn.Conv2d)
-        and isinstance(proj, nn.Conv2d)
-        and isinstance(getattr(m, "aggreg", None), nn.ModuleList)
-        and isinstance(getattr(m, "dim", None), int)
-        and qkv.out_channels % (3 * m.dim) == 0
-    )
+def own_width_pruners(model: nn.Module, units: dict[nn.Module, tuple[list, list, list]]) -> dict:
+    """Torch-Pruning pruners for units that keep an inner width of their own (convolutional attention:
+    heads reshaped out of channels, which Torch-Pruning's index mapping gets wrong), by class.
 
-
-def lite_mla_pruners(model: nn.Module) -> dict:
-    """Torch-Pruning pruners for LiteMLA units whose input and output are one residual width, by class:
-    a residual channel is cut from ``qkv``'s input and ``proj``'s output (and its norm). The heads inside
-    are cut by ``prune.linear_attention``: traced, their reshapes into q, k and v broke the index mapping."""
+    ``units`` maps each unit to (readers, writers, passes): the layers reading the unit's input (their
+    input channels are cut with it), those writing its output (their output channels and norm), and the
+    depthwise layers on its input width (cut whole). Input and output are separate widths, joined only
+    where the graph joins them (a residual); the inner width is left to the unit (``prune.conv_attention``)."""
     from torch_pruning.pruner import function
 
-    class LiteMlaPruner(function.BasePruningFunc):
+    class OwnWidthPruner(function.BasePruningFunc):
         TARGET_MODULES = None
 
         def prune_out_channels(self, layer: nn.Module, idxs):
-            function.prune_conv_in_channels(layer.qkv.conv, idxs)
-            function.prune_conv_out_channels(layer.proj.conv, idxs)
-            if isinstance(layer.proj.norm, nn.BatchNorm2d):
-                function.prune_batchnorm_out_channels(layer.proj.norm, idxs)
+            for block in units[layer][1]:
+                _cut_block(block, idxs, function, outputs=True)
             return layer
 
-        prune_in_channels = prune_out_channels
+        def prune_in_channels(self, layer: nn.Module, idxs):
+            for block in units[layer][2]:
+                _cut_block(block, idxs, function, outputs=True)
+            for block in units[layer][0]:
+                _cut_block(block, idxs, function, outputs=False)
+            return layer
 
         def get_out_channels(self, layer: nn.Module) -> int:
-            return layer.proj.conv.out_channels
+            return _width(units[layer][1][0], outputs=True)
 
-        get_in_channels = get_out_channels
+        def get_in_channels(self, layer: nn.Module) -> int:
+            return _width(units[layer][0][0], outputs=False)
 
-    def chosen(m: nn.Module) -> bool:
-        return is_lite_mla(m) and m.qkv.conv.in_channels == m.proj.conv.out_channels
+    return by_class(model, lambda m: m in units, OwnWidthPruner())
 
-    return by_class(model, chosen, LiteMlaPruner())
+
+def _layer_of(block: nn.Module) -> nn.Module:
+    """The conv or linear layer of a block: itself, or its ``conv`` (timm's ConvNorm, ConvNormAct)."""
+    return block if isinstance(block, (nn.Conv2d, nn.Linear)) else block.conv
+
+
+def _width(block: nn.Module, outputs: bool) -> int:
+    layer = _layer_of(block)
+    if isinstance(layer, nn.Linear):
+        return layer.out_features if outputs else layer.in_features
+    return layer.out_channels if outputs else layer.in_channels
+
+
+def _cut_block(block: nn.Module, idxs, function, outputs: bool) -> None:
+    """Cut ``idxs`` from a block's output channels (and its norm's) or input channels; a depthwise
+    conv loses them on both sides."""
+    layer = _layer_of(block)
+    if not outputs:
+        (function.prune_linear_in_channels if isinstance(layer, nn.Linear) else function.prune_conv_in_channels)(
+            layer, idxs
+        )
+        return
+    if isinstance(layer, nn.Linear):
+        function.prune_linear_out_channels(layer, idxs)
+    elif layer.groups > 1 and layer.groups == layer.in_channels == layer.out_channels:
+        function.prune_depthwise_conv_out_channels(layer, idxs)
+    else:
+        function.prune_conv_out_channels(layer, idxs)
+    norm = getattr(block, "bn", getattr(block, "norm", None)) if block is not layer else None
+    if isinstance(norm, nn.BatchNorm2d):
+        function.prune_batchnorm_out_channels(norm, idxs)
 
 
 def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_names, proj_names) -> dict:

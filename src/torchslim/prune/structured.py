@@ -19,16 +19,16 @@ from torchslim.backends.torch_pruning import (
     Importance,
     cap_against,
     is_output_pruning,
-    lite_mla_pruners,
     make_importance,
     nearest_rounding_pruner,
+    own_width_pruners,
     patch_merging_pruners,
     tied_attention_pruners,
 )
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
-from torchslim.prune import linear_attention
+from torchslim.prune import conv_attention
 from torchslim.prune.guard import (
     UntraceableGraph,
     check_memory,
@@ -171,7 +171,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     units = patch_merging_pruners(model) | tied_attention_pruners(model, tied_attentions(model), QKV_NAMES, PROJ_NAMES)
-    units |= lite_mla_pruners(model)
+    units |= own_width_pruners(model, conv_attention.conv_attentions(model))
     gates = spatial_gates(model)
     return nearest_rounding_pruner()(
         model,
@@ -218,7 +218,7 @@ class Cutter:
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
         self.partwise = False
-        self.heads = linear_attention.lite_mla_heads(model, cfg.protect)  # cut by the units themselves
+        self.heads = conv_attention.unit_sizes(model, cfg.protect)  # cut by the units themselves
         self.hidden_only = cfg.depthwise == "hidden" or (cfg.depthwise == "auto" and has_depthwise(model))
         try:
             self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
@@ -261,7 +261,7 @@ class Cutter:
         sync_attributes(model, self.pruner)
         if self.heads and self.ratio:
             kept = 1 - self.ratio * (self.steps_done + 1) / self.cfg.steps
-            self.ctx.notes["lite_mla_heads"] = linear_attention.cut_all(model, self.heads, kept)
+            self.ctx.notes["attention_units"] = conv_attention.cut_all(model, self.heads, kept)
         model.zero_grad(set_to_none=True)
         self.steps_done += 1
         return model
