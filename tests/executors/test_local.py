@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import tiny_recipe
 from torchslim.config import validate_config
 from torchslim.runner import ExecutorChoice, run
@@ -50,6 +52,7 @@ def kill_worker_after_first_epoch(folder_glob: str, root: Path, killed: list, st
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # fault injection, over a minute: `make test-slow`
 def test_a_worker_killed_mid_task_is_replaced_and_its_task_resumes(tmp_path):
     cfg = recipe(tmp_path, "fault", train={"epochs": 6, "batch_size": 64, "lr": 0.05})
     killed, stop = [], threading.Event()

@@ -46,6 +46,7 @@ def test_a_two_node_cluster_stores_what_a_serial_run_stores(tmp_path, cluster):
         assert not list(folder.glob("*checkpoint*.pt"))  # the copies kept for retries are gone once it finished
 
 
+@pytest.mark.slow  # fault injection, over a minute: `make test-slow`
 def test_a_task_whose_node_is_removed_resumes_on_another(tmp_path):
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # the driver's node runs no task
     nodes = [c.add_node(num_cpus=1), c.add_node(num_cpus=1)]
