@@ -48,6 +48,10 @@ def nearest_rounding_pruner():
 
     class NearestRoundingPruner(tp.pruner.MetaPruner):
         def __init__(self, model: nn.Module, *args, customized_pruners=None, token_mixers=(), **kwargs):
+            # fresh dicts: Torch-Pruning writes head counts and grouped convs into these arguments, whose
+            # defaults are dicts shared by every pruner, keeping every earlier model's layers alive
+            kwargs["out_channel_groups"] = dict(kwargs.get("out_channel_groups") or {})
+            kwargs["in_channel_groups"] = dict(kwargs.get("in_channel_groups") or {})
             with opaque_units(model, customized_pruners or {}), identities(model, token_mixers):
                 super().__init__(model, *args, customized_pruners=customized_pruners, **kwargs)
             ghost_first(self.DG, model)

@@ -185,7 +185,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         pruning_ratio_dict=ratios or None,
         customized_pruners=units or None,
         token_mixers=list(gates),
-        out_channel_groups={fc1: 2 for fc1 in gates.values()},  # a fresh dict: Torch-Pruning adds the heads to it
+        out_channel_groups={fc1: 2 for fc1 in gates.values()},  # the gate's halves, ranked as pairs
         **(head_args if heads else {}),
     )
 
