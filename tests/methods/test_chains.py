@@ -60,24 +60,16 @@ def test_bad_method_param_names_the_field():
         validate_config(tiny_recipe(methods=[{"prune.unstructured": {"sparsity": 1.5}}]))
 
 
-# bf16 autocast on the CPU finds, without a GPU, what mixed precision breaks on CUDA (a float observer fed bf16).
-# It is emulated there and slower (IDAP++: 88 s against 50 s in fp32): the two methods that train longest
-# run it under `make test-slow`.
-SLOW_ON_CPU_BF16 = {"prune.idap", "distill.kd"}
-NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+# bf16 autocast on the CPU finds, without a GPU, what mixed precision breaks on CUDA (a float observer fed bf16)
+PLACEMENTS = [
+    ("cpu", "fp32"),
+    ("cpu", "bf16"),
+    pytest.param("cuda", "auto", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+]
 
 
-def placements():
-    for name in METHODS.names():
-        for device, precision, marks in (
-            ("cpu", "fp32", []),
-            ("cpu", "bf16", [pytest.mark.slow] if name in SLOW_ON_CPU_BF16 else []),
-            ("cuda", "auto", [NO_CUDA]),
-        ):
-            yield pytest.param(name, device, precision, marks=marks, id=f"{name}-{device}-{precision}")
-
-
-@pytest.mark.parametrize("name,device,precision", list(placements()))
+@pytest.mark.parametrize("device,precision", PLACEMENTS)
+@pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_runs_on_a_tiny_model(name, device, precision, tmp_path):
     """Each registered method, applied to a briefly trained SimpleCNN on digits, returns a working model,
     on the CPU and (where there is one) on the GPU as a task's current placement, as the runner sets it."""
