@@ -311,14 +311,14 @@ def own_width_pruners(model: nn.Module, units: dict[nn.Module, tuple[list, list,
 
         def prune_out_channels(self, layer: nn.Module, idxs):
             for block in units[layer][1]:
-                _cut_block(block, idxs, function, outputs=True)
+                cut_block(block, idxs, outputs=True)
             return layer
 
         def prune_in_channels(self, layer: nn.Module, idxs):
             for block in units[layer][2]:
-                _cut_block(block, idxs, function, outputs=True)
+                cut_block(block, idxs, outputs=True)
             for block in units[layer][0]:
-                _cut_block(block, idxs, function, outputs=False)
+                cut_block(block, idxs, outputs=False)
             return layer
 
         def get_out_channels(self, layer: nn.Module) -> int:
@@ -330,22 +330,24 @@ def own_width_pruners(model: nn.Module, units: dict[nn.Module, tuple[list, list,
     return by_class(model, lambda m: m in units, OwnWidthPruner())
 
 
-def _layer_of(block: nn.Module) -> nn.Module:
+def layer_of(block: nn.Module) -> nn.Module:
     """The conv or linear layer of a block: itself, or its ``conv`` (timm's ConvNorm, ConvNormAct)."""
     return block if isinstance(block, (nn.Conv2d, nn.Linear)) else block.conv
 
 
 def _width(block: nn.Module, outputs: bool) -> int:
-    layer = _layer_of(block)
+    layer = layer_of(block)
     if isinstance(layer, nn.Linear):
         return layer.out_features if outputs else layer.in_features
     return layer.out_channels if outputs else layer.in_channels
 
 
-def _cut_block(block: nn.Module, idxs, function, outputs: bool) -> None:
-    """Cut ``idxs`` from a block's output channels (and its norm's) or input channels; a depthwise
-    conv loses them on both sides."""
-    layer = _layer_of(block)
+def cut_block(block: nn.Module, idxs, outputs: bool) -> None:
+    """Cut ``idxs`` from a block's output channels (and its batch norm's) or input channels, with
+    Torch-Pruning's functions; a depthwise conv loses them on both sides."""
+    from torch_pruning.pruner import function
+
+    layer = layer_of(block)
     if not outputs:
         (function.prune_linear_in_channels if isinstance(layer, nn.Linear) else function.prune_conv_in_channels)(
             layer, idxs

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torchslim.backends.torch_pruning import cut_block, layer_of
+
 READER_NAMES = ("qkv", "q", "k", "v")
 
 
@@ -59,7 +61,7 @@ def sizes(unit: nn.Module) -> tuple[int, ...] | None:
     (key width, value width) per head where the heads stay."""
     heads = getattr(unit, "num_heads", None)
     qkv = getattr(unit, "qkv", None)
-    qkv = getattr(qkv, "conv", qkv)
+    qkv = qkv if qkv is None else layer_of(qkv)
     if isinstance(qkv, nn.Conv2d):
         if isinstance(getattr(unit, "aggreg", None), nn.ModuleList) and isinstance(getattr(unit, "dim", None), int):
             return (qkv.out_channels // (3 * unit.dim),)  # LiteMLA: head after head, q, k, v of `dim` each
@@ -68,7 +70,7 @@ def sizes(unit: nn.Module) -> tuple[int, ...] | None:
             return (heads,)  # Visformer: q of every head, then k, then v
         return None
     if isinstance(heads, int) and all(hasattr(unit, n) for n in ("k", "v", "d", "dh")) and unit.dh == unit.d * heads:
-        return (_layer(unit.k).out_channels // heads, unit.d)  # EfficientFormerV2: talking heads stay whole
+        return (layer_of(unit.k).out_channels // heads, unit.d)  # EfficientFormerV2: talking heads stay whole
     return None
 
 
@@ -105,10 +107,6 @@ def shrink(unit: nn.Module, target: tuple[int, ...]) -> None:
         cut_head_widths(unit, *target)
 
 
-def _layer(block: nn.Module) -> nn.Conv2d:
-    return getattr(block, "conv", block)
-
-
 def _strongest(scores: torch.Tensor, keep: int) -> list[int]:
     return sorted(torch.topk(scores, keep).indices.tolist())
 
@@ -116,7 +114,7 @@ def _strongest(scores: torch.Tensor, keep: int) -> list[int]:
 def cut_heads(unit: nn.Module, keep: int) -> None:
     """Keep the ``keep`` heads of ``unit`` whose q, k and v weights have the largest L1 norm."""
     heads = sizes(unit)[0]
-    qkv, proj = _layer(unit.qkv), _layer(unit.proj)
+    qkv, proj = layer_of(unit.qkv), layer_of(unit.proj)
     lite = hasattr(unit, "aggreg")
     dim = unit.dim if lite else unit.head_dim
     w = qkv.weight.detach().abs()
@@ -128,13 +126,11 @@ def cut_heads(unit: nn.Module, keep: int) -> None:
     else:
         rows = [(p * heads + h) * dim + d for p in range(3) for h in kept for d in range(dim)]
         columns = [h * dim + d for h in kept for d in range(dim)]
-    _keep_out(qkv, rows)
-    if isinstance(getattr(unit.qkv, "norm", None), nn.BatchNorm2d):
-        _keep_norm(unit.qkv.norm, rows)
+    cut_block(unit.qkv, _others(rows, qkv.out_channels), outputs=True)
     for seq in getattr(unit, "aggreg", []):
         for conv in seq:
-            _keep_out(conv, rows, grouped_input=True)
-    _keep_in(proj, columns)
+            _keep_groups(conv, rows)
+    cut_block(proj, _others(columns, proj.in_channels), outputs=False)
     if not lite:
         unit.num_heads = keep
 
@@ -147,47 +143,33 @@ def cut_head_widths(unit: nn.Module, key: int, value: int) -> None:
     key_now, value_now = sizes(unit)
 
     def per_head(blocks, width):
-        return sum(_layer(b).weight.detach().abs().reshape(heads, width, -1).sum((0, 2)) for b in blocks)
+        return sum(layer_of(b).weight.detach().abs().reshape(heads, width, -1).sum((0, 2)) for b in blocks)
 
     ks = _strongest(per_head([q, unit.k], key_now), key)
     vs = _strongest(per_head([unit.v], value_now), value)
     krows = [h * key_now + j for h in range(heads) for j in ks]
     vrows = [h * value_now + j for h in range(heads) for j in vs]
     for block, rows in ((q, krows), (unit.k, krows), (unit.v, vrows), (unit.v_local, vrows)):
-        _keep_out(_layer(block), rows)
-        if isinstance(getattr(block, "bn", None), nn.BatchNorm2d):
-            _keep_norm(block.bn, rows)
-    _keep_in(_layer(unit.proj), vrows)
+        cut_block(block, _others(rows, layer_of(block).out_channels), outputs=True)
+    cut_block(unit.proj, _others(vrows, layer_of(unit.proj).in_channels), outputs=False)
     unit.d, unit.dh = value, value * heads
     unit.key_dim = key
 
 
-def _keep_in(conv: nn.Conv2d, channels: list[int]) -> None:
-    conv.weight = nn.Parameter(conv.weight.detach()[:, channels].clone())
-    conv.in_channels = len(channels)
+def _others(kept: list[int], width: int) -> list[int]:
+    """The channels of ``width`` not in ``kept``: what Torch-Pruning's functions are told to cut."""
+    keep = set(kept)
+    return [c for c in range(width) if c not in keep]
 
 
-def _keep_out(conv: nn.Conv2d, channels: list[int], grouped_input: bool = False) -> None:
-    """Keep the output ``channels`` of ``conv``; for a grouped conv whose groups are whole heads' blocks,
-    its input keeps the same channels (the weight's input slice per group is unchanged)."""
+def _keep_groups(conv: nn.Conv2d, channels: list[int]) -> None:
+    """Keep the output ``channels`` of a grouped conv whose groups are whole heads' blocks (LiteMLA's extra
+    scales), with the same channels of its input; Torch-Pruning's functions do not drop whole groups."""
+    if conv.groups == conv.in_channels == conv.out_channels:  # depthwise: Torch-Pruning's own function
+        cut_block(conv, _others(channels, conv.out_channels), outputs=True)
+        return
+    per_group = conv.out_channels // conv.groups
     conv.weight = nn.Parameter(conv.weight.detach()[channels].clone())
     if conv.bias is not None:
         conv.bias = nn.Parameter(conv.bias.detach()[channels].clone())
-    if conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels:  # depthwise
-        conv.groups = conv.in_channels = len(channels)
-    elif grouped_input:
-        per_group = conv.out_channels // conv.groups
-        conv.groups = len(channels) // per_group
-        conv.in_channels = len(channels)
-    conv.out_channels = len(channels)
-
-
-def _keep_norm(norm: nn.BatchNorm2d, channels: list[int]) -> None:
-    for name in ("weight", "bias"):
-        p = getattr(norm, name)
-        if p is not None:
-            setattr(norm, name, nn.Parameter(p.detach()[channels].clone()))
-    for name in ("running_mean", "running_var"):
-        if getattr(norm, name) is not None:
-            setattr(norm, name, getattr(norm, name)[channels].clone())
-    norm.num_features = len(channels)
+    conv.groups, conv.in_channels, conv.out_channels = len(channels) // per_group, len(channels), len(channels)

@@ -218,7 +218,7 @@ class Cutter:
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
         self.partwise = False
-        self.heads = conv_attention.unit_sizes(model, cfg.protect)  # cut by the units themselves
+        self.attention_units = conv_attention.unit_sizes(model, cfg.protect)  # cut by the units themselves
         self.hidden_only = cfg.depthwise == "hidden" or (cfg.depthwise == "auto" and has_depthwise(model))
         try:
             self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)
@@ -259,9 +259,9 @@ class Cutter:
                 skip=None if not self.hidden_only else lambda g: not passes_depthwise(g),
             )
         sync_attributes(model, self.pruner)
-        if self.heads and self.ratio:
+        if self.attention_units and self.ratio:
             kept = 1 - self.ratio * (self.steps_done + 1) / self.cfg.steps
-            self.ctx.notes["attention_units"] = conv_attention.cut_all(model, self.heads, kept)
+            self.ctx.notes["attention_units"] = conv_attention.cut_all(model, self.attention_units, kept)
         model.zero_grad(set_to_none=True)
         self.steps_done += 1
         return model
