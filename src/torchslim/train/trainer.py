@@ -70,12 +70,12 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: i
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
-def use_channels_last(model: nn.Module, data: DataBundle, cfg: TrainConfig) -> bool:
-    """NHWC pays off for convolutions on larger images; on 8x8 or 28x28 inputs it only adds copies."""
+def use_channels_last(model: nn.Module, cfg: TrainConfig) -> bool:
+    """NHWC lets oneDNN skip its layout conversions around every convolution: a training step of the
+    MNIST demo's CNNs takes 0.75-0.8 of the NCHW time on one or two threads, at 8x8 inputs too."""
     if cfg.channels_last != "auto":
         return bool(cfg.channels_last)
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    return has_conv and data.info.image_size >= 32
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def fit(
@@ -98,7 +98,7 @@ def fit(
             f"batch_size {cfg.batch_size} is larger than the training split ({len(data.train)} images): "
             "not one step would be trained; lower the batch size"
         )
-    cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, data, cfg)})
+    cfg = cfg.model_copy(update={"channels_last": use_channels_last(model, cfg)})
     place = current()
     train_loader = BatchLoader(data.train, data.info, cfg.batch_size, train=True, seed=seed, device=place.device)
     # no evaluation split (the Python API without eval_data): epochs are not judged, accuracy is unknown
