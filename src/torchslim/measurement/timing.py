@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 NOISY_SPREAD = 0.15  # (p90 - p10) / median above this is flagged
+WARMUP_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class TimingConfig:
     warmup_runs: int = 5
-    warmup_seconds: float = 0.5
+    warmup_seconds: float | None = None  # None: half the timed budget (min_seconds), at most WARMUP_SECONDS
     min_runs: int = 10
     min_seconds: float = 2.0
     max_runs: int = 500
@@ -57,10 +58,18 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def warmup_seconds(cfg: TimingConfig) -> float:
+    """A short timing budget gets a short warm-up: the warm-up runs at least ``warmup_runs`` times
+    (first-call allocations and kernel choices), and a tiny model reaches its steady state in far less
+    than 0.5 s, which at ``min_seconds: 0.3`` would be most of the time spent."""
+    return cfg.warmup_seconds if cfg.warmup_seconds is not None else min(WARMUP_SECONDS, cfg.min_seconds / 2)
+
+
 def warm_up(fn: Callable[[], object], cfg: TimingConfig) -> None:
     start = time.perf_counter()
     runs = 0
-    while runs < cfg.warmup_runs or time.perf_counter() - start < cfg.warmup_seconds:
+    budget = warmup_seconds(cfg)
+    while runs < cfg.warmup_runs or time.perf_counter() - start < budget:
         fn()
         runs += 1
 

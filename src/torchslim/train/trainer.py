@@ -125,6 +125,7 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
     result = TrainResult(accuracy=Accuracy(0.0, 0.0, math.nan, 0))
     start_epoch = _resume(checkpoint, (model, ema), opt, sched, result)
     judged = model if ema is None else ema.module
+    last: Accuracy | None = None  # the last epoch's evaluation: the final one when no EMA replaces the weights
     t0 = time.perf_counter()
     with training_progress(cfg.epochs * len(train_loader), start_epoch * len(train_loader)) as bar:
         for epoch in range(start_epoch, cfg.epochs):
@@ -132,9 +133,8 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
                 epoch_hook(epoch)
             stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion, place), cfg, bar)
             if eval_loader is not None:
-                stats.update(
-                    {f"eval_{k}": v for k, v in evaluate(judged, eval_loader, cfg.channels_last).as_dict().items()}
-                )
+                last = evaluate(judged, eval_loader, cfg.channels_last)
+                stats.update({f"eval_{k}": v for k, v in last.as_dict().items()})
             result.history.append(stats)
             judged_text = f"{data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  " if eval_loader is not None else ""
             bar.note(
@@ -151,7 +151,7 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
     if ema is not None:
         model.load_state_dict(ema.module.state_dict())
     if eval_loader is not None:
-        result.accuracy = evaluate(model, eval_loader, cfg.channels_last)
+        result.accuracy = last if last is not None and ema is None else evaluate(model, eval_loader, cfg.channels_last)
     return result
 
 
