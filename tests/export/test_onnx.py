@@ -26,3 +26,15 @@ def test_parity_failure_is_flagged_not_hidden(tmp_path):
         model.fc.bias += 1.0  # the ONNX file no longer matches the module
     parity = check_parity(model, ort_session(tmp_path / "m.onnx", 1), parity_batch(spec, 4), exporter)
     assert not parity.ok and parity.max_abs_diff == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("spinning, entry", [(True, None), (False, "0")])
+def test_a_timed_session_can_let_its_idle_threads_sleep(spinning, entry, tmp_path):
+    spec = default_input("enhanced_lenet5")
+    export_onnx(build_model("enhanced_lenet5", spec).eval(), torch.zeros(1, *spec.shape), tmp_path / "m.onnx")
+    opts = ort_session(tmp_path / "m.onnx", 2, spinning=spinning).get_session_options()
+    try:
+        got = opts.get_session_config_entry("session.intra_op.allow_spinning")
+    except RuntimeError:  # not set: ONNX Runtime's default, spinning
+        got = None
+    assert got == entry

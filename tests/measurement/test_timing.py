@@ -5,6 +5,7 @@ from torchslim.measurement.timing import (
     TimingConfig,
     percentile,
     time_callable,
+    time_grouped,
     time_interleaved,
     warm_up,
     warmup_seconds,
@@ -65,3 +66,13 @@ def test_a_short_budget_still_warms_up_its_minimum_runs():
     calls = []
     warm_up(lambda: calls.append(1), TimingConfig(warmup_runs=4, min_seconds=0))
     assert len(calls) == 4
+
+
+def test_grouped_timing_finishes_one_group_before_the_next_and_keeps_the_order():
+    order = []
+    fns = [lambda n=n: order.append(n) for n in ("torch-a", "ort-a", "torch-b", "ort-b")]
+    cfg = TimingConfig(warmup_runs=1, warmup_seconds=0, min_runs=2, min_seconds=0, rounds=2)
+    timings = time_grouped(fns, cfg, ["torch", "ort", "torch", "ort"])
+    assert [t.runs for t in timings] == [2, 2, 2, 2]
+    first_ort = order.index("ort-a")
+    assert set(order[:first_ort]) == {"torch-a", "torch-b"} and set(order[first_ort:]) == {"ort-a", "ort-b"}

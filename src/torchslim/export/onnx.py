@@ -96,11 +96,16 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     raise ExportError(f"ONNX export of {type(model).__name__} failed: " + " | ".join(errors))
 
 
-def ort_session(path: Path, threads: int, provider: str = "CPUExecutionProvider"):
-    """An ONNX Runtime session with a fixed thread count and full graph optimisation."""
+def ort_session(path: Path, threads: int, provider: str = "CPUExecutionProvider", spinning: bool = True):
+    """An ONNX Runtime session with a fixed thread count and full graph optimisation.
+
+    ``spinning=False`` lets its idle pool threads sleep between runs instead of spinning: sessions
+    that are timed in turn in one process must not take the cores from the one being timed."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

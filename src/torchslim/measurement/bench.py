@@ -37,7 +37,7 @@ from torchslim.measurement.latency import (
 )
 from torchslim.measurement.ratio import SpeedRatio, measure_ratios
 from torchslim.measurement.roofline import matmul_peak_gflops
-from torchslim.measurement.timing import TimingConfig, time_interleaved
+from torchslim.measurement.timing import TimingConfig, time_grouped
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 
 
@@ -255,6 +255,7 @@ def measure(
                 model, ort_session(onnx_path, threads), parity_batch(spec), onnx.exporter, cfg.parity_tolerance
             )
         keys, runners = latency_runners(model, spec, cfg, onnx_path, threads)
-        for (runtime, provider, bs), t in zip(keys, time_interleaved(runners, cfg.timing())):
+        timings = time_grouped(runners, cfg.timing(), [(runtime, provider) for runtime, provider, _ in keys])
+        for (runtime, provider, bs), t in zip(keys, timings):
             result.latency.append(LatencyRow(runtime, provider, bs, threads, t, gflops, result.peak_gflops))
     return result

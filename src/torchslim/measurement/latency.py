@@ -119,6 +119,9 @@ def cuda_torch_runner(model: nn.Module, batch: torch.Tensor) -> Callable[[], Dev
 
 
 def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str) -> Callable[[], object]:
-    session = ort_session(onnx_path, threads, provider)
+    """One ONNX Runtime run, its pool not spinning between runs: with several sessions (and PyTorch's
+    threads) timed in turn in one process, the idle ones' spinning threads took the cores of the one
+    being timed, and PyTorch's latency of the demo's pruned CNNs came out 2-7x the original's."""
+    session = ort_session(onnx_path, threads, provider, spinning=False)
     feed = {session.get_inputs()[0].name: batch.numpy()}
     return lambda: session.run(None, feed)

@@ -17,7 +17,7 @@ from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.latency import onnx_runner, torch_runner
-from torchslim.measurement.timing import Timing, TimingConfig, time_interleaved
+from torchslim.measurement.timing import Timing, TimingConfig, time_grouped
 
 
 def side_by_side(
@@ -28,7 +28,8 @@ def side_by_side(
     timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4),
     threads: int | None = None,
 ) -> dict[tuple[str, str, int], Timing]:
-    """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds."""
+    """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds (one runtime
+    after the other: models are compared within a runtime)."""
     keep_freed_memory()
     threads = threads or os.cpu_count() or 1
     keys, runners = [], []
@@ -47,4 +48,4 @@ def side_by_side(
                         export_onnx(model, torch.zeros(1, *shape), path)
                     keys.append((label, "onnxruntime", bs))
                     runners.append(onnx_runner(path, batch, threads, "CPUExecutionProvider"))
-        return dict(zip(keys, time_interleaved(runners, timing)))
+        return dict(zip(keys, time_grouped(runners, timing, [runtime for _, runtime, _ in keys])))

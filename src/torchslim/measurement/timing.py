@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Hashable
 
 NOISY_SPREAD = 0.15  # (p90 - p10) / median above this is flagged
 WARMUP_SECONDS = 0.5
@@ -116,3 +116,15 @@ def time_interleaved(fns: list[Callable[[], object]], cfg: TimingConfig = Timing
             pooled[i] += got
             medians[i].append(statistics.median(got))
     return [summarize(s, tuple(m)) for s, m in zip(pooled, medians)]
+
+
+def time_grouped(fns: list[Callable[[], object]], cfg: TimingConfig, groups: list[Hashable]) -> list[Timing]:
+    """``time_interleaved`` within each group (a runtime), one group after the other; Timings in the
+    order of ``fns``. Runs of one runtime are compared with each other, never across runtimes, and
+    switching runtimes every few runs left each one's threads fighting the other's."""
+    out: list[Timing | None] = [None] * len(fns)
+    for group in dict.fromkeys(groups):
+        members = [i for i, g in enumerate(groups) if g == group]
+        for i, timing in zip(members, time_interleaved([fns[i] for i in members], cfg)):
+            out[i] = timing
+    return out  # type: ignore[return-value]

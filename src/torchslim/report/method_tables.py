@@ -114,7 +114,8 @@ def methods_sections(groups: list[ModelGroup]) -> list[Section]:
         out.append(Section(f"{g.model} on {g.dataset}", blocks, level=3))
     if out:
         timed = (
-            "every artifact of a model (first seed) timed side by side in one process, interleaved rounds"
+            "every artifact of a model (first seed) timed side by side in one process, in interleaved rounds "
+            "within each runtime"
             if any(e.compared for g in groups for e in g.entries)
             else "each task's own measurement when it finished (no side-by-side comparison stored)"
         )
