@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming clean
+.PHONY: install demo test lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
 
 install: $(STAMP)
 
@@ -84,6 +84,9 @@ clean:
 
 bench-executor: $(STAMP)
 	$(PY) benchmarks/executor_speed.py
+
+bench-demo-speed: $(STAMP)
+	$(PY) benchmarks/demo_speed.py
 
 bench-streaming: $(STAMP)
 	$(PY) benchmarks/streaming.py

@@ -139,7 +139,7 @@ def test_bad_search_input_is_one_line(write_config, workspace, raw, flags, words
 
 
 def test_flags_set_the_search(write_config, workspace):
-    raw = search_recipe(trials=2)
+    raw = search_recipe(trials=2, max_drop=100.0)  # flags under test, not the budget: the one trial is within it
     proc = run_cli("search", str(write_config(raw)), "--objective", "size", "--trials", "1", cwd=workspace)
     assert proc.returncode == 0, proc.stderr[-2000:]
     trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())

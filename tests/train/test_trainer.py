@@ -53,6 +53,12 @@ def test_auto_channels_last_is_on_for_conv_nets_at_any_size(model, expected):
     assert trainer.use_channels_last(net, CFG.model_copy(update={"channels_last": False})) is False
 
 
+def test_a_trained_model_is_back_in_nchw_like_a_reloaded_one(digits):
+    model, _ = train_once(digits, CFG.model_copy(update={"epochs": 1}))
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous() for m in convs)
+
+
 def test_other_seed_gives_other_weights(digits):
     m1, _ = train_once(digits, seed=0)
     m2, _ = train_once(digits, seed=1)

@@ -112,6 +112,8 @@ def fit(
         return _fit(model, data, cfg, seed, (train_loader, eval_loader), checkpoint, epoch_hook, loss)
     finally:
         model.to("cpu")  # graph surgery, export and measurement work on the CPU copy
+        if cfg.channels_last:  # back to NCHW: the layout a saved and reloaded model has, so both compute alike
+            model.to(memory_format=torch.contiguous_format)
 
 
 def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> TrainResult:
