@@ -21,7 +21,8 @@ import torch
 from _common import ROOT, write_section
 
 from torchslim.config import validate_config
-from torchslim.runner import ExecutorChoice, run
+from torchslim.executors.choice import ExecutorChoice
+from torchslim.runner import run
 
 
 def recipe(data: Path, work: Path, smoke: bool) -> dict:

@@ -16,8 +16,8 @@ import time
 from _common import ROOT, MachineWatch, write_section
 
 from torchslim.config import load_config
+from torchslim.executors.choice import ExecutorChoice
 from torchslim.measurement.ratio import verdict_text
-from torchslim.runner import ExecutorChoice
 from torchslim.search.command import search
 from torchslim.search.outputs import front_table
 from torchslim.store import Store
@@ -35,7 +35,7 @@ def main() -> None:
     cfg = load_config(CONFIG, args.overrides)
     sc = cfg.search
     workers = int(args.workers) if args.workers.isdigit() else args.workers
-    watch = MachineWatch(cfg.train.threads or os.cpu_count() or 1)
+    watch = MachineWatch(cfg.train.placement.threads or os.cpu_count() or 1)
     t0 = time.perf_counter()
     result = search(cfg, source=CONFIG, executor=ExecutorChoice(workers=workers), formats=("md", "html"))
     wall = time.perf_counter() - t0

@@ -26,11 +26,11 @@ from _common import ROOT, MachineWatch, write_section
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config import load_config
+from torchslim.executors.choice import ExecutorChoice
 from torchslim.latency_comparison import load_artifact
 from torchslim.measurement.bench import BenchConfig, paired_ratios
 from torchslim.measurement.ratio import verdict_text
 from torchslim.models import load_model
-from torchslim.runner import ExecutorChoice
 from torchslim.runner import run as run_recipe
 from torchslim.search.command import search
 from torchslim.search.trials import latency_key, time_against

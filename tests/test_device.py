@@ -106,7 +106,8 @@ def test_the_same_seed_trains_the_same_model_twice_on_cuda(precision):
 def test_a_run_on_cuda_records_its_device_and_precision(tmp_path):
     from tests.conftest import tiny_recipe
     from torchslim.config import validate_config
-    from torchslim.runner import ExecutorChoice, run
+    from torchslim.executors.choice import ExecutorChoice
+    from torchslim.runner import run
 
     raw = tiny_recipe(train={"epochs": 1, "batch_size": 64, "device": "cuda"}, output_dir=str(tmp_path / "out"))
     raw |= {"store": str(tmp_path / "s.db"), "methods": [{"prune.structured": {"ratio": 0.5}}]}
@@ -129,11 +130,12 @@ def test_cuda_latency_is_timed_with_events():
 def test_the_task_graph_declares_a_gpu_for_a_cluster_and_refuses_cuda_here(tmp_path):
     from tests.conftest import tiny_recipe
     from torchslim.config import validate_config
-    from torchslim.runner import TaskContext, plan
+    from torchslim.data.cache import DatasetCache
+    from torchslim.runner import plan
     from torchslim.tasks import expand
 
     raw = tiny_recipe(train={"epochs": 1, "batch_size": 64, "device": "cuda"}, output_dir=str(tmp_path))
     tasks = expand(validate_config(raw))
-    assert [j.resources.gpus for j in plan(tasks, TaskContext(), force=False, elsewhere=True)] == [1]
+    assert [j.resources.gpus for j in plan(tasks, DatasetCache(), force=False, elsewhere=True)] == [1]
     with pytest.raises(ConfigError, match="torch sees no CUDA device"):
-        plan(tasks, TaskContext(), force=False)
+        plan(tasks, DatasetCache(), force=False)

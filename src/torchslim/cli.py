@@ -42,7 +42,7 @@ def run(
 ) -> None:
     """Run a whole recipe: train, evaluate, record in the store, write the report."""
     from torchslim.config import load_config
-    from torchslim.runner import ExecutorChoice
+    from torchslim.executors.choice import ExecutorChoice
     from torchslim.runner import run as run_recipe
 
     choice = ExecutorChoice(executor, _workers(workers), address)
@@ -79,7 +79,7 @@ def search(
     """Find the fastest (or smallest) model within an accuracy budget, across method chains, with Optuna."""
     from torchslim.config import RunConfig, load_config
     from torchslim.errors import ConfigError
-    from torchslim.runner import ExecutorChoice
+    from torchslim.executors.choice import ExecutorChoice
     from torchslim.search.command import search as run_search
 
     flags = {"max_drop": max_drop, "objective": objective, "trials": trials}
@@ -116,7 +116,7 @@ def validate(
 ) -> None:
     """Check a config and print it resolved; run nothing, change nothing."""
     from torchslim.config import Sweep, load_config, to_yaml
-    from torchslim.runner import check_declared_pairings
+    from torchslim.preflight import check_declared_pairings
     from torchslim.tasks import expand
 
     cfg = load_config(config, overrides)

@@ -28,6 +28,7 @@ from torchslim.device import resolve as resolve_placement
 from torchslim.errors import ConfigError, MissingDataError
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import Parity, check_parity, ort_session
+from torchslim.export.saving import save_artifact
 from torchslim.measurement.accuracy import Accuracy, evaluate
 from torchslim.measurement.bench import BenchConfig, Measurement, measure
 from torchslim.measurement.complexity import Complexity, complexity
@@ -35,7 +36,6 @@ from torchslim.methods import MethodContext, apply_chain
 from torchslim.methods.chain import Chain
 from torchslim.methods.registry import METHODS
 from torchslim.models import InputSpec
-from torchslim.runner import save_artifact
 from torchslim.train import TrainConfig
 from torchslim.train.determinism import configure
 
@@ -128,13 +128,13 @@ def compress(
     work = folder / "work"  # the methods' intermediate files (float exports, checkpoints), removed at the end
     work.mkdir(parents=True, exist_ok=True)
     finetune_cfg = TrainConfig.model_validate(train) if isinstance(train, dict) else (train or DEFAULT_FINETUNE)
-    configure(seed, finetune_cfg.deterministic, finetune_cfg.threads)
+    configure(seed, finetune_cfg.deterministic, finetune_cfg.placement.threads)
     model = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
         num_classes = int(model(example_input[:1].cpu()).shape[-1])
     data = user_bundle(example_input, num_classes, train_data, eval_data, calibration_data)
     spec = InputSpec(num_classes, data.info.in_channels, data.info.image_size)
-    placement = resolve_placement(device or finetune_cfg.device, finetune_cfg.precision)
+    placement = resolve_placement(device or finetune_cfg.placement.device, finetune_cfg.placement.precision)
     with placed(placement):
         original_accuracy = accuracy_on(model, data, finetune_cfg)
         ctx = MethodContext(data, spec, finetune_cfg, seed, work, original=copy.deepcopy(model), finetune_fn=finetune)
@@ -146,7 +146,7 @@ def compress(
         compressed.eval()
         accuracy = accuracy_on(compressed, data, finetune_cfg)
     description = user_description(model, spec.shape, num_classes)
-    stored, exported = save_artifact(compressed, folder, description, spec, export=True)
+    stored, exported = save_artifact(compressed, folder, description, spec.shape, export=True)
     if isinstance(compressed, OnnxModel):  # served from the stored copy: the work folder goes
         compressed = OnnxModel(stored.onnx_path, compressed.reference, compressed.precision)
     shutil.rmtree(work, ignore_errors=True)

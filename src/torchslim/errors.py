@@ -62,10 +62,11 @@ class ExportError(TorchslimError):
 def describe_error(exc: ValidationError, schema: type[BaseModel] | None = None) -> str:
     """The first validation error as ``field.path: problem (got value)``, with valid fields or choices."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    path = _as_written(schema, err["loc"]) if schema is not None else err["loc"]
+    loc = ".".join(str(p) for p in path) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden" and schema is not None:
-        fields = _fields_at(schema, err["loc"][:-1])
+        fields = _fields_at(schema, path[:-1])
         return f"unknown field '{loc}'; valid fields here: {', '.join(fields)}"
     if err["type"] == "extra_forbidden":
         return f"unknown field '{loc}'"
@@ -77,14 +78,37 @@ def describe_error(exc: ValidationError, schema: type[BaseModel] | None = None) 
     return f"{loc}: {msg}{shown}{more}"
 
 
+def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    field = model.model_fields.get(name) or next(
+        (f for part in _flat_parts(model) if (f := _submodel(model, part).model_fields.get(name))), None
+    )
+    inner = getattr(field.annotation, "__args__", None) or (field.annotation,) if field else ()
+    return next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+
+
+def _flat_parts(model: type[BaseModel]) -> tuple[str, ...]:
+    """Nested parts a section is written without (``TrainConfig``'s placement and control)."""
+    return getattr(model, "flat_parts", ())
+
+
+def _as_written(model: type[BaseModel] | None, loc: tuple) -> tuple:
+    """The error's location as the user wrote it: without the parts a section is written flat."""
+    out = []
+    for part in loc:
+        if model is not None and part in _flat_parts(model):
+            model = _submodel(model, str(part))
+            continue
+        out.append(part)
+        model = _submodel(model, str(part)) if model is not None and isinstance(part, str) else model
+    return tuple(out)
+
+
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
-        if isinstance(part, int):
-            continue
-        ann = model.model_fields[str(part)].annotation
-        inner = getattr(ann, "__args__", None) or (ann,)
-        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), model)
-    return sorted(model.model_fields)
+        if not isinstance(part, int):
+            model = _submodel(model, str(part)) or model
+    flat = [n for p in _flat_parts(model) for n in _submodel(model, p).model_fields]
+    return sorted([n for n in model.model_fields if n not in _flat_parts(model)] + flat)
 
 
 class MissingDataError(ConfigError):

@@ -15,9 +15,10 @@ from rich.table import Table
 
 from torchslim.config import RunConfig, Sweep
 from torchslim.data.base import DATASETS, DatasetConfig
+from torchslim.executors.choice import ExecutorChoice
 from torchslim.executors.resources import auto_workers, machine_cores, task_threads
 from torchslim.models import InputSpec, build_model
-from torchslim.runner import ExecutorChoice, declared_input
+from torchslim.preflight import declared_input
 from torchslim.tasks import Task, expand
 from torchslim.ui import stdout_console
 

@@ -12,10 +12,11 @@ from rich.markup import escape
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
+from torchslim.data.cache import DatasetCache
 from torchslim.models import load_model
 from torchslim.prune.sensitivity import SensitivityConfig, SensitivityReport, analyze
 from torchslim.report.sensitivity import write_sensitivity
-from torchslim.runner import TaskContext, run_tasks
+from torchslim.runner import run_tasks
 from torchslim.tasks import expand
 from torchslim.ui import console, step_progress
 
@@ -25,7 +26,7 @@ def run_sensitivity(
 ) -> list[tuple[SensitivityReport, dict[str, Path]]]:
     wanted = seeds or cfg.seeds[:1]
     tasks = [t for t in expand(cfg, source) if t.chain is None and t.seed in wanted]
-    ctx = TaskContext()
+    ctx = DatasetCache()
     store = run_tasks(cfg, tasks, ctx=ctx)
     out = []
     for task in tasks:

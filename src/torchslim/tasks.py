@@ -40,9 +40,9 @@ class Task:
     @property
     def threads(self) -> int | None:
         """The threads asked for: a chain fine-tunes with ``finetune.threads`` (else ``train.threads``)."""
-        if self.chain is not None and self.finetune is not None and self.finetune.threads:
-            return self.finetune.threads
-        return self.train.threads
+        if self.chain is not None and self.finetune is not None and self.finetune.placement.threads:
+            return self.finetune.placement.threads
+        return self.train.placement.threads
 
     @property
     def method_chain(self) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import tiny_recipe
 from torchslim.config import validate_config
-from torchslim.runner import ExecutorChoice, run
+from torchslim.executors.choice import ExecutorChoice
+from torchslim.runner import run
 from torchslim.store import Store
 
 TRAINED = ("top1", "top5", "loss", "params", "macs", "threads", "epochs")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.executors.test_local import recipe, trained
-from torchslim.runner import ExecutorChoice, run
+from torchslim.executors.choice import ExecutorChoice
+from torchslim.runner import run
 from torchslim.store import Store
 
 ray = pytest.importorskip("ray")

@@ -175,7 +175,7 @@ def test_a_chain_already_stored_does_not_take_a_workers_slot(write_config, works
     """With 2 workers, a batch holds two chains to compute: one stored by an earlier search is judged
     beside them, instead of leaving a worker idle for the whole batch."""
     from torchslim.config import load_config
-    from torchslim.runner import ExecutorChoice
+    from torchslim.executors.choice import ExecutorChoice
     from torchslim.search import study
 
     monkeypatch.chdir(workspace)

@@ -143,12 +143,12 @@ def test_a_fit_below_its_budget_after_one_epoch_stops_there(digits, tmp_path):
     from torchslim.errors import BelowBudget
 
     with pytest.raises(BelowBudget, match="after the first fine-tuning epoch is below 99.90%"):
-        train_once(digits, CFG.model_copy(update={"abandon_below": 99.9}), checkpoint=tmp_path / "ck.pt")
+        train_once(digits, CFG.with_abandon_below(99.9), checkpoint=tmp_path / "ck.pt")
     assert torch.load(tmp_path / "ck.pt", weights_only=True)["epochs_done"] == 1  # saved first: a plain rerun resumes
 
 
 def test_a_fit_within_its_budget_is_the_plain_fit(digits):
     _, plain = train_once(digits)
-    _, watched = train_once(digits, CFG.model_copy(update={"abandon_below": 10.0}))
+    _, watched = train_once(digits, CFG.with_abandon_below(10.0))
     assert watched.accuracy.top1 == plain.accuracy.top1 and watched.accuracy.loss == plain.accuracy.loss
-    assert CFG.model_copy(update={"abandon_below": 10.0}).key() == CFG.key()  # not part of a task's key
+    assert CFG.with_abandon_below(10.0).key() == CFG.key()  # not part of a task's key

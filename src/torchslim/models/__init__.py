@@ -6,7 +6,7 @@ import dataclasses
 
 from torch import nn
 
-from torchslim.data.base import DATASETS
+from torchslim.data.base import DATASETS, DataBundle
 from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.architecture import apply_architecture
 from torchslim.export.checkpoint import read_model_file
@@ -53,6 +53,7 @@ __all__ = [
     "default_input",
     "describe",
     "float_model_names",
+    "input_spec",
     "load_model",
 ]
 
@@ -79,3 +80,8 @@ def fill(model: nn.Module, arch: dict, state: dict, misfit: str) -> nn.Module:
 def describe(cfg: ModelConfig, spec: InputSpec) -> dict:
     """The plain-data description stored beside a model's tensors."""
     return {"model": {"name": cfg.name, "kwargs": cfg.kwargs}, "input": dataclasses.asdict(spec)}
+
+
+def input_spec(data: DataBundle) -> InputSpec:
+    """What a model is built for on ``data``: its class count, channels and image size."""
+    return InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)

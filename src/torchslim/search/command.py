@@ -8,8 +8,9 @@ from pathlib import Path
 from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
 from torchslim.errors import TorchslimError
+from torchslim.executors.choice import ExecutorChoice
 from torchslim.methods.chain import Chain
-from torchslim.runner import ExecutorChoice, run_tasks
+from torchslim.runner import run_tasks
 from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
 from torchslim.search.study import run_trials, storage_path
 from torchslim.search.trials import Judged

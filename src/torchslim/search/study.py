@@ -25,9 +25,10 @@ from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
 from torchslim.errors import BelowBudget, ConfigError, TorchslimError
+from torchslim.executors.choice import ExecutorChoice
 from torchslim.methods import method_facts
 from torchslim.models import load_model
-from torchslim.runner import ExecutorChoice, run_tasks
+from torchslim.runner import run_tasks
 from torchslim.search.space import SEARCHED_METHODS, fit_to_model, grid_bounds, suggest_chain
 from torchslim.search.trials import COMPLETE, FAILED, PRUNED, Judged, cost_cell, judge, stopped_below, trial_task
 from torchslim.store import Store

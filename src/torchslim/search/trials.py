@@ -68,7 +68,7 @@ def stopped_below(note: str | None, abandon_below: float) -> bool:
 
 def trial_task(base: Task, chain: list[dict], finetune: TrainConfig, abandon_below: float | None) -> Task:
     """The baseline task with the trial's chain, its fine-tuning stopped early below ``abandon_below``."""
-    tune = finetune.model_copy(update={"abandon_below": abandon_below})
+    tune = finetune.with_abandon_below(abandon_below)
     return replace(base, chain=Chain.parse(chain), finetune=tune)
 
 

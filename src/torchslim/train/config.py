@@ -1,20 +1,29 @@
-"""The ``train:`` section of a config."""
+"""The ``train:`` section of a config, in three parts with three roles.
+
+- :class:`OptimizerSettings`: what is computed (epochs, optimizer, schedule, layout); all of it enters
+  a task's key.
+- :class:`Placement`: where it is computed (device, precision, threads). ``device`` and ``precision``
+  enter the key only when stated (the row records where a task ran), ``threads`` always, as before.
+- :class:`SearchControl`: how ``torchslim search`` steers a trial; never in the key, since a trial that
+  finishes computes exactly what the same task computes without it.
+
+A user writes the section flat (``train: {lr: 0.1, device: cuda}``) and it is stored flat; the split is
+the code's, so that no field is dropped from the key by hand and keys stored before the split hold.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_serializer, model_validator
 
 from torchslim.device import DEVICE_PATTERN
 
-# Left out of a task's key while "auto", like the thread count: where it ran is recorded in the row,
-# and results stored before these settings existed keep their keys.
-MACHINE_CHOICES = ("device", "precision")
 
+class OptimizerSettings(BaseModel):
+    """What a fit computes: every field enters the task's key."""
 
-class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: StrictInt = Field(10, ge=0)
@@ -38,18 +47,18 @@ class TrainConfig(BaseModel):
     channels_last: bool | Literal["auto"] = Field(
         "auto", description="NHWC memory format; auto = on for conv nets (a step takes 0.70-0.78 of the NCHW time here)"
     )
-    threads: int | None = Field(None, gt=0, description="intra-op threads; fixed and recorded (default: all cores)")
     deterministic: bool = True
+
+
+class Placement(BaseModel):
+    """Where a fit computes; ``device`` and ``precision`` enter the key only when stated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(None, gt=0, description="intra-op threads; fixed and recorded (default: all cores)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N; auto = CUDA when torch sees a GPU")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto = bf16 autocast on CUDA, fp32 on the CPU; fp16 (CUDA only) scales the loss"
-    )
-
-    abandon_below: float | None = Field(
-        None,
-        description="stop with BelowBudget when the evaluated top-1 after the first epoch of a fit is below "
-        "this (set by torchslim search on its trials; not part of a task's key: a trial that finishes "
-        "computes exactly what the same task computes without it)",
     )
 
     @field_validator("device")
@@ -60,7 +69,62 @@ class TrainConfig(BaseModel):
         return value
 
     def key(self) -> dict[str, Any]:
-        """The settings as they enter a task's key: the machine choices only when stated."""
-        out = json.loads(self.model_dump_json())
-        out.pop("abandon_below")
-        return {k: v for k, v in out.items() if not (k in MACHINE_CHOICES and v == "auto")}
+        """The threads always; the machine choices only when stated (results stored before they existed
+        keep their keys, and where an ``auto`` task ran is recorded in its row)."""
+        out: dict[str, Any] = {"threads": self.threads}
+        return out | {k: getattr(self, k) for k in ("device", "precision") if getattr(self, k) != "auto"}
+
+
+class SearchControl(BaseModel):
+    """Set by ``torchslim search`` on its trials; never part of a key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    abandon_below: float | None = Field(
+        None,
+        description="stop with BelowBudget when the evaluated top-1 after the first epoch of a fit is below "
+        "this (set by torchslim search on its trials; not part of a task's key: a trial that finishes "
+        "computes exactly what the same task computes without it)",
+    )
+
+
+class TrainConfig(OptimizerSettings):
+    """The ``train:`` (and ``finetune:``) section: optimizer settings, plus where and how it is steered."""
+
+    # written flat in YAML and stored flat; errors name the flat field (``train.device``)
+    flat_parts: ClassVar[tuple[str, ...]] = ("placement", "control")
+
+    placement: Placement = Field(default_factory=Placement)
+    control: SearchControl = Field(default_factory=SearchControl)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat(cls, value: Any) -> Any:
+        """``device``, ``precision``, ``threads`` and ``abandon_below`` go to their parts."""
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        for part, model in (("placement", Placement), ("control", SearchControl)):
+            given = value.get(part, {})
+            nested = dict(given.model_dump() if isinstance(given, BaseModel) else given or {})
+            for name in model.model_fields:
+                if name in value:
+                    nested[name] = value.pop(name)
+            value[part] = nested
+        return value
+
+    @model_serializer(mode="wrap")
+    def _to_flat(self, handler) -> dict[str, Any]:
+        out = handler(self)
+        for part in self.flat_parts:
+            out |= out.pop(part)
+        return out
+
+    def key(self) -> dict[str, Any]:
+        """The settings as they enter a task's key (see the module's docstring)."""
+        settings = json.loads(self.model_dump_json())
+        return {k: v for k, v in settings.items() if k in OptimizerSettings.model_fields} | self.placement.key()
+
+    def with_abandon_below(self, top1: float | None) -> TrainConfig:
+        """The same settings, stopped early below ``top1`` (a search's trial)."""
+        return self.model_copy(update={"control": SearchControl(abandon_below=top1)})

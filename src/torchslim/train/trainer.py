@@ -160,11 +160,11 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
 def abandon_if_below(cfg: TrainConfig, epoch: int, stats: dict[str, float]) -> None:
     """A search trial that is already below its budget after its first epoch will not make it:
     stop it (after its checkpoint is saved, so the same task run plainly resumes from there)."""
-    if cfg.abandon_below is None or epoch != 0 or "eval_top1" not in stats:
+    if cfg.control.abandon_below is None or epoch != 0 or "eval_top1" not in stats:
         return
-    if stats["eval_top1"] < cfg.abandon_below:
+    if stats["eval_top1"] < cfg.control.abandon_below:
         raise BelowBudget(
-            f"top-1 {stats['eval_top1']:.2f}% after the first fine-tuning epoch is below {cfg.abandon_below:.2f}% "
+            f"top-1 {stats['eval_top1']:.2f}% after the first fine-tuning epoch is below {cfg.control.abandon_below:.2f}% "
             "(the search's budget less its margin): trial stopped early"
         )
 
