@@ -1,7 +1,9 @@
-"""Shared fixtures: an isolated workspace, a tiny recipe, and the CLI run as a real subprocess."""
+"""Shared fixtures: an isolated workspace, a tiny recipe, and the CLI run in-process or as a real subprocess."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -47,6 +49,29 @@ def write_config(workspace):
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The command line run in this process, through the console script's own ``invoke``: its exit code,
+    stdout and stderr, as a subprocess would give them, without a fresh torch import per command.
+    ``timeout`` is kept for the call sites' sake; pytest's own per-test timeout bounds a hung command."""
+    from torchslim.cli import invoke
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.get(k) for k in ("COLUMNS", "TORCHSLIM_NO_PROGRESS")}
+    os.environ.update(COLUMNS="200", TORCHSLIM_NO_PROGRESS="1")
+    try:
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = invoke([str(a) for a in args])
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["torchslim", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_cli_process(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The command line as a real process (``python -m torchslim``): for exit codes set by the
+    interpreter, signals, and what only a fresh process shows."""
     env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1", COLUMNS="200")
     return subprocess.run(
         [sys.executable, "-m", "torchslim", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env

@@ -407,21 +407,27 @@ def _click_exceptions() -> tuple[type, type, type]:
     return ClickException, Abort, Exit
 
 
-def main() -> None:
-    """The console script: one line and exit 2 for a user's mistake, the usage line and exit 2 for a
-    usage error, 130 after Ctrl-C; never a traceback for either."""
+def invoke(argv: list[str]) -> int:
+    """Run the command line ``argv`` and return its exit code: one line and 2 for a user's mistake, the
+    usage line and 2 for a usage error, 130 after Ctrl-C; never a traceback for either. The tests call
+    it in-process (a fresh interpreter per command cost them a torch import each)."""
     click_error, abort, exit_ = _click_exceptions()
     try:
-        code = app(args=expand_multi_value(sys.argv[1:]), standalone_mode=False, prog_name="torchslim")
+        code = app(args=expand_multi_value(argv), standalone_mode=False, prog_name="torchslim")
     except TorchslimError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(getattr(exc, "exit_code", 2))
+        return getattr(exc, "exit_code", 2)
     except (KeyboardInterrupt, abort):
         console.print("interrupted: finished tasks are in the store; rerun the same command to resume")
-        sys.exit(130)
+        return 130
     except click_error as exc:
         exc.show()  # a usage error shows the command's usage line, then "Error: ..."
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except exit_ as exc:
-        sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        return exc.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    """The console script."""
+    sys.exit(invoke(sys.argv[1:]))

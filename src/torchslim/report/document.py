@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Union
 
 from torchslim.report.charts import BarChart, PairedBarChart
+from torchslim.report.svg_charts import chart_svg
 from torchslim.report.tables import Table
 
 
@@ -86,13 +87,15 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;ma
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:4px 8px}th{background:#f3f3f3}td.num,th.num{text-align:right}
 pre{background:#f7f7f7;padding:0.8em;overflow-x:auto;font-size:0.85em}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{color:#555;font-size:0.9em}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figure.chart svg{max-width:100%;height:auto}
+figcaption{color:#555;font-size:0.9em}
 caption{font-style:italic;text-align:left;padding:4px 0}
 """
 
 
 def to_html(doc: Document) -> str:
-    """One file, no external resource: figures are embedded as data URIs, so it opens offline."""
+    """One file, no external resource: figures are embedded as data URIs and charts as inline SVG, so it
+    opens offline."""
     out = [
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(doc.title)}</title>',
         f"<style>{CSS}</style></head><body>",
@@ -105,8 +108,9 @@ def to_html(doc: Document) -> str:
             if isinstance(b, Table):
                 out.append(f"<p><i>{html.escape(b.title)}</i></p>" if b.title else "")
                 out.append(b.html())
-            elif isinstance(b, CHARTS):
-                out.append(f"<pre>{html.escape(b.text())}</pre>")
+            elif isinstance(b, CHARTS):  # drawn as SVG; markdown and the terminal keep the text bars
+                note = f"<figcaption>{html.escape(b.note)}</figcaption>" if b.note else ""
+                out.append(f'<figure class="chart" aria-label="{html.escape(b.title)}">{chart_svg(b)}{note}</figure>')
             elif isinstance(b, Figure):
                 data = base64.b64encode(b.path.read_bytes()).decode()
                 out.append(
