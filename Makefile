@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
+.PHONY: install demo test test-e2e lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
 
 install: $(STAMP)
 
@@ -39,11 +39,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
+# The default suite: every fast, deterministic check (README, "Tests"); the 15 slowest are printed so
+# a test that turns slow is seen, and the suite's timeout (pyproject) fails one that turns very slow.
 test: lint $(CHROMIUM)
 	$(PY) -m pytest -q --durations=15
 
+# The long integration runs (Ultralytics training, a two-node Ray cluster, real processes killed and
+# interrupted, multi-seed runs); each keeps a fast sibling in the default suite. CI runs it after `test`.
+test-e2e: $(STAMP) $(CHROMIUM)
+	$(PY) -m pytest -q -m e2e -o timeout=900 --durations=15
+
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -o timeout=1800 --durations=15
 
 # Issue 19's zoo (an hour or more): each model alone in a subprocess; runs/zoo.jsonl records memory and time.
 test-zoo: $(STAMP)

@@ -3,10 +3,13 @@ stored flat, with the task keys it had before the split."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from torchslim.config import task_hash
-from torchslim.train.config import OptimizerSettings, Placement, SearchControl, TrainConfig
+from torchslim.train.config import FLAT_ORDER, OptimizerSettings, Placement, SearchControl, TrainConfig
 
 # task_hash(TrainConfig(**given).key()) computed by the code before the split (feb08e4): stored
 # results must keep their keys
@@ -46,3 +49,17 @@ def test_search_control_never_enters_the_key_and_placement_only_when_stated():
 def test_a_field_given_both_flat_and_nested_takes_the_flat_one():
     cfg = TrainConfig.model_validate({"placement": {"device": "cpu", "threads": 2}, "device": "cuda"})
     assert (cfg.placement.device, cfg.placement.threads) == ("cuda", 2)
+
+
+@pytest.mark.parametrize(
+    "given,digest",
+    [
+        ({"epochs": 2, "lr": 0.01, "schedule": "cosine"}, "e989c4d8280f4d4d"),
+        ({"device": "cuda", "precision": "bf16", "threads": 4, "abandon_below": 3.0}, "23f1e501dc097eac"),
+    ],
+)
+def test_the_key_keeps_its_order_for_hashes_taken_without_sorting(given, digest):
+    """A search's study name hashes ``finetune.key()`` as ordered (values from the code before the split):
+    a reordered key would start a killed search afresh."""
+    assert hashlib.sha1(json.dumps(TrainConfig(**given).key()).encode()).hexdigest()[:16] == digest
+    assert list(TrainConfig(**given).model_dump()) == list(FLAT_ORDER)

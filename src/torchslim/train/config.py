@@ -88,6 +88,14 @@ class SearchControl(BaseModel):
     )
 
 
+# The order the section has always been written and hashed in (a field added later goes at the end)
+FLAT_ORDER = (
+    *("epochs", "batch_size", "eval_batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay"),
+    *("schedule", "warmup_fraction", "label_smoothing", "ema_decay", "channels_last", "threads", "deterministic"),
+    *("device", "precision", "abandon_below"),
+)
+
+
 class TrainConfig(OptimizerSettings):
     """The ``train:`` (and ``finetune:``) section: optimizer settings, plus where and how it is steered."""
 
@@ -115,15 +123,16 @@ class TrainConfig(OptimizerSettings):
 
     @model_serializer(mode="wrap")
     def _to_flat(self, handler) -> dict[str, Any]:
-        out = handler(self)
+        nested = handler(self)
         for part in self.flat_parts:
-            out |= out.pop(part)
-        return out
+            nested |= nested.pop(part)
+        return {k: nested[k] for k in FLAT_ORDER}
 
     def key(self) -> dict[str, Any]:
-        """The settings as they enter a task's key (see the module's docstring)."""
-        settings = json.loads(self.model_dump_json())
-        return {k: v for k, v in settings.items() if k in OptimizerSettings.model_fields} | self.placement.key()
+        """The settings as they enter a task's key (see the module's docstring), in the stored order:
+        some keys (a search's study name) hash this dict as it is ordered."""
+        settings, placement = json.loads(self.model_dump_json()), self.placement.key()
+        return {k: v for k, v in settings.items() if k in OptimizerSettings.model_fields or k in placement}
 
     def with_abandon_below(self, top1: float | None) -> TrainConfig:
         """The same settings, stopped early below ``top1`` (a search's trial)."""
