@@ -169,6 +169,7 @@ def test_usage_errors_exit_2_with_the_usage_line_and_no_traceback(args, says, wr
     assert "Usage: torchslim" in shown and says in shown
 
 
+@pytest.mark.e2e  # a real SIGINT to a 3-seed run, about a minute (`make test-e2e`); sibling: tests/test_interrupt.py
 def test_ctrl_c_exits_130_says_what_finished_and_the_rerun_resumes(write_config, workspace):
     import os
     import re

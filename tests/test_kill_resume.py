@@ -6,12 +6,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import run_cli, tiny_recipe
 from torchslim.store import Store
 
 SEEDS = [0, 1, 2]
 
 
+@pytest.mark.e2e  # a real SIGKILL mid-run; in-process sibling: tests/test_interrupt.py: `make test-e2e`
 def test_sigkill_then_rerun(write_config, workspace):
     cfg = write_config(tiny_recipe(seeds=SEEDS, train={"epochs": 3, "batch_size": 64, "lr": 0.05}))
     db = workspace / "runs" / "torchslim.db"

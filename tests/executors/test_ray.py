@@ -15,7 +15,7 @@ from torchslim.store import Store
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from torchslim.executors.ray_cluster import KEEPER  # noqa: E402
+from torchslim.executors.ray_cluster import KEEPER, Keeper, _files_under, _write  # noqa: E402
 
 
 @pytest.fixture
@@ -27,6 +27,26 @@ def cluster():
     c.shutdown()
 
 
+def test_the_keeper_ships_checkpoints_within_the_run_folders_and_counts_attempts(tmp_path):
+    """The fast sibling of the two-node test below, without a cluster: the keeper's bookkeeping and the
+    file shipping a Ray task does between the driver's run folder and a node's scratch folder."""
+    home, scratch = tmp_path / "run", tmp_path / "scratch"
+    keeper = Keeper([str(home)])
+    assert [keeper.start("job", "node-a"), keeper.start("job", "node-b")] == [0, 1]
+    assert (keeper.tries("job"), keeper.where("job"), keeper.tries("other")) == (2, "node-b", 0)
+    checkpoint = home / "tasks" / "t1" / "checkpoint.pt"
+    keeper.save("job", str(checkpoint), b"epoch 1")
+    assert checkpoint.read_bytes() == b"epoch 1" and not list(home.rglob("*.part"))
+    with pytest.raises(PermissionError, match="outside the run folders"):
+        keeper.save("job", str(tmp_path / "elsewhere.pt"), b"x")
+    shipped = keeper.load(str(home / "tasks"))
+    assert shipped == {"t1/checkpoint.pt": b"epoch 1"}
+    _write(shipped, scratch)  # what a node receives, then sends back
+    assert _files_under(scratch) == shipped
+    assert keeper.forget("job") == [str(checkpoint.resolve())] and keeper.forget("job") == []
+
+
+@pytest.mark.e2e  # a two-node cluster, about a minute: `make test-e2e`
 def test_a_two_node_cluster_stores_what_a_serial_run_stores(tmp_path, cluster):
     serial = run(recipe(tmp_path, "serial"), formats=(), executor=ExecutorChoice("local", 1))
     cfg = recipe(tmp_path, "ray")

@@ -60,6 +60,7 @@ def test_a_plugin_method_is_listed_by_torchslim_methods(plugin):
         assert text in done.stdout
 
 
+@pytest.mark.e2e  # a nested pytest run; sibling: the listing test above: `make test-e2e`
 def test_a_plugin_method_runs_in_the_chain_parametrized_tests(plugin):
     done = run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/methods/test_chains.py", "-k", "toy"], plugin)
     assert done.returncode == 0, done.stdout[-3000:]

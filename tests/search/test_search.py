@@ -89,6 +89,7 @@ def finished(db_path) -> int:
         return 0
 
 
+@pytest.mark.e2e  # a real SIGKILL mid-search (`make test-e2e`); sibling: the test below
 def test_a_killed_search_resumes_without_recomputing_a_finished_trial(write_config, workspace):
     cfg = write_config(search_recipe(trials=5))
     env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1")
@@ -145,6 +146,21 @@ def test_flags_set_the_search(write_config, workspace):
     trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())
     assert len(trials) == 1 and trials[0]["value"] == trials[0]["file_bytes"]
     assert "smallest artifact" in proc.stderr
+
+
+def test_a_search_asked_for_more_trials_continues_its_study_without_recomputing(write_config, workspace):
+    """The fast sibling of the killed search above: the study and the stored trials carry over."""
+    cfg = write_config(search_recipe(trials=1))
+    assert run_cli("search", str(cfg), cwd=workspace).returncode in (0, 1)  # 1: its one trial missed the budget
+    with sqlite3.connect(workspace / "runs" / "torchslim.db") as db:
+        stamps = dict(db.execute("SELECT method_chain, created_at FROM results").fetchall())
+    more = run_cli("search", str(cfg), "search.trials=2", cwd=workspace)
+    assert more.returncode in (0, 1) and "Traceback" not in more.stderr, more.stderr[-2000:]
+    assert "1 of 2 trials already done" in " ".join(more.stderr.split())
+    with sqlite3.connect(workspace / "runs" / "torchslim.db") as db:
+        after = dict(db.execute("SELECT method_chain, created_at FROM results").fetchall())
+    assert all(after[chain] == stamp for chain, stamp in stamps.items()) and len(after) > len(stamps)
+    assert len(json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())) == 2
 
 
 def test_a_chain_drawn_again_is_not_run_again_nor_counted(write_config, workspace):

@@ -1,4 +1,8 @@
-"""`torchslim run` on a detect recipe, end to end and offline: every checkpoint gets its mAP."""
+"""`torchslim run` on a detect recipe, end to end and offline: every checkpoint gets its mAP.
+
+The tiny run (about a minute of Ultralytics training) is in the e2e tier; its fast sibling, a smaller
+run of the same pipeline with one level, stays in the default suite.
+"""
 
 import re
 import subprocess
@@ -24,25 +28,47 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, ultralytics_home):
-    """One tiny run in a fresh process under the socket guard (Ultralytics state stays out of this one)."""
-    root = tmp_path_factory.mktemp("detect")
-    (root / "det.yaml").write_text(yaml.safe_dump(TINY))
+def guarded_run(root, recipe: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`torchslim run` in a fresh process under the socket guard (Ultralytics state stays out of this one)."""
+    (root / "det.yaml").write_text(yaml.safe_dump(recipe))
     code = GUARD_SOURCE + (
         "import sys\nsys.argv = ['torchslim', 'run', 'det.yaml']\nfrom torchslim.cli import main\n"
         "try:\n    main()\nfinally:\n    print('ATTEMPTS', ATTEMPTS)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, proc
+    return proc
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, ultralytics_home):
+    root = tmp_path_factory.mktemp("detect")
+    return root, guarded_run(root, TINY)
+
+
+def test_one_level_runs_offline_into_a_complete_table(tmp_path, ultralytics_home):
+    """The fast sibling of the e2e tests below: train, prune one level in one step, validate, export, time."""
+    smallest = TINY | {
+        "synthetic": {"train": 8, "val": 4, "imgsz": 32},
+        "train": {"epochs": 1, "imgsz": 32, "batch": 4},
+        "prune": {"levels": [0.5], "steps": 1, "finetune_epochs": 0},
+        "measure": {"imgsz": [32], "batch_sizes": [2], "min_seconds": 0.02, "rounds": 1},
+    }
+    proc = guarded_run(tmp_path, smallest, timeout=300)
+    assert "ATTEMPTS []" in proc.stdout
+    report = (tmp_path / "out" / "report.md").read_text()
+    rows = [line for line in report.splitlines() if re.match(r"\| 2 \| (0 \(baseline\)|50) \|", line)]
+    assert len(rows) == 2 and "xx" not in report and "not measured" not in report
+    assert (tmp_path / "out" / "prune.yolo_level0.5" / "model.onnx").stat().st_size > 0
+
+
+@pytest.mark.e2e
 def test_run_is_offline(tiny_run):
     _, proc = tiny_run
     assert "ATTEMPTS []" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_seed003_table_is_complete(tiny_run):
     root, _ = tiny_run
     report = (root / "out" / "report.md").read_text()
@@ -56,6 +82,7 @@ def test_seed003_table_is_complete(tiny_run):
     assert "xx" not in report and "not measured" not in report
 
 
+@pytest.mark.e2e
 def test_checkpoints_and_onnx_exist(tiny_run):
     root, _ = tiny_run
     import onnx
@@ -67,6 +94,7 @@ def test_checkpoints_and_onnx_exist(tiny_run):
         assert graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch axis
 
 
+@pytest.mark.e2e
 def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
     root, _ = tiny_run
     from torchslim.store import Store
@@ -96,6 +124,7 @@ def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
     assert torch.allclose(torch.load(root / "out" / "pred.pt"), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_rerun_skips_finished_stages(tiny_run):
     root, _ = tiny_run
     proc = subprocess.run(
@@ -120,6 +149,7 @@ def test_missing_data_split_is_one_line_before_training(tmp_path):
     assert not (tmp_path / "out" / "store.db").exists() or "baseline" not in proc.stdout
 
 
+@pytest.mark.e2e
 def test_report_rebuilds_in_the_formats_asked(tiny_run):
     root, _ = tiny_run
     (root / "out" / "report.html").unlink()
