@@ -21,7 +21,8 @@ def preflight(tasks: list[Task], ctx: DatasetCache, elsewhere: bool = False) -> 
     checked: dict[tuple[str, str], int] = {}
     macs: dict[str, int] = {}
     for task in tasks:
-        resolve_placement(task.train.placement.device, task.train.placement.precision, elsewhere)  # cuda on a machine without it
+        where = task.train.placement
+        resolve_placement(where.device, where.precision, elsewhere)  # cuda on a machine without it: one line
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
             read_state_dict(task.model.checkpoint)

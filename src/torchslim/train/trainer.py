@@ -162,9 +162,10 @@ def abandon_if_below(cfg: TrainConfig, epoch: int, stats: dict[str, float]) -> N
     stop it (after its checkpoint is saved, so the same task run plainly resumes from there)."""
     if cfg.control.abandon_below is None or epoch != 0 or "eval_top1" not in stats:
         return
-    if stats["eval_top1"] < cfg.control.abandon_below:
+    floor = cfg.control.abandon_below
+    if stats["eval_top1"] < floor:
         raise BelowBudget(
-            f"top-1 {stats['eval_top1']:.2f}% after the first fine-tuning epoch is below {cfg.control.abandon_below:.2f}% "
+            f"top-1 {stats['eval_top1']:.2f}% after the first fine-tuning epoch is below {floor:.2f}% "
             "(the search's budget less its margin): trial stopped early"
         )
 
