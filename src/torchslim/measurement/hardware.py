@@ -23,6 +23,15 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
+def int8_saturates() -> bool:
+    """An x86 CPU without an INT8 dot-product instruction (VNNI, AMX): ONNX Runtime's u8s8 kernels
+    add pairs of products in 16 bits there (AVX2's vpmaddubsw) and saturate with 8-bit weights."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    flags = set(_cpuinfo().get("flags", "").split())
+    return not flags & {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
 def _physical_cores() -> int | None:
     text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     pairs = set()

@@ -16,6 +16,7 @@ from torch import nn
 
 from torchslim.data.sampling import calibration_images
 from torchslim.export.deployed import OnnxModel
+from torchslim.measurement.hardware import int8_saturates
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_nodes
 from torchslim.ui import quiet_stderr
@@ -66,6 +67,7 @@ def quant_static(model: nn.Module, cfg: StaticConfig, ctx: MethodContext) -> nn.
     )
     ctx.notes["calibration_images"] = sum(len(b) for b in batches)
     ctx.notes["quantized_ops"] = weighted_nodes(out)
+    ctx.notes["weight_bits"] = 7 if int8_saturates() else 8
     return OnnxModel(out, model, "int8-static")
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from torchslim.export.onnx import export_onnx
+from torchslim.measurement.hardware import int8_saturates
 from torchslim.methods import MethodContext
 from torchslim.quant.calibration import TensorReader
 from torchslim.ui import quiet_stderr
@@ -74,7 +75,9 @@ def quantize_static_onnx(
     ranges: dict[str, tuple[float, float]] | None = None,
 ) -> Path:
     """ORT static INT8 (QDQ). ``ranges`` fixes the (min, max) of named activation tensors, e.g. the
-    ranges QAT trained with, instead of calibrating them."""
+    ranges QAT trained with, instead of calibrating them. On a CPU whose INT8 kernels saturate
+    (``hardware.int8_saturates``) weights use 7 bits (ONNX Runtime's ``reduce_range``): with 8 bits a
+    pruned LeNet's INT8 answers agreed with float on 80 % of images there, with 7 bits on over 95 %."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -93,7 +96,7 @@ def quantize_static_onnx(
             TensorReader(input_name, batches),
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
-            reduce_range=False,
+            reduce_range=int8_saturates(),
             activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=getattr(CalibrationMethod, CALIBRATIONS[calibration]),

@@ -22,6 +22,7 @@ from torch import nn
 
 from torchslim.data.sampling import calibration_images
 from torchslim.export.deployed import OnnxModel
+from torchslim.measurement.hardware import int8_saturates
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prepare_qat, set_phase
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
@@ -129,4 +130,5 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
         float_onnx, Path(ctx.workdir) / "model.int8-qat.onnx", batches, cfg.calibration, ranges=ranges
     )
     ctx.notes["quantized_ops"] = weighted_nodes(out)
+    ctx.notes["weight_bits"] = 7 if int8_saturates() else 8
     return OnnxModel(out, model, "int8-qat")
