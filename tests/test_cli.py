@@ -71,7 +71,8 @@ def test_validate_changes_nothing(write_config, workspace):
 
 def test_run_records_provenance_and_results_prints_it(write_config, workspace):
     cfg = write_config(tiny_recipe(seeds=[0, 1], train={"epochs": 1, "batch_size": 64, "lr": 0.05}))
-    assert run_cli("run", str(cfg), cwd=workspace).returncode == 0
+    # one worker: the pool is tests/executors/test_local.py's subject, and spawning it costs ~10 s here
+    assert run_cli("run", str(cfg), "--workers", "1", cwd=workspace).returncode == 0
     rows = json.loads(run_cli("results", "--format", "json", cwd=workspace).stdout)
     assert [r["seed"] for r in rows] == [0, 1]
     r = rows[0]
@@ -86,7 +87,7 @@ def test_run_records_provenance_and_results_prints_it(write_config, workspace):
     report = (workspace / "runs" / "tiny" / "report.md").read_text()
     assert "±" in report and "xx.xx" not in report and "## Hardware and software" in report
     assert (workspace / "runs" / "tiny" / "config.resolved.yaml").exists()
-    again = run_cli("run", str(cfg), cwd=workspace)
+    again = run_cli("run", str(cfg), "--workers", "1", cwd=workspace)
     assert again.stderr.count("skip") == 2 and "run   " not in again.stderr
 
 

@@ -32,6 +32,7 @@ def trained(rows):
 
 
 def test_two_workers_store_the_same_metrics_as_one(tmp_path):
+    # two seeds' baselines run side by side, then each seed's chain once its baseline is stored
     one = run(recipe(tmp_path, "one"), formats=(), executor=ExecutorChoice("local", 1))
     two = run(recipe(tmp_path, "two"), formats=(), executor=ExecutorChoice("local", 2))
     assert len(one) == len(two) == 4

@@ -70,6 +70,7 @@ def test_a_plugin_method_runs_in_the_chain_parametrized_tests(plugin):
     assert f"{4 + torch.cuda.is_available()} passed" in done.stdout
 
 
+@pytest.mark.e2e  # a whole run in a fresh process with the plugin installed (`make test-e2e`)
 def test_a_plugin_method_shows_in_a_report_row_with_its_label(plugin, tmp_path):
     from tests.conftest import tiny_recipe
 
