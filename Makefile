@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test test-e2e lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
+.PHONY: install demo test test-e2e coverage lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ test: lint $(CHROMIUM)
 # interrupted, multi-seed runs); each keeps a fast sibling in the default suite. CI runs it after `test`.
 test-e2e: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q -m e2e -o timeout=900 --durations=15
+
+# The default suite's line coverage of the package (slower than `make test`: every line is traced)
+coverage: $(STAMP) $(CHROMIUM)
+	$(PY) -m pytest -q --cov=torchslim --cov-report=term
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow -o timeout=1800 --durations=15
