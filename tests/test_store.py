@@ -1,4 +1,8 @@
 import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
 
 from torchslim.store import ResultRow, Store
 
@@ -57,3 +61,17 @@ def test_filters(tmp_path):
     store.put(row(seed=0))
     store.put(row(seed=1, chash="def"))
     assert [r.seed for r in store.rows(config_hash="def")] == [1]
+
+
+@pytest.mark.parametrize("folder", ["exp#3", "exp?mode=rwc&x=1", "100% done"])
+def test_a_store_in_a_folder_with_uri_characters_opens_read_only_where_it_is(tmp_path, monkeypatch, folder):
+    monkeypatch.chdir(tmp_path)
+    path = Path(folder) / "ts.db"
+    Store(path).put(row())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    readonly = Store(path, readonly=True)
+    assert [r.seed for r in readonly.rows()] == [0]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with closing(readonly._connect()) as con:
+            con.execute("DELETE FROM results")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray 'exp' file beside it

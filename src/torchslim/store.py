@@ -14,6 +14,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote
 
 from torchslim.errors import TorchslimError
 
@@ -93,6 +94,12 @@ class ResultRow:
 APPLICATION_ID = 0x74736C6D
 
 
+def read_only_uri(path: Path) -> str:
+    """SQLite's URI for opening ``path`` read-only, its characters quoted: unquoted, a '#' or '?' in a
+    folder name ends the path there (a store at 'exp#3/ts.db' was read as 'exp', and '?' dropped mode=ro)."""
+    return f"file:{quote(str(path.resolve()), safe='/')}?mode=ro"
+
+
 class Store:
     """The results store. ``readonly`` (``results``, ``report``) opens the file without creating or
     changing anything; a file that is not a torchslim store is refused, never converted."""
@@ -123,7 +130,7 @@ class Store:
         """Refuse a file that is not a torchslim store: its application id, or (stores written before
         the id was set) its tables, must say so."""
         try:
-            with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
+            with closing(sqlite3.connect(read_only_uri(self.path), uri=True, timeout=30)) as con:
                 app_id = con.execute("PRAGMA application_id").fetchone()[0]
                 tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 columns = {r[1] for r in con.execute("PRAGMA table_info(results)")} if "results" in tables else set()
@@ -138,7 +145,7 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            con = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=30)
         else:
             con = sqlite3.connect(self.path, timeout=30)
         con.row_factory = sqlite3.Row
