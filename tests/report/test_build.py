@@ -143,3 +143,24 @@ def test_results_and_report_open_the_store_read_only(tiny_run):
     assert run_cli("results", "--format", "json", cwd=tiny_run).returncode == 0
     assert run_cli("report", "runs/tiny", "--format", "md", cwd=tiny_run).returncode == 0
     assert (db.stat().st_mtime_ns, db.read_bytes()) == before
+
+
+def test_report_replaces_links_in_the_run_folder_and_never_writes_through_them(tiny_run):
+    """A run folder from someone else: report.md linked to a file of yours, report_files to a folder of
+    yours, and a command line that tries to close its code span. Nothing of yours is written."""
+    victim = tiny_run / "victim2"
+    (victim / "figs").mkdir(parents=True)
+    (victim / "bashrc").write_text("export PATH=$PATH\n")
+    evil = tiny_run / "evil"
+    evil.mkdir()
+    body = (tiny_run / "runs" / "tiny" / "config.resolved.yaml").read_text().split("\n", 1)[1]
+    (evil / "config.resolved.yaml").write_text("# torchslim run x` ; touch PWNED #\n" + body)
+    (evil / "report.md").symlink_to(victim / "bashrc")
+    (evil / "report_files").symlink_to(victim / "figs", target_is_directory=True)
+    proc = run_cli("report", "evil", "--store", "runs/torchslim.db", "--format", "md,html", cwd=tiny_run)
+    assert proc.returncode == 0, proc.stderr
+    assert (victim / "bashrc").read_text() == "export PATH=$PATH\n" and not list((victim / "figs").iterdir())
+    assert not (evil / "report.md").is_symlink() and not (evil / "report_files").is_symlink()
+    assert list((evil / "report_files").glob("*.png"))  # the figures went into a real folder of the run
+    command = next(line for line in (evil / "report.md").read_text().splitlines() if line.startswith("Command:"))
+    assert "Command: ``torchslim run x` ; touch PWNED #``" in command  # one code span, closed where it should be

@@ -12,7 +12,7 @@ from pathlib import Path
 from torchslim.config import RunConfig, load_config
 from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
-from torchslim.report.document import Document, Section, Text, write_document
+from torchslim.report.document import Document, Section, Text, code_span, write_document
 from torchslim.report.entries import ModelGroup, group_entries
 from torchslim.report.gpu_latency import gpu_sections
 from torchslim.report.method_tables import batch_tables, methods_sections, seeds_table
@@ -84,7 +84,7 @@ def build_document(
 ) -> Document:
     n_missing = sum(len(e.missing) for g in groups for e in g.entries)
     intro = (
-        f"Command: `torchslim run {source or '<config>'}` · seeds {', '.join(map(str, cfg.seeds))} · "
+        f"Command: {code_span('torchslim run ' + (source or '<config>'))} · seeds {', '.join(map(str, cfg.seeds))} · "
         f"{len(rows)} finished run(s)"
         + (f", {n_missing} missing (named in the tables)" if n_missing else "")
         + (f" · top-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')})" if rows else "")
@@ -146,6 +146,9 @@ def write_report(
     attach_comparisons(groups, cfg, store)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(run_dir / FIGURES, ignore_errors=True)  # figures are regenerated; none may go stale
+    figures = run_dir / FIGURES  # regenerated, so none may go stale; a link there is removed, not followed
+    if figures.is_symlink():
+        figures.unlink()
+    shutil.rmtree(figures, ignore_errors=True)
     doc = build_document(cfg, rows, groups, source, run_dir / FIGURES)
     return write_document(doc, run_dir, formats, console, charts_only)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,15 +146,35 @@ def to_terminal(doc: Document, console, charts_only: bool = False) -> None:
                 console.print(re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/bold]", escape(b.body)).replace("`", ""))
 
 
+def code_span(text: str) -> str:
+    """``text`` as one markdown code span on one line: fenced by more backticks than it holds in a row,
+    so a backtick in a path or label cannot close the span and let the rest run as text (or as shell,
+    should the report land in a script)."""
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``path`` as a new regular file in its folder: a symbolic link there is replaced, never
+    written through (a report folder from someone else may link report.md to a file of yours)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.write_text(text)
+    os.replace(tmp, path)  # rename replaces a link itself, not what it points to
+
+
 def write_document(doc: Document, folder: Path, formats, console=None, charts_only: bool = False) -> dict[str, Path]:
     """report.md / report.html in ``folder`` and the terminal view, as many of them as ``formats`` names."""
     written = {}
     if "md" in formats:
         written["md"] = folder / "report.md"
-        written["md"].write_text(to_markdown(doc, folder))
+        replace_file(written["md"], to_markdown(doc, folder))
     if "html" in formats:
         written["html"] = folder / "report.html"
-        written["html"].write_text(to_html(doc))
+        replace_file(written["html"], to_html(doc))
     if "terminal" in formats and console is not None:
         to_terminal(doc, console, charts_only)
     return written
