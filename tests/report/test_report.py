@@ -88,3 +88,12 @@ def test_the_ratio_chart_plots_the_interval_it_draws(tmp_path):
     )
     path = ratio_speedup_plot(group, tmp_path / "ratio.png")
     assert path is not None and path.stat().st_size > 1000
+
+
+def test_a_markdown_cell_cannot_split_its_row_nor_carry_html():
+    from torchslim.report.tables import Table
+
+    md = Table(["Method", "Top-1"], [["prune|evil <script>alert(1)</script>", "90.00"]]).markdown()
+    row = md.splitlines()[2]
+    assert row.count(" | ") == 1 and "<script>" not in md  # two cells, as the header has
+    assert "prune\\|evil &lt;script&gt;" in row

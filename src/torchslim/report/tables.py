@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Sequence
 
 
+def markdown_cell(value: object) -> str:
+    """A cell's text as markdown shows it: a '|' (a folder or label may hold one) no longer splits the
+    row, a '<' no longer opens raw HTML, and a line break no longer ends the table."""
+    text = " ".join(str(value).splitlines())
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str | None = None) -> str:
     """``align`` is one character per column: 'l' or 'r'."""
     align = align or "l" * len(headers)
     sep = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(map(str, headers)) + " |", "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(map(markdown_cell, headers)) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
