@@ -22,6 +22,7 @@ from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.accuracy import Accuracy
 from torchslim.measurement.accuracy import evaluate as evaluate_batches
 from torchslim.models import InputSpec, ModelConfig, build_model, fill, load_model
+from torchslim.models.base import SavedDescription
 
 Data = torch.utils.data.Dataset | torch.utils.data.DataLoader | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -54,11 +55,11 @@ def load(path: str | Path, builder: Callable[[], nn.Module] | None = None) -> nn
     ``builder``: the class, or a function returning the unpruned model. Never unpickles code."""
     path = Path(path)
     description, arch, state = read_model_file(path)
-    name = description.get("model", {}).get("name")
+    saved = SavedDescription.of(description, path)
     if builder is None:
-        if name:
+        if saved.model.name:
             return load_model(path)[0]
-        cls = description.get("model", {}).get("class", "a user class")
+        cls = saved.model.class_ or "a user class"
         raise ConfigError(
             f"{path} holds a {cls}, which no registry knows: pass builder=, the class or a function returning "
             f"the unpruned model, e.g. torchslim.load('{path}', builder={cls.rsplit('.', 1)[-1]})"
@@ -109,10 +110,10 @@ def target_model(target: str, checkpoint: Path | None, spec: InputSpec) -> tuple
     if target.endswith(".pt") or path.is_file():
         if checkpoint is not None:
             raise ConfigError("--checkpoint goes with a registry model name, not with a saved artifact")
-        description = read_model_file(path)[0]
-        if not description.get("model", {}).get("name"):
+        saved = SavedDescription.of(read_model_file(path)[0], path)
+        if not saved.model.name:
             raise ConfigError(
-                f"{target} holds a {description['model'].get('class', 'user class')}, which no registry knows: "
+                f"{target} holds a {saved.model.class_ or 'user class'}, which no registry knows: "
                 "evaluate it from Python with torchslim.evaluate(path, data, builder=YourClass)"
             )
         model, saved = load_model(path)

@@ -18,6 +18,7 @@ from torch import nn
 from torchslim.errors import CheckpointError
 from torchslim.export.architecture import architecture
 from torchslim.export.sparse import decode, encode
+from torchslim.export.untrusted import check_architecture, check_plain, check_tensors, mapping
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -61,7 +62,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Accept a bare state dict, a training checkpoint (``model``) or a torchslim artifact."""
     if blob.get("format") == FORMAT:
-        return decode(blob["tensors"])
+        return decode(blob.get("tensors"))
     sd = blob.get("model", blob)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError("checkpoint holds no state dict: expected tensors at the top level or under 'model'")
@@ -100,13 +101,28 @@ def state_metadata(state: dict) -> dict[str, dict[str, Any]]:
 
 
 def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
-    """(description, architecture, state dict) of a torchslim artifact."""
+    """(description, architecture, state dict) of a torchslim artifact, every part checked against
+    :mod:`torchslim.export.untrusted`'s bounds before it is used."""
     blob = read_checkpoint(path)
     if blob.get("format") != FORMAT:
         raise CheckpointError(
-            f"'{path}' is not a torchslim model artifact (format {blob.get('format')!r}, expected {FORMAT!r}); "
-            "give a registry model name with checkpoint: instead"
+            f"'{path}' is not a torchslim model artifact (format {str(blob.get('format'))[:60]!r}, expected "
+            f"{FORMAT!r}); give a registry model name with checkpoint: instead"
         )
-    state = OrderedDict(decode(blob["tensors"]))
-    state._metadata = blob.get("metadata", {})  # files written before it carried none: modules' defaults
-    return blob["description"], blob["architecture"], state
+    try:
+        missing = {"description", "architecture", "tensors"} - blob.keys()
+        if missing:
+            raise CheckpointError(f"it lacks {', '.join(sorted(missing))}")
+        description = mapping(blob["description"], "description")
+        check_plain(description, "description")
+        arch = check_architecture(blob["architecture"])
+        metadata = mapping(blob.get("metadata", {}), "metadata")
+        check_plain(metadata, "metadata")
+        for prefix, entry in metadata.items():
+            mapping(entry, f"metadata.{prefix}")
+        check_tensors(blob["tensors"])
+        state = OrderedDict(decode(blob["tensors"]))
+    except CheckpointError as exc:
+        raise CheckpointError(f"'{path}' is a damaged torchslim model file: {exc}") from None
+    state._metadata = metadata  # files written before it carried none: modules' defaults
+    return description, arch, state

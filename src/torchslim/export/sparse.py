@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from torchslim.errors import CheckpointError
+from torchslim.export.untrusted import check_tensors, sparse_elements
+
 MIN_ELEMENTS = 1024
 MIN_SPARSITY = 0.10  # below this the mask costs more than it saves
 
@@ -29,12 +32,19 @@ def encode(state: dict[str, torch.Tensor]) -> dict[str, dict]:
 
 
 def decode(blob: dict[str, dict]) -> dict[str, torch.Tensor]:
+    """The state dict, once the shapes the file declares agree with the data it holds (a file of a
+    few bytes cannot ask for a tensor of billions of elements)."""
+    check_tensors(blob)
     state = dict(blob["dense"])
     for name, entry in blob["sparse"].items():
-        shape = tuple(entry["shape"])
-        n = int(np.prod(shape)) if shape else 1
+        n = sparse_elements(name, entry)
         mask = torch.from_numpy(np.unpackbits(entry["mask"].numpy())[:n].astype(bool))
+        if int(mask.sum()) != entry["values"].numel():
+            raise CheckpointError(
+                f"tensors.sparse.{name}: its mask keeps {int(mask.sum()):,} elements but it holds "
+                f"{entry['values'].numel():,} values"
+            )
         flat = torch.zeros(n, dtype=entry["values"].dtype)
         flat[mask] = entry["values"]
-        state[name] = flat.view(shape)
+        state[name] = flat.view(tuple(entry["shape"]))
     return state

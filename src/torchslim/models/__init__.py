@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
+import torch
+from pydantic import ValidationError
 from torch import nn
 
 from torchslim.data.base import DATASETS, DataBundle
 from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.architecture import apply_architecture
 from torchslim.export.checkpoint import read_model_file
+from torchslim.export.untrusted import bounded_build
 from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
-from torchslim.models.base import MODELS, InputSpec, ModelConfig
+from torchslim.models.base import MODELS, InputSpec, ModelConfig, SavedDescription
 from torchslim.models.weights import load_weights, pretrained_file
 
 
@@ -59,11 +62,50 @@ __all__ = [
 
 
 def load_model(path) -> tuple[nn.Module, InputSpec]:
-    """Rebuild a saved torchslim artifact from its description and tensors (no unpickled code)."""
+    """Rebuild a saved torchslim artifact from its description and tensors (no unpickled code): the
+    description is checked, and the model it asks for is built within the file's bounds."""
     description, arch, state = read_model_file(path)
-    spec = InputSpec(**description["input"])
-    model = build_model(ModelConfig(name=description["model"]["name"], kwargs=description["model"]["kwargs"]), spec)
-    return fill(model, arch, state, f"{path}: its tensors do not fit the architecture it describes"), spec
+    saved = SavedDescription.of(description, path)
+    if saved.input is None or not saved.model.name:
+        raise CheckpointError(f"{path} describes no registry model and input; load it with torchslim.load(builder=)")
+    spec = InputSpec(**saved.input.model_dump())
+    elements = sum(t.numel() for t in state.values())
+    try:
+        cfg = ModelConfig(name=saved.model.name, kwargs=saved.model.kwargs)
+        model = bounded_build(lambda: build_model(cfg, spec), elements, str(path))
+    except CheckpointError:
+        raise
+    except ValidationError as exc:
+        raise CheckpointError(f"{path}: its description is refused ({exc.errors()[0]['msg']})") from None
+    except Exception as exc:  # any builder failure on what a file says is the file's
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(
+            f"{path}: the model it describes cannot be built ({type(exc).__name__}: {first})"
+        ) from None
+    model = fill(model, arch, state, f"{path}: its tensors do not fit the architecture it describes")
+    try:
+        runs_on(model, spec.shape)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{path}: the model it describes does not run ({type(exc).__name__}: {first})") from None
+    return model, spec
+
+
+def runs_on(model: nn.Module, shape: tuple[int, ...]) -> None:
+    """Run the model on fake tensors of ``shape``: the architecture a file states (strides, groups
+    ...) must run on the input it states, and checking it allocates nothing (the input a file
+    states is untrusted too: 3x16384x16384 would be a 3 GB batch of one)."""
+    import logging
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    log = logging.getLogger("torch._subclasses.fake_tensor")
+    level, log.level = log.level, logging.CRITICAL  # a failing op is reported by our error, once
+    try:
+        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+            model(torch.empty(1, *shape))
+    finally:
+        log.setLevel(level)
 
 
 def fill(model: nn.Module, arch: dict, state: dict, misfit: str) -> nn.Module:
@@ -72,7 +114,7 @@ def fill(model: nn.Module, arch: dict, state: dict, misfit: str) -> nn.Module:
     try:
         apply_architecture(model, arch, state)
         model.load_state_dict(state)
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"{misfit} ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})") from None
     return model.eval()
 

@@ -19,6 +19,7 @@ from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.architecture import apply_architecture
 from torchslim.export.checkpoint import read_model_file, save_model
 from torchslim.export.onnx import export_onnx
+from torchslim.export.untrusted import bounded_build
 from torchslim.yolo.modules import split_c2f
 
 KIND = "ultralytics-detect"
@@ -64,10 +65,23 @@ def load_detector(path: Path) -> tuple[nn.Module, dict]:
             f"'{path}' is a torchslim artifact but not a detector (kind "
             f"{description.get('kind', 'classifier')!r}); load it with torchslim.models.load_model"
         )
-    model = DetectionModel(dict(description["yaml"]), nc=description["nc"], verbose=False)
-    split_c2f(model)
-    apply_architecture(model, arch, state)
-    model.load_state_dict(state)
+    if type(description.get("yaml")) is not dict or type(description.get("nc")) is not int:
+        raise CheckpointError(f"'{path}' is a damaged detector file: its description lacks the model yaml or nc")
+
+    def build() -> nn.Module:
+        model = DetectionModel(copy.deepcopy(description["yaml"]), nc=description["nc"], verbose=False)
+        split_c2f(model)
+        return model
+
+    try:
+        model = bounded_build(build, sum(t.numel() for t in state.values()), str(path))
+        apply_architecture(model, arch, state)
+        model.load_state_dict(state)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # what the file says is untrusted: any failure to build it is the file's
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"'{path}': the detector it describes cannot be built ({type(exc).__name__}: {first})")
     model.names = description.get("names", {})
     return model.eval(), description
 
