@@ -127,7 +127,7 @@ def test_a_run_name_may_hold_inner_dots():
 
 
 def test_a_broken_yaml_override_is_one_config_error():
-    with pytest.raises(ConfigError, match=r"override 'seeds=\[0,': the value is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"override 'seeds=\[0,': not valid YAML at line 1"):
         parse_overrides(["seeds=[0,"])
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import copy
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import yaml
 from pydantic import BaseModel
 from torch import nn
 
@@ -36,8 +36,10 @@ from torchslim.methods import MethodContext, apply_chain
 from torchslim.methods.chain import Chain
 from torchslim.methods.registry import METHODS
 from torchslim.models import InputSpec
+from torchslim.owned_folders import mark, writable_folder
 from torchslim.train import TrainConfig
 from torchslim.train.determinism import configure
+from torchslim.yaml_input import parse_yaml
 
 Recipe = str | list | dict | BaseModel
 #: fine-tuning with torchslim's trainer when the caller brings no loop: a tenth of a training lr, 128 per batch
@@ -80,10 +82,7 @@ class CompressResult:
 def parse_recipe(recipe: Recipe) -> Chain:
     """The chain grammar of the YAML: a YAML string, a list of ``{name: {settings}}``, or method configs."""
     if isinstance(recipe, str):
-        try:
-            recipe = yaml.safe_load(recipe)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"recipe is not YAML: {exc}") from None
+        recipe = parse_yaml(recipe, "recipe")
     items = recipe if isinstance(recipe, list) else [recipe]
     return Chain.parse([named_config(item) if isinstance(item, BaseModel) else item for item in items])
 
@@ -124,9 +123,9 @@ def compress(
     if not (torch.is_tensor(example_input) and example_input.dim() == 4):
         raise ConfigError("example_input must be one (N, C, H, W) image batch tensor, e.g. torch.zeros(1, 3, 224, 224)")
     chain = parse_recipe(recipe)
-    folder = Path(out_dir) if out_dir is not None else Path("runs/compress") / time.strftime("%Y%m%d-%H%M%S")
-    work = folder / "work"  # the methods' intermediate files (float exports, checkpoints), removed at the end
-    work.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(out_dir)
+    # the methods' intermediate files (float exports, checkpoints): a fresh folder, removed at the end
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=folder))
     finetune_cfg = TrainConfig.model_validate(train) if isinstance(train, dict) else (train or DEFAULT_FINETUNE)
     configure(seed, finetune_cfg.deterministic, finetune_cfg.placement.threads)
     model = copy.deepcopy(model).cpu().eval()
@@ -172,6 +171,19 @@ def compress(
         int8_agreement=agreement,
         notes={k: v for k, v in ctx.notes.items() if k not in ("step", "_t0")},
     )
+
+
+OUTPUTS = ("model.pt", "model.onnx", "model.float.onnx")
+
+
+def output_folder(out_dir: str | Path | None) -> Path:
+    """``out_dir``, or a new ``runs/compress/<time>-<suffix>`` (two calls in one second get two
+    folders); a folder of the user's is written only where it holds none of the output names."""
+    if out_dir is not None:
+        return writable_folder(Path(out_dir), OUTPUTS)
+    root = Path("runs/compress")
+    root.mkdir(parents=True, exist_ok=True)
+    return mark(Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=root)))
 
 
 def accuracy_on(model: nn.Module, data: DataBundle, cfg: TrainConfig) -> Accuracy | None:

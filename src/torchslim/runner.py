@@ -32,6 +32,7 @@ from torchslim.task_execution import TaskWork, TaskWorker
 from torchslim.tasks import Task, expand
 from torchslim.tracking import log_rows, tracking_uri
 from torchslim.ui import console
+from torchslim.yaml_input import comment_safe
 
 
 def plan(todo: list[Task], ctx: DatasetCache, force: bool, elsewhere: bool = False) -> list[Job]:
@@ -149,7 +150,7 @@ def run(
     for run_cfg in runs:
         run_cfg.run_dir.mkdir(parents=True, exist_ok=True)
         (run_cfg.run_dir / "config.resolved.yaml").write_text(
-            f"# torchslim run {source or '<config>'}\n" + to_yaml(run_cfg)
+            f"# torchslim run {comment_safe(source or '<config>')}\n" + to_yaml(run_cfg)
         )
         tasks_of[run_cfg.name] = expand(run_cfg, source)
     every = [t for tasks in tasks_of.values() for t in tasks]

@@ -39,6 +39,7 @@ from torchslim.tasks import Task
 from torchslim.train import fit
 from torchslim.train.determinism import configure
 from torchslim.ui import console
+from torchslim.yaml_input import comment_safe
 
 
 def run_task(
@@ -70,7 +71,7 @@ def _run_task(task: Task, ctx: DatasetCache, force: bool, baseline_file: Path | 
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "task.yaml").write_text(
-        f"# {task.describe()}\n" + yaml.safe_dump(task.payload() | {"seed": task.seed}, sort_keys=False)
+        f"# {comment_safe(task.describe())}\n" + yaml.safe_dump(task.payload() | {"seed": task.seed}, sort_keys=False)
     )
     threads = configure(task.seed, task.train.deterministic, threads or task.threads)
     data = ctx.dataset(task.dataset)

@@ -32,7 +32,9 @@ def search_recipe(name="srch", **search):
 
 
 def test_search_finds_a_pick_within_budget_and_writes_everything(write_config, workspace):
+    """The config's name holds a newline (issue 35, defect 5): it must not inject YAML into recipe.yaml."""
     cfg = write_config(search_recipe())
+    cfg = cfg.rename(cfg.with_name("srch\noutput_dir: INJECTED_DIR #.yaml"))
     proc = run_cli("search", str(cfg), cwd=workspace)
     assert proc.returncode == 0, proc.stderr[-2000:]
     folder = workspace / "runs" / "srch" / "search"
@@ -58,6 +60,7 @@ def test_search_finds_a_pick_within_budget_and_writes_everything(write_config, w
     assert (folder / "pick" / "model.onnx").stat().st_size > 1000
     recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     assert "search" not in recipe and len(recipe["methods"]) == 1
+    assert recipe.get("output_dir") != "INJECTED_DIR"
     assert f"trial {pick['number']}" in (folder / "recipe.yaml").read_text()
 
 

@@ -27,6 +27,7 @@ from torchslim.measurement.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
 from torchslim.train.config import TrainConfig
+from torchslim.yaml_input import parse_yaml, read_yaml_file
 
 
 class MeasureConfig(BaseModel):
@@ -124,12 +125,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             raise ConfigError(f"override '{pair}' is not of the form key=value (for example train.epochs=3)")
         key, raw = pair.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"override '{pair}': the value is not valid YAML ({getattr(exc, 'problem', exc)}); "
-                "quote strings and close brackets, e.g. seeds=[0,1]"
-            ) from None
+            value = parse_yaml(raw, f"override '{pair}'") if raw else ""
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; quote strings and close brackets, e.g. seeds=[0,1]") from None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -151,12 +149,7 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConf
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml_file(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of fields, got {type(raw).__name__}")
     return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))

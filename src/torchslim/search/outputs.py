@@ -26,6 +26,7 @@ from torchslim.report.plots import front_plot, pareto_front
 from torchslim.report.tables import Table
 from torchslim.search.trials import COMPLETE, Judged, cost_cell, time_against
 from torchslim.store import ResultRow
+from torchslim.yaml_input import comment_safe
 
 #: the final comparison of the pick, the runner-up and the baseline: up to this many seconds
 FINAL_BUDGET_S = 60.0
@@ -122,8 +123,9 @@ def write_pick(result: SearchResult, cfg: RunConfig, row: ResultRow, source: str
     path = result.folder / "recipe.yaml"
     pick = result.pick
     path.write_text(
-        f"# torchslim run {path}\n# reproduces the pick of `torchslim search {source}`: trial {pick.number}, "
-        f"{pick.label}, top-1 {pick.top1:.2f}% on seed {row.seed}\n"
+        f"# torchslim run {comment_safe(str(path))}\n"
+        f"# reproduces the pick of `torchslim search {comment_safe(source)}`: trial {pick.number}, "
+        f"{comment_safe(pick.label)}, top-1 {pick.top1:.2f}% on seed {row.seed}\n"
         + yaml.safe_dump(recipe(cfg, pick), sort_keys=False)
     )
     result.files["recipe"] = path

@@ -30,6 +30,7 @@ from torchslim.measurement.complexity import count_flops, count_params, file_siz
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console
+from torchslim.yaml_input import comment_safe, read_yaml_file
 from torchslim.yolo.artifact import build_detector, export_detector, load_detector, save_detector
 from torchslim.yolo.engine import TrainSettings, finetune, validate
 from torchslim.yolo.latency import compare_detectors
@@ -58,12 +59,7 @@ def resolve_data(cfg: DetectRunConfig) -> Path:
 
 def check_data_yaml(path: Path) -> None:
     """Fail before any training when the data.yaml's splits or class names are missing."""
-    import yaml
-
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    spec = read_yaml_file(path) or {}
     if not isinstance(spec, dict) or not spec.get("names") or not spec.get("train") or not spec.get("val"):
         raise ConfigError(f"{path}: a YOLO data.yaml needs train:, val: and names: (path: optional)")
     root = Path(spec["path"]) if spec.get("path") else path.parent  # as Ultralytics reads it: from the cwd
@@ -195,9 +191,8 @@ class DetectRun:
         return model, {"train_seconds": time.perf_counter() - t0, "epochs": p.finetune_epochs, "steps": steps} | last
 
     def names(self) -> dict:
-        import yaml
 
-        names = yaml.safe_load(self.data_yaml.read_text()).get("names")
+        names = read_yaml_file(self.data_yaml).get("names")
         if not names:
             raise ConfigError(f"{self.data_yaml}: no 'names:' (the class names) in the data.yaml")
         return dict(enumerate(names)) if isinstance(names, list) else names
@@ -319,7 +314,9 @@ def stored_rows(cfg: DetectRunConfig, source: str = "", store: Store | None = No
 def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False, workers: int = 1) -> list[ResultRow]:
     """Every stage not yet in the store, then the side-by-side latency and the seed-003 report."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "config.resolved.yaml").write_text(f"# torchslim run {source or '<config>'}\n" + to_yaml(cfg))
+    (cfg.run_dir / "config.resolved.yaml").write_text(
+        f"# torchslim run {comment_safe(source or '<config>')}\n" + to_yaml(cfg)
+    )
     ultralytics(cfg.run_dir / "ultralytics", cfg.threads)
     run = DetectRun(cfg, source, force)
     rows = run.run(workers)
