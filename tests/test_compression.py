@@ -163,3 +163,43 @@ def test_bad_arguments_fail_in_one_line(trained, tmp_path):
         ConfigError, match="StaticConfig is not a registered method's config|compress takes an nn.Module"
     ):
         torchslim.compress("resnet18", [StaticConfig()], example_input=ex, out_dir=tmp_path)
+
+
+def test_compress_never_deletes_or_overwrites_what_it_did_not_write(trained, tmp_path):
+    """Issue 35, defect 7: out_dir=EXISTING deleted EXISTING/work/ and overwrote the user's model.pt."""
+    ex = torch.zeros(1, 1, 16, 16)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("mine")
+    (tmp_path / "model.onnx").write_text("the user's")
+    with pytest.raises(ConfigError, match=r"already holds model.onnx, which torchslim did not write"):
+        torchslim.compress(trained, "quant.dynamic", example_input=ex, out_dir=tmp_path)
+    assert (tmp_path / "model.onnx").read_text() == "the user's"
+    (tmp_path / "model.onnx").unlink()
+    for _ in range(2):  # beside the user's files; its own outputs it may write again
+        result = torchslim.compress(trained, "quant.dynamic", example_input=ex, out_dir=tmp_path)
+        assert result.artifact == tmp_path / "model.onnx"
+    assert (tmp_path / "work" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "model.float.onnx",
+        "model.onnx",
+        "work",
+    ]
+    with pytest.raises(ConfigError, match=r"out_dir '.*model.onnx' is a file, not a folder"):
+        torchslim.compress(trained, "quant.dynamic", example_input=ex, out_dir=tmp_path / "model.onnx")
+
+
+def test_two_compress_calls_in_one_second_get_two_folders(trained, tmp_path, monkeypatch):
+    """Issue 35, defect 8: both calls wrote runs/compress/<second>, so the first pt_path held the second model."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt, *a: "20261206-120000-")
+    ex = torch.zeros(1, 1, 16, 16)
+    off = torchslim.BenchConfig(runtimes=[])
+    first = torchslim.compress(
+        trained, {"prune.structured": {"ratio": 0.3, "finetune_epochs": 0}}, example_input=ex, latency=off
+    )
+    second = torchslim.compress(
+        trained, {"prune.structured": {"ratio": 0.6, "finetune_epochs": 0}}, example_input=ex, latency=off
+    )
+    assert first.pt_path.parent != second.pt_path.parent
+    assert first.pt_path.parent.name.startswith("20261206-120000-")
+    assert torchslim.load(first.pt_path, builder=DigitNet).head.in_features == first.model.head.in_features

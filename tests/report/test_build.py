@@ -164,3 +164,19 @@ def test_report_replaces_links_in_the_run_folder_and_never_writes_through_them(t
     assert list((evil / "report_files").glob("*.png"))  # the figures went into a real folder of the run
     command = next(line for line in (evil / "report.md").read_text().splitlines() if line.startswith("Command:"))
     assert "Command: ``torchslim run x` ; touch PWNED #``" in command  # one code span, closed where it should be
+
+
+def test_report_never_empties_a_figures_folder_it_did_not_write(tiny_run):
+    """Issue 35, defect 7: output_dir on a folder of the user's deleted its report_files/."""
+    run_dir = tiny_run / "runs" / "tiny"
+    figures = run_dir / "report_files"
+    shutil.rmtree(figures, ignore_errors=True)
+    figures.mkdir()
+    (figures / "thesis.tex").write_text("mine")
+    proc = run_cli("report", str(run_dir), "--store", "runs/torchslim.db", cwd=tiny_run)
+    assert proc.returncode == 2 and "holds files torchslim did not write; it is never emptied" in proc.stderr
+    assert (figures / "thesis.tex").read_text() == "mine"
+    (figures / "thesis.tex").unlink()
+    (figures / "old.png").write_bytes(b"")  # a folder of figures from before folders were marked: ours
+    assert run_cli("report", str(run_dir), "--store", "runs/torchslim.db", cwd=tiny_run).returncode == 0
+    assert not (figures / "old.png").exists() and (figures / ".torchslim-owned").is_file()

@@ -6,12 +6,12 @@ can be regenerated at any time, identical, even after the run folder's artifacts
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from torchslim.config import RunConfig, load_config
 from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
+from torchslim.owned_folders import fresh_folder
 from torchslim.report.document import Document, Section, Text, code_span, write_document
 from torchslim.report.entries import ModelGroup, group_entries
 from torchslim.report.gpu_latency import gpu_sections
@@ -146,9 +146,6 @@ def write_report(
     attach_comparisons(groups, cfg, store)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    figures = run_dir / FIGURES  # regenerated, so none may go stale; a link there is removed, not followed
-    if figures.is_symlink():
-        figures.unlink()
-    shutil.rmtree(figures, ignore_errors=True)
+    fresh_folder(run_dir / FIGURES, legacy=["*.png"])  # regenerated, so none may go stale
     doc = build_document(cfg, rows, groups, source, run_dir / FIGURES)
     return write_document(doc, run_dir, formats, console, charts_only)
