@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from torchslim.errors import DiskFullError, TorchslimError
 from torchslim.store import ResultRow, Store
 
 
@@ -75,3 +76,34 @@ def test_a_store_in_a_folder_with_uri_characters_opens_read_only_where_it_is(tmp
         with closing(readonly._connect()) as con:
             con.execute("DELETE FROM results")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no stray 'exp' file beside it
+
+
+def test_a_full_disk_while_storing_is_one_line_and_keeps_every_stored_row(tmp_path, monkeypatch):
+    """Issue 35, defect 9: SQLite's SQLITE_FULL ("database or disk is full") was a traceback.
+    The disk is made full the way SQLite sees it: no page may be added to the file."""
+    store = Store(tmp_path / "ts.db")
+    store.put(row(seed=0))
+    connect = Store._connect
+
+    def full(self):
+        con = connect(self)
+        pages = con.execute("PRAGMA page_count").fetchone()[0]
+        con.execute(f"PRAGMA max_page_count = {pages}")
+        return con
+
+    monkeypatch.setattr(Store, "_connect", full)
+    big = ResultRow(**{**row(seed=1).__dict__, "metrics": {"top1": 1.0, "pad": "x" * 200_000}})
+    with pytest.raises(DiskFullError, match=r"^disk full: the results store '.*ts.db' could not record task m \| d"):
+        store.put(big)
+    monkeypatch.undo()
+    assert [r.seed for r in Store(tmp_path / "ts.db").rows()] == [0]
+
+
+def test_a_corrupt_json_row_is_one_line_naming_it(tmp_path):
+    """Issue 35, defect 21: a corrupt JSON row crashed ``results`` and ``report``."""
+    store = Store(tmp_path / "ts.db")
+    store.put(row(seed=0))
+    with closing(sqlite3.connect(tmp_path / "ts.db")) as con, con:
+        con.execute("UPDATE results SET metrics = '{not json'")
+    with pytest.raises(TorchslimError, match=r"row 1 \(.*seed 0\) holds corrupt JSON in 'metrics'; delete that row"):
+        Store(tmp_path / "ts.db", readonly=True).rows()

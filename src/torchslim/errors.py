@@ -40,6 +40,23 @@ class CheckpointError(TorchslimError):
     """A checkpoint that cannot be read as plain tensors."""
 
 
+class DiskFullError(TorchslimError):
+    """The disk filled while torchslim wrote: what was stored before is kept, the half-written file
+    is removed, and the run stops (every later write would fail too). Exit code 1: not bad input."""
+
+    exit_code = 1
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or a quota) is full: ``OSError`` ENOSPC/EDQUOT, or SQLite's
+    SQLITE_FULL ("database or disk is full")."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "disk is full" in str(exc) or "No space left on device" in str(exc)
+
+
 class Interrupted(TorchslimError):
     """Ctrl-C during a run: what finished is stored, and the same command resumes."""
 

@@ -18,7 +18,7 @@ from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig, Sweep, to_yaml
 from torchslim.data.cache import DatasetCache
 from torchslim.device import resolve as resolve_placement
-from torchslim.errors import Interrupted, failure_note
+from torchslim.errors import DiskFullError, Interrupted, failure_note
 from torchslim.executors import Job, Outcome, Resources, drive
 from torchslim.executors.choice import ExecutorChoice, backend_for, exclusive_for
 from torchslim.executors.progress import TaskBoard
@@ -109,6 +109,8 @@ def run_tasks(
                 board.finish(outcome.key, True, f"{m['eval_split']} top-1 {m['top1']:.2f}%{retried}")
             else:
                 err = outcome.error
+                if isinstance(err, DiskFullError):  # every later write would fail too: stop here, in one line
+                    raise err
                 store.put_failure(outcome.key, failure_note(err))
                 said = f"stopped: {err}" if isinstance(err, expected) else f"failed: {type(err).__name__}"
                 board.finish(outcome.key, False, said)

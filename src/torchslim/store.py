@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from torchslim.errors import TorchslimError
+from torchslim.errors import DiskFullError, TorchslimError, is_disk_full
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -143,6 +143,21 @@ class Store:
                 f"{', '.join(sorted(tables)) or 'none'}); it was left untouched: name another --store"
             )
 
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a full disk is one line (SQLite rolls the transaction back, so
+        every row stored before is kept)."""
+        try:
+            with closing(self._connect()) as con, con:
+                yield con
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"disk full: the results store '{self.path}' could not record {what}; free space and run the "
+                    "same command again (the rows stored before are kept; that task runs again)"
+                ) from None
+            raise
+
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
             con = sqlite3.connect(read_only_uri(self.path), uri=True, timeout=30)
@@ -170,13 +185,13 @@ class Store:
             f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
         )
-        with closing(self._connect()) as con, con:
+        with self._writing(f"task {' | '.join(map(str, row.key[1:]))}") as con:
             con.execute(sql, values)
             con.execute(f"DELETE FROM failures WHERE {' AND '.join(f'{c} = ?' for c in KEY_COLUMNS)}", row.key)
 
     def put_failure(self, key: tuple, message: str) -> None:
         """Why a task did not finish, so a report can say so; a later success removes it."""
-        with closing(self._connect()) as con, con:
+        with self._writing("a task's failure") as con:
             con.execute(
                 f"INSERT OR REPLACE INTO failures ({', '.join(KEY_COLUMNS)}, message, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -200,11 +215,24 @@ class Store:
         where = " AND ".join(f"{k} = ?" for k in filters) or "1"
         with closing(self._connect()) as con:
             for r in con.execute(f"SELECT * FROM results WHERE {where} ORDER BY {ROW_ORDER}", list(filters.values())):
-                yield ResultRow(**{k: json.loads(r[k]) if k in JSON_COLUMNS else r[k] for k in r.keys()})
+                yield self._row(r)
+
+    def _row(self, r: sqlite3.Row) -> ResultRow:
+        """A stored row; a column whose JSON does not parse is one line naming the row."""
+        values = {}
+        for k in r.keys():
+            try:
+                values[k] = json.loads(r[k]) if k in JSON_COLUMNS else r[k]
+            except (json.JSONDecodeError, TypeError):
+                raise TorchslimError(
+                    f"results store '{self.path}': row {r['id']} ({r['model']} | {r['dataset']} | {r['method_chain']} "
+                    f"| seed {r['seed']}) holds corrupt JSON in '{k}'; delete that row or restore the store from a copy"
+                ) from None
+        return ResultRow(**values)
 
     def put_benchmark(self, target: str, config: dict, result: dict, provenance: dict) -> int:
         """Every benchmark invocation is its own observation: appended, never deduplicated."""
-        with closing(self._connect()) as con, con:
+        with self._writing(f"the benchmark of {target}") as con:
             cur = con.execute(
                 "INSERT INTO benchmarks (target, config, result, git_commit, versions, hardware, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -64,3 +66,24 @@ def test_the_artifact_keeps_state_dict_versions_so_a_version_checking_module_rel
     again = torch.nn.Sequential(Versioned())
     again.load_state_dict(state)
     assert torch.equal(again[0].fc.weight, model[0].fc.weight)
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_half_file(tmp_path, monkeypatch):
+    """Issue 35, defect 9: torch's writer said "inline_container.cc: unexpected pos" and left checkpoint.pt.tmp."""
+    import shutil
+
+    from torchslim.errors import DiskFullError
+
+    def half_written(obj, path):
+        Path(path).write_bytes(b"PK\x03\x04 half")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", half_written)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10 << 30, 10 << 30, 1 << 20))
+    with pytest.raises(DiskFullError, match=r"^disk full while writing '.*checkpoint.pt' \(1 MB free\)"):
+        save_atomic({"w": torch.ones(2)}, tmp_path / "checkpoint.pt")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10 << 30, 1 << 30, 9 << 30))
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # with room to spare it is not called a full disk
+        save_atomic({"w": torch.ones(2)}, tmp_path / "checkpoint.pt")
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchslim.errors import CheckpointError
+from torchslim.errors import CheckpointError, DiskFullError, is_disk_full
 from torchslim.export.architecture import architecture
 from torchslim.export.sparse import decode, encode
 from torchslim.export.untrusted import check_architecture, check_plain, check_tensors, mapping
 
+LOW_SPACE = 64 << 20  # bytes: a failed write with less free than this is a full disk
+
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file, then rename: a killed process never leaves half a checkpoint."""
+    """Write to a temporary file, then rename: a killed process never leaves half a checkpoint, and
+    a failed write removes its half (torch's writer says "unexpected pos", not "disk full")."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc) or shutil.disk_usage(path.parent).free < LOW_SPACE:
+            raise DiskFullError(
+                f"disk full while writing '{path}' ({shutil.disk_usage(path.parent).free >> 20} MB free): free "
+                "space and run the same command again; what finished is kept"
+            ) from None
+        raise
     os.replace(tmp, path)
 
 
