@@ -8,6 +8,11 @@ duplicated, and every deterministic metric (top-1, top-5, loss, params, MACs, no
 size) must be identical. The counts go to docs/BENCHMARKS.md.
 
     python benchmarks/kill_soak.py [--kills 10] [--seed 0]
+    python benchmarks/kill_soak.py --driver-at-start 5
+
+The second form is the orphan check: it starts the sweep with ``--workers 2`` in a session of its
+own, SIGKILLs the driver while its workers are still starting (importing torch), and counts the
+processes of that session still alive 30 s later: workers and multiprocessing's resource tracker.
 """
 
 from __future__ import annotations
@@ -51,15 +56,70 @@ def recipe(store: Path, out: Path) -> dict:
     }
 
 
-def launch(config: Path, cwd: Path) -> subprocess.Popen:
+def launch(config: Path, cwd: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, TORCHSLIM_NO_PROGRESS="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "torchslim", "run", str(config)],
+        [sys.executable, "-m", "torchslim", "run", str(config), *extra],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its workers share the session: what is left of it can be counted
     )
+
+
+def session(sid: int) -> list[int]:
+    """Live (not zombie) processes of session ``sid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def orphan_check(kills: int, rng: random.Random) -> None:
+    """SIGKILL the driver while its two workers start; no process of its session may be left."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cfg = tmp / "orphans.yaml"
+        cfg.write_text(yaml.safe_dump(recipe(tmp / "orphans.db", tmp / "orphans")))
+        for _ in range(kills):
+            proc = launch(cfg, tmp, "--workers", "2")
+            start = time.monotonic()
+            while len(session(proc.pid)) < 3 and time.monotonic() - start < 60:  # the workers exist
+                time.sleep(0.05)
+            workers_at = time.monotonic() - start
+            time.sleep(rng.uniform(0.0, 2.0))  # within the ~5 s they take to import torch
+            killed_at = time.monotonic() - start
+            before = len(session(proc.pid)) - 1
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            deadline = time.monotonic() + 30
+            while session(proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = session(proc.pid)
+            for pid in left:  # leave the machine clean for the next round
+                os.kill(pid, signal.SIGKILL)
+            results.append((workers_at, killed_at, before, len(left)))
+    verdict = "PASS" if all(r[3] == 0 for r in results) else "FAIL"
+    body = (
+        "## Crash safety: the driver killed while its workers start\n\n"
+        f"`torchslim run` of the soak sweep with `--workers 2`, in a session of its own, SIGKILLed {kills} times "
+        "while its workers were starting; then the session's processes still alive after 30 s were counted.\n\n"
+        "| Kill | Workers seen at (s) | Killed at (s) | Processes besides the driver | Left after 30 s |\n"
+        "|---:|---:|---:|---:|---:|\n"
+        + "".join(f"| {i + 1} | {w:.1f} | {k:.1f} | {b} | {n} |\n" for i, (w, k, b, n) in enumerate(results))
+        + f"\nVerdict: **{verdict}**."
+    )
+    print(body)
+    write_section("kill-soak-driver", body)
+    if verdict != "PASS":
+        sys.exit(1)
 
 
 def rows(store: Path) -> list[tuple]:
@@ -71,8 +131,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=10, help="SIGKILLs at least (default 10)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random kill times")
+    ap.add_argument(
+        "--driver-at-start",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead: SIGKILL the driver K times while its workers start, and count what is left",
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    if args.driver_at_start:
+        orphan_check(args.driver_at_start, rng)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

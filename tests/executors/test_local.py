@@ -74,3 +74,52 @@ def test_a_worker_killed_mid_task_is_replaced_and_its_task_resumes(tmp_path):
     retried = [r for r in stored if r.metrics["retries"] > 0]
     assert len(retried) == 1 and Path(retried[0].artifacts["dir"]).name == killed[0]
     assert retried[0].metrics["resumed_from_epoch"] >= 1  # from its last epoch checkpoint, not from scratch
+
+
+DRIVER = """
+import sys, time
+from torchslim.executors.local import ProcessPoolBackend
+backend = ProcessPoolBackend(len, 2, 1)
+print(" ".join(str(s.process.pid) for s in backend.slots), flush=True)
+time.sleep(600)
+"""
+
+
+def in_session(sid: int) -> list[int]:
+    """Live processes of session ``sid``: the driver's workers and its resource tracker."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that never reaps it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_driver_is_killed_while_they_start():
+    """Issue 35, defect 11: SIGKILL the driver while its workers import torch, and the workers and
+    the resource tracker were orphaned to PID 1 for good (the watchdog read getppid() too late)."""
+    import subprocess
+    import sys
+
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    workers = [int(p) for p in driver.stdout.readline().split()]
+    assert len(workers) == 2 and all(alive(p) for p in workers)  # still importing: the window of the defect
+    assert len(in_session(driver.pid)) == 4  # the driver, its resource tracker, two workers
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 30
+    while in_session(driver.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert in_session(driver.pid) == []

@@ -3,6 +3,7 @@
 import pytest
 
 from torchslim.executors.local import core_slots
+from torchslim.executors.choice import ExecutorChoice, backend_for, worker_count
 from torchslim.executors.resources import SMALL_TASK_MACS, WORKER_OVERHEAD_BYTES, auto_workers, task_threads
 
 
@@ -30,3 +31,24 @@ def test_auto_workers(threads, widest, memory, expected):
 def test_core_slots_are_disjoint_shares():
     assert core_slots(2, 2, cores=[0, 1, 2, 3]) == [(0, 1), (2, 3)]
     assert core_slots(3, 1, cores=[4, 5, 6]) == [(4,), (5,), (6,)]
+
+
+@pytest.mark.parametrize(
+    "asked, threads, widest, cores, expected",
+    [(5, 1, 2, 2, 2), (99999, 1, 40, 2, 2), (99999, 2, 40, 2, 1), (2, 1, 8, 16, 2), (3, 4, 8, 16, 3)],
+)
+def test_workers_are_capped_at_the_tasks_and_the_cores(asked, threads, widest, cores, expected):
+    """Issue 35, defect 10: --workers 99999 started 99999 processes; 5 on 2 cores with 2 tasks started 5."""
+    n, note = worker_count(ExecutorChoice(workers=asked), threads, widest, lambda: 0, cores=cores)
+    assert n == expected
+    assert (note == "") == (asked == expected)
+    if note:
+        assert note == (
+            f"; --workers {asked} capped at {expected}: {widest} task(s) can run at once, "
+            f"{cores} core(s) at {threads} thread(s) each"
+        )
+
+
+def test_a_capped_single_worker_starts_no_process():
+    backend, how = backend_for(ExecutorChoice(workers=99999), lambda o: None, [], [], 1, lambda: 0)
+    assert type(backend).__name__ == "InProcessBackend" and "--workers 99999 capped at 1" in how

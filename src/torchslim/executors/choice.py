@@ -10,7 +10,7 @@ from torchslim.errors import ConfigError
 from torchslim.executors.exclusive import Exclusive, on_the_driver
 from torchslim.executors.jobs import Job, Work
 from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
-from torchslim.executors.resources import auto_workers
+from torchslim.executors.resources import auto_workers, machine_cores
 
 EXECUTORS = ("local", "ray")
 
@@ -46,10 +46,28 @@ def backend_for(
             raise
         return backend, "ray"
     threads = max((j.resources.cpus for j in jobs), default=1)
-    n = auto_workers(threads, widest, data_bytes()) if choice.workers == "auto" else choice.workers
+    n, note = worker_count(choice, threads, widest, data_bytes)
     if n == 1:
-        return InProcessBackend(work), "1 worker, in this process"
-    return ProcessPoolBackend(work, n, threads), f"{n} workers x {threads} thread(s), pinned"
+        return InProcessBackend(work), f"1 worker, in this process{note}"
+    return ProcessPoolBackend(work, n, threads), f"{n} workers x {threads} thread(s), pinned{note}"
+
+
+def worker_count(
+    choice: ExecutorChoice, threads: int, widest: int, data_bytes: Callable[[], int], cores: int | None = None
+) -> tuple[int, str]:
+    """The local workers to start, and a note when ``--workers N`` asked for more than can work: no
+    more than the tasks that can run at once, nor than the cores hold at ``threads`` each (more
+    would only share cores; ``--workers 99999`` once started 99999 processes)."""
+    if choice.workers == "auto":
+        return auto_workers(threads, widest, data_bytes()), ""
+    cores = cores or machine_cores()
+    cap = max(1, min(max(widest, 1), cores // max(threads, 1)))
+    if choice.workers <= cap:
+        return choice.workers, ""
+    return cap, (
+        f"; --workers {choice.workers} capped at {cap}: {widest} task(s) can run at once, "
+        f"{cores} core(s) at {threads} thread(s) each"
+    )
 
 
 def exclusive_for(choice: ExecutorChoice) -> Exclusive:

@@ -59,17 +59,34 @@ def core_slots(workers: int, cpus: int, cores: list[int] | None = None) -> list[
     return [tuple(cores[(w * cpus + i) % len(cores)] for i in range(cpus)) for w in range(workers)]
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose driver was killed (SIGKILL leaves no chance to stop it) exits too, mid-task or not."""
-    while os.getppid() == parent:
+def _exit_with_parent(driver: int) -> None:
+    """A worker whose driver was killed (SIGKILL leaves no chance to stop it) exits too, mid-task or not.
+    ``driver`` is the PID the driver passed: read in the worker, ``getppid()`` may already be 1, when
+    the driver died while the worker was still importing (about 5 s after a spawn)."""
+    while os.getppid() == driver:
         time.sleep(1.0)
     os._exit(3)
 
 
-def _worker_main(work: Work, inbox, outbox, cores: tuple[int, ...], name: str) -> None:
+def _die_with(driver: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent exits, then check the parent is still the
+    driver (it may have gone before the request was made)."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watchdog thread alone
+        pass
+    if os.getppid() != driver:
+        os._exit(3)
+
+
+def _worker_main(work: Work, inbox, outbox, cores: tuple[int, ...], name: str, driver: int) -> None:
     """A pool worker: pinned to its cores, deaf to Ctrl-C, runs orders until it is sent None."""
+    _die_with(driver)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(driver,), daemon=True).start()
     os.environ["TORCHSLIM_NO_PROGRESS"] = "1"  # the driver draws the progress; bars from workers would tear it
     os.environ["TORCHSLIM_WORKER"] = name
     if hasattr(os, "sched_setaffinity"):
@@ -119,7 +136,9 @@ class ProcessPoolBackend:
     def _start(self, slot: _Slot) -> None:
         slot.inbox = self.ctx.Queue()
         slot.process = self.ctx.Process(
-            target=_worker_main, args=(self.work, slot.inbox, self.outbox, slot.cores, slot.name), name=slot.name
+            target=_worker_main,
+            args=(self.work, slot.inbox, self.outbox, slot.cores, slot.name, os.getpid()),
+            name=slot.name,
         )
         slot.process.start()
 
