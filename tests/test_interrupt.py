@@ -38,3 +38,22 @@ def test_ctrl_c_exits_130_keeps_what_finished_and_the_rerun_resumes_the_task_in_
     assert sorted(rows) == [0, 1, 2] and rerun.stderr.count("skip") == 1
     assert (rows[0].id, rows[0].created_at) == (first.id, first.created_at)  # not recomputed
     assert rows[1].metrics["resumed_from_epoch"] == 1 and rows[2].metrics["resumed_from_epoch"] == 0
+
+
+def test_sigterm_says_what_finished_and_exits_143(write_config, workspace, monkeypatch):
+    """Issue 35, defect 13: SIGTERM exited 143 with no message."""
+    import os
+    import signal
+
+    cfg = write_config(tiny_recipe(seeds=[0, 1], train={"epochs": 1, "batch_size": 64, "lr": 0.05}))
+    real_put = Store.put
+
+    def put_then_terminate(self, row):
+        real_put(self, row)
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, after the first task is stored
+
+    monkeypatch.setattr(Store, "put", put_then_terminate)
+    stopped = run_cli("run", str(cfg), "--workers", "1", cwd=workspace)
+    assert stopped.returncode == 143 and "Traceback" not in stopped.stderr
+    assert "terminated (SIGTERM): 1 of 2 tasks finished this time" in stopped.stderr
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the CLI put the handler back

@@ -5,7 +5,9 @@ User mistakes raise :class:`TorchslimError`; ``main`` prints them as one line an
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from torchslim.errors import TorchslimError
+from torchslim.errors import Terminated, TorchslimError, stop_word
 from torchslim.ui import console, stdout_console
 
 app = typer.Typer(
@@ -412,20 +414,37 @@ def invoke(argv: list[str]) -> int:
     usage line and 2 for a usage error, 130 after Ctrl-C; never a traceback for either. The tests call
     it in-process (a fresh interpreter per command cost them a torch import each)."""
     click_error, abort, exit_ = _click_exceptions()
+    previous = _on_sigterm_interrupt()
     try:
         code = app(args=expand_multi_value(argv), standalone_mode=False, prog_name="torchslim")
     except TorchslimError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return getattr(exc, "exit_code", 2)
-    except (KeyboardInterrupt, abort):
-        console.print("interrupted: finished tasks are in the store; rerun the same command to resume")
-        return 130
+    except (KeyboardInterrupt, abort) as exc:
+        word, code = stop_word(exc)
+        console.print(f"{word}: finished tasks are in the store; rerun the same command to resume")
+        return code
     except click_error as exc:
         exc.show()  # a usage error shows the command's usage line, then "Error: ..."
         return exc.exit_code
     except exit_ as exc:
         return exc.exit_code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code if isinstance(code, int) else 0
+
+
+def _on_sigterm_interrupt():
+    """SIGTERM (``kill``, a scheduler's stop) takes Ctrl-C's path; returns the handler it replaced,
+    or None where handlers cannot be set (a thread other than the main one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 def main() -> None:

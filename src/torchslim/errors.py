@@ -58,9 +58,24 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 class Interrupted(TorchslimError):
-    """Ctrl-C during a run: what finished is stored, and the same command resumes."""
+    """Ctrl-C (or SIGTERM) during a run: what finished is stored, and the same command resumes."""
 
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so that it takes Ctrl-C's path: what finished is said and
+    kept, workers are stopped; the exit code is 143 (128 + 15), as the shell expects."""
+
+    exit_code = 143
+    word = "terminated (SIGTERM)"
+
+
+def stop_word(exc: BaseException) -> tuple[str, int]:
+    """How an interrupt is named in its one line, and its exit code."""
+    return (exc.word, exc.exit_code) if isinstance(exc, Terminated) else ("interrupted", 130)
 
 
 class TrainingDivergedError(TorchslimError):

@@ -18,7 +18,7 @@ from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig, Sweep, to_yaml
 from torchslim.data.cache import DatasetCache
 from torchslim.device import resolve as resolve_placement
-from torchslim.errors import DiskFullError, Interrupted, failure_note
+from torchslim.errors import DiskFullError, Interrupted, failure_note, stop_word
 from torchslim.executors import Job, Outcome, Resources, drive
 from torchslim.executors.choice import ExecutorChoice, backend_for, exclusive_for
 from torchslim.executors.progress import TaskBoard
@@ -97,6 +97,7 @@ def run_tasks(
             choice, TaskWorker(ctx), jobs, homes or [cfg.run_dir.resolve()], widest, lambda: ctx.decoded_bytes(datasets)
         )
         console.print(f"[bold]tasks[/bold] {len(jobs)} to run ({how})")
+        already = sum(store.has(j.key) for j in jobs)  # rows a --force rerun replaces
         board = TaskBoard({j.key: j.label for j in jobs}, parallel=len(getattr(backend, "slots", [])) or 1)
 
         def finish(outcome: Outcome) -> None:
@@ -126,11 +127,15 @@ def run_tasks(
                     idle=board.refresh,
                     expected=expected,
                 )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            word, code = stop_word(exc)
+            # counted in the store: a signal may land between a row's storing and a counter's increment
+            done = max(done, sum(store.has(j.key) for j in jobs) - already)
             raise Interrupted(
-                f"interrupted: {done} of {len(todo)} tasks finished this time and are in {cfg.store} "
+                f"{word}: {done} of {len(todo)} tasks finished this time and are in {cfg.store} "
                 f"({len(tasks) - len(todo) + done} of {len(tasks)} in all); the tasks in progress resume from their "
-                "last epoch checkpoint: rerun the same command"
+                "last epoch checkpoint: rerun the same command",
+                code,
             ) from None
         finally:
             backend.close()
