@@ -226,3 +226,31 @@ def test_a_judged_trial_whose_task_left_the_store_is_one_line(write_config, work
     assert again.returncode == 2 and "Traceback" not in again.stderr
     line = again.stderr.strip().splitlines()[-1]
     assert "trial 0's task (quant.static()) is no longer in runs/torchslim.db: delete the study" in line
+
+
+def test_a_second_search_on_the_same_store_is_refused_while_one_runs(write_config, workspace):
+    """Issue 35, defect 12: a second search marked the first's live trial failed, trained the same task
+    in the same folder, and the first died with UpdateFinishedTrialError. The running search is stood in
+    for by its lock, held by another process (a real flock: the kernel drops it if that process dies)."""
+    cfg = write_config(search_recipe(trials=2))
+    lock = workspace / "runs" / "torchslim.optuna.db.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True, cwd=workspace)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_cli("search", str(cfg), cwd=workspace)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"another search is running on the store runs/torchslim.db (pid {holder.pid})" in proc.stderr
+    assert not (workspace / "runs" / "torchslim.optuna.db").exists()  # it touched nothing
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from torchslim.exclusive_lock import held
+with held(Path(sys.argv[1]), "busy"):
+    print("held", flush=True)
+    time.sleep(120)
+"""

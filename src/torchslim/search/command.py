@@ -8,6 +8,7 @@ from pathlib import Path
 from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
 from torchslim.errors import TorchslimError
+from torchslim.exclusive_lock import held
 from torchslim.executors.choice import ExecutorChoice
 from torchslim.methods.chain import Chain
 from torchslim.runner import run_tasks
@@ -25,7 +26,16 @@ def search(
     executor: ExecutorChoice | None = None,
     formats: tuple[str, ...] = ("md", "html", "terminal"),
 ) -> SearchResult:
-    """Run (or resume) the search of ``cfg.search`` and write its outputs under ``<run>/search``."""
+    """Run (or resume) the search of ``cfg.search`` and write its outputs under ``<run>/search``.
+    One search per store at a time: a second one would fail the first's live trials as stale and
+    train its tasks in the same folders."""
+    study_file = storage_path(Path(cfg.store))
+    busy = f"another search is running on the store {cfg.store}"
+    with held(study_file.with_name(study_file.name + ".lock"), busy):
+        return searched(cfg, source, executor, formats)
+
+
+def searched(cfg: RunConfig, source: str, executor: ExecutorChoice | None, formats: tuple[str, ...]) -> SearchResult:
     search_cfg = cfg.search or SearchConfig()
     trials, study, store, base, trial_cfg = run_trials(cfg, search_cfg, source, executor)
     base_row = store.get(base.key)
