@@ -338,3 +338,16 @@ def test_eval_gives_the_same_top1_for_an_artifact_and_its_onnx_export(write_conf
 )
 def test_eval_bad_input_is_one_line(args, says, workspace):
     assert says in one_error_line(run_cli("eval", *args, cwd=workspace))
+
+
+def test_markup_in_stored_names_is_printed_as_text(workspace):
+    """Issue 35, defect 14: a '[/]' in a dataset name crashed the rich table; `results` always crashed."""
+    from torchslim.store import ResultRow, Store
+
+    metrics = {"top1": 1.0, "top5": 2.0, "params": 3, "macs": 4, "eval_split": "test"}
+    Store(workspace / "runs" / "torchslim.db").put(
+        ResultRow("abc", "r", "m[/]", "d[/][bold]", "baseline[/]", 0, metrics, {}, {}, "sha", {}, {})
+    )
+    proc = run_cli("results", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    assert "d[/][bold]" in proc.stdout.replace("\n", "") and "m[/]" in proc.stdout

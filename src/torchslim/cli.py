@@ -201,7 +201,7 @@ def report(
     else:
         written = write_report(cfg, results, source, formats, out)
     for path in written.values():
-        console.print(f"report: {path}")
+        console.print(f"report: {escape(str(path))}")
 
 
 @app.command()
@@ -368,7 +368,7 @@ def _print_rows(rows) -> None:
         m = r.metrics
         table.add_row(
             escape(r.model),
-            r.dataset,
+            escape(r.dataset),
             escape(r.method_chain),
             str(r.seed),
             f"{m['top1']:.2f}",

@@ -133,7 +133,10 @@ def print_plan(cfg: RunConfig | Sweep, source: str, choice: ExecutorChoice) -> N
         + f"; would run on {where}"
     )
     for root in missing_roots(cfg):
-        out.print(f"dataset root '{root}' is missing: a real run stops there (name it with dataset.root= or roots.)")
+        out.print(
+            f"dataset root '{escape(str(root))}' is missing: a real run stops there "
+            "(name it with dataset.root= or roots.)"
+        )
 
 
 def gpus(task: Task) -> int:

@@ -166,7 +166,7 @@ def run(
         compare_run(run_cfg, tasks_of[run_cfg.name], store, exclusive_for(executor or ExecutorChoice()))
         written = write_report(run_cfg, store, source, formats, console, charts_only=True, tasks=tasks_of[run_cfg.name])
         for path in written.values():
-            console.print(f"report: {path}")
+            console.print(f"report: {escape(str(path))}")
         if run_cfg.tracking.mlflow:
             mirror(run_cfg, tasks_of[run_cfg.name], store)
     return [r for t in every if (r := store.get(t.key)) is not None]

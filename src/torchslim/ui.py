@@ -8,6 +8,7 @@ import sys
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True, highlight=False)
@@ -22,7 +23,7 @@ class _Bar:
             self._progress.update(self._task, advance=1, stats=stats)
 
     def note(self, message: str) -> None:
-        console.print(f"  {message}")
+        console.print(f"  {escape(message)}")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.markup import escape
 
 from torchslim.data.base import (
     DATASETS,
@@ -102,7 +103,7 @@ def load_imagefolder(
         unreadable = set(skipped)  # once, not per file
         files = [(f, label) for f, label in files if f not in unreadable]
         for path in skipped:
-            console.print(f"skipped unreadable image {path}")
+            console.print(f"skipped unreadable image {escape(str(path))}")
         lazy = LazyImages([f for f, _ in files], size, mode, _decode)
         return classes, ArraySplit(lazy, torch.tensor([label for _, label in files], dtype=torch.int64)), skipped
     key = _cache_key(root, files, size, mode) + ("-skip" if skip else "")
@@ -113,7 +114,7 @@ def load_imagefolder(
             skipped = [root / p for p in blob.get("skipped", [])]
             return list(blob["classes"]), ArraySplit(blob["images"], blob["labels"]), skipped
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: decode again
-            console.print(f"image cache {cache} is unreadable ({type(exc).__name__}); rebuilding it")
+            console.print(f"image cache {escape(str(cache))} is unreadable ({type(exc).__name__}); rebuilding it")
             cache.unlink(missing_ok=True)
     from rich.progress import track
 
@@ -137,7 +138,7 @@ def load_imagefolder(
     skipped = [path for (path, _), a in zip(files, arrays) if a is None]
     kept = [(a, label) for (_, label), a in zip(files, arrays) if a is not None]
     for path in skipped:
-        console.print(f"skipped unreadable image {path}")
+        console.print(f"skipped unreadable image {escape(str(path))}")
     images = torch.from_numpy(np.stack([a for a, _ in kept])).permute(0, 3, 1, 2).contiguous()
     labels = torch.tensor([label for _, label in kept], dtype=torch.int64)
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from rich.markup import escape
+
 from torchslim.config import RunConfig
 from torchslim.config.search import SearchConfig
 from torchslim.errors import TorchslimError
@@ -74,7 +76,7 @@ def searched(cfg: RunConfig, source: str, executor: ExecutorChoice | None, forma
     result.files.update(written)
     console.print(rule)
     for name, path in result.files.items():
-        console.print(f"search: {name}: {path}")
+        console.print(f"search: {name}: {escape(str(path))}")
     return result
 
 

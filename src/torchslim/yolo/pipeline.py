@@ -323,5 +323,5 @@ def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False, work
 
     compare_detectors(cfg, rows, run.store)
     for path in write_detect_report(cfg, rows, run.store, source).values():
-        console.print(f"report: {path}")
+        console.print(f"report: {escape(str(path))}")
     return rows
