@@ -77,3 +77,72 @@ def test_evaluate_takes_a_dataset_a_dataloader_or_batches(kind):
     acc = torchslim.evaluate(model, data)
     expected = 100.0 * float((model(x).argmax(1) == y).float().mean())
     assert acc.n == 50 and acc.top1 == pytest.approx(expected)
+
+
+class DictNet(MyNet):
+    def forward(self, x):
+        return {"logits": super().forward(x)}
+
+
+class TupleNet(MyNet):
+    def forward(self, x):
+        return super().forward(x), x
+
+
+X = torch.randn(8, 1, 12, 12)
+OFF = torchslim.BenchConfig(runtimes=[])
+
+
+@pytest.mark.parametrize("net, returns", [(DictNet, "dict"), (TupleNet, "tuple")])
+def test_compress_of_a_model_without_one_output_tensor_is_one_line(net, returns, tmp_path):
+    """Issue 35, defect 19: "'dict' object has no attribute 'shape'"."""
+    with pytest.raises(ConfigError, match=rf"the model returns a {returns}; compress takes a model that returns one"):
+        torchslim.compress(net(), "quant.dynamic", example_input=X[:1], out_dir=tmp_path, latency=OFF)
+
+
+@pytest.mark.parametrize(
+    "labels, says",
+    [
+        (torch.full((8,), 12), r"label 12 is outside the model's 10 outputs \(classes 0-9\)"),
+        (torch.full((8,), -1), r"label -1 is outside the model's 10 outputs"),
+        (torch.full((8,), 2.5), r"labels must be class indices; got the fractional label 2.5"),
+    ],
+)
+def test_evaluate_refuses_labels_the_model_cannot_score(labels, says):
+    """Issue 35, defect 19: out-of-range labels were an IndexError, fractional ones silently truncated."""
+    with pytest.raises(ConfigError, match=says):
+        torchslim.evaluate(MyNet(), [(X, labels)])
+
+
+def test_whole_float_labels_are_class_indices():
+    assert torchslim.evaluate(MyNet(), [(X, torch.zeros(8))]).n == 8
+
+
+def test_evaluate_of_nothing_is_one_line():
+    """Issue 35, defect 19: evaluate([]) was a ZeroDivisionError."""
+    with pytest.raises(ConfigError, match="nothing to evaluate: the data holds no images"):
+        torchslim.evaluate(MyNet(), [])
+
+
+@pytest.mark.parametrize("device", ["mps", "tpu", "meta"])
+def test_a_device_torchslim_does_not_run_on_is_one_line(device, tmp_path):
+    """Issue 35, defect 19."""
+    with pytest.raises(ConfigError, match=rf"device '{device}' is not one torchslim runs on; choose auto, cpu"):
+        torchslim.compress(MyNet(), "quant.dynamic", example_input=X[:1], device=device, out_dir=tmp_path)
+
+
+def test_save_to_a_folder_is_one_line_and_leaves_nothing(tmp_path):
+    """Issue 35, defect 19: save() to a folder left '<dir>.tmp' beside it."""
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ConfigError, match=r"save: '.*out' is a folder; give a file path such as '.*out/model.pt'"):
+        torchslim.save(MyNet(), tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_nan_images_are_evaluated_with_a_warning(capsys):
+    """Issue 35, defect 22: NaN inputs gave an accuracy and no warning."""
+    x = X.clone()
+    x[:3] = float("nan")
+    acc = torchslim.evaluate(MyNet(), [(x, torch.zeros(8, dtype=torch.long))])
+    assert acc.n == 8
+    assert "warning 3 of 8 images hold NaN or infinite values" in " ".join(capsys.readouterr().err.split())

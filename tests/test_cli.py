@@ -351,3 +351,9 @@ def test_markup_in_stored_names_is_printed_as_text(workspace):
     proc = run_cli("results", cwd=workspace)
     assert proc.returncode == 0, proc.stderr
     assert "d[/][bold]" in proc.stdout.replace("\n", "") and "m[/]" in proc.stdout
+
+
+def test_bench_input_size_beyond_any_image_is_one_line(workspace):
+    """Issue 35, defect 21: --input-size 100000 was a raw allocation error."""
+    line = one_error_line(run_cli("bench", "simple_cnn_6x2", "--input-size", "100000", cwd=workspace))
+    assert "input_size" in line and "4096" in line

@@ -16,7 +16,7 @@ from torch import nn
 
 from torchslim.data import BatchLoader, DatasetConfig, DatasetInfo, build_dataset
 from torchslim.data.user_data import batches_of
-from torchslim.errors import CheckpointError, ConfigError
+from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import read_model_file, save_model
 from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.accuracy import Accuracy
@@ -36,6 +36,8 @@ def save(model: nn.Module, path: str | Path, *, example_input: torch.Tensor | No
 
     ``example_input`` records the input shape, so that measuring the file later needs no other input."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"save: '{path}' is a folder; give a file path such as '{path / 'model.pt'}'")
     shape = tuple(example_input.shape[1:]) if example_input is not None else None
     save_model(model, path, user_description(model, shape))
     return path
@@ -102,8 +104,6 @@ def target_model(target: str, checkpoint: Path | None, spec: InputSpec) -> tuple
     """The model to evaluate, and the (C, H, W) input it declares where it declares one."""
     path = Path(target)
     if target.endswith(".onnx"):
-        if not path.is_file():
-            raise CheckpointError(f"ONNX file '{target}' does not exist")
         model = OnnxModel(path, nn.Identity(), "onnx")
         dims = tuple(model.session().get_inputs()[0].shape[1:])
         return model, dims if all(isinstance(d, int) for d in dims) else None

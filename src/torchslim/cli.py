@@ -5,6 +5,7 @@ User mistakes raise :class:`TorchslimError`; ``main`` prints them as one line an
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -296,11 +297,12 @@ def bench(
         raise ConfigError(f"bench: {describe_error(exc, BenchConfig)}") from None
     results = Store(store)  # before measuring: a bad --store fails now, not after minutes of timing
     base = None
-    if baseline:
-        with console.status(f"measuring baseline {baseline} ..."):
-            base = measure(baseline, cfg)
-    with console.status(f"measuring {target} ..."):
-        result = measure(target, cfg)
+    with out_of_memory_is_one_line(cfg):
+        if baseline:
+            with console.status(f"measuring baseline {baseline} ..."):
+                base = measure(baseline, cfg)
+        with console.status(f"measuring {target} ..."):
+            result = measure(target, cfg)
     record = result.as_dict()
     intervals = {}
     if base is not None:
@@ -348,6 +350,22 @@ def eval_(
         f"{escape(target)} on {data} ({info.eval_split}, {acc.n:,} images): top-1 {acc.top1:.2f} %  "
         f"top-5 {acc.top5:.2f} %  loss {acc.loss:.4f}"
     )
+
+
+@contextlib.contextmanager
+def out_of_memory_is_one_line(cfg):
+    """An allocation the machine cannot give (a huge --input-size or batch) is one line, not a traceback."""
+    from torchslim.errors import ConfigError
+
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "allocat" not in str(exc):
+            raise
+        raise ConfigError(
+            f"bench: not enough memory at batch sizes {cfg.batch_sizes} and input size {cfg.input_size or 'default'} "
+            f"({' '.join(str(exc).split())[:120]}); try smaller ones"
+        ) from None
 
 
 def _print_registry(registry, pattern: str, extra: str, get_extra) -> None:

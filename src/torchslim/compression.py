@@ -130,7 +130,13 @@ def compress(
     configure(seed, finetune_cfg.deterministic, finetune_cfg.placement.threads)
     model = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
-        num_classes = int(model(example_input[:1].cpu()).shape[-1])
+        out = model(example_input[:1].cpu())
+    if not torch.is_tensor(out):
+        raise ConfigError(
+            f"the model returns a {type(out).__name__}; compress takes a model that returns one logits tensor "
+            "(models with several outputs are not supported yet)"
+        )
+    num_classes = int(out.shape[-1])
     data = user_bundle(example_input, num_classes, train_data, eval_data, calibration_data)
     spec = InputSpec(num_classes, data.info.in_channels, data.info.image_size)
     placement = resolve_placement(device or finetune_cfg.placement.device, finetune_cfg.placement.precision)

@@ -76,6 +76,8 @@ def resolve(device: str = "auto", precision: str = "auto", elsewhere: bool = Fal
     """A task's placement on this machine, or one line saying why it cannot have it. ``elsewhere``:
     the task runs on another machine (a Ray node), so a CUDA device this one lacks is not an error
     here; the cluster is asked for a GPU, and the node resolves the placement again."""
+    if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
+        raise ConfigError(f"device '{device}' is not one torchslim runs on; choose auto, cpu, cuda or cuda:N")
     cuda = torch.cuda.is_available()
     if device == "auto":
         device = "cuda:0" if cuda else "cpu"

@@ -190,3 +190,25 @@ def test_a_folder_fingerprint_reads_only_new_or_changed_files_again(tmp_path, mo
         memo.write_text("{not json")  # an unreadable memo: every file is read again, same answer
     (tmp_path / "data" / "a" / "1.png").write_bytes(b"image 1")
     assert tree_fingerprint(tmp_path / "data") == first and len(read) == 4
+
+
+def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """A PNG whose header declares width x height pixels (no pixel data): PIL refuses it on open."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-file", "later-file"])
+def test_a_decompression_bomb_is_an_unreadable_image(image_tree, tmp_path, first):
+    """Issue 35, defect 21: a 20000x20000 PNG was a traceback that on_bad_image: skip did not catch."""
+    (image_tree / ("cat/0.png" if first else "eel/zz.png")).write_bytes(bomb_png())
+    skip = DatasetConfig(name=f"imagefolder:{image_tree}", on_bad_image="skip", cache_dir=tmp_path / "cache")
+    assert build_dataset(skip).info.skipped_images == 1
+    with pytest.raises(DataNotFoundError, match=r"unreadable image .*\.png: .*decompression bomb"):
+        build_dataset(DatasetConfig(name=f"imagefolder:{image_tree}", cache_dir=tmp_path / "c2"))

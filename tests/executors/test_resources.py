@@ -2,8 +2,8 @@
 
 import pytest
 
-from torchslim.executors.local import core_slots
 from torchslim.executors.choice import ExecutorChoice, backend_for, worker_count
+from torchslim.executors.local import core_slots
 from torchslim.executors.resources import SMALL_TASK_MACS, WORKER_OVERHEAD_BYTES, auto_workers, task_threads
 
 

@@ -58,7 +58,7 @@ def _decode(path: Path, size: int | None, mode: str) -> np.ndarray:
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DataNotFoundError(f"unreadable image {path}: {exc}; replace or remove it") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
@@ -88,7 +88,7 @@ def load_imagefolder(
                 mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
                 size = size or (first.size[0] if first.size[0] == first.size[1] else min(first.size))
             break
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:  # a bomb: more pixels than PIL will decode
             if not skip:
                 raise DataNotFoundError(f"unreadable image {path}: {exc}; replace or remove it") from None
     if mode is None:

@@ -15,6 +15,7 @@ import torch
 
 from torchslim.data.base import ArraySplit, Augment, DataBundle, DatasetInfo
 from torchslim.errors import ConfigError, MissingDataError
+from torchslim.measurement.accuracy import class_indices
 
 
 class MissingSplit:
@@ -55,14 +56,14 @@ def gather(data: Any, argument: str) -> ArraySplit:
             raise ConfigError(
                 f"{argument}: batch {i} is a {type(item).__name__}, not an (images, labels) pair of tensors"
             )
-        x, y = item[0], torch.as_tensor(item[1])
+        x, y = item[0], class_indices(item[1])
         if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
             raise ConfigError(
                 f"{argument}: batch {i} has images {tuple(x.shape)} and labels {tuple(y.shape)}; "
                 "expected (N, C, H, W) images and (N,) class indices"
             )
         xs.append(x.detach().float().cpu())
-        ys.append(y.detach().long().cpu())
+        ys.append(y.detach().cpu())
     if not xs:
         raise ConfigError(f"{argument} is empty")
     return ArraySplit(torch.cat(xs), torch.cat(ys))

@@ -39,7 +39,11 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
                 "space and run the same command again; what finished is kept"
             ) from None
         raise
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # e.g. the target is a folder: no half-made file is left beside it
+        raise
 
 
 def file_sha256(path: Path) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from torchslim.export.onnx import ort_session
+from torchslim.export.onnx import checked_session
 
 
 class OnnxModel(nn.Module):
@@ -38,7 +38,7 @@ class OnnxModel(nn.Module):
         if self._session is None:
             import os
 
-            self._session = ort_session(self.onnx_path, self._threads or os.cpu_count() or 1)
+            self._session = checked_session(self.onnx_path, self._threads or os.cpu_count() or 1)
         return self._session
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,28 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     raise ExportError(f"ONNX export of {type(model).__name__} failed: " + " | ".join(errors))
 
 
+def checked_session(path: Path, threads: int):
+    """An ONNX Runtime session of a file from anywhere, or one line saying why it cannot be one:
+    random bytes, a custom-op domain, external data that is missing or outside the file's folder,
+    more than one input, or an input that is not a float tensor."""
+    from torchslim.errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "does not exist"
+        raise CheckpointError(f"ONNX file '{path}' {what}")
+    try:
+        session = ort_session(path, threads)
+    except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, NoSuchFile, ...)
+        reason = " ".join(str(exc).split())[:240] or type(exc).__name__
+        raise CheckpointError(f"ONNX Runtime cannot load '{path}': {reason}") from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+        given = ", ".join(f"{i.name}: {i.type}" for i in inputs) or "none"
+        raise CheckpointError(f"'{path}' takes inputs ({given}); torchslim feeds one float image tensor")
+    return session
+
+
 def ort_session(path: Path, threads: int, provider: str = "CPUExecutionProvider", spinning: bool = True):
     """An ONNX Runtime session with a fixed thread count and full graph optimisation.
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from torchslim.data import BatchLoader, DatasetConfig, build_dataset
+from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import save_atomic
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
@@ -48,7 +49,7 @@ class BenchConfig(BaseModel):
 
     batch_sizes: BatchSizes = Field(default_factory=lambda: [1, 8], min_length=1)
     runtimes: Runtimes = Field(default_factory=lambda: list(RUNTIMES), description="empty: no latency")
-    input_size: int | None = Field(None, gt=0, description="image side; default: the model's dataset's")
+    input_size: int | None = Field(None, gt=0, le=4096, description="image side; default: the model's dataset's")
     in_channels: int | None = Field(None, gt=0)
     num_classes: int | None = Field(None, gt=1)
     threads: int | None = Field(None, gt=0, description="fixed intra-op threads (default: all cores)")
@@ -106,6 +107,11 @@ def resolve_target(target: str | Path | nn.Module, cfg: BenchConfig) -> tuple[nn
         spec = InputSpec(cfg.num_classes or 10, cfg.in_channels or 3, cfg.input_size or 224)
         return target, spec, type(target).__name__
     text = str(target)
+    if text.endswith(".onnx"):
+        raise ConfigError(
+            f"bench measures a saved model.pt or a registry model, not an ONNX file alone ({text}): its params and "
+            "MACs come from the PyTorch network; bench the model.pt beside it (its ONNX export is timed too)"
+        )
     if text.endswith(".pt") or Path(text).is_file():
         model, spec = load_model(Path(text))
         if cfg.input_size and cfg.input_size != spec.image_size:
