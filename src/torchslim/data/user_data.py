@@ -14,8 +14,8 @@ from typing import Any, Iterable
 import torch
 
 from torchslim.data.base import ArraySplit, Augment, DataBundle, DatasetInfo
+from torchslim.data.labels import class_indices
 from torchslim.errors import ConfigError, MissingDataError
-from torchslim.measurement.accuracy import class_indices
 
 
 class MissingSplit:

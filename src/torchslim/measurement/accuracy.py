@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from torchslim.data.labels import class_indices
 from torchslim.device import current, parameterized_on
 from torchslim.errors import ConfigError
 from torchslim.ui import console
@@ -67,17 +68,6 @@ def _evaluate(model: nn.Module, loader, channels_last: bool, device: torch.devic
             "counts predictions made from them"
         )
     return Accuracy(top1=100.0 * correct1 / n, top5=100.0 * correct5 / n, loss=loss_sum / n, n=n)
-
-
-def class_indices(y) -> torch.Tensor:
-    """Labels as int64 class indices; fractional labels are refused, not truncated."""
-    y = torch.as_tensor(y)
-    if y.is_floating_point():
-        fractional = y[y != y.round()]
-        if len(fractional):
-            raise ConfigError(f"labels must be class indices; got the fractional label {float(fractional[0]):g}")
-        y = y.long()
-    return y
 
 
 def check_logits(logits, y: torch.Tensor) -> None:
