@@ -357,3 +357,30 @@ def test_bench_input_size_beyond_any_image_is_one_line(workspace):
     """Issue 35, defect 21: --input-size 100000 was a raw allocation error."""
     line = one_error_line(run_cli("bench", "simple_cnn_6x2", "--input-size", "100000", cwd=workspace))
     assert "input_size" in line and "4096" in line
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_folder_or_fifo_is_named_for_what_it_is(workspace, kind):
+    """Issue 35, defect 22: folders and FIFOs were called "does not exist"."""
+    import os
+
+    path = workspace / "cfg.yaml"
+    path.mkdir() if kind == "folder" else os.mkfifo(path)
+    line = one_error_line(run_cli("validate", str(path), cwd=workspace))
+    assert ("is a folder, not a file" if kind == "folder" else "is not a regular file (a FIFO") in line
+    line = one_error_line(
+        run_cli("eval", "simple_cnn_6x2", "--checkpoint", str(path), "--data", "digits", cwd=workspace)
+    )
+    assert f"checkpoint '{path}' is " in line and "does not exist" not in line
+
+
+def test_an_unknown_timm_name_with_no_close_match_offers_no_empty_guess(workspace):
+    """Issue 35, defect 22: "Did you mean ?" with nothing after it."""
+    line = one_error_line(run_cli("bench", "timm:qqqqqqqqqqqqqqqq", cwd=workspace))
+    assert "Did you mean" not in line and "unknown model 'timm:qqqqqqqqqqqqqqqq'" in line
+
+
+def test_sensitivity_of_a_seed_the_recipe_lacks_is_one_line(write_config, workspace):
+    """Issue 35, defect 22: `sensitivity --seeds 7` silently did nothing."""
+    line = one_error_line(run_cli("sensitivity", str(write_config(tiny_recipe())), "--seeds", "7", cwd=workspace))
+    assert "--seeds 7: not a seed of this recipe; its seeds are 0" in line

@@ -149,3 +149,15 @@ class MissingDataError(ConfigError):
     def __init__(self, argument: str, purpose: str):
         self.argument, self.purpose = argument, purpose
         super().__init__(f"{purpose} needs {argument}")
+
+
+def missing_file(path, what: str) -> str:
+    """Why ``path`` is not a file to read, in words: a folder, a FIFO or device, or absent."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        return f"{what} '{path}' is a folder, not a file"
+    if path.exists():
+        return f"{what} '{path}' is not a regular file (a FIFO, socket or device?)"
+    return f"{what} '{path}' does not exist"

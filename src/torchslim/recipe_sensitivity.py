@@ -13,6 +13,7 @@ from rich.markup import escape
 from torchslim.artifacts import stored_artifact
 from torchslim.config import RunConfig
 from torchslim.data.cache import DatasetCache
+from torchslim.errors import ConfigError
 from torchslim.models import load_model
 from torchslim.prune.sensitivity import SensitivityConfig, SensitivityReport, analyze
 from torchslim.report.sensitivity import write_sensitivity
@@ -25,6 +26,12 @@ def run_sensitivity(
     cfg: RunConfig, scfg: SensitivityConfig, source: str = "", seeds: list[int] | None = None
 ) -> list[tuple[SensitivityReport, dict[str, Path]]]:
     wanted = seeds or cfg.seeds[:1]
+    unknown = sorted(set(wanted) - set(cfg.seeds))
+    if unknown:
+        raise ConfigError(
+            f"--seeds {' '.join(map(str, unknown))}: not a seed of this recipe; its seeds are "
+            f"{', '.join(map(str, cfg.seeds))} (add one with seeds=[...])"
+        )
     tasks = [t for t in expand(cfg, source) if t.chain is None and t.seed in wanted]
     ctx = DatasetCache()
     store = run_tasks(cfg, tasks, ctx=ctx)
@@ -40,6 +47,6 @@ def run_sensitivity(
         stem = f"{task.model.label.replace(':', '-')}__seed{task.seed}"
         title = f"{task.model.label} on {task.dataset.name}, seed {task.seed}"
         files = write_sensitivity(rep, cfg.run_dir / "sensitivity", stem, title)
-        console.print(f"      table {files['markdown']}  plot {files['plot']}")
+        console.print(f"      table {escape(str(files['markdown']))}  plot {escape(str(files['plot']))}")
         out.append((rep, files))
     return out

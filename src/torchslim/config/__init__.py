@@ -22,7 +22,7 @@ from torchslim.config.search import SearchConfig
 from torchslim.config.sweep import SweepConfig
 from torchslim.config.tracking import TrackingConfig
 from torchslim.data.base import DATASETS, DatasetConfig
-from torchslim.errors import ConfigError, TorchslimError, describe_error
+from torchslim.errors import ConfigError, TorchslimError, describe_error, missing_file
 from torchslim.measurement.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
@@ -148,7 +148,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | DetectRunConfig | "Sweep":
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist")
+        raise ConfigError(missing_file(path, "config file"))
     raw = read_yaml_file(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of fields, got {type(raw).__name__}")

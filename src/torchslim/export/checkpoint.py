@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchslim.errors import CheckpointError, DiskFullError, is_disk_full
+from torchslim.errors import CheckpointError, DiskFullError, is_disk_full, missing_file
 from torchslim.export.architecture import architecture
 from torchslim.export.sparse import decode, encode
 from torchslim.export.untrusted import check_architecture, check_plain, check_tensors, mapping
@@ -58,7 +58,7 @@ def file_sha256(path: Path) -> str:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist")
+        raise CheckpointError(missing_file(path, "checkpoint"))
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

@@ -100,12 +100,11 @@ def checked_session(path: Path, threads: int):
     """An ONNX Runtime session of a file from anywhere, or one line saying why it cannot be one:
     random bytes, a custom-op domain, external data that is missing or outside the file's folder,
     more than one input, or an input that is not a float tensor."""
-    from torchslim.errors import CheckpointError
+    from torchslim.errors import CheckpointError, missing_file
 
     path = Path(path)
     if not path.is_file():
-        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "does not exist"
-        raise CheckpointError(f"ONNX file '{path}' {what}")
+        raise CheckpointError(missing_file(path, "ONNX file"))
     try:
         session = ort_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, NoSuchFile, ...)

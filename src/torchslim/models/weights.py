@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from torchslim.errors import CheckpointError, DataNotFoundError
+from torchslim.errors import CheckpointError, DataNotFoundError, missing_file
 from torchslim.export.checkpoint import read_checkpoint, state_dict_from
 from torchslim.models.base import MODELS, InputSpec
 
@@ -31,7 +31,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         if not path.is_file():
-            raise CheckpointError(f"checkpoint '{path}' does not exist")
+            raise CheckpointError(missing_file(path, "checkpoint"))
         try:
             return load_file(str(path))
         except (SafetensorError, OSError) as exc:

@@ -35,6 +35,11 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
                 return
 
 
+def did_you_mean(prefix: str, close: list[str]) -> str:
+    """`` Did you mean timm:a, timm:b?``, or nothing when no name is close."""
+    return f" Did you mean {', '.join(f'{prefix}:{c}' for c in close)}?" if close else ""
+
+
 @MODELS.register_prefix("torchvision", default_dataset="cifar10")
 def torchvision_model(spec: InputSpec, name: str, **kw) -> nn.Module:
     """torchvision:NAME, any torchvision classification model, random init, adapted to the dataset."""
@@ -46,7 +51,7 @@ def torchvision_model(spec: InputSpec, name: str, **kw) -> nn.Module:
 
         close = difflib.get_close_matches(name, available, n=3)
         raise UnknownNameError(
-            f"unknown model 'torchvision:{name}'. Did you mean {', '.join('torchvision:' + c for c in close)}? "
+            f"unknown model 'torchvision:{name}'.{did_you_mean('torchvision', close)} "
             f"Valid choices: torchvision.models.list_models() ({len(available)} names)"
         )
     if name.startswith("vit_") and "image_size" not in kw:
@@ -66,7 +71,7 @@ def timm_model(spec: InputSpec, name: str, **kw) -> nn.Module:
 
         close = difflib.get_close_matches(name, timm.list_models(), n=3)
         raise UnknownNameError(
-            f"unknown model 'timm:{name}'. Did you mean {', '.join('timm:' + c for c in close)}? "
+            f"unknown model 'timm:{name}'.{did_you_mean('timm', close)} "
             f"Valid choices: timm.list_models() ({len(timm.list_models())} names)"
         )
     args = dict(pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_channels, **kw)
