@@ -54,3 +54,33 @@ def test_a_tracked_run_logs_one_mlflow_run_per_task_with_the_stores_top1(write_c
     # the rerun finds every task stored and mirrored: nothing is logged twice
     again = run_cli("run", str(cfg), "--workers", "1", "--mlflow", cwd=workspace)
     assert "mlflow: 0 run(s) logged, 2 already there" in again.stderr + again.stdout
+
+
+def test_an_unreachable_tracking_server_is_one_line_and_the_run_is_complete(write_config, workspace):
+    """Issue 35, defect 20: http://127.0.0.1:1 hung 254 s, then a traceback."""
+    import time
+
+    pytest.importorskip("mlflow")
+    cfg = write_config(tiny_recipe(tracking={"mlflow": True, "mlflow_uri": "http://127.0.0.1:1"}))
+    start = time.perf_counter()
+    r = run_cli("run", str(cfg), "--workers", "1", cwd=workspace)
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(lines) == 1
+    assert "MLflow tracking server http://127.0.0.1:1 is unreachable" in lines[0]
+    assert "the results store and the report are complete" in lines[0]
+    assert time.perf_counter() - start < 120
+    assert len(Store(workspace / "runs" / "torchslim.db").rows()) == 1
+    assert (workspace / "runs" / "tiny" / "report.md").is_file()
+
+
+def test_any_mlflow_failure_is_one_line(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from torchslim.config.tracking import TrackingConfig
+    from torchslim.tracking import TrackingError, log_rows
+
+    def broken(*a, **k):
+        raise RuntimeError("server said 500\nwith a body")
+
+    monkeypatch.setattr("torchslim.tracking._log_rows", broken)
+    with pytest.raises(TrackingError, match=r"MLflow at .* failed \(RuntimeError: server said 500 with a body\)"):
+        log_rows([], TrackingConfig(mlflow=True), tmp_path, "x")

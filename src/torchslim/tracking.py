@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config.tracking import TrackingConfig
-from torchslim.errors import ConfigError
+from torchslim.errors import ConfigError, TorchslimError
 from torchslim.store import ResultRow
+
+
+class TrackingError(TorchslimError):
+    """MLflow could not take the mirror; the store and the report are already complete."""
+
 
 #: MLflow's limit on a param value is 6000 characters; longer values are in the logged task.yaml
 PARAM_LIMIT = 6000
@@ -40,13 +46,54 @@ def mlflow_module():
     return mlflow
 
 
+#: MLflow retries an HTTP request 7 times with backoff (254 s before the first error on a dead
+#: server); a mirror asks twice, 10 s each, unless the user's environment says otherwise
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+CONNECT_SECONDS = 5.0
+
+
 def log_rows(rows: list[ResultRow], cfg: TrackingConfig, run_dir: Path, run_name: str) -> int:
-    """Mirror ``rows`` as MLflow runs in the run's experiment; returns how many were logged now."""
+    """Mirror ``rows`` as MLflow runs in the run's experiment; returns how many were logged now.
+    Any failure is one line that says the store and report are complete (a rerun mirrors again)."""
+    uri = tracking_uri(cfg, run_dir)
+    try:
+        reachable(uri)
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        return _log_rows(rows, cfg, uri, run_dir, run_name)
+    except TorchslimError:
+        raise
+    except Exception as exc:  # MLflow raises many types: a server error, a refused write, a bad URI
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise TrackingError(
+            f"MLflow at {uri} failed ({type(exc).__name__}: {reason}); the results store and the report are "
+            "complete: rerun when it works, or without --mlflow"
+        ) from None
+
+
+def reachable(uri: str) -> None:
+    """For an HTTP tracking server: a TCP connection within ``CONNECT_SECONDS``, or one line."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(uri)
+    if url.scheme not in ("http", "https"):
+        return
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise TrackingError(
+            f"MLflow tracking server {uri} is unreachable ({exc.strerror or exc}); the results store and the "
+            "report are complete: rerun when it is up, or without --mlflow"
+        ) from None
+
+
+def _log_rows(rows: list[ResultRow], cfg: TrackingConfig, uri: str, run_dir: Path, run_name: str) -> int:
     mlflow = mlflow_module()
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-migration chatter on a new store
-    uri = tracking_uri(cfg, run_dir)
     client = mlflow.MlflowClient(uri)
     name = cfg.experiment or run_name
     experiment = client.get_experiment_by_name(name)
