@@ -185,3 +185,37 @@ def test_a_chain_runs_on_its_finetune_threads_and_a_baseline_on_its_train_thread
     assert (base.threads, chain.threads) == (2, 1)
     unset = expand(validate_config(tiny_recipe(train={"epochs": 1, "threads": 2}, methods=["quant.static"])))
     assert [t.threads for t in unset] == [2, 2]  # no finetune.threads: the train setting
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (tiny_recipe(seeds=[99999999999999999999999]), "seed 99999999999999999999999 is outside 0 to 2**32 - 1"),
+        (
+            tiny_recipe(search={"objective": "latency:torch:b1", "space": {"chains": ["static"]}}),
+            "objective latency:torch:b1 judges none of the chains static",
+        ),
+        (
+            tiny_recipe(search={"space": {"chains": ["unstructured"], "sparsity": {"low": 0.5, "high": 0.98}}}),
+            "high 0.98 rounds to 100 % on the search's 5 % grid",
+        ),
+        (tiny_recipe(search={"space": {"structured": {"round_to": [0]}}}), "round_to.0: Input should be greater"),
+    ],
+    ids=["huge-seed", "no-judged-chain", "sparsity-rounds-to-1", "round-to-0"],
+)
+def test_values_that_crashed_later_are_refused_when_the_config_is_read(raw, says):
+    """Issue 35, defect 18: each passed validation and crashed after minutes (Optuna's ValueError, a
+    sparsity of 1.0 nobody wrote, round_to 0 after the baseline trained, an overflowing seed)."""
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw, source="x.yaml")
+    assert says in str(info.value)
+
+
+def test_an_output_dir_that_cannot_be_written_is_refused_before_any_task(write_config, workspace):
+    """Issue 35, defect 18: output_dir=/proc/self passed validation and failed later."""
+    from tests.conftest import run_cli
+
+    proc = run_cli("run", str(write_config(tiny_recipe())), "output_dir=/proc/self/torchslim", cwd=workspace)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "output folder '/proc/self/torchslim' cannot be written" in proc.stderr
+    assert "run   " not in proc.stderr  # no task started

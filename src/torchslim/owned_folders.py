@@ -68,3 +68,18 @@ def writable_folder(folder: Path, outputs: Iterable[str]) -> Path:
         )
     ledger.write_text("\n".join(sorted(ours | set(outputs))) + "\n")
     return folder
+
+
+def run_folder(folder: Path) -> Path:
+    """``folder`` created and proven writable before any work, or one line saying why it is not
+    (``output_dir: /proc/self`` passed validation and failed after the baseline)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".torchslim-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"output folder '{folder}' cannot be written ({exc.strerror or exc}); choose a folder you can write"
+        ) from None
+    return folder

@@ -25,6 +25,7 @@ from torchslim.executors.progress import TaskBoard
 from torchslim.executors.resources import task_threads
 from torchslim.latency_comparison import compare_run
 from torchslim.measurement_phase import measurement_phase
+from torchslim.owned_folders import run_folder
 from torchslim.preflight import preflight
 from torchslim.report.build import write_report
 from torchslim.store import ResultRow, Store
@@ -155,7 +156,7 @@ def run(
     runs = cfg.runs if isinstance(cfg, Sweep) else [cfg]
     tasks_of = {}
     for run_cfg in runs:
-        run_cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        run_folder(run_cfg.run_dir)
         (run_cfg.run_dir / "config.resolved.yaml").write_text(
             f"# torchslim run {comment_safe(source or '<config>')}\n" + to_yaml(run_cfg)
         )

@@ -110,6 +110,9 @@ class RunConfig(BaseModel):
     def _unique_seeds(cls, value: list[int]) -> list[int]:
         if len(set(value)) != len(value):
             raise ValueError(f"seeds must be distinct, got {value}")
+        out = [s for s in value if not 0 <= s < 2**32]
+        if out:
+            raise ValueError(f"seed {out[0]} is outside 0 to 2**32 - 1, the range torch and NumPy seed from")
         return value
 
     @property

@@ -8,7 +8,7 @@ the methods allow.
 from __future__ import annotations
 
 from itertools import product
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,6 +24,10 @@ FAMILIES = tuple(
 Importance = Literal["l1", "taylor", "idap", "random"]
 
 
+#: fractions are searched as whole percents on this grid (search/space.py draws them)
+GRID_PCT = 5
+
+
 class Interval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +38,11 @@ class Interval(BaseModel):
     def _ordered(self) -> "Interval":
         if self.low > self.high:
             raise ValueError(f"low {self.low} is above high {self.high}")
+        if round(100 * self.high / GRID_PCT) * GRID_PCT >= 100:
+            raise ValueError(
+                f"high {self.high} rounds to 100 % on the search's {GRID_PCT} % grid, which removes everything; "
+                f"give at most {(100 - GRID_PCT / 2) / 100 - 0.005:.3f}"
+            )
         return self
 
 
@@ -51,7 +60,7 @@ class StructuredSpace(BaseModel):
         min_length=1,
         description="idap = prune.idap (IDAP++, MACs target only), the others prune.structured's criteria",
     )
-    round_to: list[int] = Field(
+    round_to: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=lambda: [1, 8], min_length=1, description="channel multiples to try (1 = exact widths)"
     )
 
@@ -133,6 +142,15 @@ class SearchConfig(BaseModel):
     @property
     def batch(self) -> int | None:
         return int(self.objective.rsplit(":b", 1)[1]) if self.objective.startswith("latency:") else None
+
+    @model_validator(mode="after")
+    def _some_chain_judged(self) -> "SearchConfig":
+        if not self.families():
+            raise ValueError(
+                f"objective {self.objective} judges none of the chains {', '.join(self.space.chains)}: an INT8 chain "
+                "ships an ONNX Runtime file, which has no PyTorch latency; add a float chain or time onnxruntime"
+            )
+        return self
 
     def families(self) -> list[str]:
         """The space's chain families this objective can judge: an INT8 chain ships an ONNX Runtime

@@ -13,6 +13,7 @@ from torchslim.errors import TorchslimError
 from torchslim.exclusive_lock import held
 from torchslim.executors.choice import ExecutorChoice
 from torchslim.methods.chain import Chain
+from torchslim.owned_folders import run_folder
 from torchslim.runner import run_tasks
 from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
 from torchslim.search.study import run_trials, storage_path
@@ -31,6 +32,7 @@ def search(
     """Run (or resume) the search of ``cfg.search`` and write its outputs under ``<run>/search``.
     One search per store at a time: a second one would fail the first's live trials as stale and
     train its tasks in the same folders."""
+    run_folder(cfg.run_dir)
     study_file = storage_path(Path(cfg.store))
     busy = f"another search is running on the store {cfg.store}"
     with held(study_file.with_name(study_file.name + ".lock"), busy):

@@ -13,12 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchslim.config.search import DEPTH, SearchConfig
+from torchslim.config.search import DEPTH, GRID_PCT, SearchConfig
 from torchslim.errors import ConfigError
 from torchslim.prune.depth import innermost
 from torchslim.prune.truncation import removable_blocks
 
-STEP_PCT = 5
+STEP_PCT = GRID_PCT
 #: every method a drawn chain can hold (their behaviour versions name the study: see study.study_name)
 SEARCHED_METHODS = (
     "prune.depth",
