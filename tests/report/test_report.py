@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 
@@ -97,3 +98,29 @@ def test_a_markdown_cell_cannot_split_its_row_nor_carry_html():
     row = md.splitlines()[2]
     assert row.count(" | ") == 1 and "<script>" not in md  # two cells, as the header has
     assert "prune\\|evil &lt;script&gt;" in row
+
+
+def test_headings_paragraphs_captions_and_charts_in_report_md_carry_no_html_or_markup(tmp_path):
+    """Issue 35, defect 6 (the rest of it): labels outside table cells were written raw."""
+    from torchslim.report.charts import BarChart
+    from torchslim.report.document import Document, Figure, Section, Text, to_markdown
+
+    evil = "run <img src=x onerror=alert(1)>"
+    doc = Document(
+        evil,
+        f"intro {evil}",
+        [
+            Section(f"model {evil}\n# injected heading", [Text(f"a **label** {evil}")]),
+            Section("charts", [BarChart(f"chart {evil}", ["a```\n# out", "b"], [1.0, 2.0])]),
+            Section("figs", [Figure(tmp_path / "f.png", f"caption] {evil}")]),
+        ],
+    )
+    md = to_markdown(doc, tmp_path)
+    outside = re.sub(r"````text\n.*?\n````\n", "", md, flags=re.S)  # a fenced block shows its text as text
+    assert (
+        "<img" not in outside and outside.count("&lt;img src=x onerror=alert(1)&gt;") == 6
+    )  # title, intro, heading, text, caption x2
+    assert "\n# injected heading" not in md  # a newline in a heading does not start another
+    fence = next(line for line in md.splitlines() if line.endswith("text"))
+    assert fence == "````text" and md.count("\n````\n") == 1  # the chart's backticks cannot close it
+    assert "![caption\\] run" in md

@@ -47,20 +47,35 @@ class Document:
 
 
 def to_markdown(doc: Document, folder: Path) -> str:
-    out = [f"# {doc.title}", "", doc.intro, ""]
+    """Every label (a run, model or folder name may hold '<' or a fence) is text, never HTML or markup."""
+    out = [f"# {md_line(doc.title)}", "", md_text(doc.intro), ""]
     for s in doc.sections:
-        out += ["#" * s.level + " " + s.title, ""]
+        out += ["#" * s.level + " " + md_line(s.title), ""]
         for b in s.blocks:
             if isinstance(b, Table):
-                out += [f"*{b.title}*", ""] if b.title else []
+                out += [f"*{md_line(b.title)}*", ""] if b.title else []
                 out += [b.markdown(), ""]
             elif isinstance(b, CHARTS):
-                out += ["```text", b.text(), "```", ""]
+                text = b.text()
+                fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", text)), default=0))
+                out += [f"{fence}text", text, fence, ""]
             elif isinstance(b, Figure):
-                out += [f"![{b.caption}]({b.path.relative_to(folder).as_posix()})", "", f"*{b.caption}*", ""]
+                caption = md_line(b.caption)
+                alt = caption.replace("[", "\\[").replace("]", "\\]")
+                out += [f"![{alt}]({b.path.relative_to(folder).as_posix()})", "", f"*{caption}*", ""]
             else:
-                out += [b.body, ""]
+                out += [md_text(b.body), ""]
     return "\n".join(out)
+
+
+def md_text(text: str) -> str:
+    """Markdown text with '<' and '>' as entities: torchslim writes no HTML, so any is a label's."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_line(text: str) -> str:
+    """A heading, title or caption: escaped text on one line (a newline would end the heading)."""
+    return md_text(" ".join(text.splitlines()))
 
 
 def _inline(text: str) -> str:
