@@ -11,7 +11,7 @@ from pathlib import Path
 from torchslim.config import RunConfig, load_config
 from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
-from torchslim.owned_folders import fresh_folder
+from torchslim.owned_folders import fresh_folder, run_folder
 from torchslim.report.document import Document, Section, Text, code_span, write_document
 from torchslim.report.entries import ModelGroup, group_entries
 from torchslim.report.gpu_latency import gpu_sections
@@ -145,7 +145,7 @@ def write_report(
     groups = group_entries(rows, expected, reasons)
     attach_comparisons(groups, cfg, store)
     run_dir = cfg.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_folder(run_dir)
     fresh_folder(run_dir / FIGURES, legacy=["*.png"])  # regenerated, so none may go stale
     doc = build_document(cfg, rows, groups, source, run_dir / FIGURES)
     return write_document(doc, run_dir, formats, console, charts_only)

@@ -27,6 +27,7 @@ from torchslim.executors import Job, Order, Outcome, drive
 from torchslim.executors.local import InProcessBackend, ProcessPoolBackend
 from torchslim.executors.progress import TaskBoard
 from torchslim.measurement.complexity import count_flops, count_params, file_size
+from torchslim.owned_folders import run_folder
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
 from torchslim.ui import console
@@ -313,7 +314,7 @@ def stored_rows(cfg: DetectRunConfig, source: str = "", store: Store | None = No
 
 def run_detect(cfg: DetectRunConfig, source: str = "", force: bool = False, workers: int = 1) -> list[ResultRow]:
     """Every stage not yet in the store, then the side-by-side latency and the seed-003 report."""
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    run_folder(cfg.run_dir)
     (cfg.run_dir / "config.resolved.yaml").write_text(
         f"# torchslim run {comment_safe(source or '<config>')}\n" + to_yaml(cfg)
     )
