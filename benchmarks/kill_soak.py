@@ -32,6 +32,8 @@ from pathlib import Path
 import yaml
 from _common import write_section
 
+from torchslim.executors.local import session_processes
+
 SEEDS = [0, 1, 2, 3, 4]
 METHODS = [
     {"prune.unstructured": {"sparsity": 0.5, "finetune_epochs": 1}},
@@ -68,19 +70,6 @@ def launch(config: Path, cwd: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def session(sid: int) -> list[int]:
-    """Live (not zombie) processes of session ``sid``."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
-
-
 def orphan_check(kills: int, rng: random.Random) -> None:
     """SIGKILL the driver while its two workers start; no process of its session may be left."""
     results = []
@@ -91,18 +80,18 @@ def orphan_check(kills: int, rng: random.Random) -> None:
         for _ in range(kills):
             proc = launch(cfg, tmp, "--workers", "2")
             start = time.monotonic()
-            while len(session(proc.pid)) < 3 and time.monotonic() - start < 60:  # the workers exist
+            while len(session_processes(proc.pid)) < 3 and time.monotonic() - start < 60:  # the workers exist
                 time.sleep(0.05)
             workers_at = time.monotonic() - start
             time.sleep(rng.uniform(0.0, 2.0))  # within the ~5 s they take to import torch
             killed_at = time.monotonic() - start
-            before = len(session(proc.pid)) - 1
+            before = len(session_processes(proc.pid)) - 1
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             deadline = time.monotonic() + 30
-            while session(proc.pid) and time.monotonic() < deadline:
+            while session_processes(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            left = session(proc.pid)
+            left = session_processes(proc.pid)
             for pid in left:  # leave the machine clean for the next round
                 os.kill(pid, signal.SIGKILL)
             results.append((workers_at, killed_at, before, len(left)))

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import tiny_recipe
 from torchslim.config import validate_config
 from torchslim.executors.choice import ExecutorChoice
+from torchslim.executors.local import session_processes
 from torchslim.runner import run
 from torchslim.store import Store
 
@@ -85,19 +86,6 @@ time.sleep(600)
 """
 
 
-def in_session(sid: int) -> list[int]:
-    """Live processes of session ``sid``: the driver's workers and its resource tracker."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
-
-
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting for a parent that never reaps it."""
     try:
@@ -116,10 +104,10 @@ def test_workers_exit_when_the_driver_is_killed_while_they_start():
     driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True, start_new_session=True)
     workers = [int(p) for p in driver.stdout.readline().split()]
     assert len(workers) == 2 and all(alive(p) for p in workers)  # still importing: the window of the defect
-    assert len(in_session(driver.pid)) == 4  # the driver, its resource tracker, two workers
+    assert len(session_processes(driver.pid)) == 4  # the driver, its resource tracker, two workers
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     deadline = time.monotonic() + 30
-    while in_session(driver.pid) and time.monotonic() < deadline:
+    while session_processes(driver.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert in_session(driver.pid) == []
+    assert session_processes(driver.pid) == []

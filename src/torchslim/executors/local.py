@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Hashable
 
 from torchslim.executors.jobs import Job, Order, Outcome, Work, WorkerDied
@@ -57,6 +58,21 @@ def core_slots(workers: int, cpus: int, cores: list[int] | None = None) -> list[
     more cores are asked for than the machine has, which ``auto`` never does)."""
     cores = cores if cores is not None else sorted(os.sched_getaffinity(0))
     return [tuple(cores[(w * cpus + i) % len(cores)] for i in range(cpus)) for w in range(workers)]
+
+
+def session_processes(sid: int) -> list[int]:
+    """The live (not zombie) processes of session ``sid``, read from Linux's /proc: a driver started
+    in a session of its own shares it with its workers and resource tracker, so what outlives the
+    driver can be counted (tests and ``benchmarks/kill_soak.py``)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _exit_with_parent(driver: int) -> None:
