@@ -11,7 +11,7 @@ install: $(STAMP)
 # uv installs the same pinned packages as pip (same `pip freeze`), in 15 s from its cache instead of
 # pip's 3.5 minutes (docs/DESIGN.md). Should uv be unreachable, pip does the same install.
 TORCH   := torch==2.14.1 torchvision==0.29.1
-EXTRAS  := .[dev,yolo,ray,mlflow,search]
+EXTRAS  := .[dev,yolo,ray,mlflow,search,openvino]
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,11 +1,16 @@
-"""INT8 static (ONNX Runtime QDQ) against FP32, and pruning + INT8 against eager FP32 PyTorch.
+"""INT8 static (QDQ) against FP32 in every registered runtime, and pruning + INT8 against eager FP32.
 
 Usage: python benchmarks/int8_speed.py [--batch 8] [--width 0.05] [--budget 120]
 torchvision ResNet-18/50 at 224x224 with random weights (this measures speed and size, not
-accuracy), calibrated on 64 synthetic images. Every variant of one model is timed in the same
-process in alternating rounds, and every ratio carries its 95 % interval (``measurement.ratio``).
-Targets: static INT8 >= 2.8x faster than FP32 in ONNX Runtime at batch 8, file <= 30 % of FP32;
-ResNet-18 pruned 50 % (channels) + static INT8 >= 10x faster than eager FP32 PyTorch at batch 8.
+accuracy), calibrated on 64 synthetic images. The same files run in ONNX Runtime and, where it is
+installed, OpenVINO (FP32, BF16 by its precision hint where the CPU has BF16, INT8 from the QDQ
+file). Every variant of one model is timed in the same process in alternating rounds, and every
+ratio carries its 95 % interval (``measurement.ratio``). Targets (issues 13 and 36):
+static INT8 >= 2.8x faster than FP32 in ONNX Runtime at batch 8, file <= 30 % of FP32; ResNet-18
+pruned 50 % + INT8 >= 10x faster than eager FP32. On a CPU with AMX: the fastest INT8 deployment
+>= 9.0x (ResNet-50) and >= 10.0x (ResNet-18) over ONNX Runtime FP32; pruned 50 % + INT8 in the
+fastest runtime >= 40x over eager FP32 and >= 3x over the original's fastest deployment that needs
+no calibration. The section names the CPU's ISA: without AMX those targets do not apply.
 """
 
 from __future__ import annotations
@@ -23,15 +28,46 @@ from torchslim.data import DatasetConfig, build_dataset
 from torchslim.export.onnx import export_onnx
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.complexity import count_flops
-from torchslim.measurement.latency import onnx_runner, torch_runner
+from torchslim.measurement.hardware import fingerprint
 from torchslim.measurement.ratio import measure_ratios, verdict_text
 from torchslim.methods import Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.report.tables import markdown_table
+from torchslim.runtimes import runtime_facts
 from torchslim.train import TrainConfig
 
 MODELS = ("torchvision:resnet18", "torchvision:resnet50")
 SPEED_TARGET, SIZE_TARGET, CHAIN_TARGET = 2.8, 0.30, 10.0
+AMX_INT8_TARGET = {"resnet18": 10.0, "resnet50": 9.0}
+AMX_CHAIN_TARGET, AMX_REFERENCE_TARGET = 40.0, 3.0
+
+
+def deployments(found: dict) -> dict:
+    """label -> (runtime, precision, source, module): each file in ONNX Runtime, and in OpenVINO
+    where it is installed (BF16 only where the CPU has it, FP32 files only: an INT8 file is INT8)."""
+    out = {}
+    openvino = runtime_facts("openvino")
+    for label, (path, module) in found.items():
+        if path is None:
+            out[label] = ("torch", "fp32", module, module)
+            continue
+        out[label] = ("onnxruntime", "fp32", path, module)
+        if openvino.missing() is None:
+            out[label.replace("(ORT)", "(OpenVINO)")] = ("openvino", "fp32", path, module)
+            if label == "FP32 (ORT)" and bf16_capable():
+                out["BF16 (OpenVINO)"] = ("openvino", "bf16", path, module)
+    return out
+
+
+def bf16_capable() -> bool:
+    from torchslim.runtimes.openvino import capabilities
+
+    return "BF16" in capabilities()
+
+
+def runner(runtime: str, precision: str, source, batch, threads: int):
+    variant = next(v for v in runtime_facts(runtime).variants((precision,)) if v.precision in (precision, "file"))
+    return variant.make(source, batch, threads)
 
 
 def variants(name: str, spec: InputSpec, data, tmp: Path) -> dict:
@@ -56,6 +92,38 @@ def variants(name: str, spec: InputSpec, data, tmp: Path) -> dict:
     return out
 
 
+def amx_verdicts(short: str, found: dict, ratios: dict, times: dict, eager: str, ort32: str) -> list[str]:
+    """Issue 36's targets: the fastest INT8 deployment over ORT FP32, and pruned + INT8 over eager
+    FP32 and over the original's fastest deployment that needs no calibration (FP32 or BF16)."""
+
+    def fastest(labels):
+        return min(labels, key=lambda label: statistics.median(times[label]))
+
+    out = []
+    int8 = fastest([label for label in found if label.startswith("INT8")])
+    amx = "amx_int8" in fingerprint().get("isa", [])
+    target = AMX_INT8_TARGET[short]
+    out.append(
+        f"{short}: fastest INT8 deployment ({int8}) vs ORT FP32: {ratios[(ort32, int8)].text()}"
+        + (f", target >= {target}x on AMX: {verdict_text(ratios[(ort32, int8)], target)}" if amx else
+           f" (target >= {target}x applies on AMX; this CPU has none)")
+    )  # fmt: skip
+    chains = [label for label in found if label.startswith("pruned")]
+    if chains:
+        chain = fastest(chains)
+        free = fastest([label for label in found if label.startswith(("FP32", "BF16")) and label != eager] + [eager])
+        vs_free = ratios.get((free, chain))
+        out.append(
+            f"{short}: fastest pruned 50 % + INT8 ({chain}) vs eager FP32: {ratios[(eager, chain)].text()}"
+            + (f", target >= {AMX_CHAIN_TARGET:.0f}x on AMX: {verdict_text(ratios[(eager, chain)], AMX_CHAIN_TARGET)}"
+               if amx else "")
+            + f"; vs the original's fastest calibration-free deployment ({free}): "
+            + (vs_free.text() if vs_free else "not paired")
+            + (f", target >= {AMX_REFERENCE_TARGET:.0f}x on AMX" if amx else "")
+        )  # fmt: skip
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=8)
@@ -72,23 +140,21 @@ def main() -> None:
     for name in MODELS:
         short = name.split(":")[1]
         with tempfile.TemporaryDirectory() as tmp:
-            found = variants(name, spec, data, Path(tmp))
+            files = variants(name, spec, data, Path(tmp))
+            found = deployments(files)
             batch = torch.randn(args.batch, *spec.shape, generator=torch.Generator().manual_seed(0))
-            runners = {
-                label: torch_runner(m, batch, threads)
-                if p is None
-                else onnx_runner(p, batch, threads, "CPUExecutionProvider")
-                for label, (p, m) in found.items()
-            }
+            runners = {label: runner(rt, prec, src, batch, threads) for label, (rt, prec, src, _) in found.items()}
             eager, ort32 = "FP32 eager (torch)", "FP32 (ORT)"
             pairs = [(ort32, label) for label in found if label != ort32]
             pairs += [(eager, label) for label in found if label not in (eager, ort32)]
+            free = [label for label in found if label.startswith(("FP32", "BF16")) and label not in (eager, ort32)]
+            pairs += [(a, b) for a in free for b in found if b.startswith("pruned")]
             ratios, times = measure_ratios(runners, pairs, rel_width=args.width, budget_s=args.budget)
             ratios[(eager, ort32)] = ratios[(ort32, eager)].inverse()
             rounds.append(f"{short}: {len(times[ort32])} rounds")
-            fp32_bytes = found[ort32][0].stat().st_size
-            for label, (path, module) in found.items():
-                size = path.stat().st_size if path else None
+            fp32_bytes = files[ort32][0].stat().st_size
+            for label, (rt, _, source, module) in found.items():
+                size = source.stat().st_size if rt != "torch" else None
                 rows.append(
                     [
                         short,
@@ -101,7 +167,7 @@ def main() -> None:
                         f"{count_flops(module, spec.shape) / 2e9:.2f}",
                     ]
                 )
-            r = found["INT8 static (ORT)"][0].stat().st_size / fp32_bytes
+            r = files["INT8 static (ORT)"][0].stat().st_size / fp32_bytes
             verdicts.append(
                 f"{short}: INT8 static vs FP32 ORT, target >= {SPEED_TARGET}x: "
                 f"{verdict_text(ratios[(ort32, 'INT8 static (ORT)')], SPEED_TARGET)}; "
@@ -114,14 +180,18 @@ def main() -> None:
                     f"{short}: pruned 50 % + INT8 static vs eager FP32 PyTorch, target >= {CHAIN_TARGET:.0f}x: "
                     f"{verdict_text(ratios[(eager, chain)], CHAIN_TARGET)}"
                 )
+            verdicts += amx_verdicts(short, found, ratios, times, eager, ort32)
             wide = [f"{b} vs {a} ±{100 * x.half_width:.0f} %" for (a, b), x in ratios.items() if not x.converged]
             if wide:
                 verdicts.append(
                     f"{short}: intervals not narrowed to ±{100 * args.width:.0f} % within {args.budget:g} s "
                     f"({len(times[ort32])} rounds): {'; '.join(wide)}"
                 )
+    isa = ", ".join(fingerprint().get("isa", [])) or "none recorded"
     body = (
         f"## INT8 static quantization speed and size: torchvision ResNet-18/50, 224x224, batch {args.batch}\n\n"
+        f"CPU ISA: {isa} (AMX: {'yes' if 'amx_int8' in isa else 'no'}; VNNI: "
+        f"{'yes' if 'vnni' in isa else 'no'}).\n\n"
         "ONNX Runtime static INT8 (QDQ, per-channel INT8 weights, UINT8 activations, MinMax calibration on 64 "
         "synthetic images) against the FP32 export of the same network; random weights (speed and size only). "
         "All variants of a model are timed in one process in alternating rounds (about 0.2 s each; "

@@ -104,7 +104,10 @@ def test_a_task_hash_covers_the_method_defaults(write_config):
         ({"name": ".."}, "name: a run name is a plain folder name"),
         ({"name": "/tmp/elsewhere"}, "name: a run name is a plain folder name"),
         ({"name": "a/b"}, "name: a run name is a plain folder name"),
-        ({"measure": {"runtimes": ["torch", "onnxrutime"]}}, "unknown runtime 'onnxrutime'; valid choices: torch"),
+        (
+            {"measure": {"runtimes": ["torch", "onnxrutime"]}},
+            "unknown runtime 'onnxrutime'. Did you mean 'onnxruntime'? Valid choices: onnxruntime, openvino, torch",
+        ),
         ({"measure": {"batch_sizes": [0]}}, "measure.batch_sizes: batch sizes must be positive"),
         ({"methods": [[]]}, "an empty chain"),
         ({"methods": [{"prune.structured": {"ratio": 0.5}}] * 2}, "is listed twice"),

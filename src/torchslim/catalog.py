@@ -9,10 +9,7 @@ and its module calls ``register_method``; no torchslim file is edited.
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
-
-from torchslim.errors import TorchslimError
+from torchslim.registry import load_catalog
 
 #: Modules whose import registers torchslim's own methods (each calls ``register_method``).
 BUILTIN_MODULES = (
@@ -30,12 +27,4 @@ ENTRY_POINT_GROUP = "torchslim.methods"
 
 def load() -> None:
     """Import every built-in method module, then every installed plugin's."""
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        try:
-            ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin is named, not a traceback
-            raise TorchslimError(
-                f"method plugin '{ep.name}' ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-            ) from None
+    load_catalog(BUILTIN_MODULES, ENTRY_POINT_GROUP, "method")

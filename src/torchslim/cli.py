@@ -72,7 +72,7 @@ def search(
     objective: Optional[str] = typer.Option(
         None,
         "--objective",
-        help="latency:onnxruntime:b1 | latency:onnxruntime:b8 | latency:torch:b1 | size | macs",
+        help="latency:RUNTIME:bN for any registered runtime (latency:openvino:b8), size, or macs",
     ),
     trials: Optional[int] = typer.Option(None, "--trials", help="trials to finish (default 20)"),
     workers: str = typer.Option("1", "--workers", help="trials trained side by side: a number, or auto"),
@@ -237,6 +237,21 @@ def methods(pattern: str = typer.Argument("*", help="glob filter, e.g. 'prune.*'
 
 
 @app.command()
+def runtimes(pattern: str = typer.Argument("*", help="glob filter")) -> None:
+    """List the runtimes latency can be measured in, what each runs, its precisions, and whether it is here."""
+    from torchslim.runtimes import RUNTIMES, runtime_facts
+
+    table = Table(title="runtimes")
+    for col in ("name", "label", "runs", "precisions", "here"):
+        table.add_column(col)
+    for name in RUNTIMES.names(pattern):
+        rt = runtime_facts(name)
+        runs = "the PyTorch module" if rt.loads == "module" else "the ONNX file"
+        table.add_row(name, rt.label, runs, ", ".join(rt.precisions), escape(rt.missing() or "yes"))
+    out.print(table)
+
+
+@app.command()
 def datasets(pattern: str = typer.Argument("*", help="glob filter")) -> None:
     """List the dataset registry."""
     from torchslim.data import DATASETS
@@ -269,7 +284,12 @@ def results(
 def bench(
     target: str = typer.Argument(..., help="registry model name (e.g. torchvision:resnet50) or a saved model.pt"),
     batch_sizes: Optional[list[int]] = typer.Option(None, "--batch-sizes", help="e.g. --batch-sizes 1 2 4 8 16"),
-    runtimes: Optional[list[str]] = typer.Option(None, "--runtimes", help="torch and/or onnxruntime"),
+    runtimes: Optional[list[str]] = typer.Option(
+        None, "--runtimes", help="registered runtimes: torch, onnxruntime, openvino (torchslim runtimes lists them)"
+    ),
+    precisions: Optional[list[str]] = typer.Option(
+        None, "--precisions", help="fp32 (default) and/or bf16 where a runtime offers it (OpenVINO's hint)"
+    ),
     input_size: Optional[int] = typer.Option(None, "--input-size", help="image side (default: the model's dataset)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="fixed thread count (default: all cores)"),
     min_seconds: float = typer.Option(2.0, "--min-seconds", help="timed seconds per runtime and batch"),
@@ -291,6 +311,7 @@ def bench(
     raw = {"input_size": input_size, "threads": threads, "min_seconds": min_seconds}
     raw |= {"batch_sizes": batch_sizes} if batch_sizes else {}
     raw |= {"runtimes": runtimes} if runtimes else {}
+    raw |= {"precisions": precisions} if precisions else {}
     try:
         cfg = BenchConfig.model_validate(raw)
     except ValidationError as exc:
@@ -398,7 +419,7 @@ def _print_rows(rows) -> None:
     out.print(table)
 
 
-MULTI_VALUE_OPTIONS = ("--batch-sizes", "--runtimes", "--seeds", "--ratios")
+MULTI_VALUE_OPTIONS = ("--batch-sizes", "--runtimes", "--precisions", "--seeds", "--ratios")
 
 
 def expand_multi_value(argv: list[str]) -> list[str]:

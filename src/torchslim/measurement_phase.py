@@ -15,8 +15,8 @@ from torchslim.data.cache import DatasetCache
 from torchslim.executors.exclusive import Exclusive, on_the_driver
 from torchslim.latency_comparison import load_artifact
 from torchslim.measurement.bench import BenchConfig, measure
-from torchslim.measurement.latency import onnx_providers
 from torchslim.models import InputSpec, input_spec
+from torchslim.runtimes.onnxruntime import onnx_providers
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
 from torchslim.ui import console
@@ -45,6 +45,7 @@ def timing_gaps(task: Task, row: ResultRow, spec: InputSpec, root: Path | None =
     cfg = BenchConfig(
         batch_sizes=sorted({b for _, b in gaps}),
         runtimes=[r for r in m.runtimes if any(g[0] == r for g in gaps)],
+        precisions=m.precisions,
         threads=m.threads,
         min_seconds=m.min_seconds,
         min_runs=5,

@@ -111,6 +111,28 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} '{name}'.{hint} Valid choices: {choices}."
 
 
+def load_catalog(modules: tuple[str, ...], group: str, kind: str) -> None:
+    """Import torchslim's own modules of a registry (each registers itself), then its plugins'."""
+    for module in modules:
+        importlib.import_module(module)
+    load_entry_points(group, kind)
+
+
+def load_entry_points(group: str, kind: str) -> None:
+    """Import every installed plugin of an entry-point ``group``; a broken one is named in one line."""
+    from importlib.metadata import entry_points
+
+    from torchslim.errors import TorchslimError
+
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is named, not a traceback
+            raise TorchslimError(
+                f"{kind} plugin '{ep.name}' ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+            ) from None
+
+
 def _first_line(obj: Any) -> str:
     doc = getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -34,6 +34,7 @@ from torchslim.measurement.bench import BenchConfig, measure
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, input_spec, load_model
 from torchslim.provenance import provenance
+from torchslim.runtimes import needs_onnx
 from torchslim.store import ResultRow
 from torchslim.tasks import Task
 from torchslim.train import fit
@@ -173,7 +174,7 @@ def exported_accuracy(model, data: DataBundle, artifact: StoredArtifact, task: T
 def wants_onnx(task: Task) -> bool:
     """A task exports ONNX when ONNX Runtime is timed (a Brevitas model always: its QCDQ file ships)."""
     m = task.measure
-    return bool(m is None or (m.latency and "onnxruntime" in m.runtimes))
+    return bool(m is None or (m.latency and needs_onnx(m.runtimes)))
 
 
 def measure_task(

@@ -254,3 +254,20 @@ with held(Path(sys.argv[1]), "busy"):
     print("held", flush=True)
     time.sleep(120)
 """
+
+
+@pytest.mark.e2e  # 45 s: a search with the final side-by-side retiming (`make test-e2e`)
+def test_a_search_judged_in_openvino_times_its_trials_there(write_config, workspace):
+    """Issue 36: the objective names any registered runtime (latency:openvino:b8)."""
+    pytest.importorskip("openvino")
+    space = {"chains": ["structured"], "structured": {"importance": ["l1"], "round_to": [1]}, "finetune": ["plain"],
+             "finetune_epochs": 1}  # fmt: skip
+    cfg = write_config(
+        search_recipe(trials=2, objective="latency:openvino:b8", space=space, confirm=False, max_drop=50.0)
+    )
+    proc = run_cli("search", str(cfg), cwd=workspace)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())
+    done = [t for t in trials if t["state"] == "complete"]
+    assert done and all(t["value"] > 0 and t["latency_ms"] > 0 for t in done)  # timed in OpenVINO, side by side
+    assert "latency:openvino:b8" in (workspace / "runs" / "srch" / "search" / "report.md").read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from torchslim.config.detect import DetectRunConfig
 from torchslim.config.names import RunName
@@ -26,6 +26,7 @@ from torchslim.errors import ConfigError, TorchslimError, describe_error, missin
 from torchslim.measurement.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
+from torchslim.runtimes.base import check_runtimes
 from torchslim.train.config import TrainConfig
 from torchslim.yaml_input import parse_yaml, read_yaml_file
 
@@ -38,6 +39,9 @@ class MeasureConfig(BaseModel):
     latency: bool = True
     batch_sizes: BatchSizes = Field(default_factory=lambda: [1], min_length=1)
     runtimes: Runtimes = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
+    precisions: list[str] = Field(
+        default_factory=lambda: ["fp32"], min_length=1, description="fp32, bf16 (where a runtime offers it)"
+    )
     min_seconds: float = Field(1.0, gt=0)
     threads: int | None = Field(None, gt=0)
     compare: bool = Field(
@@ -45,6 +49,12 @@ class MeasureConfig(BaseModel):
         description="after the run, time every artifact of a model side by side (first "
         "seed); the report's latencies and speedups then come from that",
     )
+
+    @model_validator(mode="after")
+    def _runnable(self) -> "MeasureConfig":
+        if self.latency:
+            check_runtimes(self.runtimes, self.precisions)
+        return self
 
 
 class RunConfig(BaseModel):

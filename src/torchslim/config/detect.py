@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from torchslim.config.names import RunName
+from torchslim.measurement.latency import known_runtimes
 
 
 class SyntheticConfig(BaseModel):
@@ -88,10 +89,7 @@ class DetectMeasureConfig(BaseModel):
     @field_validator("runtimes")
     @classmethod
     def _runtimes(cls, value: list[str]) -> list[str]:
-        bad = [v for v in value if v not in ("torch", "onnxruntime")]
-        if bad:
-            raise ValueError(f"unknown runtime {bad[0]!r}; valid: torch, onnxruntime")
-        return value
+        return known_runtimes(value)
 
 
 class DetectRunConfig(BaseModel):

@@ -7,13 +7,28 @@ the methods allow.
 
 from __future__ import annotations
 
+import re
 from itertools import product
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Objective = Literal["latency:onnxruntime:b1", "latency:onnxruntime:b8", "latency:torch:b1", "size", "macs"]
-OBJECTIVES: tuple[str, ...] = Objective.__args__  # type: ignore[attr-defined]
+from torchslim.runtimes import RUNTIMES, runtime_facts
+
+
+def known_objective(value: str) -> str:
+    """``size``, ``macs`` or ``latency:RUNTIME:bN`` for any registered runtime (``latency:openvino:b8``)."""
+    if value in ("size", "macs"):
+        return value
+    match = re.fullmatch(r"latency:([\w.-]+):b([1-9]\d*)", value)
+    if not match:
+        raise ValueError(f"objective '{value}' is not size, macs or latency:RUNTIME:bN (e.g. latency:onnxruntime:b1)")
+    if match.group(1) not in RUNTIMES:
+        raise ValueError(f"objective '{value}': {RUNTIMES.unknown_message(match.group(1))}")
+    return value
+
+
+Objective = Annotated[str, AfterValidator(known_objective)]
 DEPTH = "depth"
 PRUNING = ("structured", "unstructured")
 QUANTIZATION = ("static", "qat")
@@ -155,6 +170,6 @@ class SearchConfig(BaseModel):
     def families(self) -> list[str]:
         """The space's chain families this objective can judge: an INT8 chain ships an ONNX Runtime
         file, which has no PyTorch latency."""
-        if self.runtime == "torch":
+        if self.runtime is not None and runtime_facts(self.runtime).loads == "module":
             return [f for f in self.space.chains if not any(q in f.split("+") for q in QUANTIZATION)]
         return list(self.space.chains)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from torchslim.data import BatchLoader, DatasetConfig, build_dataset
@@ -26,20 +26,13 @@ from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.complexity import Complexity, FileSize, complexity, file_size
-from torchslim.measurement.latency import (
-    RUNTIMES,
-    BatchSizes,
-    LatencyRow,
-    Runtimes,
-    cuda_torch_runner,
-    onnx_providers,
-    onnx_runner,
-    torch_runner,
-)
+from torchslim.measurement.latency import DEFAULT_RUNTIMES, BatchSizes, LatencyRow, Runtimes
 from torchslim.measurement.ratio import SpeedRatio, measure_ratios
 from torchslim.measurement.roofline import matmul_peak_gflops
 from torchslim.measurement.timing import TimingConfig, time_grouped
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
+from torchslim.runtimes import needs_onnx, runtime_facts
+from torchslim.runtimes.base import check_runtimes
 
 
 class BenchConfig(BaseModel):
@@ -48,7 +41,12 @@ class BenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_sizes: BatchSizes = Field(default_factory=lambda: [1, 8], min_length=1)
-    runtimes: Runtimes = Field(default_factory=lambda: list(RUNTIMES), description="empty: no latency")
+    runtimes: Runtimes = Field(
+        default_factory=lambda: list(DEFAULT_RUNTIMES), description="registered runtimes; empty: no latency"
+    )
+    precisions: list[str] = Field(
+        default_factory=lambda: ["fp32"], min_length=1, description="fp32, bf16 (where a runtime offers it)"
+    )
     input_size: int | None = Field(None, gt=0, le=4096, description="image side; default: the model's dataset's")
     in_channels: int | None = Field(None, gt=0)
     num_classes: int | None = Field(None, gt=1)
@@ -57,6 +55,11 @@ class BenchConfig(BaseModel):
     min_runs: int = Field(10, gt=0)
     rounds: int = Field(4, gt=0, description="interleaved timing rounds over all rows (drift hits all alike)")
     parity_tolerance: float = Field(1e-3, gt=0, description="relative to the largest output magnitude")
+
+    @model_validator(mode="after")
+    def _runnable(self) -> "BenchConfig":
+        check_runtimes(self.runtimes, self.precisions)
+        return self
 
     def timing(self) -> TimingConfig:
         return TimingConfig(min_seconds=self.min_seconds, min_runs=self.min_runs, rounds=self.rounds)
@@ -142,21 +145,20 @@ def parity_batch(spec, batch_size: int = 8) -> torch.Tensor:
 
 
 def latency_runners(model: nn.Module, spec, cfg: BenchConfig, onnx_path: Path | None, threads: int):
-    """((runtime, provider, batch) keys, timed callables) for every latency row ``cfg`` asks for."""
+    """((runtime, provider, batch) keys, timed callables) for every latency row ``cfg`` asks for: each
+    registered runtime's variants, on the module or on its ONNX file (an INT8 file has no module)."""
     deployed = isinstance(model, OnnxModel)
     keys, runners = [], []
     for bs in cfg.batch_sizes:
         batch = torch.randn(bs, *spec.shape, generator=torch.Generator().manual_seed(bs))
-        if "torch" in cfg.runtimes and not deployed:
-            keys.append(("torch", "eager-cpu", bs))
-            runners.append(torch_runner(model, batch, threads))
-            if torch.cuda.is_available():  # where a GPU exists, PyTorch on it too
-                keys.append(("torch", "eager-cuda", bs))
-                runners.append(cuda_torch_runner(model, batch))
-        if onnx_path is not None and "onnxruntime" in cfg.runtimes:
-            for provider in onnx_providers():
-                keys.append(("onnxruntime", provider, bs))
-                runners.append(onnx_runner(onnx_path, batch, threads, provider))
+        for name in cfg.runtimes:
+            runtime = runtime_facts(name)
+            source = onnx_path if runtime.loads == "onnx" else None if deployed else model
+            if source is None:
+                continue
+            for variant in runtime.variants(tuple(cfg.precisions)):
+                keys.append((name, variant.provider, bs))
+                runners.append(variant.make(source, batch, threads))
     return keys, runners
 
 
@@ -187,7 +189,7 @@ def paired_ratios(
             model, spec, _ = resolve_target(t, cfg)
             model.eval()
             onnx_path = model.onnx_path if isinstance(model, OnnxModel) else None
-            if onnx_path is None and "onnxruntime" in cfg.runtimes:
+            if onnx_path is None and needs_onnx(cfg.runtimes):
                 onnx_path = Path(tmp) / f"{len(runners)}.onnx"
                 export_onnx(model, torch.zeros(1, *spec.shape), onnx_path)
             keys, fns = latency_runners(model, spec, cfg, onnx_path, threads)
@@ -251,7 +253,7 @@ def measure(
         if deployed:
             onnx_path = model.onnx_path
             result.onnx_size = file_size(onnx_path)
-        elif onnx is not None or "onnxruntime" in cfg.runtimes:
+        elif onnx is not None or needs_onnx(cfg.runtimes):
             if onnx is None:
                 path = folder / "model.onnx"
                 onnx = ExportedOnnx(path, export_onnx(model, torch.zeros(1, *spec.shape), path))

@@ -1,26 +1,26 @@
-"""Latency in PyTorch eager and ONNX Runtime over a list of batch sizes, at a fixed thread count."""
+"""Latency rows over a list of batch sizes, at a fixed thread count, in the registered runtimes."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Annotated, Callable
+from typing import Annotated
 
-import torch
 from pydantic import AfterValidator
-from torch import nn
 
-from torchslim.export.onnx import ort_session
-from torchslim.measurement.timing import DeviceTime, Timing
+from torchslim.measurement.timing import Timing
+from torchslim.runtimes import RUNTIMES
 
-RUNTIMES = ("torch", "onnxruntime")
+#: what is timed when a config names no runtime: the two every install has
+DEFAULT_RUNTIMES = ("torch", "onnxruntime")
 
 
 def known_runtimes(value: list[str]) -> list[str]:
-    bad = [r for r in value if r not in RUNTIMES]
-    if bad:
-        raise ValueError(f"unknown runtime {', '.join(map(repr, bad))}; valid choices: {', '.join(RUNTIMES)}")
+    """Registered runtimes only (the registry's one line names the valid choices)."""
+    from torchslim.errors import UnknownNameError
+
+    for name in value:
+        if name not in RUNTIMES:
+            raise ValueError(str(UnknownNameError(RUNTIMES.unknown_message(name))))
     return value
 
 
@@ -37,8 +37,8 @@ BatchSizes = Annotated[list[int], AfterValidator(positive_batch_sizes)]
 
 @dataclass(frozen=True)
 class LatencyRow:
-    runtime: str  # "torch" or "onnxruntime"
-    provider: str  # "eager-cpu", "CPUExecutionProvider", "CUDAExecutionProvider", ...
+    runtime: str  # a registered runtime: "torch", "onnxruntime", "openvino", ...
+    provider: str  # the runtime's variant: "eager-cpu", "CPUExecutionProvider", "CPU-bf16", ...
     batch_size: int
     threads: int
     timing: Timing
@@ -76,52 +76,3 @@ class LatencyRow:
             "achieved_gflops": self.achieved_gflops,
             "pct_of_peak": self.pct_of_peak,
         }
-
-
-def onnx_providers() -> list[str]:
-    """CPU always; CUDA too when both torch and onnxruntime see a GPU."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    providers = ["CPUExecutionProvider"]
-    if torch.cuda.is_available() and "CUDAExecutionProvider" in available:
-        providers.append("CUDAExecutionProvider")
-    return providers
-
-
-def torch_runner(model: nn.Module, batch: torch.Tensor, threads: int) -> Callable[[], object]:
-    """One eager forward pass at a fixed thread count, without autograd bookkeeping."""
-    torch.set_num_threads(threads)
-    model.eval()
-
-    @torch.inference_mode()
-    def call():
-        return model(batch)
-
-    return call
-
-
-def cuda_torch_runner(model: nn.Module, batch: torch.Tensor) -> Callable[[], DeviceTime]:
-    """One eager forward pass on the GPU, timed with CUDA events (a copy of the model on the GPU)."""
-    gpu_model = copy.deepcopy(model).to("cuda").eval()
-    x = batch.to("cuda")
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-    @torch.inference_mode()
-    def call() -> DeviceTime:
-        start.record()
-        gpu_model(x)
-        end.record()
-        end.synchronize()
-        return DeviceTime(start.elapsed_time(end) / 1000.0)
-
-    return call
-
-
-def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str) -> Callable[[], object]:
-    """One ONNX Runtime run, its pool not spinning between runs: with several sessions (and PyTorch's
-    threads) timed in turn in one process, the idle ones' spinning threads took the cores of the one
-    being timed, and PyTorch's latency of the demo's pruned CNNs came out 2-7x the original's."""
-    session = ort_session(onnx_path, threads, provider, spinning=False)
-    feed = {session.get_inputs()[0].name: batch.numpy()}
-    return lambda: session.run(None, feed)

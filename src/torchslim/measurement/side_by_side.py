@@ -16,8 +16,8 @@ from torch import nn
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
 from torchslim.measurement.allocator import keep_freed_memory
-from torchslim.measurement.latency import onnx_runner, torch_runner
 from torchslim.measurement.timing import Timing, TimingConfig, time_grouped
+from torchslim.runtimes import needs_onnx, runtime_facts
 
 
 def side_by_side(
@@ -39,13 +39,16 @@ def side_by_side(
             for label, model in models.items():
                 model.eval()
                 deployed = isinstance(model, OnnxModel)
-                if "torch" in runtimes and not deployed:
-                    keys.append((label, "torch", bs))
-                    runners.append(torch_runner(model, batch, threads))
-                if "onnxruntime" in runtimes:
-                    path = model.onnx_path if deployed else Path(tmp) / f"{len(keys)}.onnx"
-                    if not deployed:
-                        export_onnx(model, torch.zeros(1, *shape), path)
-                    keys.append((label, "onnxruntime", bs))
-                    runners.append(onnx_runner(path, batch, threads, "CPUExecutionProvider"))
+                path = model.onnx_path if deployed else None
+                if path is None and needs_onnx(runtimes):
+                    path = Path(tmp) / f"{len(keys)}.onnx"
+                    export_onnx(model, torch.zeros(1, *shape), path)
+                for name in runtimes:
+                    runtime = runtime_facts(name)
+                    source = path if runtime.loads == "onnx" else None if deployed else model
+                    if source is None:
+                        continue
+                    variant = runtime.variants(("fp32",))[0]  # models are compared within one variant
+                    keys.append((label, name, bs))
+                    runners.append(variant.make(source, batch, threads))
         return dict(zip(keys, time_grouped(runners, timing, [runtime for _, runtime, _ in keys])))

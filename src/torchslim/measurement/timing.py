@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Hashable
 
+from torchslim.runtimes.base import DeviceTime
+
 NOISY_SPREAD = 0.15  # (p90 - p10) / median above this is flagged
 WARMUP_SECONDS = 0.5
 
@@ -72,14 +74,6 @@ def warm_up(fn: Callable[[], object], cfg: TimingConfig) -> None:
     while runs < cfg.warmup_runs or time.perf_counter() - start < budget:
         fn()
         runs += 1
-
-
-@dataclass(frozen=True)
-class DeviceTime:
-    """Returned by a timed callable that measured itself on its device (CUDA events): used instead of
-    the host's clock, which would count the launch and not the kernels."""
-
-    seconds: float
 
 
 def _sample(fn: Callable[[], object], min_runs: int, min_seconds: float, max_runs: int) -> list[float]:

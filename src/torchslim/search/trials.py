@@ -21,6 +21,7 @@ from torchslim.measurement.bench import BenchConfig, paired_ratios
 from torchslim.measurement.ratio import SpeedRatio
 from torchslim.methods.chain import Chain
 from torchslim.models import InputSpec, load_model
+from torchslim.runtimes import runtime_facts
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
 from torchslim.train.config import TrainConfig
@@ -84,7 +85,8 @@ def bench_config(search: SearchConfig, spec: InputSpec, threads: int | None) -> 
 
 
 def latency_key(search: SearchConfig) -> tuple:
-    provider = "eager-cpu" if search.runtime == "torch" else "CPUExecutionProvider"
+    """The latency row a trial is judged by: the objective's runtime, its first (CPU) variant, its batch."""
+    provider = runtime_facts(search.runtime).variants(("fp32",))[0].provider
     return (search.runtime, provider, search.batch)
 
 

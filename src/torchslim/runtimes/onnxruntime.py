@@ -1,0 +1,41 @@
+"""ONNX Runtime: the model's ONNX file (its FP32 export, or the INT8 QDQ file a method wrote)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from torchslim.export.onnx import ort_session
+from torchslim.runtimes.base import Runtime, Variant, register_runtime
+
+
+def onnx_providers() -> list[str]:
+    """CPU always; CUDA too when both torch and onnxruntime see a GPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    providers = ["CPUExecutionProvider"]
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in available:
+        providers.append("CUDAExecutionProvider")
+    return providers
+
+
+def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: str) -> Callable[[], object]:
+    """One ONNX Runtime run, its pool not spinning between runs: with several sessions (and PyTorch's
+    threads) timed in turn in one process, the idle ones' spinning threads took the cores of the one
+    being timed, and PyTorch's latency of the demo's pruned CNNs came out 2-7x the original's."""
+    session = ort_session(onnx_path, threads, provider, spinning=False)
+    feed = {session.get_inputs()[0].name: batch.numpy()}
+    return lambda: session.run(None, feed)
+
+
+def variants(precisions: tuple[str, ...]) -> list[Variant]:
+    return [
+        Variant(p, "file", lambda path, batch, threads, p=p: onnx_runner(path, batch, threads, p))
+        for p in onnx_providers()
+    ]
+
+
+register_runtime(Runtime("onnxruntime", "ONNX Runtime", "onnx", ("fp32", "int8"), variants))

@@ -1,0 +1,86 @@
+"""OpenVINO: Intel's runtime, on the same ONNX files ONNX Runtime runs (FP32 exports, INT8 QDQ).
+
+Precisions: ``fp32`` as the file says; ``bf16`` through the ``INFERENCE_PRECISION_HINT`` (AMX or
+AVX512-BF16 kernels, no calibration); an INT8 QDQ file runs in INT8 whatever the hint. Threads are
+fixed (``INFERENCE_NUM_THREADS``), one stream, the latency hint set, as ONNX Runtime's sessions are.
+No model cache is configured (``CACHE_DIR`` unset), so nothing is written outside the run.
+A CPU without BF16 support would run FP32 under a BF16 label: that is refused in one line.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from torchslim.errors import ConfigError
+from torchslim.runtimes.base import Runtime, Variant, register_runtime
+
+HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+
+@functools.lru_cache(maxsize=1)
+def core():
+    import openvino as ov
+
+    return ov.Core()
+
+
+def capabilities() -> tuple[str, ...]:
+    """The CPU plugin's optimisation capabilities (``FP32``, ``BF16``, ``INT8`` ...)."""
+    return tuple(core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def refuses(precision: str) -> str | None:
+    """BF16 on a CPU without BF16 kernels: OpenVINO would run FP32 and the row would say BF16."""
+    if precision == "bf16" and "BF16" not in capabilities():
+        return (
+            "openvino bf16: this CPU has no BF16 support (OpenVINO lists "
+            f"{', '.join(capabilities())}); it would run FP32 under a BF16 label: leave bf16 out here"
+        )
+    return None
+
+
+def compiled(onnx_path: Path, threads: int, precision: str):
+    """The ONNX file compiled for the CPU at ``threads`` threads in ``precision``."""
+    why = refuses(precision)
+    if why:
+        raise ConfigError(why)
+    config = {
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": HINTS[precision],
+    }
+    return core().compile_model(str(onnx_path), "CPU", config)
+
+
+def openvino_runner(onnx_path: Path, batch: torch.Tensor, threads: int, precision: str) -> Callable[[], object]:
+    """One synchronous inference request on a fixed input."""
+    request = compiled(onnx_path, threads, precision).create_infer_request()
+    feed = {0: batch.numpy()}
+    return lambda: request.infer(feed)
+
+
+def variants(precisions: tuple[str, ...]) -> list[Variant]:
+    asked = [p for p in precisions if p in HINTS] or ["fp32"]
+    return [
+        Variant(f"CPU-{p}", p, lambda path, batch, threads, p=p: openvino_runner(path, batch, threads, p))
+        for p in asked
+    ]
+
+
+register_runtime(
+    Runtime(
+        "openvino",
+        "OpenVINO",
+        "onnx",
+        ("fp32", "bf16", "int8"),
+        variants,
+        package="openvino",
+        install="pip install 'torchslim[openvino]' (make installs it)",
+        refuses=refuses,
+    )
+)

@@ -1,0 +1,129 @@
+"""The runtime seam: every registered runtime times a model; a new one is one module and one line."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from tests.conftest import run_cli
+from torchslim.config.search import SearchConfig
+from torchslim.errors import ConfigError
+from torchslim.export.onnx import export_onnx
+from torchslim.measurement.bench import BenchConfig
+from torchslim.runtimes import RUNTIMES, runtime_facts
+
+
+def tiny() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)).eval()
+
+
+@pytest.mark.parametrize("name", RUNTIMES.names())
+def test_every_runtime_states_its_facts_and_times_a_model(name, tmp_path):
+    runtime = runtime_facts(name)
+    assert runtime.loads in ("module", "onnx") and runtime.precisions and runtime.label
+    if runtime.missing():
+        pytest.skip(runtime.missing())
+    model = tiny()
+    source = model
+    if runtime.loads == "onnx":
+        source = tmp_path / "m.onnx"
+        export_onnx(model, torch.zeros(1, 1, 8, 8), source)
+    (variant, *_) = runtime.variants(("fp32",))
+    assert variant.precision in (*runtime.precisions, "file")
+    call = variant.make(source, torch.randn(2, 1, 8, 8), 1)
+    call()  # a timed call runs
+
+
+TOY = textwrap.dedent(
+    '''
+    """A runtime from outside torchslim: PyTorch eager under another name, one module, one line."""
+    from torchslim.runtimes.base import Runtime, Variant, register_runtime
+    from torchslim.runtimes.torch_eager import torch_runner
+
+    register_runtime(
+        Runtime("toy", "Toy runtime", "module", ("fp32",), lambda p: [Variant("toy-cpu", "fp32", torch_runner)])
+    )
+    '''
+)
+
+
+@pytest.fixture
+def toy_runtime(tmp_path, monkeypatch):
+    """The toy module, imported from a folder of the test's: no torchslim file is edited."""
+    (tmp_path / "toy_runtime.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    RUNTIMES.names()  # the catalog first, so the toy joins a loaded registry
+    import toy_runtime  # noqa: F401
+
+    yield "toy"
+    RUNTIMES._entries.pop("toy", None)
+    sys.modules.pop("toy_runtime", None)
+
+
+def test_a_toy_runtime_joins_bench_and_the_search_objectives(toy_runtime, workspace):
+    proc = run_cli(
+        "bench", "simple_cnn_6x2", "--runtimes", "toy", "--batch-sizes", "1", "--min-seconds", "0.05", "--json",
+        cwd=workspace,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    rows = json.loads(proc.stdout)["latency"]
+    assert [(r["runtime"], r["provider"], r["batch_size"]) for r in rows] == [("toy", "toy-cpu", 1)]
+    assert SearchConfig(objective="latency:toy:b8").runtime == "toy"
+    listed = run_cli("runtimes", cwd=workspace).stdout
+    assert "toy" in listed and "Toy runtime" in listed and "the PyTorch module" in listed
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        ({"runtimes": ["tensorrt"]}, r"unknown runtime 'tensorrt'\..*Valid choices: onnxruntime, openvino, torch"),
+        ({"runtimes": ["onnxruntime"], "precisions": ["bf16"]}, r"precision 'bf16' is offered by none of"),
+    ],
+)
+def test_bad_runtime_input_is_one_line(raw, says):
+    with pytest.raises((ConfigError, ValueError), match=says):
+        BenchConfig.model_validate(raw)
+
+
+def test_a_runtime_whose_package_is_missing_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    with pytest.raises(ConfigError, match=r"runtime 'openvino' needs the openvino package: pip install"):
+        BenchConfig.model_validate({"runtimes": ["openvino"]})
+
+
+def test_bf16_on_a_cpu_without_it_is_refused_not_timed_as_fp32(monkeypatch, tmp_path):
+    pytest.importorskip("openvino")
+    from torchslim.runtimes import openvino
+
+    monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "INT8"))
+    path = tmp_path / "m.onnx"
+    export_onnx(tiny(), torch.zeros(1, 1, 8, 8), path)
+    (bf16,) = runtime_facts("openvino").variants(("bf16",))
+    with pytest.raises(ConfigError, match="openvino bf16: this CPU has no BF16 support"):
+        bf16.make(path, torch.randn(1, 1, 8, 8), 1)
+
+
+def test_the_cli_names_an_unknown_runtime_in_one_line(workspace):
+    proc = run_cli("bench", "simple_cnn_6x2", "--runtimes", "tensorrt", cwd=workspace)
+    assert proc.returncode == 2 and "unknown runtime 'tensorrt'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bf16_without_bf16_kernels_is_refused_when_the_config_is_read(monkeypatch):
+    pytest.importorskip("openvino")
+    from torchslim.runtimes import openvino
+
+    monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "INT8"))
+    with pytest.raises(ConfigError, match="openvino bf16: this CPU has no BF16 support"):
+        BenchConfig.model_validate({"runtimes": ["openvino"], "precisions": ["bf16"]})
+    monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "BF16", "INT8"))
+    assert BenchConfig.model_validate({"runtimes": ["openvino"], "precisions": ["bf16"]}).precisions == ["bf16"]
