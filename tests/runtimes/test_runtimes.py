@@ -127,3 +127,27 @@ def test_bf16_without_bf16_kernels_is_refused_when_the_config_is_read(monkeypatc
         BenchConfig.model_validate({"runtimes": ["openvino"], "precisions": ["bf16"]})
     monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "BF16", "INT8"))
     assert BenchConfig.model_validate({"runtimes": ["openvino"], "precisions": ["bf16"]}).precisions == ["bf16"]
+
+
+def test_a_runs_report_has_a_deployment_row_per_runtime_the_toy_included(toy_runtime, write_config, workspace):
+    """Issue 36: every artifact x runtime x variant, against the original in the same deployment and
+    against the original's fastest deployment; each artifact's fastest is named."""
+    from tests.conftest import tiny_recipe
+
+    runtimes = ["torch", "onnxruntime", "toy"] + (["openvino"] if runtime_facts("openvino").missing() is None else [])
+    raw = tiny_recipe(
+        methods=[{"quant.dynamic": {}}],
+        measure={"min_seconds": 0.05, "batch_sizes": [1], "runtimes": runtimes, "compare": False},
+    )
+    proc = run_cli("run", str(write_config(raw)), "--workers", "1", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    md = (workspace / "runs" / "tiny" / "report.md").read_text()
+    section = md.split("## Deployments", 1)[1].split("\n## ", 1)[0]
+    assert "Toy runtime toy-cpu" in section and "ONNX Runtime CPUExecutionProvider" in section
+    assert "PyTorch eager eager-cpu" in section
+    if "openvino" in runtimes:
+        assert "OpenVINO CPU-fp32" in section
+    original = [line for line in section.splitlines() if line.startswith("| Original |")]
+    assert len(original) == len(runtimes)  # the original in every runtime
+    assert sum(line.endswith("| 1.00× |") for line in original) == 1  # the reference is one of them
+    assert section.count("deploy with ") == 2  # the original and the INT8 file each name their fastest

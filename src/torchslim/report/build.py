@@ -12,6 +12,7 @@ from torchslim.config import RunConfig, load_config
 from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
 from torchslim.owned_folders import fresh_folder, run_folder
+from torchslim.report.deployments import deployment_sections
 from torchslim.report.document import Document, Section, Text, code_span, write_document
 from torchslim.report.entries import ModelGroup, group_entries
 from torchslim.report.gpu_latency import gpu_sections
@@ -122,6 +123,7 @@ def build_document(
                 ],
             )
         )
+    sections += deployment_sections(groups)
     sections += gpu_sections(groups)
     sections += dynamics_sections(groups, figdir)
     sections += tradeoff_plot_section(groups, figdir)
