@@ -53,7 +53,16 @@ def timing_gaps(task: Task, row: ResultRow, spec: InputSpec, root: Path | None =
     result = measure(load_artifact(row), cfg, spec=spec, artifact=artifact.model_path or artifact.onnx_path)
     record = result.as_dict()
     added = [x for x in record["latency"] if (x["runtime"], x["batch_size"]) in gaps]
-    return {"latency": row.metrics.get("latency", []) + added, "peak_gflops": record["peak_gflops"]}
+    checks = [c for c in record["deployment_checks"] if (c["runtime"], c["provider"]) not in have_checks(row)]
+    return {
+        "latency": row.metrics.get("latency", []) + added,
+        "peak_gflops": record["peak_gflops"],
+        "deployment_checks": row.metrics.get("deployment_checks", []) + checks,
+    }
+
+
+def have_checks(row: ResultRow) -> set[tuple[str, str]]:
+    return {(c["runtime"], c["provider"]) for c in row.metrics.get("deployment_checks") or []}
 
 
 def time_each(items: list[tuple[Task, ResultRow, InputSpec]], root: Path | None) -> list[dict | None]:

@@ -149,5 +149,12 @@ def test_a_runs_report_has_a_deployment_row_per_runtime_the_toy_included(toy_run
         assert "OpenVINO CPU-fp32" in section
     original = [line for line in section.splitlines() if line.startswith("| Original |")]
     assert len(original) == len(runtimes)  # the original in every runtime
-    assert sum(line.endswith("| 1.00× |") for line in original) == 1  # the reference is one of them
+    assert sum(line.split("|")[6].strip() == "1.00×" for line in original) == 1  # the reference is one of them
     assert section.count("deploy with ") == 2  # the original and the INT8 file each name their fastest
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in section.splitlines() if "|" in line}
+    assert "parity" in rows[("Original", "ONNX Runtime CPUExecutionProvider")]
+    assert "the module itself" in rows[("Original", "PyTorch eager eager-cpu")]
+    if "openvino" in runtimes:
+        assert "| parity " in rows[("Original", "OpenVINO CPU-fp32")]  # the FP32 file in FP32: parity with torch
+        int8 = rows[("Quant. (Dynamic)", "OpenVINO CPU-fp32")]  # the INT8 file: agreement with ORT on it
+        assert "top-1 agrees" in int8 and "ONNX Runtime, the same file" in int8

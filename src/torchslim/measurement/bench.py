@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
@@ -33,6 +34,7 @@ from torchslim.measurement.timing import TimingConfig, time_grouped
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 from torchslim.runtimes import needs_onnx, runtime_facts
 from torchslim.runtimes.base import check_runtimes
+from torchslim.runtimes.onnxruntime import onnx_predict
 
 
 class BenchConfig(BaseModel):
@@ -76,6 +78,7 @@ class Measurement:
     parity: Any  # export.onnx.Parity | None
     peak_gflops: float | None
     latency: list[LatencyRow] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # each ONNX deployment against the float network
 
     def row(self, runtime: str, provider: str, batch_size: int) -> LatencyRow | None:
         return next(
@@ -102,6 +105,7 @@ class Measurement:
             "onnx_size": self.onnx_size.as_dict() if self.onnx_size else None,
             "parity": self.parity.as_dict() if self.parity else None,
             "latency": [r.as_dict() for r in self.latency],
+            "deployment_checks": self.checks,
         }
 
 
@@ -160,6 +164,55 @@ def latency_runners(model: nn.Module, spec, cfg: BenchConfig, onnx_path: Path | 
                 keys.append((name, variant.provider, bs))
                 runners.append(variant.make(source, batch, threads))
     return keys, runners
+
+
+#: a deployment that is not the float network in FP32 (an INT8 file, or BF16) must pick the float
+#: network's class for at least this share of the check's real images, or the report marks it
+AGREEMENT = 0.95
+CHECK_IMAGES = 64
+
+
+@torch.no_grad()
+def deployment_checks(
+    network: nn.Module, deployed: bool, onnx_path: Path, spec, cfg: BenchConfig, threads: int
+) -> list[dict[str, Any]]:
+    """Every ONNX deployment asked for (runtime x variant) run on real images against the float
+    network: an FP32 file in FP32 by parity (``parity_tolerance`` of the output scale), anything else
+    (an INT8 file, BF16) by top-1 agreement (``AGREEMENT``). An INT8 file read back alone (the
+    measurement phase keeps no float network beside it) is checked against ONNX Runtime on the same
+    file. A failed check is recorded, not raised: the report marks the deployment."""
+    x = parity_batch(spec, CHECK_IMAGES)
+    alone = deployed and isinstance(network, nn.Identity)  # an INT8 file read back without its float network
+    against = ("onnxruntime", "CPUExecutionProvider") if alone else None
+    ref = onnx_predict(onnx_path, x.numpy(), threads) if alone else network.eval()(x).float().numpy()
+    out = []
+    for name in cfg.runtimes:
+        runtime = runtime_facts(name)
+        if runtime.loads != "onnx":
+            continue
+        for variant in runtime.variants(tuple(cfg.precisions)):
+            if variant.predict is None or (name, variant.provider) == against:
+                continue
+            got = np.asarray(variant.predict(onnx_path, x.numpy(), threads), dtype=np.float32)
+            same = got.shape == ref.shape
+            diff = float(np.max(np.abs(got - ref))) if same else float("inf")
+            agreement = float((got.argmax(1) == ref.argmax(1)).mean()) if same else 0.0
+            exact = not deployed and variant.precision in ("fp32", "file")
+            tolerance = cfg.parity_tolerance * max(1.0, float(np.max(np.abs(ref))))
+            out.append(
+                {
+                    "runtime": name,
+                    "provider": variant.provider,
+                    "check": "parity" if exact else "top-1 agreement",
+                    "against": "ONNX Runtime, the same file" if alone else "the float network",
+                    "max_abs_diff": diff,
+                    "tolerance": tolerance,
+                    "agreement": agreement,
+                    "images": len(x),
+                    "ok": diff <= tolerance if exact else agreement >= AGREEMENT,
+                }
+            )
+    return out
 
 
 def speedup_intervals(
@@ -262,6 +315,8 @@ def measure(
             result.parity = check_parity(
                 model, ort_session(onnx_path, threads), parity_batch(spec), onnx.exporter, cfg.parity_tolerance
             )
+        if onnx_path is not None and cfg.runtimes:
+            result.checks = deployment_checks(network, deployed, onnx_path, spec, cfg, threads)
         keys, runners = latency_runners(model, spec, cfg, onnx_path, threads)
         timings = time_grouped(runners, cfg.timing(), [(runtime, provider) for runtime, provider, _ in keys])
         for (runtime, provider, bs), t in zip(keys, timings):

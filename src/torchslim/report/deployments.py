@@ -42,6 +42,36 @@ def cpu_times(e: Entry, batch: int) -> dict[Key, tuple[float, float, float]]:
     return {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in found.items()}
 
 
+def check_cell(e: Entry, key: Key) -> str:
+    """What the deployment's check found (``measurement.bench.deployment_checks``), in words; a failed
+    one is bold, so a disagreeing deployment is never just another latency."""
+    if key[0] == "torch":
+        return "the module itself"
+    checks = [
+        c for r in e.rows for c in r.metrics.get("deployment_checks") or [] if (c["runtime"], c["provider"]) == key
+    ]
+    if not checks:
+        others = [c for r in e.rows for c in r.metrics.get("deployment_checks") or []]
+        if key == ("onnxruntime", "CPUExecutionProvider") and any(
+            c.get("against", "").startswith("ONNX") for c in others
+        ):
+            return "what the other runtimes are checked against"
+        if key == ("onnxruntime", "CPUExecutionProvider") and any(r.metrics.get("parity") for r in e.rows):
+            parity = next(r.metrics["parity"] for r in e.rows if r.metrics.get("parity"))
+            return (
+                f"parity {parity['max_abs_diff']:.1e}"
+                if parity.get("ok")
+                else f"**parity {parity['max_abs_diff']:.1e} FAILED**"
+            )
+        return "not checked"
+    worst = min(checks, key=lambda c: (c["ok"], c["agreement"]))
+    if worst["check"] == "parity":
+        text = f"parity {worst['max_abs_diff']:.1e}"
+    else:
+        text = f"top-1 agrees {100 * worst['agreement']:.0f} % with {worst.get('against', 'the float network')}"
+    return text if worst["ok"] else f"**{text}: DISAGREES**"
+
+
 def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] | None:
     base = group.baseline
     if base is None:
@@ -64,18 +94,28 @@ def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] |
                     f"{p10:.3f}–{p90:.3f}",
                     f"{same[0] / ms:.2f}×" if same else "the original was not timed here",
                     f"{ref_ms / ms:.2f}×",
+                    check_cell(e, key),
                 ]
             )
-        if times:
-            best = min(times, key=lambda k: times[k][0])
+        sound = [k for k in times if "DISAGREES" not in check_cell(e, k)]  # never a deployment that disagrees
+        if sound:
+            best = min(sound, key=lambda k: times[k][0])
             fastest.append(f"- {e.method}: deploy with {label(*best)}, {times[best][0]:.3f} ms")
     if not rows:
         return None
     title = f"{group.model} on {group.dataset}, batch {batch} (reference: the original in {label(*ref_key)})"
     table = Table(
-        ["Method", "Deployment", "Median ms", "p10–p90 ms", "× vs original, same deployment", "× vs reference"],
+        [
+            "Method",
+            "Deployment",
+            "Median ms",
+            "p10–p90 ms",
+            "× vs original, same deployment",
+            "× vs reference",
+            "Check",
+        ],
         rows,
-        "llrrrr",
+        "llrrrrl",
         title=title,
     )
     return table, fastest
@@ -96,6 +136,8 @@ def deployment_sections(groups: list[ModelGroup]) -> list[Section]:
         "Every artifact in every runtime it was timed in (`measure.runtimes`), on the CPU. The reference is "
         "the original's fastest deployment in any runtime (it needs no calibration): a speedup over it is what "
         "the compression gained beyond a runtime swap. Medians are each task's own (median over seeds) with "
-        "the p10–p90 of its runs; the paired 95 % intervals are in the side-by-side tables above."
+        "the p10–p90 of its runs; the paired 95 % intervals are in the side-by-side tables above. Check: an FP32 "
+        "file in FP32 against the PyTorch network (parity, max |difference|); an INT8 file or BF16 by how often "
+        "it picks the same class on 64 real images (at least 95 %, else DISAGREES)."
     )
     return [Section("Deployments", [intro, *blocks])]

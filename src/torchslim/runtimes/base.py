@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
+import numpy as np
 import torch
 
 from torchslim.errors import ConfigError
@@ -30,6 +31,7 @@ class Variant:
     provider: str
     precision: str
     make: Maker
+    predict: Callable[[Any, "np.ndarray", int], "np.ndarray"] | None = None  # outputs, for the deployment check
 
 
 @dataclass(frozen=True)

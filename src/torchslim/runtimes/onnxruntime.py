@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from torchslim.export.onnx import ort_session
@@ -31,9 +32,19 @@ def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: st
     return lambda: session.run(None, feed)
 
 
+def onnx_predict(onnx_path: Path, x: np.ndarray, threads: int) -> np.ndarray:
+    session = ort_session(onnx_path, threads)
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
 def variants(precisions: tuple[str, ...]) -> list[Variant]:
     return [
-        Variant(p, "file", lambda path, batch, threads, p=p: onnx_runner(path, batch, threads, p))
+        Variant(
+            p,
+            "file",
+            lambda path, batch, threads, p=p: onnx_runner(path, batch, threads, p),
+            onnx_predict if p == "CPUExecutionProvider" else None,
+        )
         for p in onnx_providers()
     ]
 

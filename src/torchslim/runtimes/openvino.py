@@ -13,6 +13,7 @@ import functools
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from torchslim.errors import ConfigError
@@ -64,10 +65,19 @@ def openvino_runner(onnx_path: Path, batch: torch.Tensor, threads: int, precisio
     return lambda: request.infer(feed)
 
 
+def openvino_predict(onnx_path: Path, x: np.ndarray, threads: int, precision: str) -> np.ndarray:
+    return np.asarray(compiled(onnx_path, threads, precision)(x)[0])
+
+
 def variants(precisions: tuple[str, ...]) -> list[Variant]:
     asked = [p for p in precisions if p in HINTS] or ["fp32"]
     return [
-        Variant(f"CPU-{p}", p, lambda path, batch, threads, p=p: openvino_runner(path, batch, threads, p))
+        Variant(
+            f"CPU-{p}",
+            p,
+            lambda path, batch, threads, p=p: openvino_runner(path, batch, threads, p),
+            lambda path, x, threads, p=p: openvino_predict(path, x, threads, p),
+        )
         for p in asked
     ]
 
