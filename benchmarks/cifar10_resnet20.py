@@ -72,7 +72,7 @@ def baseline_section(base, wall: float) -> str:
 def pruning_section(base, pruned) -> str:
 
     from torchslim.measurement.ratio import ratio_from_rounds
-    from torchslim.measurement.side_by_side import side_by_side
+    from torchslim.measurement.side_by_side import first_variants, side_by_side
     from torchslim.measurement.timing import TimingConfig
     from torchslim.models import load_model
 
@@ -80,7 +80,7 @@ def pruning_section(base, pruned) -> str:
     for label, r in (("baseline", base), ("pruned", pruned)):
         models[label], spec = load_model(stored_artifact(r).model_path)
     watch = MachineWatch(torch.get_num_threads())
-    lat = side_by_side(models, spec.shape, [1, 64], timing=TimingConfig(min_seconds=4.0, rounds=8))
+    lat = first_variants(side_by_side(models, spec.shape, [1, 64], timing=TimingConfig(min_seconds=4.0, rounds=8)))
     watch.stop()
     rows = []
     for label, r in (("baseline", base), ("pruned", pruned)):

@@ -29,10 +29,13 @@ from torchslim.ui import console
 COMPARE_ROUNDS = 8
 
 
-def comparison_target(rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> str:
+def comparison_target(
+    rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str], precisions: list[str] = ("fp32",)
+) -> str:
     """Names the exact set of artifacts and settings: a new or rerun task gives a new comparison."""
     ident = sorted((r.config_hash, r.method_chain, r.seed, r.created_at) for r in rows)
-    digest = hashlib.sha1(json.dumps([ident, batch_sizes, runtimes]).encode()).hexdigest()[:16]
+    settings = [batch_sizes, runtimes] + ([list(precisions)] if list(precisions) != ["fp32"] else [])
+    digest = hashlib.sha1(json.dumps([ident, *settings]).encode()).hexdigest()[:16]
     return f"compare:{rows[0].run_name}:{rows[0].model}:seed{rows[0].seed}:{digest}"
 
 
@@ -67,7 +70,7 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive) -> N
                 f"({len(missing)} artifact(s) missing); the report uses each task's own latency"
             )
             continue
-        target = comparison_target(rows, m.batch_sizes, m.runtimes)
+        target = comparison_target(rows, m.batch_sizes, m.runtimes, m.precisions)
         if store.benchmarks(target):
             continue
         console.print(
@@ -89,33 +92,37 @@ def time_side_by_side(payload: tuple[list[ResultRow], MeasureConfig], root: Path
     _, spec = load_model(stored_artifact(base).model_path)
     models = {r.method_chain: load_artifact(r) for r in rows}
     timing = TimingConfig(min_seconds=m.min_seconds, rounds=COMPARE_ROUNDS)
-    lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads)
+    lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads, tuple(m.precisions))
     return {
         "latency": [
             {
                 "chain": chain,
                 "runtime": rt,
+                "provider": provider,
                 "batch_size": b,
                 **t.as_dict(),
                 "median_ms": t.median_s * 1e3,
                 "rounds_ms": [x * 1e3 for x in t.rounds_s],
             }
-            for (chain, rt, b), t in lat.items()
+            for (chain, rt, provider, b), t in lat.items()
         ],
         "threads": m.threads,
     }
 
 
-def stored_comparison(store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str]) -> dict | None:
-    """{(chain, runtime, batch): (median, p10, p90, per-round medians) in ms} of the comparison of exactly
-    these rows, if stored (comparisons stored before rounds were kept have none)."""
+def stored_comparison(
+    store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str], precisions: list[str]
+) -> dict | None:
+    """{(chain, runtime, variant, batch): (median, p10, p90, per-round medians) in ms} of the comparison
+    of exactly these rows, if stored (comparisons stored before rounds were kept have none; before
+    variants were, the variant is '')."""
     if not rows:
         return None
-    hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes))
+    hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes, precisions))
     if not hits:
         return None
     return {
-        (x["chain"], x["runtime"], x["batch_size"]): (
+        (x["chain"], x["runtime"], x.get("provider", ""), x["batch_size"]): (
             x["median_ms"],
             x["p10_s"] * 1e3,
             x["p90_s"] * 1e3,

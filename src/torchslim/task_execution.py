@@ -31,6 +31,7 @@ from torchslim.export.onnx import ExportedOnnx
 from torchslim.export.saving import save_artifact
 from torchslim.measurement.accuracy import evaluate
 from torchslim.measurement.bench import BenchConfig, measure
+from torchslim.measurement.deployed_accuracy import accuracy_per_deployment
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, input_spec, load_model
 from torchslim.provenance import provenance
@@ -110,6 +111,7 @@ def _run_task(task: Task, ctx: DatasetCache, force: bool, baseline_file: Path | 
         metrics["skipped_images"] = data.info.skipped_images
     metrics |= measure_task(model, spec, artifact, exported, task, threads)
     metrics |= exported_accuracy(model, data, artifact, task)
+    metrics |= deployments_accuracy(model, data, artifact, exported, task, threads)
     return ResultRow(
         config_hash=task.config_hash,
         run_name=task.run_name,
@@ -169,6 +171,32 @@ def exported_accuracy(model, data: DataBundle, artifact: StoredArtifact, task: T
         OnnxModel(artifact.onnx_path, model, "qcdq"), BatchLoader(data.eval, data.info, task.train.eval_batch_size)
     )
     return {"onnx_top1": acc.top1}
+
+
+def deployments_accuracy(
+    model, data: DataBundle, artifact: StoredArtifact, exported: ExportedOnnx | None, task: Task, threads: int
+) -> dict:
+    """Top-1 of the shipped ONNX file in every ONNX runtime and precision ``measure`` names, with its
+    agreement with the float network, on the evaluation split (``measurement.deployed_accuracy``)."""
+    m = task.measure
+    if m is None or not m.latency or not needs_onnx(m.runtimes):
+        return {}
+    deployed = isinstance(model, OnnxModel)
+    path = model.onnx_path if deployed else artifact.onnx_path if artifact.kind == "brevitas" else None
+    path = path or (exported.path if exported is not None else None)
+    if path is None or not Path(path).exists():
+        return {}
+    network = model.reference if deployed else model
+    records = accuracy_per_deployment(
+        Path(path),
+        network,
+        BatchLoader(data.eval, data.info, task.train.eval_batch_size),
+        list(m.runtimes),
+        list(m.precisions),
+        threads,
+        is_float_file=not deployed and artifact.kind != "brevitas",
+    )
+    return {"deployment_top1": records} if records else {}
 
 
 def wants_onnx(task: Task) -> bool:

@@ -17,11 +17,15 @@ CHAINS = {
 }
 
 
-def row(chain: str, top1: float, size: float, ort_ms: float, macs: float, seed: int = 0) -> ResultRow:
+def row(
+    chain: str, top1: float, size: float, ort_ms: float, macs: float, seed: int = 0, ov_ms: float | None = None
+) -> ResultRow:
     latency = [
-        {"runtime": "onnxruntime", "batch_size": 1, "median_ms": ort_ms},
-        {"runtime": "torch", "batch_size": 1, "median_ms": 3 * ort_ms},
+        {"runtime": "onnxruntime", "provider": "CPUExecutionProvider", "batch_size": 1, "median_ms": ort_ms},
+        {"runtime": "torch", "provider": "eager-cpu", "batch_size": 1, "median_ms": 3 * ort_ms},
     ]
+    if ov_ms is not None:
+        latency.append({"runtime": "openvino", "provider": "CPU-fp32", "batch_size": 1, "median_ms": ov_ms})
     metrics = {
         "top1": top1,
         "top5": 100.0,
@@ -62,11 +66,25 @@ def picks(group) -> dict[str, str | None]:
 def test_recommendations_follow_the_measurements():
     a = picks(measured(static_size=1.03e6, pruned_ms=0.3))
     assert a["Mobile / edge (storage)"] == "Pruning (Struct.) 50%"
-    assert a["Latency-critical (ONNX Runtime, batch 1)"] == "Pruning (Struct.) 50%"
+    assert a["Latency-critical (fastest deployment, batch 1)"] == "Pruning (Struct.) 50%"
     b = picks(measured(static_size=0.5e6, pruned_ms=0.8))  # INT8 file now smaller, pruned model now slower
     assert b["Mobile / edge (storage)"] == "Quant. (Static) INT8"
-    assert b["Latency-critical (ONNX Runtime, batch 1)"] == "Quant. (Static) INT8"
+    assert b["Latency-critical (fastest deployment, batch 1)"] == "Quant. (Static) INT8"
     assert a != b
+
+
+def test_the_latency_pick_is_the_fastest_deployment_in_any_runtime_not_onnx_runtimes():
+    """Issue 36: ONNX Runtime alone would pick the pruned model (0.3 ms); OpenVINO runs the INT8 file in
+    0.1 ms, so the INT8 file deployed there is the pick, and the evidence names the deployment."""
+    rows = [
+        row("baseline", 98.5, 4e6, 1.0, 6e6, ov_ms=0.9),
+        row("quant.static()", 98.4, 1e6, 0.5, 6e6, ov_ms=0.1),
+        row("prune.structured(ratio=0.5)", 98.3, 1e6, 0.3, 2e6, ov_ms=0.35),
+    ]
+    group = group_entries(rows)[0]
+    (rec,) = [r for r in recommend(group) if r.use_case.startswith("Latency-critical")]
+    assert rec.choice == "Quant. (Static) INT8"
+    assert "deploy with OpenVINO CPU-fp32, 0.100 ms, 9.00× vs the original's fastest (OpenVINO CPU-fp32)" in rec.line()
 
 
 def test_accuracy_budget_excludes_models_and_says_so_when_nothing_qualifies():

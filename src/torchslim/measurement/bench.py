@@ -27,6 +27,7 @@ from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.complexity import Complexity, FileSize, complexity, file_size
+from torchslim.measurement.deployed_accuracy import AGREEMENT
 from torchslim.measurement.latency import DEFAULT_RUNTIMES, BatchSizes, LatencyRow, Runtimes
 from torchslim.measurement.ratio import SpeedRatio, measure_ratios
 from torchslim.measurement.roofline import matmul_peak_gflops
@@ -34,7 +35,7 @@ from torchslim.measurement.timing import TimingConfig, time_grouped
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 from torchslim.runtimes import needs_onnx, runtime_facts
 from torchslim.runtimes.base import check_runtimes
-from torchslim.runtimes.onnxruntime import onnx_predict
+from torchslim.runtimes.onnxruntime import onnx_predictor
 
 
 class BenchConfig(BaseModel):
@@ -166,10 +167,7 @@ def latency_runners(model: nn.Module, spec, cfg: BenchConfig, onnx_path: Path | 
     return keys, runners
 
 
-#: a deployment that is not the float network in FP32 (an INT8 file, or BF16) must pick the float
-#: network's class for at least this share of the check's real images, or the report marks it
-AGREEMENT = 0.95
-CHECK_IMAGES = 64
+CHECK_IMAGES = 64  # real images; a deployment that is not the float network in FP32 must agree on AGREEMENT
 
 
 @torch.no_grad()
@@ -184,16 +182,16 @@ def deployment_checks(
     x = parity_batch(spec, CHECK_IMAGES)
     alone = deployed and isinstance(network, nn.Identity)  # an INT8 file read back without its float network
     against = ("onnxruntime", "CPUExecutionProvider") if alone else None
-    ref = onnx_predict(onnx_path, x.numpy(), threads) if alone else network.eval()(x).float().numpy()
+    ref = onnx_predictor(onnx_path, threads)(x.numpy()) if alone else network.eval()(x).float().numpy()
     out = []
     for name in cfg.runtimes:
         runtime = runtime_facts(name)
         if runtime.loads != "onnx":
             continue
         for variant in runtime.variants(tuple(cfg.precisions)):
-            if variant.predict is None or (name, variant.provider) == against:
+            if variant.predictor is None or (name, variant.provider) == against:
                 continue
-            got = np.asarray(variant.predict(onnx_path, x.numpy(), threads), dtype=np.float32)
+            got = np.asarray(variant.predictor(onnx_path, threads)(x.numpy()), dtype=np.float32)
             same = got.shape == ref.shape
             diff = float(np.max(np.abs(got - ref))) if same else float("inf")
             agreement = float((got.argmax(1) == ref.argmax(1)).mean()) if same else 0.0

@@ -27,9 +27,12 @@ def side_by_side(
     runtimes: tuple[str, ...] = ("torch", "onnxruntime"),
     timing: TimingConfig = TimingConfig(min_seconds=2.0, rounds=4),
     threads: int | None = None,
-) -> dict[tuple[str, str, int], Timing]:
-    """{(label, runtime, batch): Timing} for every model, timed together in interleaved rounds (one runtime
-    after the other: models are compared within a runtime)."""
+    precisions: tuple[str, ...] = ("fp32",),
+) -> dict[tuple[str, str, str, int], Timing]:
+    """{(label, runtime, variant, batch): Timing} for every model in every runtime and variant (an
+    OpenVINO BF16 hint beside its FP32), timed together in interleaved rounds, each deployment's
+    models one after the other: models are compared within a deployment, and every deployment's
+    rounds pair up with the original's fastest one for the report's honest reference."""
     keep_freed_memory()
     threads = threads or os.cpu_count() or 1
     keys, runners = [], []
@@ -48,7 +51,18 @@ def side_by_side(
                     source = path if runtime.loads == "onnx" else None if deployed else model
                     if source is None:
                         continue
-                    variant = runtime.variants(("fp32",))[0]  # models are compared within one variant
-                    keys.append((label, name, bs))
-                    runners.append(variant.make(source, batch, threads))
-        return dict(zip(keys, time_grouped(runners, timing, [runtime for _, runtime, _ in keys])))
+                    for variant in runtime.variants(precisions):
+                        keys.append((label, name, variant.provider, bs))
+                        runners.append(variant.make(source, batch, threads))
+        return dict(zip(keys, time_grouped(runners, timing, [(rt, v) for _, rt, v, _ in keys])))
+
+
+def first_variants(timed: dict[tuple[str, str, str, int], Timing]) -> dict[tuple[str, str, int], Timing]:
+    """{(label, runtime, batch): Timing} of each runtime's first variant (its CPU FP32 row), for
+    tables that have one column per runtime."""
+    first: dict[tuple[str, str], str] = {}
+    out = {}
+    for (label, runtime, variant, bs), t in timed.items():
+        if first.setdefault((runtime, str(bs)), variant) == variant:
+            out[(label, runtime, bs)] = t
+    return out

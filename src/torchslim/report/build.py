@@ -71,11 +71,17 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
     found = False
     for g in groups:
         rows = [r for e in g.entries for r in e.rows if r.seed == cfg.seeds[0]]
-        comp = stored_comparison(store, rows, cfg.measure.batch_sizes, cfg.measure.runtimes)
+        m = cfg.measure
+        comp = stored_comparison(store, rows, m.batch_sizes, m.runtimes, m.precisions)
+        first: dict[tuple[str, int], str] = {}  # each runtime's first variant fills the per-runtime tables
+        for chain, rt, variant, b in comp or {}:
+            first.setdefault((rt, b), variant)
         for e in g.entries if comp else []:
-            e.compared = {(rt, b): v[0] for (chain, rt, b), v in comp.items() if chain == e.chain}
-            e.compared_range = {(rt, b): v[1:3] for (chain, rt, b), v in comp.items() if chain == e.chain}
-            e.compared_rounds = {(rt, b): v[3] for (chain, rt, b), v in comp.items() if chain == e.chain}
+            mine = {(rt, v, b): x for (chain, rt, v, b), x in comp.items() if chain == e.chain}
+            e.compared = {(rt, b): x[0] for (rt, v, b), x in mine.items() if first[(rt, b)] == v}
+            e.compared_range = {(rt, b): x[1:3] for (rt, v, b), x in mine.items() if first[(rt, b)] == v}
+            e.compared_rounds = {(rt, b): x[3] for (rt, v, b), x in mine.items() if first[(rt, b)] == v}
+            e.deployed = {((rt, v), b): (x[0], x[3]) for (rt, v, b), x in mine.items()}
             found = True
     return found
 

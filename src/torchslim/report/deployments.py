@@ -4,17 +4,21 @@ the CPU, against the original in the same runtime and against the original's fas
 The fastest deployment of the original in any runtime is the honest reference: a speedup over
 PyTorch eager or ONNX Runtime FP32 alone may be what a runtime swap gives with no compression at
 all. Every row of the original needs no calibration (it holds no INT8 file), so the reference is
-the fastest of them. Each artifact's own fastest deployment is named ("deploy with").
+the fastest of them. Each artifact's own fastest deployment is named ("deploy with"), and the
+recommendations use it.
 
-The figures are each task's own medians (median over seeds), with the p10-p90 of its runs; they were
-timed minutes apart, so they carry no paired interval. The side-by-side tables above give the 95 %
-intervals for PyTorch and ONNX Runtime.
+Where the run's side-by-side comparison timed every deployment in one process (``measure.compare``),
+the latencies carry the 95 % interval of their median over rounds, and the speedups the paired 95 %
+interval of the per-round ratios. Without it (compare off), the figures are each task's own medians
+(median over seeds) with their p10-p90: those were timed minutes apart and carry no paired interval.
 """
 
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 
+from torchslim.measurement.ratio import median_interval, min_rounds_for, ratio_from_rounds
 from torchslim.report.document import Section, Text
 from torchslim.report.entries import Entry, ModelGroup
 from torchslim.report.tables import Table
@@ -23,14 +27,37 @@ from torchslim.runtimes import RUNTIMES, runtime_facts
 Key = tuple[str, str]  # (runtime, variant)
 
 
+@dataclass(frozen=True)
+class Timed:
+    """One deployment's latency: the median in ms, its interval, and the per-round medians that pair
+    it with the other deployments of the same comparison (empty for per-task figures)."""
+
+    ms: float
+    low: float
+    high: float
+    rounds: tuple[float, ...] = ()
+
+    @property
+    def paired(self) -> bool:
+        return len(self.rounds) >= min_rounds_for(0.95)
+
+
 def label(runtime: str, variant: str) -> str:
     """``OpenVINO CPU-bf16``; a runtime no longer registered keeps its stored name."""
     name = runtime_facts(runtime).label if runtime in RUNTIMES else runtime
     return f"{name} {variant}" if variant else name
 
 
-def cpu_times(e: Entry, batch: int) -> dict[Key, tuple[float, float, float]]:
-    """(median, p10, p90) in ms per CPU (runtime, variant), each the median over seeds."""
+def cpu_times(e: Entry, batch: int) -> dict[Key, Timed]:
+    """Every CPU (runtime, variant) ``e`` was timed in at ``batch``: from the side-by-side comparison
+    when there is one, else each task's (median, p10, p90), each the median over seeds."""
+    compared = {key: v for (key, b), v in e.deployed.items() if b == batch and "cuda" not in key[1].lower()}
+    if compared:
+        out = {}
+        for key, (ms, rounds) in compared.items():
+            low, high = median_interval(list(rounds)) if len(rounds) >= min_rounds_for(0.95) else (ms, ms)
+            out[key] = Timed(ms, low, high, tuple(rounds))
+        return out
     found: dict[Key, list[tuple[float, float, float]]] = {}
     for row in e.rows:
         for x in row.metrics.get("latency") or []:
@@ -39,14 +66,44 @@ def cpu_times(e: Entry, batch: int) -> dict[Key, tuple[float, float, float]]:
                 continue
             p10, p90 = x.get("p10_ms", x["median_ms"]), x.get("p90_ms", x["median_ms"])
             found.setdefault((x["runtime"], provider), []).append((x["median_ms"], p10, p90))
-    return {k: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for k, vals in found.items()}
+    return {k: Timed(*(statistics.median(v[i] for v in vals) for i in range(3))) for k, vals in found.items()}
+
+
+def speedup_cell(ref: Timed | None, own: Timed) -> str:
+    """``3.24× (3.05–3.41)`` when the two were timed side by side, else the ratio of medians."""
+    if ref is None:
+        return "the original was not timed here"
+    if ref.paired and own.paired and len(ref.rounds) == len(own.rounds):
+        return ratio_from_rounds(list(ref.rounds), list(own.rounds)).text()
+    return f"{ref.ms / own.ms:.2f}×"
+
+
+def deployment_accuracy(e: Entry, key: Key) -> list[dict]:
+    """The task's top-1 of this deployment on the evaluation split (``deployment_top1``), per seed."""
+    return [d for r in e.rows for d in r.metrics.get("deployment_top1") or [] if (d["runtime"], d["provider"]) == key]
+
+
+def top1_cell(e: Entry, key: Key) -> str:
+    if key[0] == "torch":
+        return f"{e.top1.mean:.2f}"
+    found = deployment_accuracy(e, key)
+    if not found:
+        return "not measured"
+    return f"{statistics.fmean(d['top1'] for d in found):.2f}"
 
 
 def check_cell(e: Entry, key: Key) -> str:
-    """What the deployment's check found (``measurement.bench.deployment_checks``), in words; a failed
-    one is bold, so a disagreeing deployment is never just another latency."""
+    """What the deployment's check found, in words; a failed one is bold, so a disagreeing deployment
+    is never just another latency. BF16 and INT8 deployments: agreement with the float network on the
+    whole evaluation split (``measurement.deployed_accuracy``); FP32 files: parity with PyTorch on real
+    images (``measurement.bench.deployment_checks``)."""
     if key[0] == "torch":
         return "the module itself"
+    on_split = [d for d in deployment_accuracy(e, key) if "agreement" in d]
+    if on_split and not all(d["float_file"] and d["precision"] in ("fp32", "file") for d in on_split):
+        worst = min(on_split, key=lambda d: (d["ok"], d["agreement"]))
+        text = f"top-1 agrees {100 * worst['agreement']:.1f} % with the float network on {worst['images']:,} images"
+        return text if worst["ok"] else f"**{text}: DISAGREES**"
     checks = [
         c for r in e.rows for c in r.metrics.get("deployment_checks") or [] if (c["runtime"], c["provider"]) == key
     ]
@@ -72,35 +129,62 @@ def check_cell(e: Entry, key: Key) -> str:
     return text if worst["ok"] else f"**{text}: DISAGREES**"
 
 
-def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] | None:
+def reference(group: ModelGroup, batch: int) -> tuple[Key, Timed] | None:
+    """The original's fastest deployment at ``batch``: the honest reference."""
     base = group.baseline
-    if base is None:
+    times = cpu_times(base, batch) if base is not None else {}
+    if not times:
         return None
-    base_times = cpu_times(base, batch)
-    if not base_times:
+    key = min(times, key=lambda k: times[k].ms)
+    return key, times[key]
+
+
+def fastest_deployment(e: Entry, batch: int) -> tuple[Key, Timed] | None:
+    """``e``'s fastest deployment whose check did not fail (a disagreeing one is never named)."""
+    times = cpu_times(e, batch)
+    sound = [k for k in times if "DISAGREES" not in check_cell(e, k) and "FAILED" not in check_cell(e, k)]
+    if not sound:
         return None
-    ref_key = min(base_times, key=lambda k: base_times[k][0])
-    ref_ms = base_times[ref_key][0]
+    key = min(sound, key=lambda k: times[k].ms)
+    return key, times[key]
+
+
+def deploy_with(group: ModelGroup, e: Entry, batch: int) -> str | None:
+    """``OpenVINO CPU-fp32, 0.120 ms, 3.10× (2.9–3.3) vs the original's fastest``"""
+    best, ref = fastest_deployment(e, batch), reference(group, batch)
+    if best is None or ref is None:
+        return None
+    key, own = best
+    return f"{label(*key)}, {own.ms:.3f} ms, {speedup_cell(ref[1], own)} vs the original's fastest ({label(*ref[0])})"
+
+
+def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] | None:
+    ref = reference(group, batch)
+    if ref is None:
+        return None
+    ref_key, ref_time = ref
+    base_times = cpu_times(group.baseline, batch)
     rows, fastest = [], []
+    paired = False
     for e in group.measured:
         times = cpu_times(e, batch)
-        for key, (ms, p10, p90) in sorted(times.items(), key=lambda kv: kv[1][0]):
-            same = base_times.get(key)
+        for key, t in sorted(times.items(), key=lambda kv: kv[1].ms):
+            paired |= t.paired
             rows.append(
                 [
                     e.method,
                     label(*key),
-                    f"{ms:.3f}",
-                    f"{p10:.3f}–{p90:.3f}",
-                    f"{same[0] / ms:.2f}×" if same else "the original was not timed here",
-                    f"{ref_ms / ms:.2f}×",
+                    top1_cell(e, key),
+                    f"{t.ms:.3f}",
+                    f"{t.low:.3f}–{t.high:.3f}",
+                    speedup_cell(base_times.get(key), t),
+                    speedup_cell(ref_time, t),
                     check_cell(e, key),
                 ]
             )
-        sound = [k for k in times if "DISAGREES" not in check_cell(e, k)]  # never a deployment that disagrees
-        if sound:
-            best = min(sound, key=lambda k: times[k][0])
-            fastest.append(f"- {e.method}: deploy with {label(*best)}, {times[best][0]:.3f} ms")
+        text = deploy_with(group, e, batch)
+        if text:
+            fastest.append(f"- {e.method}: deploy with {text}")
     if not rows:
         return None
     title = f"{group.model} on {group.dataset}, batch {batch} (reference: the original in {label(*ref_key)})"
@@ -108,14 +192,15 @@ def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] |
         [
             "Method",
             "Deployment",
+            "Top-1 % here",
             "Median ms",
-            "p10–p90 ms",
+            "95 % interval ms" if paired else "p10–p90 ms",
             "× vs original, same deployment",
             "× vs reference",
             "Check",
         ],
         rows,
-        "llrrrrl",
+        "llrrrrrl",
         title=title,
     )
     return table, fastest
@@ -133,11 +218,13 @@ def deployment_sections(groups: list[ModelGroup]) -> list[Section]:
     if not blocks:
         return []
     intro = Text(
-        "Every artifact in every runtime it was timed in (`measure.runtimes`), on the CPU. The reference is "
-        "the original's fastest deployment in any runtime (it needs no calibration): a speedup over it is what "
-        "the compression gained beyond a runtime swap. Medians are each task's own (median over seeds) with "
-        "the p10–p90 of its runs; the paired 95 % intervals are in the side-by-side tables above. Check: an FP32 "
-        "file in FP32 against the PyTorch network (parity, max |difference|); an INT8 file or BF16 by how often "
-        "it picks the same class on 64 real images (at least 95 %, else DISAGREES)."
+        "Every artifact in every runtime and precision it was timed in (`measure.runtimes`, `measure.precisions`), "
+        "on the CPU. The reference is the original's fastest deployment in any runtime (it needs no calibration): "
+        "a speedup over it is what the compression gained beyond a runtime swap. Where the run's side-by-side "
+        "comparison timed them together, medians carry the 95 % interval of the median over rounds and speedups "
+        "the paired 95 % interval; otherwise they are each task's own (median over seeds, p10–p90). Top-1 is "
+        "measured in that runtime and precision on the evaluation split. Check: BF16 and INT8 deployments by how "
+        "often they pick the float network's class (at least 95 %, else DISAGREES); an FP32 file in FP32 by "
+        "parity with the PyTorch network (max |difference| on real images)."
     )
     return [Section("Deployments", [intro, *blocks])]

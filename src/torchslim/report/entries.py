@@ -46,6 +46,8 @@ class Entry:
     compared: dict[tuple[str, int], float] = field(default_factory=dict)  # side-by-side medians (ms), if timed
     compared_range: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # their p10, p90
     compared_rounds: dict[tuple[str, int], tuple[float, ...]] = field(default_factory=dict)  # per-round medians
+    #: every (runtime, variant) of the side-by-side comparison: (median, per-round medians) in ms
+    deployed: dict[tuple[tuple[str, str], int], tuple[float, tuple[float, ...]]] = field(default_factory=dict)
     variant: str = ""  # the settings that tell it apart from entries that would otherwise read the same
 
     @property

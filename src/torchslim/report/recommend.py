@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from torchslim.report.deployments import deploy_with, fastest_deployment
 from torchslim.report.entries import Entry, ModelGroup
 
 
@@ -72,10 +73,10 @@ def recommend(group: ModelGroup, tolerance: float = 1.0) -> list[Recommendation]
         lambda e: f"{e.size_bytes / 1e6:.2f} MB, {group.size_ratio(e):.2f}x smaller",
     )
     add(
-        f"Latency-critical (ONNX Runtime, batch {batch})",
-        f"lowest ONNX Runtime median latency at batch {batch} {tol}",
-        lambda e: e.latency_ms("onnxruntime", batch),
-        lambda e: f"{e.latency_ms('onnxruntime', batch):.3f} ms, {group.speedup(e, 'onnxruntime', batch):.2f}x",
+        f"Latency-critical (fastest deployment, batch {batch})",
+        f"lowest median latency at batch {batch} in its fastest checked deployment (any runtime and precision) {tol}",
+        lambda e: t[1].ms if (t := fastest_deployment(e, batch)) else None,
+        lambda e: f"deploy with {deploy_with(group, e, batch)}",
     )
     add(
         f"PyTorch serving (eager, batch {batch})",

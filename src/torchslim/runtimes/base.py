@@ -13,6 +13,9 @@ from torchslim.registry import Registry
 
 #: (what is deployed: the module or the ONNX file's path, a fixed input batch, threads) -> timed call
 Maker = Callable[[Any, torch.Tensor, int], Callable[[], object]]
+#: (the ONNX file's path, threads) -> a function from an input array to the first output, the session
+#: built once: the deployment checks and the per-runtime accuracy run many batches through it
+Predictor = Callable[[Any, int], Callable[["np.ndarray"], "np.ndarray"]]
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Variant:
     provider: str
     precision: str
     make: Maker
-    predict: Callable[[Any, "np.ndarray", int], "np.ndarray"] | None = None  # outputs, for the deployment check
+    predictor: Predictor | None = None  # outputs, for the deployment checks and the accuracy in this runtime
 
 
 @dataclass(frozen=True)

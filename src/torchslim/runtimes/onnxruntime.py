@@ -32,9 +32,10 @@ def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: st
     return lambda: session.run(None, feed)
 
 
-def onnx_predict(onnx_path: Path, x: np.ndarray, threads: int) -> np.ndarray:
+def onnx_predictor(onnx_path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     session = ort_session(onnx_path, threads)
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
 def variants(precisions: tuple[str, ...]) -> list[Variant]:
@@ -43,7 +44,7 @@ def variants(precisions: tuple[str, ...]) -> list[Variant]:
             p,
             "file",
             lambda path, batch, threads, p=p: onnx_runner(path, batch, threads, p),
-            onnx_predict if p == "CPUExecutionProvider" else None,
+            onnx_predictor if p == "CPUExecutionProvider" else None,
         )
         for p in onnx_providers()
     ]

@@ -65,8 +65,9 @@ def openvino_runner(onnx_path: Path, batch: torch.Tensor, threads: int, precisio
     return lambda: request.infer(feed)
 
 
-def openvino_predict(onnx_path: Path, x: np.ndarray, threads: int, precision: str) -> np.ndarray:
-    return np.asarray(compiled(onnx_path, threads, precision)(x)[0])
+def openvino_predictor(onnx_path: Path, threads: int, precision: str) -> Callable[[np.ndarray], np.ndarray]:
+    model = compiled(onnx_path, threads, precision)
+    return lambda x: np.asarray(model(np.ascontiguousarray(x, dtype=np.float32))[0])
 
 
 def variants(precisions: tuple[str, ...]) -> list[Variant]:
@@ -76,7 +77,7 @@ def variants(precisions: tuple[str, ...]) -> list[Variant]:
             f"CPU-{p}",
             p,
             lambda path, batch, threads, p=p: openvino_runner(path, batch, threads, p),
-            lambda path, x, threads, p=p: openvino_predict(path, x, threads, p),
+            lambda path, threads, p=p: openvino_predictor(path, threads, p),
         )
         for p in asked
     ]

@@ -16,7 +16,7 @@ from torch import nn
 
 from torchslim.artifacts import stored_artifact
 from torchslim.config.detect import DetectRunConfig
-from torchslim.measurement.side_by_side import side_by_side
+from torchslim.measurement.side_by_side import first_variants, side_by_side
 from torchslim.measurement.timing import TimingConfig
 from torchslim.provenance import provenance
 from torchslim.store import ResultRow, Store
@@ -55,7 +55,9 @@ def compare_detectors(cfg: DetectRunConfig, rows: list[ResultRow], store: Store)
             f"[bold]time[/bold]  {len(models)} checkpoints side by side at imgsz {size}, batch "
             f"{', '.join(map(str, m.batch_sizes))}, {' and '.join(m.runtimes)} (interleaved rounds)"
         )
-        lat = side_by_side(models, (3, size, size), m.batch_sizes, tuple(m.runtimes), timing, cfg.threads)
+        lat = first_variants(
+            side_by_side(models, (3, size, size), m.batch_sizes, tuple(m.runtimes), timing, cfg.threads)
+        )
         out += [
             {
                 "chain": chain,
