@@ -59,7 +59,7 @@ def main() -> None:
             pruned = apply_chain(build_model(name, spec).eval(), chain, ctx).eval()
             save_model(pruned, Path(tmp) / "pruned.pt", describe(ModelConfig(name=name), spec))
             reduction = count_flops(model, spec.shape) / count_flops(pruned, spec.shape)
-            intervals = speedup_intervals(Path(tmp) / "pruned.pt", model, cfg, rel_width=args.width)
+            intervals, _ = speedup_intervals(Path(tmp) / "pruned.pt", model, cfg, rel_width=args.width)
         for (runtime, provider, bs), s in sorted(intervals.items()):
             eff = (s.ratio / reduction, s.low / reduction, s.high / reduction)
             rows.append(

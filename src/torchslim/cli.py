@@ -303,7 +303,7 @@ def bench(
     from pydantic import ValidationError
 
     from torchslim.errors import ConfigError, describe_error
-    from torchslim.measurement.bench import BenchConfig, measure, speedup_intervals
+    from torchslim.measurement.bench import BenchConfig, fastest_rows, measure, speedup_intervals
     from torchslim.provenance import provenance
     from torchslim.report.bench_table import rich_table, summary_line
     from torchslim.store import Store
@@ -325,14 +325,21 @@ def bench(
         with console.status(f"measuring {target} ..."):
             result = measure(target, cfg)
     record = result.as_dict()
-    intervals = {}
+    intervals, vs_fastest, reference = {}, {}, {}
     if base is not None:
+        reference = fastest_rows(base)  # the baseline's fastest deployment per batch: the honest reference
         with console.status(f"timing {target} against {baseline} side by side ..."):
-            intervals = speedup_intervals(target, baseline, cfg)
+            intervals, vs_fastest = speedup_intervals(target, baseline, cfg, reference=reference)
         record["baseline"] = base.as_dict()
         record["speedups"] = [
             {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v.ratio} | v.as_dict()
             for k, v in intervals.items()
+        ]
+        record["speedups_vs_baseline_fastest"] = [
+            {"runtime": k[0], "provider": k[1], "batch_size": k[2], "speedup": v.ratio}
+            | v.as_dict()
+            | {"reference": {"runtime": reference[k[2]][0], "provider": reference[k[2]][1]}}
+            for k, v in vs_fastest.items()
         ]
     results.put_benchmark(result.target, cfg.model_dump(), record, provenance())
     if as_json:
@@ -340,7 +347,9 @@ def bench(
         return
     for m, b in ([(base, None)] if base else []) + [(result, base)]:
         out.print(summary_line(m))
-        out.print(rich_table(m, b, intervals if b is not None else None))
+        out.print(rich_table(m, b, intervals if b is not None else None, vs_fastest if b is not None else None))
+    for batch, (runtime, provider) in sorted(reference.items()):
+        out.print(f"reference at batch {batch}: {baseline} in {runtime} {provider}, its fastest deployment")
 
 
 @app.command("eval")

@@ -85,3 +85,16 @@ def test_cli_bench_baseline_gives_speedups(workspace):
     # each speedup was timed side by side and carries its 95 % interval and round count
     assert all(s["low"] <= s["ratio"] <= s["high"] and s["rounds"] >= 6 for s in record["speedups"])
     assert record["baseline"]["complexity"]["macs"] > 2.5 * record["complexity"]["macs"]
+    # issue 36: the same rounds read against the baseline's fastest deployment, which is named
+    fastest = min((r for r in record["baseline"]["latency"] if r["batch_size"] == 1), key=lambda r: r["median_ms"])
+    vs = record["speedups_vs_baseline_fastest"]
+    assert {(s["runtime"], s["batch_size"]) for s in vs} == {("torch", 1), ("onnxruntime", 1)}
+    assert all(s["reference"] == {"runtime": fastest["runtime"], "provider": fastest["provider"]} for s in vs)
+    same = {s["runtime"]: s["ratio"] for s in record["speedups"]}
+    assert vs_of(vs, fastest["runtime"]) == pytest.approx(same[fastest["runtime"]])  # the same pair, the same rounds
+    other = next(r for r in same if r != fastest["runtime"])
+    assert vs_of(vs, other) < same[other]  # against a faster reference the speedup is smaller
+
+
+def vs_of(rows: list[dict], runtime: str) -> float:
+    return next(s["ratio"] for s in rows if s["runtime"] == runtime)

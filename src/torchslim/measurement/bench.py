@@ -214,12 +214,33 @@ def deployment_checks(
 
 
 def speedup_intervals(
-    target: str | Path | nn.Module, baseline: str | Path | nn.Module, cfg: BenchConfig, rel_width: float = 0.05
-) -> dict[tuple[str, str, int], SpeedRatio]:
+    target: str | Path | nn.Module,
+    baseline: str | Path | nn.Module,
+    cfg: BenchConfig,
+    rel_width: float = 0.05,
+    reference: dict[int, tuple[str, str]] | None = None,
+) -> tuple[dict[tuple[str, str, int], SpeedRatio], dict[tuple[str, str, int], SpeedRatio]]:
     """The baseline's time over the target's for every (runtime, provider, batch) both run, timed
-    side by side in alternating rounds, each with its 95 % interval (``measurement.ratio``)."""
-    ratios, _ = paired_ratios({"base": baseline, "target": target}, [("base", "target")], cfg, rel_width)
-    return {k: r for (_, _, k), r in ratios.items()}
+    side by side in alternating rounds, each with its 95 % interval (``measurement.ratio``); and,
+    in the same rounds, the baseline in ``reference[batch]`` (its fastest deployment) over the target
+    in each deployment: the honest reference."""
+    ratios, _ = paired_ratios(
+        {"base": baseline, "target": target}, [("base", "target")], cfg, rel_width, reference=reference
+    )
+    same = {k: r for (a, _, k), r in ratios.items() if a == "base"}
+    fastest = {k: r for (a, _, k), r in ratios.items() if a != "base"}
+    return same, fastest
+
+
+def fastest_rows(m: Measurement) -> dict[int, tuple[str, str]]:
+    """{batch: (runtime, provider)} of ``m``'s fastest CPU deployment at each batch."""
+    best: dict[int, LatencyRow] = {}
+    for r in m.latency:
+        if "cuda" in r.provider.lower():
+            continue
+        if r.batch_size not in best or r.timing.median_s < best[r.batch_size].timing.median_s:
+            best[r.batch_size] = r
+    return {b: (r.runtime, r.provider) for b, r in best.items()}
 
 
 def paired_ratios(
@@ -228,10 +249,13 @@ def paired_ratios(
     cfg: BenchConfig,
     rel_width: float = 0.05,
     budget_s: float | None = None,
+    reference: dict[int, tuple[str, str]] | None = None,
 ) -> tuple[dict[tuple[str, str, tuple], SpeedRatio], dict[tuple[str, tuple], float]]:
     """Several models timed together in alternating rounds: for each ``(a, b)`` pair and each
     (runtime, provider, batch) both run, a's time over b's with its 95 % interval; and each model's
-    median of its per-round medians, in ms, keyed ``(label, (runtime, provider, batch))``."""
+    median of its per-round medians, in ms, keyed ``(label, (runtime, provider, batch))``. With
+    ``reference`` ({batch: (runtime, provider)}), also a in that deployment over b in each of its
+    own, keyed ``(a + "@reference", b, key)``."""
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     runners: dict[str, object] = {}
@@ -246,16 +270,20 @@ def paired_ratios(
             keys, fns = latency_runners(model, spec, cfg, onnx_path, threads)
             runners.update({json.dumps([tag, *k]): f for k, f in zip(keys, fns)})
         rows = [(a, b, tuple(json.loads(k)[1:])) for a, b in pairs for k in runners if json.loads(k)[0] == b]
-        rows = [(a, b, k) for a, b, k in rows if json.dumps([a, *k]) in runners]
-        timed = {json.dumps([t, *k]) for a, b, k in rows for t in (a, b)}
-        budget = budget_s if budget_s is not None else max(10.0, cfg.min_seconds * 4 * len(rows))
+        pairs_of = {(a, b, k): (json.dumps([a, *k]), json.dumps([b, *k])) for a, b, k in rows}
+        pairs_of = {key: p for key, p in pairs_of.items() if p[0] in runners}
+        for a, b, k in rows if reference else []:
+            if k[2] in reference and json.dumps([a, *reference[k[2]], k[2]]) in runners:
+                pairs_of[(a + "@reference", b, k)] = (json.dumps([a, *reference[k[2]], k[2]]), json.dumps([b, *k]))
+        timed = {t for p in pairs_of.values() for t in p}
+        budget = budget_s if budget_s is not None else max(10.0, cfg.min_seconds * 4 * len(pairs_of))
         ratios, times = measure_ratios(
             {k: f for k, f in runners.items() if k in timed},
-            [(json.dumps([a, *k]), json.dumps([b, *k])) for a, b, k in rows],
+            list(dict.fromkeys(pairs_of.values())),
             rel_width=rel_width,
             budget_s=budget,
         )
-    out = {(a, b, k): ratios[(json.dumps([a, *k]), json.dumps([b, *k]))] for a, b, k in rows}
+    out = {key: ratios[p] for key, p in pairs_of.items()}
     medians = {(json.loads(k)[0], tuple(json.loads(k)[1:])): statistics.median(v) * 1e3 for k, v in times.items()}
     return out, medians
 

@@ -18,14 +18,16 @@ HEADERS = [
     "GFLOP/s",
     "% peak",
     "noise · speedup",
+    "× vs baseline's fastest",
 ]
 
 
 def latency_cells(
-    m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None
+    m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None, vs_fastest: dict | None = None
 ) -> list[list[str]]:
     """``intervals`` (side-by-side speedups with their 95 % interval) replace the plain ratio of the
-    two measurements' medians, which were taken minutes apart."""
+    two measurements' medians, which were taken minutes apart. ``vs_fastest``: the same rounds read
+    against the baseline's fastest deployment (the honest reference)."""
     speed = {k: f"{v:.2f}x" for k, v in m.speedups(baseline).items()} if baseline else {}
     speed |= {k: v.text() + (" within noise" if v.within_noise else "") for k, v in (intervals or {}).items()}
     rows = []
@@ -43,6 +45,7 @@ def latency_cells(
                 f"{r.achieved_gflops:.1f}",
                 f"{r.pct_of_peak:.0f}%",
                 ("NOISY " if r.timing.noisy else "") + speed.get(key, ""),
+                vs_fastest[key].text() if vs_fastest and key in vs_fastest else "",
             ]
         )
     return rows
@@ -65,10 +68,12 @@ def summary_line(m: Measurement) -> str:
     return " · ".join(parts)
 
 
-def rich_table(m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None) -> Table:
+def rich_table(
+    m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None, vs_fastest: dict | None = None
+) -> Table:
     table = Table()
     for h in HEADERS:
         table.add_column(h, justify="left" if h in ("runtime", "provider") else "right")
-    for cells in latency_cells(m, baseline, intervals):
+    for cells in latency_cells(m, baseline, intervals, vs_fastest):
         table.add_row(*cells)
     return table
