@@ -106,7 +106,8 @@ def test_a_task_hash_covers_the_method_defaults(write_config):
         ({"name": "a/b"}, "name: a run name is a plain folder name"),
         (
             {"measure": {"runtimes": ["torch", "onnxrutime"]}},
-            "unknown runtime 'onnxrutime'. Did you mean 'onnxruntime'? Valid choices: onnxruntime, openvino, torch",
+            "unknown runtime 'onnxrutime'. Did you mean 'onnxruntime'? "
+            "Valid choices: onnxruntime, openvino, torch, torch.compile",
         ),
         ({"measure": {"batch_sizes": [0]}}, "measure.batch_sizes: batch sizes must be positive"),
         ({"methods": [[]]}, "an empty chain"),

@@ -114,3 +114,18 @@ def deterministic_cuda(deterministic: bool) -> None:
 def parameterized_on(model: torch.nn.Module, device: str) -> bool:
     """Whether ``model`` is a torch network that can move to ``device`` (an ONNX Runtime wrapper is not)."""
     return not getattr(model, "cpu_only", False) and any(True for _ in model.parameters()) and device != "cpu"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The processor's feature flags (``/proc/cpuinfo``; empty elsewhere): which kernels a runtime has."""
+    from pathlib import Path
+
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    return frozenset(line.split(":", 1)[1].split()) if ":" in line else frozenset()
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX-BF16: without them a BF16 matrix product is emulated, slower than FP32."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})

@@ -16,6 +16,7 @@ from torchslim.executors.exclusive import Exclusive, on_the_driver
 from torchslim.latency_comparison import load_artifact
 from torchslim.measurement.bench import BenchConfig, measure
 from torchslim.models import InputSpec, input_spec
+from torchslim.runtimes import runtime_facts
 from torchslim.runtimes.onnxruntime import onnx_providers
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
@@ -26,9 +27,10 @@ def missing_latency(row: ResultRow, m) -> set[tuple[str, int]]:
     """The (runtime, batch size) pairs a recipe's ``measure`` asks for that a stored row was not timed at."""
     if m is None or not m.latency:
         return set()
-    deployed = stored_artifact(row).kind == "onnx"  # an ONNX Runtime file has no PyTorch latency
+    deployed = stored_artifact(row).kind == "onnx"  # an ONNX file alone: no runtime of the PyTorch module
     have = {(x["runtime"], x["batch_size"]) for x in row.metrics.get("latency", [])}
-    return {(r, b) for r in m.runtimes if not (deployed and r == "torch") for b in m.batch_sizes} - have
+    runtimes = [r for r in m.runtimes if not (deployed and runtime_facts(r).loads == "module")]
+    return {(r, b) for r in runtimes for b in m.batch_sizes} - have
 
 
 def timing_gaps(task: Task, row: ResultRow, spec: InputSpec, root: Path | None = None) -> dict | None:

@@ -30,7 +30,7 @@ def test_torch_only_skips_onnx():
 
 
 def test_unknown_runtime_is_a_config_error():
-    with pytest.raises(ValueError, match="Valid choices: onnxruntime, openvino, torch"):
+    with pytest.raises(ValueError, match="Valid choices: onnxruntime, openvino, torch, torch.compile"):
         BenchConfig(runtimes=["tensorflow"])
 
 
@@ -60,7 +60,7 @@ def test_cli_bench_bad_runtime_one_line(workspace):
     proc = run_cli("bench", "resnet20", "--runtimes", "tvm", cwd=workspace)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        "error: bench: runtimes: unknown runtime 'tvm'. Valid choices: onnxruntime, openvino, torch."
+        "error: bench: runtimes: unknown runtime 'tvm'. Valid choices: onnxruntime, openvino, torch, torch.compile."
     ]
 
 

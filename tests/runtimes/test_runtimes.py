@@ -22,7 +22,11 @@ def tiny() -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)).eval()
 
 
-@pytest.mark.parametrize("name", RUNTIMES.names())
+@pytest.mark.parametrize(
+    "name",
+    # compiling takes 10-15 s even for a tiny model: that case runs in the e2e tier
+    [pytest.param(n, marks=pytest.mark.e2e) if n == "torch.compile" else n for n in RUNTIMES.names()],
+)
 def test_every_runtime_states_its_facts_and_times_a_model(name, tmp_path):
     runtime = runtime_facts(name)
     assert runtime.loads in ("module", "onnx") and runtime.precisions and runtime.label
@@ -83,7 +87,10 @@ def test_a_toy_runtime_joins_bench_and_the_search_objectives(toy_runtime, worksp
 @pytest.mark.parametrize(
     "raw, says",
     [
-        ({"runtimes": ["tensorrt"]}, r"unknown runtime 'tensorrt'\..*Valid choices: onnxruntime, openvino, torch"),
+        (
+            {"runtimes": ["tensorrt"]},
+            r"unknown runtime 'tensorrt'\..*Valid choices: onnxruntime, openvino, torch, torch.compile",
+        ),
         ({"runtimes": ["onnxruntime"], "precisions": ["bf16"]}, r"precision 'bf16' is offered by none of"),
     ],
 )
@@ -111,6 +118,23 @@ def test_bf16_on_a_cpu_without_it_is_refused_not_timed_as_fp32(monkeypatch, tmp_
     (bf16,) = runtime_facts("openvino").variants(("bf16",))
     with pytest.raises(ConfigError, match="openvino bf16: this CPU has no BF16 support"):
         bf16.make(path, torch.randn(1, 1, 8, 8), 1)
+
+
+@pytest.mark.parametrize(
+    "flags, compiler, says",
+    [
+        (frozenset({"avx2"}), "/usr/bin/g++", r"torch.compile bf16: this CPU has no BF16 kernels"),
+        (frozenset({"amx_bf16"}), None, r"runtime 'torch.compile' needs a C\+\+ compiler"),
+    ],
+)
+def test_torch_compile_refuses_what_it_cannot_do_here_in_one_line(monkeypatch, flags, compiler, says):
+    from torchslim import device
+    from torchslim.runtimes import torch_compile
+
+    monkeypatch.setattr(device, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(torch_compile.shutil, "which", lambda name: compiler)
+    with pytest.raises(ConfigError, match=says):
+        BenchConfig.model_validate({"runtimes": ["torch.compile"], "precisions": ["bf16"]})
 
 
 def test_the_cli_names_an_unknown_runtime_in_one_line(workspace):
@@ -159,6 +183,6 @@ def test_a_runs_report_has_a_deployment_row_per_runtime_the_toy_included(toy_run
     if "openvino" in runtimes:
         assert "| parity " in rows[("Original", "OpenVINO CPU-fp32")]  # the FP32 file in FP32: parity with torch
         # the INT8 file in OpenVINO: its own top-1 on the evaluation split, and its agreement with the float network
-        int8 = rows[("Quant. (Dynamic)", "OpenVINO CPU-fp32")]
+        int8 = rows[("Quant. (Dynamic) INT8", "OpenVINO CPU-fp32")]
         assert "top-1 agrees" in int8 and "with the float network on 360 images" in int8
         assert float(int8.split("|")[3]) > 10.0  # a measured top-1, not a hole

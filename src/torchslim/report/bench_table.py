@@ -72,8 +72,9 @@ def rich_table(
     m: Measurement, baseline: Measurement | None = None, intervals: dict | None = None, vs_fastest: dict | None = None
 ) -> Table:
     table = Table()
-    for h in HEADERS:
+    shown = len(HEADERS) if vs_fastest else len(HEADERS) - 1  # the reference column only with a baseline
+    for h in HEADERS[:shown]:
         table.add_column(h, justify="left" if h in ("runtime", "provider") else "right")
     for cells in latency_cells(m, baseline, intervals, vs_fastest):
-        table.add_row(*cells)
+        table.add_row(*cells[:shown])
     return table

@@ -172,7 +172,7 @@ def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] |
             paired |= t.paired
             rows.append(
                 [
-                    e.method,
+                    e.label,
                     label(*key),
                     top1_cell(e, key),
                     f"{t.ms:.3f}",
@@ -184,7 +184,7 @@ def deployment_table(group: ModelGroup, batch: int) -> tuple[Table, list[str]] |
             )
         text = deploy_with(group, e, batch)
         if text:
-            fastest.append(f"- {e.method}: deploy with {text}")
+            fastest.append(f"- {e.label}: deploy with {text}")
     if not rows:
         return None
     title = f"{group.model} on {group.dataset}, batch {batch} (reference: the original in {label(*ref_key)})"

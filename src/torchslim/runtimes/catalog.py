@@ -8,6 +8,7 @@ BUILTIN_MODULES = (
     "torchslim.runtimes.torch_eager",
     "torchslim.runtimes.onnxruntime",
     "torchslim.runtimes.openvino",
+    "torchslim.runtimes.torch_compile",
 )
 ENTRY_POINT_GROUP = "torchslim.runtimes"
 
