@@ -145,6 +145,10 @@ def test_int8_chain_stores_the_onnx_artifact_and_its_measurements(write_config, 
     )
     assert (Path(base["artifacts"]["dir"]) / "model.onnx").exists()  # exported by the runner, not by measure()
     assert [x["runtime"] for x in q["metrics"]["latency"]] == ["onnxruntime"]
+    # issue 36: the INT8 file's row is held to this machine's INT8 GEMM peak, the float rows to FP32's
+    (row,) = q["metrics"]["latency"]
+    assert row["peak_precision"] == "int8" and row["peak_gflops"] == q["metrics"]["peaks"]["int8"] > 0
+    assert {x["peak_precision"] for x in base["metrics"]["latency"]} == {"fp32"}
     assert q["metrics"]["file_bytes"] < 0.2 * base["metrics"]["file_bytes"]  # half the channels, then INT8
     assert q["metrics"]["macs"] < 0.5 * base["metrics"]["macs"]
     report = (workspace / "runs" / "tiny" / "report.md").read_text()

@@ -59,6 +59,7 @@ def timing_gaps(task: Task, row: ResultRow, spec: InputSpec, root: Path | None =
     return {
         "latency": row.metrics.get("latency", []) + added,
         "peak_gflops": record["peak_gflops"],
+        "peaks": record["peaks"],
         "deployment_checks": row.metrics.get("deployment_checks", []) + checks,
     }
 

@@ -98,3 +98,16 @@ def test_cli_bench_baseline_gives_speedups(workspace):
 
 def vs_of(rows: list[dict], runtime: str) -> float:
     return next(s["ratio"] for s in rows if s["runtime"] == runtime)
+
+
+def test_the_bf16_peak_is_absent_not_zero_on_a_cpu_without_bf16(monkeypatch):
+    """Issue 36, point 6: a BF16 peak is measured through OpenVINO's BF16 kernels, and where the CPU has
+    none there is no peak (a row would otherwise read 0 % of it, or FP32's figure under a BF16 label)."""
+    pytest.importorskip("openvino")
+    from torchslim.measurement import roofline
+    from torchslim.runtimes import openvino
+
+    monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "INT8"))
+    roofline.precision_peak_gflops.cache_clear()
+    assert roofline.precision_peak_gflops("bf16", 1) is None
+    roofline.precision_peak_gflops.cache_clear()

@@ -30,7 +30,7 @@ from torchslim.measurement.complexity import Complexity, FileSize, complexity, f
 from torchslim.measurement.deployed_accuracy import AGREEMENT
 from torchslim.measurement.latency import DEFAULT_RUNTIMES, BatchSizes, LatencyRow, Runtimes
 from torchslim.measurement.ratio import SpeedRatio, measure_ratios
-from torchslim.measurement.roofline import matmul_peak_gflops
+from torchslim.measurement.roofline import matmul_peak_gflops, precision_peak_gflops
 from torchslim.measurement.timing import TimingConfig, time_grouped
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 from torchslim.runtimes import needs_onnx, runtime_facts
@@ -80,6 +80,7 @@ class Measurement:
     peak_gflops: float | None
     latency: list[LatencyRow] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)  # each ONNX deployment against the float network
+    peaks: dict[str, float | None] = field(default_factory=dict)  # GFLOP/s per precision the rows were held to
 
     def row(self, runtime: str, provider: str, batch_size: int) -> LatencyRow | None:
         return next(
@@ -101,6 +102,7 @@ class Measurement:
             "input_shape": list(self.input_shape),
             "threads": self.threads,
             "peak_gflops": self.peak_gflops,
+            "peaks": self.peaks,
             "complexity": self.complexity.as_dict(),
             "size": self.size.as_dict(),
             "onnx_size": self.onnx_size.as_dict() if self.onnx_size else None,
@@ -147,6 +149,14 @@ def parity_batch(spec, batch_size: int = 8) -> torch.Tensor:
         x, size=(spec.image_size, spec.image_size), mode="bilinear", align_corners=False
     )
     return x.repeat(1, spec.in_channels, 1, 1) if spec.in_channels != 1 else x
+
+
+def row_precision(runtime: str, provider: str, cfg: BenchConfig) -> str:
+    """What a (runtime, variant) row computes in for a float model: its variant's precision."""
+    for variant in runtime_facts(runtime).variants(tuple(cfg.precisions)):
+        if variant.provider == provider:
+            return variant.precision if variant.precision in ("bf16", "fp16") else "fp32"
+    return "fp32"
 
 
 def latency_runners(model: nn.Module, spec, cfg: BenchConfig, onnx_path: Path | None, threads: int):
@@ -345,6 +355,10 @@ def measure(
             result.checks = deployment_checks(network, deployed, onnx_path, spec, cfg, threads)
         keys, runners = latency_runners(model, spec, cfg, onnx_path, threads)
         timings = time_grouped(runners, cfg.timing(), [(runtime, provider) for runtime, provider, _ in keys])
+        low_bit = deployed  # an ONNX file alone is a quantized one (INT8, or Brevitas' QCDQ on INT8 kernels)
         for (runtime, provider, bs), t in zip(keys, timings):
-            result.latency.append(LatencyRow(runtime, provider, bs, threads, t, gflops, result.peak_gflops))
+            kind = "int8" if low_bit else row_precision(runtime, provider, cfg)
+            peak = result.peak_gflops if kind == "fp32" else precision_peak_gflops(kind, threads)
+            result.peaks[kind] = peak
+            result.latency.append(LatencyRow(runtime, provider, bs, threads, t, gflops, peak, kind))
     return result

@@ -43,7 +43,8 @@ class LatencyRow:
     threads: int
     timing: Timing
     gflops_per_image: float
-    peak_gflops: float
+    peak_gflops: float | None  # this machine's peak for the row's precision (measurement.roofline)
+    peak_precision: str = "fp32"  # which peak: fp32, int8 (an INT8 file) or bf16 (a BF16 hint)
 
     @property
     def median_ms(self) -> float:
