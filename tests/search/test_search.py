@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -270,4 +271,15 @@ def test_a_search_judged_in_openvino_times_its_trials_there(write_config, worksp
     trials = json.loads((workspace / "runs" / "srch" / "search" / "trials.json").read_text())
     done = [t for t in trials if t["state"] == "complete"]
     assert done and all(t["value"] > 0 and t["latency_ms"] > 0 for t in done)  # timed in OpenVINO, side by side
-    assert "latency:openvino:b8" in (workspace / "runs" / "srch" / "search" / "report.md").read_text()
+    report = (workspace / "runs" / "srch" / "search" / "report.md").read_text()
+    assert "latency:openvino:b8" in report
+    # the pick's fastest deployment is named, in words and in the report, against the baseline's fastest
+    named = re.search(
+        r"Its fastest deployment: deploy with (PyTorch eager|ONNX Runtime|OpenVINO) \S+: ([0-9.]+) ms at batch 8, "
+        r"([0-9.]+)× \(([0-9.]+)–([0-9.]+)\) faster than the baseline's fastest deployment \((.+?)\)",
+        report,
+    )
+    assert named, report
+    ms, ratio, low, high = (float(named.group(i)) for i in (2, 3, 4, 5))
+    assert ms > 0 and low <= ratio <= high
+    assert "the pick's fastest deployment: deploy with" in proc.stderr

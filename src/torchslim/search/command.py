@@ -15,6 +15,7 @@ from torchslim.executors.choice import ExecutorChoice
 from torchslim.methods.chain import Chain
 from torchslim.owned_folders import run_folder
 from torchslim.runner import run_tasks
+from torchslim.search.deployment import fastest_deployment
 from torchslim.search.outputs import SearchResult, choose, front_of, retime, write_outputs, write_pick
 from torchslim.search.study import run_trials, storage_path
 from torchslim.search.trials import Judged
@@ -70,6 +71,14 @@ def searched(cfg: RunConfig, source: str, executor: ExecutorChoice | None, forma
             retime(result, rows, search_cfg, cfg.measure.threads)  # may hand the pick to a more accurate twin
         pick_task = task_of(result.pick)
         pick_row = rows["pick"]
+        if search_cfg.runtime is not None:
+            console.print("[bold]search[/bold] timing the pick in every runtime, against the baseline's fastest")
+            runtimes = [*cfg.measure.runtimes, search_cfg.runtime]
+            result.deployment = fastest_deployment(
+                {"base": base_row, "pick": pick_row}, search_cfg, runtimes, cfg.measure.threads
+            )
+            if result.deployment is not None:
+                console.print(f"[bold]search[/bold] the pick's fastest deployment: {escape(result.deployment.text())}")
         result.rows = {"base": base_row, "pick": pick_row}
         if search_cfg.confirm and len(cfg.seeds) > 1:
             result.confirmed = confirm(cfg, trial_cfg, base, pick_task, store, executor)

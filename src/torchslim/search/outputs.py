@@ -24,6 +24,7 @@ from torchslim.models import load_model
 from torchslim.report.document import Document, Figure, Section, write_document
 from torchslim.report.plots import front_plot, pareto_front
 from torchslim.report.tables import Table
+from torchslim.search.deployment import FastestDeployment
 from torchslim.search.trials import COMPLETE, Judged, cost_cell, time_against
 from torchslim.store import ResultRow
 from torchslim.yaml_input import comment_safe
@@ -47,6 +48,7 @@ class SearchResult:
     files: dict[str, Path] = field(default_factory=dict)
     rows: dict[str, ResultRow] = field(default_factory=dict)  # "base", "pick": their stored rows (seed of the trials)
     repeats: int = 0  # draws of a chain already judged, told its earlier result (not among the trials)
+    deployment: "FastestDeployment | None" = None  # where the pick runs fastest (search.deployment)
     handed_over: bool = False  # the fastest and the next re-timed within noise: the more accurate is the pick
 
 
@@ -207,6 +209,8 @@ def summary(result: SearchResult, search: SearchConfig) -> str:
         )
         if result.pick_speedup is not None:
             lines.append(f"- Re-timed against the baseline: {result.pick_speedup.text()} faster.")
+        if result.deployment is not None:
+            lines.append(f"- Its fastest deployment: {result.deployment.text()}.")
         if result.pick_vs_runner_up is not None and result.runner_up is not None:
             r = result.pick_vs_runner_up
             verdict = (
