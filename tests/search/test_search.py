@@ -276,7 +276,8 @@ def test_a_search_judged_in_openvino_times_its_trials_there(write_config, worksp
     # the pick's fastest deployment is named, in words and in the report, against the baseline's fastest
     named = re.search(
         r"Its fastest deployment: deploy with (PyTorch eager|ONNX Runtime|OpenVINO) \S+: ([0-9.]+) ms at batch 8, "
-        r"([0-9.]+)× \(([0-9.]+)–([0-9.]+)\) faster than the baseline's fastest deployment \((.+?)\)",
+        r"([0-9.]+)× \(([0-9.]+)–([0-9.]+)\): (faster than|slower than|within noise of) the baseline's fastest "
+        r"deployment \((.+?)\)",
         report,
     )
     assert named, report

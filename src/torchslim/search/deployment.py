@@ -32,9 +32,11 @@ class FastestDeployment:
 
     def text(self) -> str:
         name, ref = runtime_facts(self.runtime).label, runtime_facts(self.reference[0]).label
+        s = self.speedup
+        how = "within noise of" if s.within_noise else "faster than" if s.low > 1 else "slower than"
         return (
-            f"deploy with {name} {self.variant}: {self.pick_ms:.3f} ms at batch {self.batch}, {self.speedup.text()} "
-            f"faster than the baseline's fastest deployment ({ref} {self.reference[1]})"
+            f"deploy with {name} {self.variant}: {self.pick_ms:.3f} ms at batch {self.batch}, {s.text()}: {how} "
+            f"the baseline's fastest deployment ({ref} {self.reference[1]})"
         )
 
     def as_dict(self) -> dict:
