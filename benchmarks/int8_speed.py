@@ -30,6 +30,7 @@ from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.complexity import count_flops
 from torchslim.measurement.hardware import fingerprint
 from torchslim.measurement.ratio import measure_ratios, verdict_text
+from torchslim.measurement.roofline import precision_peak_gflops
 from torchslim.methods import Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.report.tables import markdown_table
@@ -42,14 +43,20 @@ AMX_INT8_TARGET = {"resnet18": 10.0, "resnet50": 9.0}
 AMX_CHAIN_TARGET, AMX_REFERENCE_TARGET = 40.0, 3.0
 
 
-def deployments(found: dict) -> dict:
+def deployments(found: dict, compile_too: bool) -> dict:
     """label -> (runtime, precision, source, module): each file in ONNX Runtime, and in OpenVINO
-    where it is installed (BF16 only where the CPU has it, FP32 files only: an INT8 file is INT8)."""
+    where it is installed (BF16 only where the CPU has it, FP32 files only: an INT8 file is INT8);
+    the PyTorch module eager, and compiled by torch.compile (FP32, and BF16 where the CPU has it)."""
     out = {}
     openvino = runtime_facts("openvino")
+    compiled = runtime_facts("torch.compile")
     for label, (path, module) in found.items():
         if path is None:
             out[label] = ("torch", "fp32", module, module)
+            if compile_too and compiled.refuses("fp32") is None:
+                out["FP32 compiled (torch.compile)"] = ("torch.compile", "fp32", module, module)
+                if compiled.refuses("bf16") is None:
+                    out["BF16 compiled (torch.compile)"] = ("torch.compile", "bf16", module, module)
             continue
         out[label] = ("onnxruntime", "fp32", path, module)
         if openvino.missing() is None:
@@ -129,6 +136,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--width", type=float, default=0.05, help="stop when every interval is within this of its ratio")
     ap.add_argument("--budget", type=float, default=120.0, help="seconds of timing per model at most")
+    ap.add_argument("--no-compile", action="store_true", help="leave torch.compile out (its compile takes minutes)")
     args = ap.parse_args()
     keep_freed_memory()
     threads = os.cpu_count() or 1
@@ -137,11 +145,12 @@ def main() -> None:
     spec = InputSpec(1000, 3, 224)
     data = build_dataset(DatasetConfig(name="synthetic", shape=(3, 224, 224), size=80))
     rows, verdicts, rounds = [], [], []
+    peaks = {p: precision_peak_gflops(p, threads) for p in ("fp32", "int8", "bf16")}
     for name in MODELS:
         short = name.split(":")[1]
         with tempfile.TemporaryDirectory() as tmp:
             files = variants(name, spec, data, Path(tmp))
-            found = deployments(files)
+            found = deployments(files, not args.no_compile)
             batch = torch.randn(args.batch, *spec.shape, generator=torch.Generator().manual_seed(0))
             runners = {label: runner(rt, prec, src, batch, threads) for label, (rt, prec, src, _) in found.items()}
             eager, ort32 = "FP32 eager (torch)", "FP32 (ORT)"
@@ -153,8 +162,10 @@ def main() -> None:
             ratios[(eager, ort32)] = ratios[(ort32, eager)].inverse()
             rounds.append(f"{short}: {len(times[ort32])} rounds")
             fp32_bytes = files[ort32][0].stat().st_size
-            for label, (rt, _, source, module) in found.items():
-                size = source.stat().st_size if rt != "torch" else None
+            for label, (rt, prec, source, module) in found.items():
+                size = source.stat().st_size if rt not in ("torch", "torch.compile") else None
+                kind = "int8" if "INT8" in label else prec
+                achieved = count_flops(module, spec.shape) * args.batch / statistics.median(times[label]) / 1e9
                 rows.append(
                     [
                         short,
@@ -165,6 +176,7 @@ def main() -> None:
                         f"{size / 1e6:.2f}" if size else "state dict",
                         f"{100 * size / fp32_bytes:.0f}%" if size else "—",
                         f"{count_flops(module, spec.shape) / 2e9:.2f}",
+                        f"{100 * achieved / peaks[kind]:.0f}% of {kind}" if peaks[kind] else f"no {kind} peak",
                     ]
                 )
             r = files["INT8 static (ORT)"][0].stat().st_size / fp32_bytes
@@ -191,7 +203,15 @@ def main() -> None:
     body = (
         f"## INT8 static quantization speed and size: torchvision ResNet-18/50, 224x224, batch {args.batch}\n\n"
         f"CPU ISA: {isa} (AMX: {'yes' if 'amx_int8' in isa else 'no'}; VNNI: "
-        f"{'yes' if 'vnni' in isa else 'no'}).\n\n"
+        f"{'yes' if 'vnni' in isa else 'no'}; BF16: {'yes' if 'bf16' in isa else 'no'}).\n\n"
+        "Matrix-multiply peaks of this machine, square 1024/2048 products through the runtimes' own kernels: "
+        + "; ".join(
+            f"{k.upper()} {v:.0f} GFLOP/s" if v else f"{k.upper()} none (no such kernels here)"
+            for k, v in peaks.items()
+        )
+        + " (FP32: the best of PyTorch's and ONNX Runtime's GEMM; INT8: the best of ONNX Runtime's and OpenVINO's "
+        "on a QDQ MatMul; BF16: OpenVINO's BF16 hint). Each row's % is of the peak of the precision it computes "
+        "in (an INT8 file's of INT8's).\n\n"
         "ONNX Runtime static INT8 (QDQ, per-channel INT8 weights, UINT8 activations, MinMax calibration on 64 "
         "synthetic images) against the FP32 export of the same network; random weights (speed and size only). "
         "All variants of a model are timed in one process in alternating rounds (about 0.2 s each; "
@@ -209,9 +229,10 @@ def main() -> None:
                 "File (MB)",
                 "File vs FP32 ONNX",
                 "GMACs/img",
+                "% of its precision's peak",
             ],
             rows,
-            "llrrrrrr",
+            "llrrrrrrr",
         )
         + "\n\n"
         + "\n".join(f"- {v}" for v in verdicts)
