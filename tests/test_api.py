@@ -93,11 +93,14 @@ X = torch.randn(8, 1, 12, 12)
 OFF = torchslim.BenchConfig(runtimes=[])
 
 
-@pytest.mark.parametrize("net, returns", [(DictNet, "dict"), (TupleNet, "tuple")])
-def test_compress_of_a_model_without_one_output_tensor_is_one_line(net, returns, tmp_path):
-    """Issue 35, defect 19: "'dict' object has no attribute 'shape'"."""
-    with pytest.raises(ConfigError, match=rf"the model returns a {returns}; compress takes a model that returns one"):
-        torchslim.compress(net(), "quant.dynamic", example_input=X[:1], out_dir=tmp_path, latency=OFF)
+@pytest.mark.parametrize("net, outputs", [(DictNet, 1), (TupleNet, 2)])
+def test_a_model_without_one_output_tensor_is_quantized_with_every_output_kept(net, outputs, tmp_path):
+    """Issue 35, defect 19 ("'dict' object has no attribute 'shape'"), then issue 37: such a model now
+    compresses; its INT8 file returns every output, each checked against the float network."""
+    result = torchslim.compress(net(), "quant.dynamic", example_input=X[:1], out_dir=tmp_path, latency=OFF)
+    got = result.model(X)
+    assert len(got) == outputs if outputs > 1 else torch.is_tensor(got) and got.shape == (8, 10)
+    assert result.parity.ok and (result.parity.outputs is None) == (outputs == 1)
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from torchslim.device import resolve as resolve_placement
 from torchslim.errors import ConfigError, MissingDataError
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import Parity, check_parity, ort_session
+from torchslim.export.outputs import flatten_output
 from torchslim.export.saving import save_artifact
 from torchslim.measurement.accuracy import Accuracy, evaluate
 from torchslim.measurement.bench import BenchConfig, Measurement, measure
@@ -131,12 +132,16 @@ def compress(
     model = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
         out = model(example_input[:1].cpu())
-    if not torch.is_tensor(out):
+    outputs = flatten_output(out)  # one line for an output that holds no tensor
+    if not torch.is_tensor(out) and (train_data is not None or eval_data is not None):
         raise ConfigError(
-            f"the model returns a {type(out).__name__}; compress takes a model that returns one logits tensor "
-            "(models with several outputs are not supported yet)"
+            f"the model returns a {type(out).__name__} of {len(outputs)} tensor(s) "
+            f"({', '.join(n for n, _ in outputs[:4])}); with data, compress trains and evaluates one logits tensor, "
+            "and a loss or evaluation function for other outputs is not supported yet: pass example_input alone "
+            "(no fine-tuning, no accuracy), or a wrapper that returns the logits"
         )
-    num_classes = int(out.shape[-1])
+    first = outputs[0][1]
+    num_classes = int(first.shape[1]) if first.dim() >= 2 else int(first.numel())
     data = user_bundle(example_input, num_classes, train_data, eval_data, calibration_data)
     spec = InputSpec(num_classes, data.info.in_channels, data.info.image_size)
     placement = resolve_placement(device or finetune_cfg.placement.device, finetune_cfg.placement.precision)

@@ -133,7 +133,7 @@ def test_a_group_whose_protection_is_ignored_is_left_whole_instead_of_failing_th
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     protected: list = []
     pruned, _ = guarded_step(
-        model, IgnoresProtection(model, log), lambda m, p: IgnoresProtection(m, log), protected, torch.zeros(1, 4), 3
+        model, IgnoresProtection(model, log), lambda m, p: IgnoresProtection(m, log), protected, torch.zeros(1, 4)
     )
     assert pruned[0].out_features == 8 and pruned(torch.zeros(2, 4)).shape == (2, 3)
     assert protected == ["0"] and log[-1] == "2"  # the other group is still cut

@@ -41,10 +41,12 @@ class OnnxModel(nn.Module):
             self._session = checked_session(self.onnx_path, self._threads or os.cpu_count() or 1)
         return self._session
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """The file's output; a tuple, in the file's order, when it has several."""
         sess = self.session()
         feed = {sess.get_inputs()[0].name: np.ascontiguousarray(x.detach().float().numpy())}
-        return torch.from_numpy(sess.run(None, feed)[0])
+        outs = [torch.from_numpy(o) for o in sess.run(None, feed)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
     def copy_to(self, path: Path) -> Path:
         import shutil

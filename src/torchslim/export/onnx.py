@@ -18,6 +18,7 @@ from torch import nn
 
 from torchslim.backends.brevitas import export_qcdq, is_brevitas
 from torchslim.errors import ExportError
+from torchslim.export.outputs import FlatOutputs, flatten_output
 from torchslim.ui import quiet_stderr
 
 OPSET = 17
@@ -33,9 +34,10 @@ class ExportedOnnx:
 
 @dataclass(frozen=True)
 class Parity:
-    max_abs_diff: float
+    max_abs_diff: float  # the worst output's
     tolerance: float
     exporter: str
+    outputs: dict[str, float] | None = None  # max |difference| per output, for a model with several
 
     @property
     def ok(self) -> bool:
@@ -61,6 +63,10 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     model = model.eval()
     if is_brevitas(model):
         return export_qcdq(model, example, path, OPSET)
+    with torch.no_grad():
+        names = [name for name, _ in flatten_output(model(example))]
+    if len(names) > 1 or names != ["output"]:  # a dict, tuple or dataclass: one ONNX output per tensor
+        model = FlatOutputs(model).eval()
     errors = []
     with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore")
@@ -72,8 +78,8 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                output_names=names,
+                dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}},
             )
             return "torchscript"
         except Exception as exc:  # noqa: BLE001 - fall back to the other exporter
@@ -87,7 +93,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
                 dynamo=True,
                 external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,  # protobuf's 2 GB limit
                 input_names=["input"],
-                output_names=["output"],
+                output_names=names,
                 dynamic_shapes=({0: batch},),
             )
             return "dynamo"
@@ -145,8 +151,16 @@ def check_parity(model: nn.Module, session, batch: torch.Tensor, exporter: str, 
     model.eval()
     if exporter == "brevitas-qcdq":
         tolerance = max(tolerance, 1e-2)
-    ref = model(batch).float().numpy()
-    got = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
-    diff = float(np.max(np.abs(ref - got))) if ref.shape == got.shape else float("inf")
-    scale = max(1.0, float(np.max(np.abs(ref))))
-    return Parity(max_abs_diff=diff, tolerance=tolerance * scale, exporter=exporter)
+    refs = [(name, t.float().numpy()) for name, t in flatten_output(model(batch))]
+    got = session.run(None, {session.get_inputs()[0].name: batch.numpy()})
+    diffs = {
+        name: float(np.max(np.abs(ref - out))) if out is not None and ref.shape == out.shape else float("inf")
+        for (name, ref), out in zip(refs, got + [None] * (len(refs) - len(got)))
+    }
+    scale = max(1.0, max(float(np.max(np.abs(ref))) if ref.size else 0.0 for _, ref in refs))
+    return Parity(
+        max_abs_diff=max(diffs.values()),
+        tolerance=tolerance * scale,
+        exporter=exporter,
+        outputs=diffs if len(diffs) > 1 else None,
+    )

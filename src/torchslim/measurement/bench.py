@@ -25,6 +25,7 @@ from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import save_atomic
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
+from torchslim.export.outputs import flatten_output
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.complexity import Complexity, FileSize, complexity, file_size
 from torchslim.measurement.deployed_accuracy import AGREEMENT
@@ -188,11 +189,17 @@ def deployment_checks(
     network: an FP32 file in FP32 by parity (``parity_tolerance`` of the output scale), anything else
     (an INT8 file, BF16) by top-1 agreement (``AGREEMENT``). An INT8 file read back alone (the
     measurement phase keeps no float network beside it) is checked against ONNX Runtime on the same
-    file. A failed check is recorded, not raised: the report marks the deployment."""
+    file. A model with several outputs is checked by parity on each (its outputs need not be class
+    scores). A failed check is recorded, not raised: the report marks the deployment."""
     x = parity_batch(spec, CHECK_IMAGES)
     alone = deployed and isinstance(network, nn.Identity)  # an INT8 file read back without its float network
     against = ("onnxruntime", "CPUExecutionProvider") if alone else None
-    ref = onnx_predictor(onnx_path, threads)(x.numpy()) if alone else network.eval()(x).float().numpy()
+    if alone:
+        refs = onnx_predictor(onnx_path, threads)(x.numpy())
+    else:
+        refs = [t.float().numpy() for _, t in flatten_output(network.eval()(x))]
+    ref = refs[0]
+    several = len(refs) > 1 or ref.ndim != 2
     out = []
     for name in cfg.runtimes:
         runtime = runtime_facts(name)
@@ -201,12 +208,13 @@ def deployment_checks(
         for variant in runtime.variants(tuple(cfg.precisions)):
             if variant.predictor is None or (name, variant.provider) == against:
                 continue
-            got = np.asarray(variant.predictor(onnx_path, threads)(x.numpy()), dtype=np.float32)
-            same = got.shape == ref.shape
-            diff = float(np.max(np.abs(got - ref))) if same else float("inf")
-            agreement = float((got.argmax(1) == ref.argmax(1)).mean()) if same else 0.0
-            exact = not deployed and variant.precision in ("fp32", "file")
-            tolerance = cfg.parity_tolerance * max(1.0, float(np.max(np.abs(ref))))
+            outs = [np.asarray(o, dtype=np.float32) for o in variant.predictor(onnx_path, threads)(x.numpy())]
+            got = outs[0]
+            same = len(outs) == len(refs) and all(o.shape == r.shape for o, r in zip(outs, refs))
+            diff = max(float(np.max(np.abs(o - r))) for o, r in zip(outs, refs)) if same else float("inf")
+            agreement = float((got.argmax(1) == ref.argmax(1)).mean()) if same and not several else 0.0
+            exact = several or (not deployed and variant.precision in ("fp32", "file"))
+            tolerance = cfg.parity_tolerance * max(1.0, max(float(np.max(np.abs(r))) for r in refs))
             out.append(
                 {
                     "runtime": name,

@@ -45,7 +45,9 @@ def accuracy_per_deployment(
     ]
     if not deployments:
         return []
-    predictors: list[Callable[[np.ndarray], np.ndarray]] = [v.predictor(onnx_path, threads) for _, v in deployments]
+    predictors: list[Callable[[np.ndarray], list[np.ndarray]]] = [
+        v.predictor(onnx_path, threads) for _, v in deployments
+    ]
     hits = [0] * len(deployments)
     agree = [0] * len(deployments)
     n = 0
@@ -56,7 +58,7 @@ def accuracy_per_deployment(
         x = x.detach().float().cpu()
         ref = network(x).argmax(1) if network is not None else None
         for i, predict in enumerate(predictors):
-            logits = torch.from_numpy(np.asarray(predict(x.numpy()), dtype=np.float32))
+            logits = torch.from_numpy(np.asarray(predict(x.numpy())[0], dtype=np.float32))
             check_logits(logits, y)
             picked = logits.argmax(1)
             hits[i] += int((picked == y).sum())

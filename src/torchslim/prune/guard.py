@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from torchslim.backends.torch_pruning import trim_channel_params
+from torchslim.export.outputs import output_signature
 
 GRAPH = "(the dependency graph)"  # what failed when no group had been cut yet
 BROKEN = "(a cut of this step)"  # the model fails after a step whose cuts all went through
@@ -92,7 +93,8 @@ def check_memory(model: nn.Module) -> None:
 
 
 def trace_side(model: nn.Module, shape: tuple[int, int, int], num_classes: int) -> int:
-    """The smallest side at which ``model`` runs and still gives one score per class."""
+    """The smallest side at which ``model`` runs and still gives one score per class (a model with
+    several outputs, or one whose output is not class scores, is traced at its native side)."""
     c, native = shape[0], shape[-1]
     was_training = model.training
     model.eval()
@@ -103,6 +105,8 @@ def trace_side(model: nn.Module, shape: tuple[int, int, int], num_classes: int) 
                     out = model(torch.zeros(1, c, side, side))
             except Exception:  # noqa: BLE001  (any failure: this size is not accepted)
                 continue
+            if not torch.is_tensor(out):
+                return native
             if tuple(out.shape) == (1, num_classes):
                 return side
         return native
@@ -110,13 +114,19 @@ def trace_side(model: nn.Module, shape: tuple[int, int, int], num_classes: int) 
         model.train(was_training)
 
 
-def runs(model: nn.Module, example: torch.Tensor, num_classes: int) -> bool:
+def signature(model: nn.Module, example: torch.Tensor) -> tuple[tuple[int, ...], ...] | None:
+    """The shapes of every output ``model`` returns for ``example``; None when it fails."""
     try:
         with torch.no_grad():
-            out = model(example)
+            return output_signature(model(example))
     except Exception:  # noqa: BLE001
-        return False
-    return tuple(out.shape) == (example.shape[0], num_classes)
+        return None
+
+
+def runs(model: nn.Module, example: torch.Tensor, expected: tuple[tuple[int, ...], ...]) -> bool:
+    """The model still runs and returns outputs of the shapes it returned before any cut: one score
+    per class for a classifier, every map and head of a segmentation or detection model."""
+    return signature(model, example) == expected
 
 
 def module_names(model: nn.Module) -> dict[int, str]:
@@ -133,7 +143,6 @@ def guarded_step(
     build: Callable[[nn.Module, list[str]], object],
     protected: list[str],
     example: torch.Tensor,
-    num_classes: int,
     before_step: Callable[[nn.Module], None] | None = None,
     after_cut: Callable[[nn.Module, object], None] | None = None,
     on_graph_failure: Callable[[nn.Module], object] | None = None,
@@ -148,12 +157,13 @@ def guarded_step(
     pruner when the graph itself fails before any group is cut (e.g. part-wise); ``skip(group)``
     leaves a group uncut (a width rule)."""
     snapshot = copy_model(model)
+    expected = signature(model, example)  # what every cut must leave the outputs as
     each = False  # run the model once per step; only a step that breaks it is redone group by group
     avoided: set[str] = set()  # protected roots whose groups Torch-Pruning still forms: left uncut here
     while True:
         if before_step is not None:
             before_step(model)
-        bad = cut_groups(model, pruner, example, num_classes, after_cut, each, skip, avoided)
+        bad = cut_groups(model, pruner, example, expected, after_cut, each, skip, avoided)
         if bad is None:
             return model, pruner
         if bad == BROKEN:  # some cut broke the model, none raised: redo the step checking each cut
@@ -211,7 +221,7 @@ def cut_groups(
     model: nn.Module,
     pruner,
     example: torch.Tensor,
-    num_classes: int,
+    expected: tuple[tuple[int, ...], ...] | None,
     after_cut=None,
     each: bool = True,
     skip=None,
@@ -232,10 +242,10 @@ def cut_groups(
             trim_channel_params(group)
             if after_cut is not None:
                 after_cut(model, pruner)
-            if each and not runs(model, example, num_classes):
+            if each and not runs(model, example, expected):
                 return root
     except (IndexError, RuntimeError, ValueError, KeyError, AssertionError, TypeError, AttributeError):
         return root
-    if not each and not runs(model, example, num_classes):
+    if not each and not runs(model, example, expected):
         return BROKEN
     return None

@@ -26,6 +26,7 @@ from torchslim.backends.torch_pruning import (
     tied_attention_pruners,
 )
 from torchslim.errors import TorchslimError
+from torchslim.export.outputs import flatten_output
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune import conv_attention
@@ -132,7 +133,7 @@ def make_pruner(
                 round_to=cfg.round_to,
             ),
         )
-    ignored = protected_layers(model, cfg.protect + list(protected), ctx.spec.num_classes)
+    ignored = protected_layers(model, cfg.protect + list(protected), ctx.spec.num_classes, example)
     if partwise:
         if cfg.layer_ratios or cfg.global_pruning:
             raise TorchslimError(
@@ -186,8 +187,13 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         customized_pruners=units or None,
         token_mixers=list(gates),
         out_channel_groups={fc1: 2 for fc1 in gates.values()},  # the gate's halves, ranked as pairs
+        output_transform=flat_outputs,  # a dict, tuple or dataclass of outputs: every one traced
         **(head_args if heads else {}),
     )
+
+
+def flat_outputs(out) -> list[torch.Tensor]:
+    return [t for _, t in flatten_output(out)]
 
 
 def taylor_gradients(cfg: StructuredConfig, ctx: MethodContext):
@@ -252,7 +258,6 @@ class Cutter:
                 self.build,
                 self.protected,
                 self.example,
-                self.ctx.spec.num_classes,
                 before_step=prepare,
                 after_cut=sync_attributes,
                 on_graph_failure=self.fall_back,

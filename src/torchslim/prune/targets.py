@@ -1,7 +1,15 @@
-"""Which layers a pruner may touch: never the output layer, never a layer the user protects."""
+"""Which layers a pruner may touch: never an output layer, never a layer the user protects.
+
+An output layer is one whose output reaches a model output without passing through another
+conv or linear layer: a classifier, every head of a detector, the classifiers of a segmentation
+model (however they are summed, upsampled or reshaped on the way). Cutting its channels would
+change what the model returns. They are found by walking the autograd graph back from each output
+to the first weighted layer on every path, so no architecture needs to be named.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from torchslim.errors import ConfigError
@@ -29,7 +37,48 @@ def pruning_amount(params: dict) -> str:
     return "per layer"
 
 
-def protected_layers(model: nn.Module, names: list[str], num_classes: int) -> list[nn.Module]:
+def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
+    """Every conv/linear layer whose output reaches a model output through no other weighted layer."""
+    from torchslim.export.outputs import flatten_output
+
+    made: dict[object, nn.Module] = {}  # the autograd node that made a layer's output -> the layer
+
+    def record(module, _inputs, output):
+        if torch.is_tensor(output) and output.grad_fn is not None:
+            made[output.grad_fn] = module
+
+    handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, WEIGHTED)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            outputs = [t for _, t in flatten_output(model(example.detach().clone().requires_grad_(True)))]
+    except Exception:  # noqa: BLE001  (a model that fails here fails its pruning with its own message)
+        return []
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    found: list[nn.Module] = []
+    seen: set[int] = set()
+    stack = [t.grad_fn for t in outputs if t.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node in made:
+            if all(made[node] is not m for m in found):
+                found.append(made[node])
+            continue  # the walk stops at the first weighted layer on each path
+        stack += [nxt for nxt, _ in node.next_functions]
+    return found
+
+
+def protected_layers(
+    model: nn.Module, names: list[str], num_classes: int, example: torch.Tensor | None = None
+) -> list[nn.Module]:
+    """The user's ``protect`` names, the classifier head, and (given an example input) every output layer."""
     modules = dict(model.named_modules())
     unknown = [n for n in names if n not in modules]
     if unknown:
@@ -40,7 +89,10 @@ def protected_layers(model: nn.Module, names: list[str], num_classes: int) -> li
         )
     out = [modules[n] for n in names]
     head = output_layer(model, num_classes)
-    return out + ([head] if head is not None else [])
+    out += [head] if head is not None else []
+    if example is not None:
+        out += [m for m in output_layers(model, example) if all(m is not o for o in out)]
+    return out
 
 
 def prunable_layers(model: nn.Module, protect: list[str], num_classes: int) -> list[tuple[str, nn.Module]]:

@@ -13,9 +13,9 @@ from torchslim.registry import Registry
 
 #: (what is deployed: the module or the ONNX file's path, a fixed input batch, threads) -> timed call
 Maker = Callable[[Any, torch.Tensor, int], Callable[[], object]]
-#: (the ONNX file's path, threads) -> a function from an input array to the first output, the session
-#: built once: the deployment checks and the per-runtime accuracy run many batches through it
-Predictor = Callable[[Any, int], Callable[["np.ndarray"], "np.ndarray"]]
+#: (the ONNX file's path, threads) -> a function from an input array to every output (in the file's
+#: order), the session built once: the deployment checks and the per-runtime accuracy run many batches
+Predictor = Callable[[Any, int], Callable[["np.ndarray"], list["np.ndarray"]]]
 
 
 @dataclass(frozen=True)

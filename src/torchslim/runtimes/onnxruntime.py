@@ -32,10 +32,10 @@ def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: st
     return lambda: session.run(None, feed)
 
 
-def onnx_predictor(onnx_path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def onnx_predictor(onnx_path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
     session = ort_session(onnx_path, threads)
     name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+    return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})
 
 
 def variants(precisions: tuple[str, ...]) -> list[Variant]:

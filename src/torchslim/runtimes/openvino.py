@@ -65,9 +65,14 @@ def openvino_runner(onnx_path: Path, batch: torch.Tensor, threads: int, precisio
     return lambda: request.infer(feed)
 
 
-def openvino_predictor(onnx_path: Path, threads: int, precision: str) -> Callable[[np.ndarray], np.ndarray]:
+def openvino_predictor(onnx_path: Path, threads: int, precision: str) -> Callable[[np.ndarray], list[np.ndarray]]:
     model = compiled(onnx_path, threads, precision)
-    return lambda x: np.asarray(model(np.ascontiguousarray(x, dtype=np.float32))[0])
+
+    def predict(x: np.ndarray) -> list[np.ndarray]:
+        result = model(np.ascontiguousarray(x, dtype=np.float32))
+        return [np.asarray(result[out]) for out in model.outputs]
+
+    return predict
 
 
 def variants(precisions: tuple[str, ...]) -> list[Variant]:
