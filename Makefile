@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test test-e2e coverage lint report test-slow test-zoo test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
+.PHONY: install demo test test-e2e coverage lint report test-slow test-zoo test-zoo-sample test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ test-slow: $(STAMP)
 # Issue 19's zoo (an hour or more): each model alone in a subprocess; runs/zoo.jsonl records memory and time.
 test-zoo: $(STAMP)
 	$(PY) -m pytest -q -m zoo -o timeout=1000 -rA
+
+# Issue 37's test of generality: N models drawn from the whole timm catalogue (SEED= repeats a draw).
+N ?= 40
+SEED ?=
+test-zoo-sample: $(STAMP)
+	$(PY) -m tests.prune.zoo_sample --n $(N) $(if $(SEED),--seed $(SEED),)
 
 test-zoo-giants: $(STAMP)
 	$(PY) -m pytest -q -m zoo_giant -o timeout=2000 -rA

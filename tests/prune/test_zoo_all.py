@@ -83,3 +83,17 @@ def test_a_giant_prunes_or_is_refused_in_one_line(name):
         return
     check(r)
     assert r["peak_gib"] <= 20
+
+
+#: the default suite's fixed sample of the zoo-sample tier (drawn by ``tests/prune/zoo_sample.py``,
+#: seed 1): one small model through the public API; ``make test-zoo-sample N=40`` draws anew
+FIXED_SAMPLE = ["mobilenetv4_conv_small_035"]
+
+
+@pytest.mark.parametrize("name", FIXED_SAMPLE)
+def test_a_model_drawn_from_timm_prunes_to_half_through_the_public_api(name):
+    from tests.prune.zoo_sample import run_one, verdict
+
+    r = run_one(name, timeout=300)
+    assert verdict(r) is None, verdict(r)
+    assert r["macs_ratio"] <= 0.6 and r["reload_max_diff"] <= 1e-5 and r["parity"]["ok"]
