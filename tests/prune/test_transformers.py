@@ -180,3 +180,35 @@ def test_gmlp_keeps_its_token_width_and_cuts_the_gate_halves_in_pairs(make_ctx):
     fresh = make()
     apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
     assert torch.equal(fresh(x), out)
+
+
+def test_a_packed_glu_mlp_on_tokens_has_its_hidden_width_cut_in_pairs(make_ctx):
+    """Issue 37: a ViT whose MLPs pack both GLU halves in one layer (``fc1(x).chunk(2, dim=-1)``, as EVA-02's
+    SwiGLU) kept every MLP whole: Torch-Pruning maps splits on dimension 1 only, and not at all below a
+    class token. The rule names no architecture: a module whose linear children read a.out == 2 * b.in."""
+    from timm.layers import GluMlp
+    from timm.models.vision_transformer import VisionTransformer
+
+    from torchslim.prune.transformers import packed_gates
+
+    def make():
+        torch.manual_seed(0)
+        return VisionTransformer(
+            img_size=32, patch_size=8, num_classes=10, embed_dim=32, depth=2, num_heads=2, mlp_ratio=4,
+            mlp_layer=partial(GluMlp, act_layer=nn.SiLU),
+        ).eval()  # fmt: skip
+
+    model = make()
+    assert [(g.out_features, g.in_features) for g in packed_gates(model)] == [(128, 32)] * 2
+    before = [b.mlp.fc2.in_features for b in model.blocks]
+    ctx = make_ctx(SPEC)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
+    assert "unscored" not in ctx.notes, ctx.notes
+    for block, hidden in zip(pruned.blocks, before):
+        assert block.mlp.fc1.out_features == 2 * block.mlp.fc2.in_features <= hidden  # the halves stay paired
+    assert sum(b.mlp.fc2.in_features for b in pruned.blocks) <= 0.6 * sum(before)
+    x = torch.randn(2, *SPEC.shape)
+    state = pruned.state_dict()
+    fresh = make()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), pruned(x))

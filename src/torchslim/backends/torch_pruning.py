@@ -44,6 +44,7 @@ def nearest_rounding_pruner():
 
     only_gqa_expands()
     no_strided_channel_slices()
+    token_channel_splits()
     indexed_group_lookup()
 
     class NearestRoundingPruner(tp.pruner.MetaPruner):
@@ -228,6 +229,46 @@ def no_strided_channel_slices() -> None:
         return update_slice_index_mapping
 
     _install_once(index_mapping, "update_slice_index_mapping", wrap)
+
+
+def token_channel_splits() -> None:
+    """Map a split along the last dimension of a token tensor (B, N, C) as a split of channels.
+
+    Torch-Pruning maps a split only along dimension 1 (NCHW channels). Linear layers on tokens keep
+    channels last, so a gated MLP's ``fc1(x).chunk(2, dim=-1)`` (GLU, SwiGLU, GEGLU) passed every index
+    of the packed layer unchanged to the layer after the product, which has half as many: scoring raised,
+    and every such MLP was left whole (EVA-02 kept all of its MACs). Here each half's indices are
+    offset as Torch-Pruning does for channel splits. (Torch-Pruning also turns mapping off for any split
+    downstream of a 3-D parameter, for the class token's concatenation along the token axis; a split
+    along the channel axis is not that case. PyTorch saves ``dim=-1`` as 2**64 - 1.)"""
+    from torch_pruning.dependency import index_mapping
+
+    def wrap(original):
+        def update_split_index_mapping(graph, node):
+            grad_fn = node.grad_fn
+            dim, sizes = getattr(grad_fn, "_saved_dim", None), getattr(grad_fn, "_saved_self_sym_sizes", None)
+            if dim is not None and sizes is not None and dim >= len(sizes):
+                dim -= 2**64  # a negative dim, saved unsigned
+            offsets = getattr(node.module, "offsets", None)
+            tokens = sizes is not None and len(sizes) == 3 and dim in (-1, 2)
+            if not tokens or offsets is None:
+                return original(graph, node)
+            for reverse, pairs in (
+                (False, [(dep, out) for out in node.outputs for dep in node.dependencies if dep.target == out]),
+                (True, [(dep, out) for out in node.outputs for dep in out.dependencies if dep.target == node]),
+            ):
+                done: set[int] = set()
+                for i, out in enumerate(node.outputs):
+                    dep = next((d for d, o in pairs if o is out and id(d) not in done), None)
+                    if dep is not None:
+                        dep.index_mapping[0] = index_mapping._SplitIndexMapping(
+                            offset=offsets[i : i + 2], reverse=reverse
+                        )
+                        done.add(id(dep))
+
+        return update_split_index_mapping
+
+    _install_once(index_mapping, "update_split_index_mapping", wrap)
 
 
 def _install_once(owner, name: str, wrap) -> None:

@@ -47,6 +47,7 @@ from torchslim.prune.transformers import (
     PROJ_NAMES,
     QKV_NAMES,
     attention_heads,
+    packed_gates,
     spatial_gates,
     sync_attributes,
     tied_attentions,
@@ -186,7 +187,8 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         pruning_ratio_dict=ratios or None,
         customized_pruners=units or None,
         token_mixers=list(gates),
-        out_channel_groups={fc1: 2 for fc1 in gates.values()},  # the gate's halves, ranked as pairs
+        # the halves of a gate (gMLP's spatial gate, a GLU MLP's packed first layer), ranked as pairs
+        out_channel_groups={fc1: 2 for fc1 in [*gates.values(), *packed_gates(model, gates)]},
         output_transform=flat_outputs,  # a dict, tuple or dataclass of outputs: every one traced
         **(head_args if heads else {}),
     )

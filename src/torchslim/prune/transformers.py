@@ -79,6 +79,30 @@ def spatial_gates(model: nn.Module) -> dict[nn.Linear, nn.Linear]:
     return found
 
 
+def packed_gates(model: nn.Module, gates: dict | None = None) -> list[nn.Linear]:
+    """Gated MLPs whose first layer packs both halves (GLU, SwiGLU, GEGLU: ``x, g = fc(x).chunk(2)``,
+    then ``x * act(g)``): a module with an activation whose two linear children read
+    ``a.out_features == 2 * b.in_features``, in that order. Hidden channel i needs channels i and i + half
+    of the first layer, so it is cut in two channel groups, ranked as pairs. The rule names no
+    architecture: any MLP laid out so falls under it (the activation tells it from an attention's
+    key-value layer and projection, which have the same widths)."""
+    taken = set(map(id, (gates or {}).values()))
+    found = []
+    for m in model.modules():
+        if not any(is_activation(c) for c in m.children()):
+            continue
+        linears = [c for c in m.children() if isinstance(c, nn.Linear)]
+        for a, b in zip(linears, linears[1:]):
+            if a.out_features == 2 * b.in_features and id(a) not in taken:
+                found.append(a)
+    return found
+
+
+def is_activation(m: nn.Module) -> bool:
+    """A torch or timm activation module (``torch.nn.modules.activation``, ``timm.layers.activations*``)."""
+    return type(m).__module__.rsplit(".", 1)[-1].startswith("activation")
+
+
 def tied_attentions(model: nn.Module) -> dict[nn.Module, int]:
     return {m: h for m in model.modules() if (h := tied_attention_heads(m)) is not None}
 
