@@ -73,3 +73,30 @@ def test_a_hand_built_artifact_with_mismatched_tensors_is_one_checkpoint_error(t
     save_model(model, tmp_path / "m.pt", describe(ModelConfig(name="simple_cnn_6x2"), spec))
     with pytest.raises(CheckpointError, match=r"m.pt: its tensors do not fit the architecture it describes"):
         load_model(tmp_path / "m.pt")
+
+
+class CachedBias(torch.nn.Module):
+    """LeViT's pattern: an eval forward looks biases up by index and caches them in a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.randn(4))
+        self.register_buffer("idx", torch.tensor([3, 2, 1, 0]))
+        self.cache: dict = {}
+
+    def forward(self, x):
+        if "cpu" not in self.cache:
+            self.cache["cpu"] = self.bias[self.idx]
+        return x.flatten(1)[:, :4] + self.cache["cpu"] * float(self.bias.sum().item())
+
+
+def test_the_fake_run_of_a_loaded_model_leaves_no_fake_tensor_behind_and_skips_what_reads_values():
+    """Issue 35's check runs a loaded model on fake tensors. LeViT and EfficientFormer read tensor values
+    in their forward (DataDependentOutputException) and cache their attention biases: every pruned one
+    failed to load, and a fake tensor left in the cache broke every later forward (issue 37's zoo check)."""
+    from torchslim.models import runs_on
+
+    model = CachedBias().eval()
+    runs_on(model, (1, 2, 2))  # reads a value: not checkable on fake tensors, and not an error
+    assert model.cache == {}  # nothing fake left behind
+    assert model(torch.ones(2, 1, 2, 2)).shape == (2, 4)

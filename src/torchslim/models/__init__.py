@@ -94,18 +94,44 @@ def load_model(path) -> tuple[nn.Module, InputSpec]:
 def runs_on(model: nn.Module, shape: tuple[int, ...]) -> None:
     """Run the model on fake tensors of ``shape``: the architecture a file states (strides, groups
     ...) must run on the input it states, and checking it allocates nothing (the input a file
-    states is untrusted too: 3x16384x16384 would be a 3 GB batch of one)."""
+    states is untrusted too: 3x16384x16384 would be a 3 GB batch of one). A forward that reads the
+    values of its tensors (LeViT's and EfficientFormer's attention-bias lookups, an ``.item()``) cannot
+    run on fake tensors at all: that is no fault of the file, and such a model is not checked here (its
+    size was bounded when it was built). Without this, every pruned LeViT failed to load."""
     import logging
 
-    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch._subclasses import fake_tensor
 
+    unfakeable = (
+        fake_tensor.DataDependentOutputException,
+        fake_tensor.DynamicOutputShapeException,
+        fake_tensor.UnsupportedOperatorException,
+    )
     log = logging.getLogger("torch._subclasses.fake_tensor")
     level, log.level = log.level, logging.CRITICAL  # a failing op is reported by our error, once
+    before = {id(m): set(vars(m)) for m in model.modules()}
     try:
-        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+        with torch.no_grad(), fake_tensor.FakeTensorMode(allow_non_fake_inputs=True):
             model(torch.empty(1, *shape))
+    except unfakeable:
+        return
     finally:
         log.setLevel(level)
+        drop_fake_leftovers(model, before)
+
+
+def drop_fake_leftovers(model: nn.Module, before: dict[int, set[str]]) -> None:
+    """Forget what a fake run cached: LeViT keeps its attention biases in a dict filled by the first
+    eval forward, and a fake tensor left there made every later real forward fail."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    for m in model.modules():
+        for name, value in list(vars(m).items()):
+            if isinstance(value, FakeTensor) and name not in before.get(id(m), ()):
+                delattr(m, name)
+            elif isinstance(value, dict) and name not in ("_parameters", "_buffers", "_modules"):
+                for key in [k for k, v in value.items() if isinstance(v, FakeTensor)]:
+                    del value[key]
 
 
 def fill(model: nn.Module, arch: dict, state: dict, misfit: str) -> nn.Module:
