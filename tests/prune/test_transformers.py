@@ -212,3 +212,30 @@ def test_a_packed_glu_mlp_on_tokens_has_its_hidden_width_cut_in_pairs(make_ctx):
     fresh = make()
     apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
     assert torch.equal(fresh(x), pruned(x))
+
+
+def test_a_relative_position_bias_shared_by_every_block_does_not_tie_the_residual_width(make_ctx):
+    """Issue 37: an attention unit's extra input of another width (a heads x tokens x tokens bias made by
+    one MLP for every block) was tied to the unit's output while tracing; the bias MLP's head count
+    joined the residual group, which could not be scored, and vit_srelpos kept 0.67 of its MACs."""
+    import timm
+
+    def make():
+        torch.manual_seed(0)
+        return timm.create_model(
+            "vit_srelpos_small_patch16_224", depth=2, embed_dim=64, num_heads=2, img_size=32, patch_size=8,
+            num_classes=10,
+        ).eval()  # fmt: skip
+
+    model = make()
+    before = count_flops(model, SPEC.shape)
+    ctx = make_ctx(SPEC)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
+    assert "unscored" not in ctx.notes, ctx.notes
+    assert count_flops(pruned, SPEC.shape) <= 0.6 * before
+    assert pruned.shared_rel_pos.mlp.fc2.out_features == 2  # the bias keeps one map per head
+    x = torch.randn(2, *SPEC.shape)
+    state = pruned.state_dict()
+    fresh = make()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), pruned(x))

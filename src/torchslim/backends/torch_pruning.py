@@ -97,7 +97,10 @@ def opaque_units(model: nn.Module, pruners: dict):
     Torchvision's patch merging concatenates four 2x2 slices of its input, so one residual channel
     reached the unit as four indices, the group asked for twice the unit's width, and the guard
     rejected it: Swin-T's first three stages were never cut. The unit's pruner cuts its own inside;
-    Torch-Pruning only needs which width it reads and writes."""
+    Torch-Pruning only needs which width it reads and writes. Only inputs of the unit's channel width
+    are tied to its output (the first input always): a relative-position bias shared by every block
+    (heads x tokens x tokens) tied the bias MLP's 6 outputs to the residual width, the residual group
+    could not be scored, and vit_srelpos kept 0.67 of its MACs."""
     units = [m for m in model.modules() if m in pruners or type(m) in pruners]
 
     def opaque(forward):
@@ -105,7 +108,10 @@ def opaque_units(model: nn.Module, pruners: dict):
             with torch.no_grad():
                 out = forward(*args, **kwargs)
             inputs = [x for x in [*args, *kwargs.values()] if isinstance(x, torch.Tensor) and x.requires_grad]
-            return _Opaque.apply(out, *inputs) if isinstance(out, torch.Tensor) and inputs else out
+            if not isinstance(out, torch.Tensor) or not inputs:
+                return out
+            inputs = inputs[:1] + [x for x in inputs[1:] if same_width(x, out)]
+            return _Opaque.apply(out, *inputs)
 
         return run
 
@@ -119,6 +125,13 @@ def opaque_units(model: nn.Module, pruners: dict):
             del m.forward
             if m in own:
                 m.forward = own[m]
+
+
+def same_width(x: torch.Tensor, out: torch.Tensor) -> bool:
+    """Whether ``x`` carries channels of ``out``'s width: last axis (tokens) or axis 1 (NCHW maps)."""
+    if x.dim() == 0 or out.dim() == 0:
+        return False
+    return x.shape[-1] == out.shape[-1] or (x.dim() == out.dim() == 4 and x.shape[1] == out.shape[1])
 
 
 @contextmanager
