@@ -68,8 +68,8 @@ def draw(n: int, seed: int) -> list[str]:
     return chosen
 
 
-def one(name: str) -> dict:
-    """One model through the public API (run in its own process)."""
+def one(name: str, out_root: Path = ROOT / "runs" / "zoo_sample") -> dict:
+    """One model through the public API (run in its own process; its files under ``out_root``)."""
     import timm
 
     import torchslim
@@ -92,7 +92,7 @@ def one(name: str) -> dict:
         model,
         [{"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}],
         example_input=x[:1],
-        out_dir=ROOT / "runs" / "zoo_sample" / name.replace("/", "_"),
+        out_dir=out_root / name.replace("/", "_"),
         latency=BenchConfig(runtimes=[]),
     )
     out["seconds_compress"] = time.perf_counter() - t0
