@@ -8,6 +8,7 @@ pruned widths are re-applied from the file before the tensors are loaded. ``eval
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -84,10 +85,14 @@ def evaluate_target(
     """``torchslim eval``: the accuracy of a torchslim artifact (.pt), an ONNX file, or a registry
     model with a checkpoint, on a dataset's evaluation split (its test split, or the held-out val)."""
     data = build_dataset(dataset.model_copy(update={"augment": False}))
-    if split is not None and split != data.info.eval_split:
+    images = data.eval
+    if split == "test" and data.test is not None:  # a separate test folder (dataset.test_root)
+        images, data.info = data.test, dataclasses.replace(data.info, eval_split="test", split_note=data.info.test_note)
+    elif split is not None and split != data.info.eval_split:
         raise ConfigError(
             f"dataset '{dataset.name}' is evaluated on its {data.info.eval_split} split ({data.info.split_note}); "
             f"it has no separate {split} split: use --split {data.info.eval_split}"
+            + (" or give the test folder (test_root)" if data.info.eval_split == "val" else "")
         )
     spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
     model, given = target_model(target, checkpoint, spec)
@@ -97,7 +102,7 @@ def evaluate_target(
             f"{target} takes {'x'.join(map(str, given))} images; dataset '{dataset.name}' gives "
             f"{'x'.join(map(str, expected))}"
         )
-    return evaluate_batches(model, BatchLoader(data.eval, data.info, 250)), data.info
+    return evaluate_batches(model, BatchLoader(images, data.info, 250)), data.info
 
 
 def target_model(target: str, checkpoint: Path | None, spec: InputSpec) -> tuple[nn.Module, tuple | None]:

@@ -358,6 +358,9 @@ def eval_(
     data: str = typer.Option(..., "--data", help="dataset name, e.g. mnist5k, cifar10 or imagefolder:PATH"),
     split: Optional[str] = typer.Option(None, "--split", help="val or test (default: the dataset's evaluation split)"),
     root: Optional[Path] = typer.Option(None, "--root", help="local data root (torchvision sets)"),
+    test_root: Optional[Path] = typer.Option(
+        None, "--test-root", help="an image folder's separate test split (use with --split test)"
+    ),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="state dict for a registry model name"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
@@ -370,7 +373,7 @@ def eval_(
     if split not in (None, "val", "test"):
         raise TorchslimError(f"--split {split}: choose val or test")
     with console.status(f"evaluating {target} on {data} ..."):
-        acc, info = evaluate_target(target, DatasetConfig(name=data, root=root), split, checkpoint)
+        acc, info = evaluate_target(target, DatasetConfig(name=data, root=root, test_root=test_root), split, checkpoint)
     record = {"target": target, "dataset": data, "split": info.eval_split} | acc.as_dict()
     record["images"] = record.pop("n")
     if as_json:

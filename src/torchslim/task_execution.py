@@ -109,6 +109,7 @@ def _run_task(task: Task, ctx: DatasetCache, force: bool, baseline_file: Path | 
     }
     if data.info.skipped_images:
         metrics["skipped_images"] = data.info.skipped_images
+    metrics |= test_accuracy(model, data, task)
     metrics |= measure_task(model, spec, artifact, exported, task, threads)
     metrics |= exported_accuracy(model, data, artifact, task)
     metrics |= deployments_accuracy(model, data, artifact, exported, task, threads)
@@ -161,6 +162,21 @@ def compress(task: Task, data: DataBundle, spec: InputSpec, base_file: Path):
         accuracy,
         {"epochs": task.train.epochs, "compress_seconds": time.perf_counter() - t0, "method_notes": notes},
     )
+
+
+def test_accuracy(model, data: DataBundle, task: Task) -> dict:
+    """Top-1 on the separate test split (``dataset.test_root``), measured once on the finished model:
+    nothing is chosen by it (fine-tuning and search read the val split), so it stays an honest final figure."""
+    if data.test is None:
+        return {}
+    acc = evaluate(model, BatchLoader(data.test, data.info, task.train.eval_batch_size))
+    return {
+        "test_top1": acc.top1,
+        "test_top5": acc.top5,
+        "test_loss": acc.loss,
+        "test_images": acc.n,
+        "test_split": data.info.test_note,
+    }
 
 
 def exported_accuracy(model, data: DataBundle, artifact: StoredArtifact, task: Task) -> dict:

@@ -103,7 +103,8 @@ def model_key(model: ModelConfig, inputs: dict[str, str]) -> dict[str, Any]:
 def dataset_key(dataset: DatasetConfig) -> dict[str, Any]:
     """The dataset settings that change the data; ``on_bad_image`` only when it skips (keys stay as before)."""
     # where the decoded images live (a cache folder, memory or a stream) does not change them
-    key = json.loads(dataset.model_dump_json(exclude={"cache_dir", "on_bad_image", "memory_budget_gib"}))
+    unset = {k for k in ("test_root", "mean", "std") if getattr(dataset, k) is None}  # keys stay as before
+    key = json.loads(dataset.model_dump_json(exclude={"cache_dir", "on_bad_image", "memory_budget_gib"} | unset))
     return key | ({"on_bad_image": "skip"} if dataset.on_bad_image == "skip" else {})
 
 

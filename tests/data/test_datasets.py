@@ -212,3 +212,61 @@ def test_a_decompression_bomb_is_an_unreadable_image(image_tree, tmp_path, first
     assert build_dataset(skip).info.skipped_images == 1
     with pytest.raises(DataNotFoundError, match=r"unreadable image .*\.png: .*decompression bomb"):
         build_dataset(DatasetConfig(name=f"imagefolder:{image_tree}", cache_dir=tmp_path / "c2"))
+
+
+def test_a_separate_test_root_is_decoded_at_the_training_size_and_never_split(image_tree, tmp_path):
+    import shutil
+
+    test_root = tmp_path / "test"
+    shutil.copytree(image_tree, test_root)
+    cfg = DatasetConfig(
+        name=f"imagefolder:{image_tree}", test_root=test_root, val_fraction=0.2, cache_dir=tmp_path / "cache"
+    )
+    b = build_dataset(cfg)
+    assert (len(b.train), len(b.eval), len(b.test)) == (24, 6, 30)
+    assert b.test.images.shape[1:] == b.train.images.shape[1:] and b.info.eval_split == "val"
+    assert "all 30 images" in b.info.test_note
+    assert build_dataset(DatasetConfig(name=f"imagefolder:{image_tree}", cache_dir=tmp_path / "cache")).test is None
+
+
+def test_a_test_root_with_other_classes_is_refused_naming_them(image_tree, tmp_path):
+    import shutil
+
+    test_root = tmp_path / "test"
+    shutil.copytree(image_tree, test_root)
+    (test_root / "eel").rename(test_root / "fox")
+    cfg = DatasetConfig(name=f"imagefolder:{image_tree}", test_root=test_root, cache_dir=tmp_path / "cache")
+    with pytest.raises(DataNotFoundError, match=r"differing: \['eel', 'fox'\]"):
+        build_dataset(cfg)
+
+
+def test_a_test_root_on_a_dataset_with_its_own_test_split_is_refused(tmp_path):
+    from torchslim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="test_root is for image folders"):
+        build_dataset(DatasetConfig(name="digits", test_root=tmp_path))
+
+
+def test_a_stated_normalisation_replaces_the_training_statistics(image_tree, tmp_path):
+    from pydantic import ValidationError
+
+    from torchslim.errors import ConfigError
+
+    stated = DatasetConfig(
+        name=f"imagefolder:{image_tree}", mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2), cache_dir=tmp_path / "c"
+    )
+    assert build_dataset(stated).info.mean == (0.5, 0.4, 0.3)
+    with pytest.raises(ValidationError, match="mean and std together"):
+        DatasetConfig(name="digits", mean=(0.5,))
+    with pytest.raises(ConfigError, match="mean has 3 values; 'digits' has 1 channel"):
+        build_dataset(DatasetConfig(name="digits", mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2)))
+
+
+def test_the_test_root_and_normalisation_enter_the_task_key_only_when_given(image_tree, tmp_path):
+    from torchslim.data.base import data_fingerprint
+    from torchslim.tasks import dataset_key
+
+    plain = DatasetConfig(name=f"imagefolder:{image_tree}")
+    assert "test_root" not in dataset_key(plain) and "mean" not in dataset_key(plain)
+    with_test = DatasetConfig(name=f"imagefolder:{image_tree}", test_root=image_tree)
+    assert data_fingerprint(with_test) == data_fingerprint(plain) + "+" + data_fingerprint(plain)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DatasetConfig(BaseModel):
@@ -36,6 +36,30 @@ class DatasetConfig(BaseModel):
     on_bad_image: Literal["error", "skip"] = Field(
         "error", description="an unreadable image in an image folder: stop naming it, or skip it (counted)"
     )
+    test_root: Path | None = Field(
+        None,
+        description="an image folder's separate test split (root/<class>/<image>, the same classes): final "
+        "figures are measured on it, while settings are chosen on the val split carved from the training root",
+    )
+    mean: tuple[float, ...] | None = Field(
+        None,
+        description="per-channel input mean the weights expect (a pretrained checkpoint's); default: the "
+        "training split's",
+    )
+    std: tuple[float, ...] | None = Field(None, description="per-channel input std, given with mean")
+
+    @model_validator(mode="after")
+    def _normalisation(self) -> "DatasetConfig":
+        if (self.mean is None) != (self.std is None):
+            raise ValueError(
+                "give mean and std together (e.g. mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])"
+            )
+        if self.std is not None and (len(self.std) != len(self.mean) or min(self.std) <= 0):
+            raise ValueError(
+                f"std needs one positive value per channel of mean ({len(self.mean)}), got {list(self.std)}"
+            )
+        return self
+
     # synthetic only
     shape: tuple[int, int, int] = (3, 32, 32)
     num_classes: int = Field(10, gt=1)
@@ -68,6 +92,7 @@ class DatasetInfo:
     split_note: str
     skipped_images: int = 0  # unreadable images left out (image folders with on_bad_image: skip)
     prescaled: bool = False  # float images already normalised by the caller (Python API): served as given
+    test_note: str = ""  # where the separate test split comes from (dataset.test_root), if there is one
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -89,6 +114,7 @@ class DataBundle:
     train: ArraySplit
     eval: ArraySplit
     calibration: ArraySplit | None = None  # images for calibration and importance; default: the training split
+    test: ArraySplit | None = None  # a separate test split (image folders with test_root): final figures only
 
     @property
     def has_eval(self) -> bool:
@@ -191,4 +217,5 @@ def data_fingerprint(cfg: DatasetConfig) -> str | None:
     data (their content is fixed by the installed libraries and the config)."""
     prefix, rest = DATASETS.split(cfg.name)
     root = Path(rest) if prefix == "imagefolder" else cfg.root
-    return tree_fingerprint(root) if root is not None and Path(root).is_dir() else None
+    prints = [tree_fingerprint(r) for r in (root, cfg.test_root) if r is not None and Path(r).is_dir()]
+    return "+".join(prints) or None

@@ -203,6 +203,9 @@ def imagefolder(cfg: DatasetConfig) -> DataBundle:
         mean, std = channel_stats_of_parts(decoded_parts(train.images), train.images.shape[1])
     else:
         mean, std = channel_stats(train.images)
+    test, test_note = None, ""
+    if cfg.test_root is not None:
+        test, test_note = test_split(cfg, classes, data.images.shape[-1])
     info = DatasetInfo(
         name=cfg.name,
         num_classes=len(classes),
@@ -215,5 +218,24 @@ def imagefolder(cfg: DatasetConfig) -> DataBundle:
         split_note=f"stratified {len(train)} train / {len(val)} val split of {root} (split seed {cfg.split_seed})"
         + (f"; {len(skipped)} unreadable image(s) skipped" if skipped else ""),
         skipped_images=len(skipped),
+        test_note=test_note,
     )
-    return DataBundle(info, train, val)
+    return DataBundle(info, train, val, test=test)
+
+
+def test_split(cfg: DatasetConfig, classes: list[str], size: int) -> tuple[ArraySplit, str]:
+    """The separate test folder (``dataset.test_root``), decoded at the training images' size; its
+    class folders must be the training root's, since labels are folder indices."""
+    root = Path(cfg.test_root).expanduser()
+    test_classes, test, skipped = load_imagefolder(root, size, cfg.cache_dir, cfg.on_bad_image, cfg.memory_budget_gib)
+    if test_classes != classes:
+        extra = sorted(set(test_classes) ^ set(classes))
+        raise DataNotFoundError(
+            f"test root '{root}' has classes {test_classes[:12]} but the training root has {classes[:12]}"
+            + (f" (differing: {extra[:6]})" if extra else " (in another order)")
+            + "; both need the same class folders"
+        )
+    note = f"test split: all {len(test)} images of {root}" + (
+        f" ({len(skipped)} unreadable skipped)" if skipped else ""
+    )
+    return test, note

@@ -83,6 +83,23 @@ class Entry:
     def top1(self) -> SeedStats:
         return SeedStats(tuple(r.metrics["top1"] for r in sorted(self.rows, key=lambda r: r.seed)))
 
+    @property
+    def has_test(self) -> bool:
+        """Every seed was measured on a separate test split (``dataset.test_root``)."""
+        return bool(self.rows) and all(r.metrics.get("test_top1") is not None for r in self.rows)
+
+    @property
+    def final_split(self) -> str:
+        """The split of the final figure: the separate test split where there is one, else the
+        dataset's evaluation split (mnist5k's test, an image folder's val)."""
+        return "test" if self.has_test else str(self.first("eval_split") or "eval")
+
+    @property
+    def final_top1(self) -> SeedStats:
+        """Top-1 on :attr:`final_split`, one value per seed."""
+        key = "test_top1" if self.has_test else "top1"
+        return SeedStats(tuple(r.metrics[key] for r in sorted(self.rows, key=lambda r: r.seed)))
+
     def mean(self, key: str) -> float | None:
         values = [r.metrics[key] for r in self.rows if r.metrics.get(key) is not None]
         return statistics.fmean(values) if values else None
