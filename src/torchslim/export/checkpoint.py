@@ -77,12 +77,17 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def state_dict_from(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Accept a bare state dict, a training checkpoint (``model``) or a torchslim artifact."""
+    """Accept a bare state dict, a training checkpoint (under ``model`` or ``state_dict``) or a
+    torchslim artifact; the ``module.`` prefix DataParallel leaves on every key is dropped."""
     if blob.get("format") == FORMAT:
         return decode(blob.get("tensors"))
-    sd = blob.get("model", blob)
+    sd = blob.get("model", blob.get("state_dict", blob))
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError("checkpoint holds no state dict: expected tensors at the top level or under 'model'")
+        raise CheckpointError(
+            "checkpoint holds no state dict: expected tensors at the top level or under 'model' or 'state_dict'"
+        )
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 

@@ -42,7 +42,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def load_weights(model: nn.Module, path: Path, spec: InputSpec) -> list[str]:
     """Load ``path`` into ``model`` (built for ``spec``); returns what was adapted, one note per layer."""
     sd = read_state_dict(path)
+    adapt = getattr(model, "adapt_state_dict", None)  # a model class that knows published layouts of its weights
+    renamed: list[str] = []
+    if callable(adapt):
+        sd, renamed = adapt(sd)
     own = model.state_dict()
+    for k in own:  # files saved before PyTorch 0.4.1 have no batch-norm step counter; it is never read in eval
+        if k.endswith(".num_batches_tracked") and k not in sd:
+            sd[k] = own[k]
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
     wrong = [k for k in own if k in sd and own[k].shape != sd[k].shape]
@@ -68,7 +75,7 @@ def load_weights(model: nn.Module, path: Path, spec: InputSpec) -> list[str]:
     for k in heads:
         sd[k] = own[k]  # the fresh head built for the dataset's classes
     model.load_state_dict(sd)
-    return notes
+    return renamed + notes
 
 
 def is_head(own: torch.Tensor, theirs: torch.Tensor, spec: InputSpec) -> bool:
