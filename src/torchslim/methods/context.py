@@ -15,7 +15,7 @@ from torchslim.data.sampling import calibration_split
 from torchslim.measurement.accuracy import evaluate
 from torchslim.measurement.complexity import count_flops, count_params
 from torchslim.models.base import InputSpec
-from torchslim.train import TrainConfig, fit
+from torchslim.train import NO_HOOKS, TrainConfig, TrainingHooks, fit
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Finetune = Callable[[nn.Module, int], None]
@@ -42,24 +42,44 @@ class MethodContext:
         batch = min(batch, len(split))
         return next(iter(BatchLoader(split, self.data.info, batch, train=True, seed=self.seed)))
 
-    def tune(self, model: nn.Module, epochs: int, tag: str, loss: Loss | None = None) -> nn.Module:
-        """Fine-tune in place for ``epochs`` with the recipe's fine-tuning settings (0 = skip);
-        ``loss(logits, labels, images)`` replaces cross-entropy (e.g. knowledge distillation). The
-        caller's ``finetune_fn`` (Python API) does plain fine-tuning in their own loop; a special loss
-        still needs torchslim's trainer, which it cannot be handed."""
+    def tune(
+        self,
+        model: nn.Module,
+        epochs: int,
+        tag: str,
+        loss: Loss | None = None,
+        hooks: TrainingHooks = NO_HOOKS,
+        lr_scale: float = 1.0,
+    ) -> nn.Module:
+        """Fine-tune in place for ``epochs`` with the recipe's fine-tuning settings (0 = skip), the
+        learning rate scaled by ``lr_scale``; ``loss(logits, labels, images)`` replaces cross-entropy
+        (e.g. knowledge distillation) and ``hooks`` are the method's additions (``train.hooks``).
+
+        The caller's ``finetune_fn`` (Python API) does the fine-tuning in their own loop, called one
+        epoch at a time when there are epoch hooks to run between. What it cannot be handed (a special
+        loss, a per-step hook or penalty) needs torchslim's trainer, and the note says which ran."""
         if epochs <= 0:
             return model
-        if self.finetune_fn is not None and loss is None:
+        if self.finetune_fn is not None and loss is None and not hooks.per_step:
             model.train()
-            self.finetune_fn(model, epochs)
+            if hooks.before_epoch is None and hooks.after_epoch is None:
+                self.finetune_fn(model, epochs)
+            else:
+                for epoch in range(epochs):
+                    hooks.start(epoch)
+                    self.finetune_fn(model, 1)
+                    hooks.end(epoch)
             model.eval()
             self.notes.setdefault("finetune", []).append({"tag": tag, "epochs": epochs, "by": "the caller's finetune"})
             return model
-        cfg = self.finetune.model_copy(update={"epochs": epochs})
+        cfg = self.finetune.model_copy(update={"epochs": epochs, "lr": self.finetune.lr * lr_scale})
         checkpoint = Path(self.workdir) / f"finetune-{tag}.pt"
-        result = fit(model, self.data, cfg, self.seed, checkpoint=checkpoint, loss=loss)
+        result = fit(model, self.data, cfg, self.seed, checkpoint=checkpoint, hooks=hooks, loss=loss)
         checkpoint.unlink(missing_ok=True)
-        self.notes.setdefault("finetune", []).append({"tag": tag, "epochs": epochs, "top1": result.accuracy.top1})
+        record = {"tag": tag, "epochs": epochs, "top1": result.accuracy.top1}
+        if self.finetune_fn is not None:
+            record["by"] = "torchslim's trainer (the caller's finetune takes no loss or per-step hook)"
+        self.notes.setdefault("finetune", []).append(record)
         return model
 
     def record_step(self, model: nn.Module, step: int, stage: str) -> float:

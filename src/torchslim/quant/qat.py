@@ -26,7 +26,7 @@ from torchslim.measurement.hardware import int8_saturates
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prepare_qat, set_phase
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
-from torchslim.train import fit
+from torchslim.train import TrainingHooks
 from torchslim.train.distillation import kd_loss
 
 
@@ -108,13 +108,12 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
     def schedule(epoch: int) -> None:
         set_phase(model, observers=epoch < cfg.freeze_observers_after, bn_stats=epoch < cfg.freeze_bn_after)
 
-    train_cfg = ctx.finetune.model_copy(update={"epochs": cfg.epochs, "lr": ctx.finetune.lr * cfg.lr_scale})
-    loss = None if teacher is None else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, train_cfg.label_smoothing)
-    result = fit(
-        model, ctx.data, train_cfg, ctx.seed, checkpoint=Path(ctx.workdir) / "qat.pt", epoch_hook=schedule, loss=loss
-    )
-    (Path(ctx.workdir) / "qat.pt").unlink(missing_ok=True)
-    ctx.notes["qat_fake_quant_top1"] = result.accuracy.top1
+    if teacher is not None and ctx.finetune_fn is not None:  # the caller's loop takes no loss: it trains on labels
+        teacher = None
+        ctx.notes["qat_distillation"] = "off: the caller's finetune trains QAT on its own loss"
+    loss = None if teacher is None else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, ctx.finetune.label_smoothing)
+    ctx.tune(model, cfg.epochs, "qat", loss=loss, hooks=TrainingHooks(before_epoch=schedule), lr_scale=cfg.lr_scale)
+    ctx.notes["qat_fake_quant_top1"] = ctx.notes["finetune"][-1].get("top1")
     trained_ranges = observer_ranges(model, ctx.example_input()) if cfg.transfer_ranges else []
     model = convert_to_float(model).eval()
     float_onnx = export_float(model, ctx, "qat-float.onnx")

@@ -19,6 +19,7 @@ from torchslim.export.checkpoint import read_checkpoint, save_atomic
 from torchslim.measurement.accuracy import Accuracy, evaluate
 from torchslim.train.config import TrainConfig
 from torchslim.train.determinism import epoch_seed
+from torchslim.train.hooks import NO_HOOKS, TrainingHooks
 from torchslim.ui import training_progress
 
 # Called with each epoch checkpoint once it is on disk: a cluster worker copies it to the driver,
@@ -84,14 +85,15 @@ def fit(
     cfg: TrainConfig,
     seed: int,
     checkpoint: Path | None = None,
-    epoch_hook: Callable[[int], None] | None = None,
+    hooks: TrainingHooks = NO_HOOKS,
     loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place, resuming from ``checkpoint`` if a previous run left one.
 
-    ``epoch_hook(epoch)`` runs before each epoch (also after a resume): schedules such as QAT's
-    freezing of observers and batch-norm statistics hang on it. ``loss(logits, labels, images)``
-    replaces the cross-entropy, e.g. by a distillation loss that runs a teacher on the images.
+    ``hooks`` (``train.hooks``) are a method's additions: callbacks around each epoch (QAT's freeze
+    schedule, soft filter pruning's zeroing), after each step, and a penalty added to the loss
+    (selective weight decay). ``loss(logits, labels, images)`` replaces the cross-entropy, e.g. by a
+    distillation loss that runs a teacher on the images.
     """
     if cfg.epochs > 0 and len(data.train) < cfg.batch_size:
         raise ConfigError(
@@ -109,14 +111,14 @@ def fit(
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     try:
-        return _fit(model, data, cfg, seed, (train_loader, eval_loader), checkpoint, epoch_hook, loss)
+        return _fit(model, data, cfg, seed, (train_loader, eval_loader), checkpoint, hooks, loss)
     finally:
         model.to("cpu")  # graph surgery, export and measurement work on the CPU copy
         if cfg.channels_last:  # back to NCHW: the layout a saved and reloaded model has, so both compute alike
             model.to(memory_format=torch.contiguous_format)
 
 
-def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> TrainResult:
+def _fit(model, data, cfg, seed, loaders, checkpoint, hooks: TrainingHooks, loss) -> TrainResult:
     train_loader, eval_loader = loaders
     place = current()
     opt = build_optimizer(model, cfg)
@@ -131,9 +133,9 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, epoch_hook, loss) -> Train
     t0 = time.perf_counter()
     with training_progress(cfg.epochs * len(train_loader), start_epoch * len(train_loader)) as bar:
         for epoch in range(start_epoch, cfg.epochs):
-            if epoch_hook is not None:
-                epoch_hook(epoch)
-            stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion, place), cfg, bar)
+            hooks.start(epoch)
+            stats = _train_epoch((model, ema), train_loader, epoch, (opt, sched, criterion, place, hooks), cfg, bar)
+            hooks.end(epoch)
             if eval_loader is not None:
                 last = evaluate(judged, eval_loader, cfg.channels_last)
                 stats.update({f"eval_{k}": v for k, v in last.as_dict().items()})
@@ -179,7 +181,7 @@ def _ema(model: nn.Module, cfg: TrainConfig) -> AveragedModel | None:
 
 def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfig, bar) -> dict[str, float]:
     model, ema = models
-    opt, sched, criterion, place = parts
+    opt, sched, criterion, place, hooks = parts
     scaler = place.scaler()
     model.train()
     loader.set_epoch(epoch)
@@ -192,6 +194,8 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
         with place.autocast():
             logits = model(x)
             loss = criterion(logits, y, x)
+            if hooks.penalty is not None:
+                loss = loss + hooks.penalty(epoch * len(loader) + step)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
@@ -206,6 +210,8 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
             scaler.step(opt)
             scaler.update()
         sched.step()
+        if hooks.after_step is not None:
+            hooks.after_step(epoch * len(loader) + step)
         if ema is not None:
             ema.update_parameters(model)
         loss_sum += float(loss.detach()) * len(y)

@@ -1,0 +1,49 @@
+"""Soft Filter Pruning (He et al. 2018, "Soft Filter Pruning for Accelerating Deep CNNs", IJCAI).
+
+The defining step: after every training epoch the lowest-L2-norm filters of every layer, at the
+target rate, are set to zero, but stay in the network and keep receiving gradients, so a filter
+zeroed once can grow back and another take its place. Only after the last epoch are the filters
+that are zero at that moment removed structurally. Here a "layer" is a Torch-Pruning channel group
+(``prune.soft_filters``), so that a residual stage's filters are chosen together and the cut is a
+smaller dense network.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from torchslim.methods import MethodContext, register_method
+from torchslim.prune.soft_filters import SoftPruneConfig, finish, soft_setup
+from torchslim.prune.targets import pruning_amount
+from torchslim.train import TrainingHooks
+
+
+class SFPConfig(SoftPruneConfig):
+    """Soft Filter Pruning: zero the lowest-norm filters after every epoch, let them regrow, cut at the end."""
+
+
+@register_method(
+    "prune.sfp",
+    SFPConfig,
+    kind="prune",
+    label="Pruning (SFP)",
+    amount=pruning_amount,
+    prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+    example={"ratio": 0.5, "epochs": 1},
+)
+def prune_sfp(model: nn.Module, cfg: SFPConfig, ctx: MethodContext) -> nn.Module:
+    groups, ratio = soft_setup(model, cfg, ctx, "prune.sfp")
+    chosen = groups.choose(ratio)
+    groups.zero(chosen)
+    changes: list[int] = []
+
+    def rezero(epoch: int) -> None:
+        nonlocal chosen
+        now = groups.choose(ratio)
+        changes.append(sum(len(set(a.tolist()) ^ set(b.tolist())) // 2 for a, b in zip(chosen, now)))
+        chosen = now
+        groups.zero(now)
+
+    ctx.tune(model, cfg.epochs, "sfp", hooks=TrainingHooks(after_epoch=rezero))
+    ctx.notes["sfp_swapped_per_epoch"] = changes  # filters that regrew past a zeroed one, per epoch
+    return finish(model, groups, ratio, ctx)
