@@ -134,6 +134,7 @@ NEEDS = {
     "quant.qat": ({}, "calibration_data= or train_data="),
     "quant.dynamic": None,
     "quant.lowbit": ({}, "train_data="),
+    "quant.hawq": ({"size_budget": 0.5}, "calibration_data= or train_data="),
     "distill.kd": ({}, "train_data="),
 }
 

@@ -23,6 +23,7 @@ BUILTIN_MODULES = (
     "torchslim.quant.ort_int8",
     "torchslim.quant.qat",
     "torchslim.quant.lowbit",
+    "torchslim.quant.hawq",
     "torchslim.distill.kd",
 )
 ENTRY_POINT_GROUP = "torchslim.methods"

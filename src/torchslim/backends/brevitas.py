@@ -82,15 +82,28 @@ class InputQuant(nn.Module):
         return self.model(self.quant_input(x))
 
 
-def to_lowbit(model: nn.Module, weight_bits: int, act_bits: int) -> nn.Module:
-    """Brevitas W{weight_bits}A{act_bits} copy of ``model``'s conv, linear and ReLU layers, in place."""
+def to_lowbit(model: nn.Module, weight_bits: int | dict[str, int], act_bits: int) -> nn.Module:
+    """Brevitas W{weight_bits}A{act_bits} copy of ``model``'s conv, linear and ReLU layers, in place.
+
+    ``weight_bits`` is one width for every layer, or a width per layer keyed by module name (mixed
+    precision, e.g. HAWQ's bit map: a layer it does not name stays float). A layer whose weight does
+    not train (option A's fixed shortcut copies) stays float: its 0/1 weights lose nothing."""
     qnn = brevitas_nn()
+    names = {id(m): n for n, m in model.named_modules()}
+
+    def bits_of(layer: nn.Module) -> int | None:
+        if not layer.weight.requires_grad:
+            return None
+        return weight_bits.get(names[id(layer)]) if isinstance(weight_bits, dict) else weight_bits
+
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Conv2d) and not isinstance(child, qnn.QuantConv2d):
-                setattr(parent, name, _quant_conv(child, weight_bits))
-            elif isinstance(child, nn.Linear) and not isinstance(child, qnn.QuantLinear):
-                setattr(parent, name, _quant_linear(child, weight_bits))
+            if isinstance(child, (qnn.QuantConv2d, qnn.QuantLinear)):
+                continue
+            if isinstance(child, nn.Conv2d) and bits_of(child) is not None:
+                setattr(parent, name, _quant_conv(child, bits_of(child)))
+            elif isinstance(child, nn.Linear) and bits_of(child) is not None:
+                setattr(parent, name, _quant_linear(child, bits_of(child)))
             elif isinstance(child, nn.ReLU):
                 setattr(parent, name, qnn.QuantReLU(bit_width=act_bits))
     return InputQuant(model)

@@ -31,6 +31,15 @@ def calibration_images(data, samples: int, seed: int, batch_size: int = 32) -> l
         raise ConfigError(
             f"calibration needs at least one image; calibration_samples={samples}, training split has {len(split)}"
         )
+    return [x for x, _ in labelled_calibration(data, n, seed, batch_size)]
+
+
+def labelled_calibration(
+    data, samples: int, seed: int, batch_size: int = 32
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The same images as :func:`calibration_images`, with their labels (a loss's Hessian needs them)."""
+    split = calibration_split(data)
+    n = max(1, min(samples, len(split)))
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
     subset = ArraySplit(split.images[idx], split.labels[idx])
-    return [x for x, _ in BatchLoader(subset, data.info, batch_size)]
+    return list(BatchLoader(subset, data.info, batch_size))
