@@ -12,6 +12,7 @@ from torchslim.config import RunConfig, load_config
 from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
 from torchslim.owned_folders import fresh_folder, run_folder
+from torchslim.report.comparison import comparison_sections
 from torchslim.report.deployments import deployment_sections
 from torchslim.report.document import Document, Section, Text, code_span, write_document
 from torchslim.report.entries import ModelGroup, group_entries
@@ -102,6 +103,7 @@ def build_document(
     if not rows:
         return Document(cfg.name, intro, [Section("No results", [Text("No finished runs in the store yet.")])])
     sections = methods_sections(groups)
+    sections += comparison_sections(groups)
     sections += analysis_sections(groups, figdir)
     sections.append(
         Section(
