@@ -109,6 +109,20 @@ def to_lowbit(model: nn.Module, weight_bits: int | dict[str, int], act_bits: int
     return InputQuant(model)
 
 
+def calibrate_activations(model: nn.Module, batches: list[torch.Tensor]) -> None:
+    """Set every activation quantizer's scale from the ranges it sees on ``batches`` (Brevitas's
+    ``calibration_mode``), before any training: with their default scales, 8-bit activations of a
+    trained ResNet-20 on CIFAR took its top-1 from 80.6 % to 12.3 %."""
+    with warnings.catch_warnings(), quiet_stderr():
+        warnings.simplefilter("ignore")
+        from brevitas.graph.calibrate import calibration_mode
+
+    model.eval()
+    with torch.no_grad(), calibration_mode(model):
+        for x in batches:
+            model(x)
+
+
 def export_qcdq(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> str:
     """Brevitas layers export as QCDQ (QuantizeLinear, Clip, DequantizeLinear), which ORT runs."""
     with warnings.catch_warnings(), quiet_stderr():

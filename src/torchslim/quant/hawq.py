@@ -23,8 +23,8 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from torchslim.backends.brevitas import check_bits, require_float, to_lowbit
-from torchslim.data.sampling import labelled_calibration
+from torchslim.backends.brevitas import calibrate_activations, check_bits, require_float, to_lowbit
+from torchslim.data.sampling import calibration_images, labelled_calibration
 from torchslim.errors import ConfigError
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
@@ -163,6 +163,7 @@ def quant_hawq(model: nn.Module, cfg: HAWQConfig, ctx: MethodContext) -> nn.Modu
         ctx.notes["deployed_as"] = "INT8 (ONNX Runtime static QDQ, quant.qat's path)"
         return quant_qat(model, QATConfig(epochs=max(cfg.epochs, 1), lr_scale=cfg.lr_scale), ctx)
     model = to_lowbit(model, bits, 8)
+    calibrate_activations(model, calibration_images(ctx.data, cfg.hessian_images, ctx.seed))
     ctx.tune(model, cfg.epochs, "hawq", lr_scale=cfg.lr_scale)
     model.eval()
     out = Path(ctx.workdir) / "model.hawq-mixed.qcdq.onnx"
