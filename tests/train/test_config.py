@@ -33,7 +33,9 @@ def test_each_flat_field_lands_in_its_part_and_is_stored_flat():
     assert cfg.control == SearchControl(abandon_below=40.0)
     dumped = cfg.model_dump()
     assert "placement" not in dumped and "control" not in dumped
-    assert set(dumped) == set(OptimizerSettings.model_fields) | set(Placement.model_fields) | {"abandon_below"}
+    assert set(dumped) == set(OptimizerSettings.model_fields) | set(Placement.model_fields) | set(
+        SearchControl.model_fields
+    )
     assert TrainConfig.model_validate(dumped) == cfg
 
 

@@ -76,7 +76,8 @@ class Placement(BaseModel):
 
 
 class SearchControl(BaseModel):
-    """Set by ``torchslim search`` on its trials; never part of a key."""
+    """How a fit is steered (``torchslim search`` sets abandon_below on its trials) and what it records
+    besides; never part of a key."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,13 +87,18 @@ class SearchControl(BaseModel):
         "this (set by torchslim search on its trials; not part of a task's key: a trial that finishes "
         "computes exactly what the same task computes without it)",
     )
+    test_curve: bool = Field(
+        False,
+        description="also record top-1 on the separate test split (dataset.test_root) after every epoch: a curve "
+        "to show, never read to choose anything, so not part of a task's key",
+    )
 
 
 # The order the section has always been written and hashed in (a field added later goes at the end)
 FLAT_ORDER = (
     *("epochs", "batch_size", "eval_batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay"),
     *("schedule", "warmup_fraction", "label_smoothing", "ema_decay", "channels_last", "threads", "deterministic"),
-    *("device", "precision", "abandon_below"),
+    *("device", "precision", "abandon_below", "test_curve"),
 )
 
 

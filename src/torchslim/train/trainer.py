@@ -139,6 +139,12 @@ def _fit(model, data, cfg, seed, loaders, checkpoint, hooks: TrainingHooks, loss
             if eval_loader is not None:
                 last = evaluate(judged, eval_loader, cfg.channels_last)
                 stats.update({f"eval_{k}": v for k, v in last.as_dict().items()})
+            if cfg.control.test_curve and data.test is not None:  # recorded for the curve, never read to choose
+                stats["test_top1"] = evaluate(
+                    judged,
+                    BatchLoader(data.test, data.info, cfg.eval_batch_size, device=place.device),
+                    cfg.channels_last,
+                ).top1
             result.history.append(stats)
             judged_text = f"{data.info.eval_split} top-1 {stats['eval_top1']:.2f}%  " if eval_loader is not None else ""
             bar.note(
