@@ -60,16 +60,21 @@ def test_bad_method_param_names_the_field():
         validate_config(tiny_recipe(methods=[{"prune.unstructured": {"sparsity": 1.5}}]))
 
 
-# bf16 autocast on the CPU finds, without a GPU, what mixed precision breaks on CUDA (a float observer fed bf16)
-PLACEMENTS = [
-    ("cpu", "fp32"),
-    ("cpu", "bf16"),
-    pytest.param("cuda", "auto", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
-]
+def placements(name: str) -> list:
+    """bf16 autocast on the CPU finds, without a GPU, what mixed precision breaks on CUDA (a float observer
+    fed bf16). Quantization and distillation, whose observers and teachers meet half-precision activations,
+    run it by default; pruning methods share their fine-tuning with them, so theirs is in the slow tier
+    (emulated bf16 on CPUs without its instructions takes three times fp32's time)."""
+    cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+    bf16 = () if method_facts(name).kind in ("quant", "distill") else (pytest.mark.slow,)
+    return [
+        pytest.param(name, "cpu", "fp32", id=f"{name}-cpu-fp32"),
+        pytest.param(name, "cpu", "bf16", marks=bf16, id=f"{name}-cpu-bf16"),
+        pytest.param(name, "cuda", "auto", marks=cuda, id=f"{name}-cuda-auto"),
+    ]
 
 
-@pytest.mark.parametrize("device,precision", PLACEMENTS)
-@pytest.mark.parametrize("name", METHODS.names())
+@pytest.mark.parametrize("name,device,precision", [p for n in METHODS.names() for p in placements(n)])
 def test_every_method_runs_on_a_tiny_model(name, device, precision, tmp_path):
     """Each registered method, applied to a briefly trained SimpleCNN on digits, returns a working model,
     on the CPU and (where there is one) on the GPU as a task's current placement, as the runner sets it."""

@@ -18,7 +18,7 @@ each on the inputs the already-compressed network gives it. An optional fine-tun
 from __future__ import annotations
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
@@ -26,26 +26,17 @@ from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import is_output_pruning
 from torchslim.data.sampling import calibration_images
 from torchslim.measurement.complexity import count_flops
-from torchslim.methods import MethodConfig, MethodContext, register_method
+from torchslim.methods import MethodContext, register_method
 from torchslim.prune.soft_filters import FilterGroups, ratio_for_macs
-from torchslim.prune.targets import protected_layers, pruning_amount
+from torchslim.prune.targets import ChannelTargetConfig, channel_fraction, protected_layers, pruning_amount
 
 
-class OBCConfig(MethodConfig):
+class OBCConfig(ChannelTargetConfig):
     """OBC (structured): Optimal Brain Surgeon removal of input channels with compensation, layer by layer."""
 
-    ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of each eligible group's channels removed")
-    macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
     calibration_samples: int = Field(512, ge=1, description="training images whose layer inputs give each Hessian")
     dampening: float = Field(0.01, gt=0, description="added to H's diagonal, as a fraction of its mean")
     finetune_epochs: int = Field(0, ge=0, description="optional fine-tuning after the one-shot step")
-    protect: list[str] = Field(default_factory=list, description="layers never pruned (output layer always)")
-
-    @model_validator(mode="after")
-    def _one_target(self) -> "OBCConfig":
-        if (self.ratio is None) == (self.macs_target is None):
-            raise ValueError("give one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs)")
-        return self
 
 
 def obs_remove(W: torch.Tensor, H: torch.Tensor, block: int, n: int, dampening: float = 0.01):
@@ -146,7 +137,7 @@ def compress_layer(model, group, n: int, batches, cfg: OBCConfig) -> dict:
     kind="prune",
     label="Pruning (OBC)",
     amount=pruning_amount,
-    prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+    prunes=channel_fraction,
     example={"ratio": 0.5, "calibration_samples": 64},
 )
 def prune_obc(model: nn.Module, cfg: OBCConfig, ctx: MethodContext) -> nn.Module:

@@ -14,7 +14,7 @@ from torch import nn
 
 from torchslim.methods import MethodContext, register_method
 from torchslim.prune.soft_filters import SoftPruneConfig, finish, soft_setup
-from torchslim.prune.targets import pruning_amount
+from torchslim.prune.targets import channel_fraction, pruning_amount
 from torchslim.train import TrainingHooks
 
 
@@ -28,7 +28,7 @@ class SFPConfig(SoftPruneConfig):
     kind="prune",
     label="Pruning (SFP)",
     amount=pruning_amount,
-    prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+    prunes=channel_fraction,
     example={"ratio": 0.5, "epochs": 1},
 )
 def prune_sfp(model: nn.Module, cfg: SFPConfig, ctx: MethodContext) -> nn.Module:

@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import dependency_groups, is_output_pruning
 from torchslim.measurement.complexity import count_flops
-from torchslim.methods import MethodConfig, MethodContext
-from torchslim.prune.targets import protected_layers
+from torchslim.methods import MethodContext
+from torchslim.prune.targets import ChannelTargetConfig, protected_layers
 
 
 @dataclass
@@ -155,19 +155,10 @@ def ratio_for_macs(
     return hi
 
 
-class SoftPruneConfig(MethodConfig):
+class SoftPruneConfig(ChannelTargetConfig):
     """Settings SFP and SWD share: how much to cut, how long to train towards it, what to keep whole."""
 
-    ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of every group's channels removed")
-    macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
     epochs: int = Field(3, ge=1, description="training epochs while the chosen filters are soft-pruned")
-    protect: list[str] = Field(default_factory=list, description="layers never pruned (output layer always)")
-
-    @model_validator(mode="after")
-    def _one_target(self):
-        if (self.ratio is None) == (self.macs_target is None):
-            raise ValueError("give one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs)")
-        return self
 
 
 def soft_setup(model: nn.Module, cfg: SoftPruneConfig, ctx: MethodContext, method: str) -> tuple[FilterGroups, float]:

@@ -42,7 +42,7 @@ from torchslim.prune.parts import parts_pruner
 from torchslim.prune.probing import executed_layers
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.targets import layer_widths, output_layer, protected_layers, pruning_amount
+from torchslim.prune.targets import channel_fraction, layer_widths, output_layer, protected_layers, pruning_amount
 from torchslim.prune.transformers import (
     PROJ_NAMES,
     QKV_NAMES,
@@ -354,7 +354,7 @@ def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodConte
     kind="prune",
     label="Pruning (Struct.)",
     amount=pruning_amount,
-    prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+    prunes=channel_fraction,
     example={"ratio": 0.5},
 )
 def prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: MethodContext) -> nn.Module:

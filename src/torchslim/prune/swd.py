@@ -15,7 +15,7 @@ from torch import nn
 
 from torchslim.methods import MethodContext, register_method
 from torchslim.prune.soft_filters import SoftPruneConfig, finish, soft_setup
-from torchslim.prune.targets import pruning_amount
+from torchslim.prune.targets import channel_fraction, pruning_amount
 from torchslim.train import TrainingHooks
 
 
@@ -45,7 +45,7 @@ def penalty_coefficient(cfg: SWDConfig, step: int, total_steps: int) -> float:
     kind="prune",
     label="Pruning (SWD)",
     amount=pruning_amount,
-    prunes=lambda p, notes: p["ratio"] if p.get("ratio") is not None else notes.get("channel_ratio"),
+    prunes=channel_fraction,
     example={"ratio": 0.5, "epochs": 1},
 )
 def prune_swd(model: nn.Module, cfg: SWDConfig, ctx: MethodContext) -> nn.Module:

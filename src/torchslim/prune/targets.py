@@ -10,9 +10,11 @@ to the first weighted layer on every path, so no architecture needs to be named.
 from __future__ import annotations
 
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 
 from torchslim.errors import ConfigError
+from torchslim.methods.registry import MethodConfig
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -35,6 +37,26 @@ def pruning_amount(params: dict) -> str:
     if params.get("macs_target") is not None:
         return f"MACs ≤ {100 * params['macs_target']:.0f}%"
     return "per layer"
+
+
+class ChannelTargetConfig(MethodConfig):
+    """How much a channel-pruning method cuts (a ratio per group, or a MACs budget) and what it keeps whole."""
+
+    ratio: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of every group's channels removed")
+    macs_target: float | None = Field(None, gt=0.0, lt=1.0, description="keep this fraction of the MACs instead")
+    protect: list[str] = Field(default_factory=list, description="layers never pruned (output layer always)")
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if (self.ratio is None) == (self.macs_target is None):
+            raise ValueError("give one of ratio (e.g. 0.5) or macs_target (e.g. 0.5 = half the MACs)")
+        return self
+
+
+def channel_fraction(params: dict, notes: dict) -> float | None:
+    """The fraction of channels a channel-pruning step removes: its ratio, else the one it found for
+    its MACs target (recorded as ``channel_ratio``); a method's ``prunes`` fact."""
+    return params["ratio"] if params.get("ratio") is not None else notes.get("channel_ratio")
 
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
