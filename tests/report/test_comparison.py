@@ -72,6 +72,18 @@ def test_every_method_has_its_row_with_test_top1_over_seeds_and_its_epochs():
     assert "1.60x, IDAP++ faster" in by["Pruning (OBC)"][9]
 
 
+def test_a_mixed_precision_row_shows_its_packed_size_beside_the_file():
+    rows = [
+        row("baseline", 0, 91.0, 1.0),
+        row("prune.idap(macs_target=0.5)", 0, 90.0, 0.5),
+        row("prune.sfp(macs_target=0.5)", 0, 89.0, 0.5),
+    ]
+    rows[2].metrics["method_notes"] |= {"packed_weight_bytes": 150_000, "packed_weight_bytes_int8": 280_000}
+    rows[1].metrics["method_notes"] |= {"packed_weight_bytes": 280_000, "packed_weight_bytes_int8": 280_000}
+    by = {r[2]: r for r in table(rows).rows}
+    assert by["Pruning (SFP)"][6] == "1.00 MB (packed 0.15 MB)" and by["Pruning (IDAP++)"][6] == "1.00 MB"
+
+
 def test_one_seed_says_there_is_no_spread():
     rows = [
         row("baseline", 0, 91.0, 1.0),

@@ -29,7 +29,8 @@ def size_cell(e: Entry) -> str:
     notes = e.first("method_notes") or {}
     packed = notes.get("packed_weight_bytes")
     file = f"{e.size_bytes / 1e6:.2f} MB" if e.size_bytes else "not measured"
-    return f"{file} (packed {packed / 1e6:.2f} MB)" if packed and "mixed" in str(notes.get("deployed_as", "")) else file
+    mixed = packed and packed != notes.get("packed_weight_bytes_int8")  # below 8 bits: the file keeps 8-bit containers
+    return f"{file} (packed {packed / 1e6:.2f} MB)" if mixed else file
 
 
 def spread(stats: SeedStats) -> tuple[float, float] | None:
