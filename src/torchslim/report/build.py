@@ -87,6 +87,15 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
     return found
 
 
+def split_line(rows: list[ResultRow]) -> str:
+    """Where the report's top-1 figures were measured, and where settings were chosen."""
+    first = rows[0]
+    chosen = f"{first.metrics['eval_split']} split ({first.config.get('split', '')})"
+    if all(r.metrics.get("test_top1") is not None for r in rows):
+        return f"top-1 on the test split ({first.metrics.get('test_split', '')}); settings chosen on the {chosen}"
+    return f"top-1 on the {chosen}"
+
+
 def build_document(
     cfg: RunConfig, rows: list[ResultRow], groups: list[ModelGroup], source: str, figdir: Path
 ) -> Document:
@@ -95,9 +104,10 @@ def build_document(
         f"Command: {code_span('torchslim run ' + (source or '<config>'))} · seeds {', '.join(map(str, cfg.seeds))} · "
         f"{len(rows)} finished run(s)"
         + (f", {n_missing} missing (named in the tables)" if n_missing else "")
-        + (f" · top-1 on the {rows[0].metrics['eval_split']} split ({rows[0].config.get('split', '')})" if rows else "")
+        + (f" · {split_line(rows)}" if rows else "")
         + ". Regenerate with `torchslim report "
         + str(cfg.run_dir)
+        + ("" if cfg.store == type(cfg).model_fields["store"].default else f" --store {cfg.store}")
         + "`."
     )
     if not rows:
