@@ -41,7 +41,11 @@ class HAWQConfig(MethodConfig):
 
     bits: list[int] = Field(default_factory=lambda: [4, 8], description="the widths a layer may take")
     size_budget: float | None = Field(
-        None, gt=0, le=1, description="weights' packed size as a fraction of all at 8 bits (0.5: half the INT8 size)"
+        None,
+        gt=0,
+        le=1,
+        description="the deployed model's packed size (weights at their widths, 32-bit biases) as a fraction of "
+        "the INT8 model's (0.5: half the INT8 size)",
     )
     bops_budget: float | None = Field(
         None, gt=0, le=1, description="bit operations (MACs x weight bits x 8) as a fraction of all at 8 bits"
@@ -115,7 +119,7 @@ def bit_map(model: nn.Module, cfg: HAWQConfig, ctx: MethodContext) -> dict[str, 
     ctx.notes["hessian_traces"] = traces
     floor = 1e-8 * max(abs(t) for t in traces.values()) + 1e-12  # a trace estimated ≤ 0 still prefers more bits
     per = layer_macs(model, layers, ctx.spec.shape) if cfg.bops_budget is not None else {}
-    choices, budget = [], 0.0
+    choices = []
     for name, m in layers.items():
         widths = [cfg.layer_bits[name]] if name in cfg.layer_bits else cfg.bits
         omega = {
@@ -123,17 +127,24 @@ def bit_map(model: nn.Module, cfg: HAWQConfig, ctx: MethodContext) -> dict[str, 
         }
         unit = per[name] * 8 if cfg.bops_budget is not None else m.weight.numel()
         choices.append(LayerChoice(name, omega, {b: unit * b for b in widths}))
-        budget += unit * top * (cfg.bops_budget if cfg.bops_budget is not None else cfg.size_budget)
+    if cfg.bops_budget is not None:  # bit operations: MACs x weight bits x 8 (activation) bits
+        budget = cfg.bops_budget * sum(per[n] * 8 * 8 for n in layers)
+    else:  # the whole deployed model's packed size: the 32-bit biases count, so the weights get the rest
+        biases = bias_bits(layers)
+        budget = cfg.size_budget * (sum(m.weight.numel() * 8 for m in layers.values()) + biases) - biases
     return allocate_bits(choices, budget)
 
 
+def bias_bits(layers: dict[str, nn.Module]) -> int:
+    """One 32-bit bias per output channel of every quantized layer (batch norm folded into it)."""
+    return sum(32 * m.weight.shape[0] for m in layers.values())
+
+
 def packed_bytes(model: nn.Module, bits: dict[str, int]) -> float:
-    """The weights' size packed at their widths (biases and unquantized layers at 32 bits)."""
+    """The deployed model's packed size: each quantized layer's weights at its width and a 32-bit bias
+    per output channel (batch norm folded in, as on deployment)."""
     layers = quantized_layers(model)
-    total = sum(layers[n].weight.numel() * b for n, b in bits.items())
-    quantized = {id(layers[n].weight) for n in bits}
-    total += sum(p.numel() * 32 for p in model.parameters() if id(p) not in quantized)
-    return total / 8
+    return (sum(layers[n].weight.numel() * b for n, b in bits.items()) + bias_bits(layers)) / 8
 
 
 @register_method(
