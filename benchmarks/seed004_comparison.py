@@ -55,7 +55,8 @@ def baseline_lines(group, cfg) -> list[str]:
         f"- How: `{cfg.models[0].checkpoint}` loaded into `{group.model}` (option-A shortcuts as a fixed copy "
         f"convolution, logits equal to an independent option-A network within 1e-5), then {t.epochs} epochs on the "
         f"45,000 training JPEGs: SGD (Nesterov) one-cycle to lr {t.lr}, batch {t.batch_size}, weight decay "
-        f"{t.weight_decay}, flip and pad-crop, the checkpoint's ImageNet normalisation. The 5,000 val images were "
+        f"{t.weight_decay}, flip and pad-crop, the checkpoint's ImageNet normalisation; {t.placement.threads or 'all'} "
+        "thread(s) per task. The 5,000 val images were "
         "carved from train and were seen by the checkpoint's own training, so val is optimistic; test is not."
     )
     return out
@@ -105,14 +106,18 @@ def main() -> None:
     parts = [f"## Seed 004's comparison from literature checkpoints: {cfg.name}\n\nConfig `{config}`."]
     for g in groups:
         parts.append(f"### Adapted baseline: {g.model}\n\n" + "\n".join(baseline_lines(g, cfg)))
-        waiting = [f"{e.chain} (seed {s}: {why})" for e in g.entries for s, why in e.missing.items()]
+        waiting = [
+            f"{e.chain} (seed {', '.join(map(str, sorted(e.missing)))}: {next(iter(e.missing.values()))})"
+            for e in g.entries
+            if e.missing
+        ]
         if len([e for e in g.measured if not e.is_baseline]) >= 2:
             batch = min(g.batch_sizes, default=1)
             parts.append("### Comparison\n\n" + comparison_table(g, batch).markdown())
             parts.append("Wall time per method (pruning and its training):\n\n- " + "\n- ".join(method_minutes(g)))
             parts.append(loss_line(g))
         if waiting:
-            parts.append(f"Not in the store yet ({len(waiting)}): " + "; ".join(waiting[:20]))
+            parts.append(f"Not in the store yet ({len(waiting)} chains):\n\n- " + "\n- ".join(waiting))
     parts.append(
         f"Wall time of this invocation: {wall / 60:.1f} min (tasks already in the store are not rerun); "
         "every figure above was computed on this machine's CPU (no GPU)."
