@@ -55,6 +55,8 @@ coverage: $(STAMP) $(CHROMIUM)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow -o timeout=1800 --durations=15
+	# the model-file fuzzing of the default suite, five times deeper
+	TS_EXAMPLES=2000 $(PY) -m pytest -q -o timeout=1800 tests/export/test_untrusted.py -k any_mutation
 
 # Issue 19's zoo (an hour or more): each model alone in a subprocess; runs/zoo.jsonl records memory and time.
 test-zoo: $(STAMP)
