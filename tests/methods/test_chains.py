@@ -62,11 +62,12 @@ def test_bad_method_param_names_the_field():
 
 def placements(name: str) -> list:
     """bf16 autocast on the CPU finds, without a GPU, what mixed precision breaks on CUDA (a float observer
-    fed bf16). Quantization and distillation, whose observers and teachers meet half-precision activations,
-    run it by default; pruning methods share their fine-tuning with them, so theirs is in the slow tier
-    (emulated bf16 on CPUs without its instructions takes three times fp32's time)."""
+    fed bf16). Every kind runs it by default but pruning: pruning methods fine-tune through the same
+    trainer as quantization and distillation (whose observers and teachers meet half-precision
+    activations), so theirs is in the slow tier (emulated bf16 on CPUs without its instructions takes
+    three times fp32's time)."""
     cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-    bf16 = () if method_facts(name).kind in ("quant", "distill") else (pytest.mark.slow,)
+    bf16 = (pytest.mark.slow,) if method_facts(name).kind == "prune" else ()
     return [
         pytest.param(name, "cpu", "fp32", id=f"{name}-cpu-fp32"),
         pytest.param(name, "cpu", "bf16", marks=bf16, id=f"{name}-cpu-bf16"),
