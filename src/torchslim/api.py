@@ -96,6 +96,14 @@ def evaluate_target(
         )
     spec = InputSpec(data.info.num_classes, data.info.in_channels, data.info.image_size)
     model, given = target_model(target, checkpoint, spec)
+    stated = saved_normalisation(target)
+    if stated is not None and dataset.mean is None:  # the normalisation the saved model was trained with
+        if len(stated.mean) != data.info.in_channels:
+            raise ConfigError(
+                f"{target} was trained on {len(stated.mean)}-channel images; "
+                f"'{dataset.name}' has {data.info.in_channels}"
+            )
+        data.info = dataclasses.replace(data.info, mean=tuple(stated.mean), std=tuple(stated.std))
     expected = data.info.input_shape
     if given is not None and tuple(given) != tuple(expected):
         raise ConfigError(
@@ -103,6 +111,14 @@ def evaluate_target(
             f"{'x'.join(map(str, expected))}"
         )
     return evaluate_batches(model, BatchLoader(images, data.info, 250)), data.info
+
+
+def saved_normalisation(target: str):
+    """The input normalisation a saved torchslim model states (``SavedNormalisation``), else None."""
+    path = Path(target)
+    if target.endswith(".onnx") or not path.is_file():
+        return None
+    return SavedDescription.of(read_model_file(path)[0], path).normalisation
 
 
 def target_model(target: str, checkpoint: Path | None, spec: InputSpec) -> tuple[nn.Module, tuple | None]:

@@ -97,7 +97,10 @@ def _run_task(task: Task, ctx: DatasetCache, force: bool, baseline_file: Path | 
     else:
         model, accuracy, metrics = compress(task, data, spec, baseline_file or task.baseline().folder / "model.pt")
     model.eval()
-    artifact, exported = save_artifact(model, folder, describe(task.model, spec), spec.shape, export=wants_onnx(task))
+    description = describe(task.model, spec)
+    if task.dataset.mean is not None:  # a stated normalisation travels with the file, so eval and load use it
+        description["normalisation"] = {"mean": list(data.info.mean), "std": list(data.info.std)}
+    artifact, exported = save_artifact(model, folder, description, spec.shape, export=wants_onnx(task))
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     metrics |= {
         "top1": accuracy.top1,

@@ -89,6 +89,15 @@ class SavedInput(BaseModel):
     image_size: int = Field(ge=1, le=16384)
 
 
+class SavedNormalisation(BaseModel):
+    """The per-channel input mean and std a saved model was trained with, where the config stated them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    mean: list[float] = Field(min_length=1, max_length=4096)
+    std: list[float] = Field(min_length=1, max_length=4096)
+
+
 class SavedModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
@@ -105,6 +114,7 @@ class SavedDescription(BaseModel):
     model: SavedModel
     input: SavedInput | None = None
     input_shape: list[int] | None = None
+    normalisation: SavedNormalisation | None = None
 
     @classmethod
     def of(cls, description: dict, path: Any) -> "SavedDescription":
