@@ -20,7 +20,7 @@ import time
 from _common import ROOT, MachineWatch, write_section
 
 from torchslim.artifacts import stored_artifact
-from torchslim.config import load_config
+from torchslim.task_kinds import load_recipe
 from torchslim.report.document import Section
 from torchslim.store import Store
 
@@ -55,7 +55,7 @@ def main() -> None:
 
     os.chdir(ROOT)
     args = [a for a in sys.argv[1:] if a != "--force"]
-    cfg = load_config(CONFIG, args)
+    cfg = load_recipe(CONFIG, args)
     watch = MachineWatch(cfg.threads or os.cpu_count() or 1)
     t0 = time.perf_counter()
     rows = run_detect(cfg, source=CONFIG, force="--force" in sys.argv)

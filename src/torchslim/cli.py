@@ -44,24 +44,16 @@ def run(
     mlflow: bool = typer.Option(False, "--mlflow", help="also log each task as an MLflow run (tracking.mlflow=true)"),
 ) -> None:
     """Run a whole recipe: train, evaluate, record in the store, write the report."""
-    from torchslim.config import load_config
     from torchslim.executors.choice import ExecutorChoice
-    from torchslim.runner import run as run_recipe
+    from torchslim.task_kinds import kind_of, load_recipe
 
     choice = ExecutorChoice(executor, _workers(workers), address)
-    cfg = load_config(config, list(overrides or []) + (["tracking.mlflow=true"] if mlflow else []))
+    cfg = load_recipe(config, list(overrides or []) + (["tracking.mlflow=true"] if mlflow else []))
+    kind = kind_of(cfg)
     if dry_run:
-        from torchslim.plan import print_plan
-
-        print_plan(cfg, str(config), choice)
+        kind.plan(cfg, str(config), choice)
         return
-    if getattr(cfg, "task", None) == "detect":
-        from torchslim.yolo.pipeline import run_detect
-
-        run_detect(cfg, source=str(config), force=force, workers=choice.workers if choice.workers != "auto" else 1)
-        return
-    rows = run_recipe(cfg, source=str(config), force=force, executor=choice)
-    _print_rows(rows)
+    kind.run(cfg, str(config), force, choice)
 
 
 @app.command()
@@ -118,26 +110,15 @@ def validate(
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Check a config and print it resolved; run nothing, change nothing."""
-    from torchslim.config import Sweep, load_config, to_yaml
-    from torchslim.preflight import check_declared_pairings
-    from torchslim.tasks import expand
+    from torchslim.config import Sweep, to_yaml
+    from torchslim.task_kinds import kind_of, load_recipe
 
-    cfg = load_config(config, overrides)
-    if isinstance(cfg, Sweep):
-        tasks = []
-        for run_cfg in cfg.runs:
-            out.print(to_yaml(run_cfg) + "---", end="\n")
-            tasks += expand(run_cfg)
-        check_declared_pairings(tasks)
-        out.print(f"# valid: sweep '{cfg.name}', {len(cfg.runs)} run(s), {len(tasks)} task(s)")
-        return
-    out.print(to_yaml(cfg), end="")
-    if getattr(cfg, "task", None) == "detect":
-        out.print(f"# valid: {2 + len(cfg.prune.levels)} stage(s) (baseline, fine-tuned reference, each level)")
-        return
-    tasks = expand(cfg)
-    check_declared_pairings(tasks)
-    out.print(f"# valid: {len(tasks)} task(s)")
+    cfg = load_recipe(config, overrides)
+    for run_cfg in cfg.runs if isinstance(cfg, Sweep) else [cfg]:
+        out.print(
+            to_yaml(run_cfg) + ("---" if isinstance(cfg, Sweep) else ""), end="\n" if isinstance(cfg, Sweep) else ""
+        )
+    out.print(kind_of(cfg).check(cfg))
 
 
 @app.command()
@@ -187,20 +168,14 @@ def report(
     The report is written into RUN_DIR, and the store is the one named here (default
     runs/torchslim.db), opened read-only: never the folder or store named inside the run folder's
     config.resolved.yaml, a file anyone can edit."""
-    from torchslim.report.build import load_run, parse_formats, write_report
+    from torchslim.report.build import parse_formats
     from torchslim.store import Store
+    from torchslim.task_kinds import kind_of, load_run
 
     formats = parse_formats(fmt)
     cfg, source = load_run(run_dir)
     cfg = cfg.model_copy(update={"output_dir": run_dir, "store": store})
-    results = Store(store, readonly=True)
-    if getattr(cfg, "task", None) == "detect":
-        from torchslim.yolo.pipeline import stored_rows
-        from torchslim.yolo.report import write_detect_report
-
-        written = write_detect_report(cfg, stored_rows(cfg, source, results), results, source, formats, out)
-    else:
-        written = write_report(cfg, results, source, formats, out)
+    written = kind_of(cfg).report(cfg, Store(store, readonly=True), source, formats, out)
     for path in written.values():
         console.print(f"report: {escape(str(path))}")
 
@@ -268,14 +243,14 @@ def results(
     run_name: Optional[str] = typer.Option(None, "--run", help="only this run name"),
 ) -> None:
     """Print the results store."""
-    from torchslim.results import format_rows
+    from torchslim.results import format_rows, rows_table
     from torchslim.store import Store
 
     if not store.exists():
         raise TorchslimError(f"no results store at '{store}'; run `torchslim run CONFIG` first or pass --store")
     rows = Store(store, readonly=True).rows(model=model, dataset=dataset, run_name=run_name)
     if fmt == "table":
-        _print_rows(rows)
+        out.print(rows_table(rows))
     else:
         sys.stdout.write(format_rows(rows, fmt))
 
@@ -408,26 +383,6 @@ def _print_registry(registry, pattern: str, extra: str, get_extra) -> None:
     for e in registry.entries():
         if e.name in registry.names(pattern) or (":" in e.name and pattern == "*"):
             table.add_row(e.name, get_extra(e), e.summary)
-    out.print(table)
-
-
-def _print_rows(rows) -> None:
-    table = Table(title="results")
-    for col in ("model", "dataset", "method", "seed", "top-1 %", "top-5 %", "params", "MACs", "time s"):
-        table.add_column(col, justify="right" if col[0] in "tps" and col != "model" else "left")
-    for r in rows:
-        m = r.metrics
-        table.add_row(
-            escape(r.model),
-            escape(r.dataset),
-            escape(r.method_chain),
-            str(r.seed),
-            f"{m['top1']:.2f}",
-            f"{m['top5']:.2f}",
-            f"{m['params']:,}",
-            f"{m['macs']:,}" if "macs" in m else "—",
-            f"{m.get('train_seconds', m.get('compress_seconds', 0.0)):.1f}",
-        )
     out.print(table)
 
 

@@ -6,8 +6,9 @@ import re
 import shutil
 
 from tests.conftest import run_cli
-from torchslim.report.build import load_run, write_report
+from torchslim.report.build import write_report
 from torchslim.store import Store
+from torchslim.task_kinds import load_run
 
 SECTIONS = [
     "## Compression methods by architecture",

@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from torchslim.config.detect import DetectRunConfig
 from torchslim.config.names import RunName
 from torchslim.config.search import SearchConfig
 from torchslim.config.sweep import SweepConfig
@@ -158,7 +157,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | DetectRunConfig | "Sweep":
+def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | "Sweep":
     path = Path(path)
     if not path.is_file():
         raise ConfigError(missing_file(path, "config file"))
@@ -168,12 +167,12 @@ def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConf
     return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))
 
 
-def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | DetectRunConfig | Sweep:
-    """A classification recipe, a detector-pruning one when it says ``task: detect``, or a sweep of
-    classification runs when it says ``sweep: NAME``."""
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | Sweep:
+    """A classification recipe, or a sweep of them when it says ``sweep: NAME``. Other kinds of task
+    (``task: detect``, ...) are validated by their kind: ``task_kinds.load_recipe`` reads any recipe."""
     if "sweep" in raw:
         return load_sweep(raw, source)
-    schema = DetectRunConfig if raw.get("task") == "detect" else RunConfig
+    schema = RunConfig
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:

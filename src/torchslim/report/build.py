@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchslim.config import RunConfig, load_config
+from torchslim.config import RunConfig
 from torchslim.errors import TorchslimError
 from torchslim.latency_comparison import stored_comparison
 from torchslim.owned_folders import fresh_folder, run_folder
@@ -36,19 +36,6 @@ def parse_formats(text: str) -> list[str]:
             f"valid: {', '.join(FORMATS)} (comma-separated)"
         )
     return chosen
-
-
-def load_run(run_dir: Path) -> tuple[RunConfig, str]:
-    """The resolved config a run wrote into its folder, and the command's config path."""
-    resolved = run_dir / "config.resolved.yaml"
-    if not resolved.is_file():
-        raise TorchslimError(
-            f"{run_dir} is not a run folder: it has no config.resolved.yaml "
-            "(a folder written by `torchslim run`, e.g. runs/quickstart)"
-        )
-    first = resolved.read_text().splitlines()[0]
-    source = first.removeprefix("# torchslim run ").strip() if first.startswith("# torchslim run ") else ""
-    return load_config(resolved), source
 
 
 def collect(
