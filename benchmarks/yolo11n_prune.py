@@ -20,9 +20,9 @@ import time
 from _common import ROOT, MachineWatch, write_section
 
 from torchslim.artifacts import stored_artifact
-from torchslim.task_kinds import load_recipe
 from torchslim.report.document import Section
 from torchslim.store import Store
+from torchslim.task_kinds import load_recipe
 
 CONFIG = "configs/yolo/yolo11n_prune.yaml"
 GUARD = "from torchslim.yolo.offline import refuse_network\nATTEMPTS = refuse_network()\n"
