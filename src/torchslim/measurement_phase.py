@@ -15,7 +15,7 @@ from torchslim.data.cache import DatasetCache
 from torchslim.executors.exclusive import Exclusive, on_the_driver
 from torchslim.latency_comparison import load_artifact
 from torchslim.measurement.bench import BenchConfig, measure
-from torchslim.models import InputSpec, input_spec
+from torchslim.models import InputSpec
 from torchslim.runtimes import runtime_facts
 from torchslim.runtimes.onnxruntime import onnx_providers
 from torchslim.store import ResultRow, Store
@@ -87,7 +87,7 @@ def measurement_phase(tasks: list[Task], store: Store, ctx: DatasetCache, exclus
             "measure: this onnxruntime has no CUDA provider, so ONNX Runtime is timed on the CPU only "
             "(install onnxruntime-gpu for its GPU figures); PyTorch is timed on the GPU too"
         )
-    items = [(t, with_absolute_folder(store.get(t.key)), input_spec(ctx.dataset(t.dataset))) for t in gaps]
+    items = [(t, with_absolute_folder(store.get(t.key)), t.input_spec(ctx.dataset(t.dataset))) for t in gaps]
     updates, where = exclusive(time_each, items, [r for _, r, _ in items])
     for (t, _, _), update in zip(items, updates):
         if update is not None:

@@ -27,3 +27,10 @@ class Metric:
 
     def best(self, values: list[float]) -> float:
         return max(values) if self.higher_is_better else min(values)
+
+    def goodness(self, value: float) -> float:
+        """The value oriented so that higher is better (FID negated): what a method compares and ranks."""
+        return value if self.higher_is_better else -value
+
+
+TOP1 = Metric("top1", "Top-1 (%)", higher_is_better=True)

@@ -17,7 +17,7 @@ from torchslim.config import RunConfig, Sweep
 from torchslim.data.base import DATASETS, DatasetConfig
 from torchslim.executors.choice import ExecutorChoice
 from torchslim.executors.resources import auto_workers, machine_cores, task_threads
-from torchslim.models import InputSpec, build_model
+from torchslim.models import build_model
 from torchslim.preflight import declared_input
 from torchslim.tasks import Task, expand
 from torchslim.ui import stdout_console
@@ -46,7 +46,7 @@ def macs_per_image(task: Task, cache: dict) -> int:
         if shape is None:
             cache[key] = 0
         else:
-            spec = InputSpec(meta.get("classes", 10), shape[0], shape[-1])
+            spec = task.declared_spec(shape, meta.get("classes", 10))
             model = build_model(task.model.model_copy(update={"checkpoint": None}), spec)
             cache[key] = complexity(model, spec.shape).macs
     return cache[key]
@@ -81,7 +81,7 @@ def planned(cfg: RunConfig | Sweep) -> list[PlannedTask]:
         for t in tasks:
             macs = macs_per_image(t, cache)
             images = dataset_meta(t.dataset).get("train_images")
-            epochs = t.train.epochs if t.chain is None else chain_epochs(t)
+            epochs = t.baseline_training()[0] if t.chain is None else chain_epochs(t)
             needs = t.baseline().describe() if t.chain is not None and t.baseline().key in keys else ""
             train_macs = 3.0 * macs * images * epochs if images and macs else None
             out.append(PlannedTask(t, needs, task_threads(t.threads, macs), train_macs))

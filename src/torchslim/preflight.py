@@ -10,7 +10,7 @@ from torchslim.data.cache import DatasetCache
 from torchslim.device import resolve as resolve_placement
 from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import complexity
-from torchslim.models import InputSpec, build_model, input_spec
+from torchslim.models import InputSpec, build_model
 from torchslim.models.weights import pretrained_file, read_state_dict
 from torchslim.tasks import Task
 
@@ -28,14 +28,18 @@ def preflight(tasks: list[Task], ctx: DatasetCache, elsewhere: bool = False) -> 
             read_state_dict(task.model.checkpoint)
         if task.model.pretrained:
             pretrained_file(task.model.name)  # one line naming where to place the file when it is not cached
-        if task.chain is None and task.train.epochs > 0 and len(data.train) < task.train.batch_size:
+        epochs, batch = task.baseline_training()
+        if task.chain is None and epochs > 0 and len(data.train) < batch:
+            section = "gan" if task.kind == "generate" else "train"
             raise TorchslimError(
-                f"train.batch_size {task.train.batch_size} is larger than the training split of "
+                f"{section}.batch_size {batch} is larger than the training split of "
                 f"'{task.dataset.name}' ({len(data.train)} images): not one step would be trained; lower it"
             )
         pair = (task.model.model_dump_json(), task.dataset.model_dump_json())
         if pair not in checked:
-            checked[pair] = check_pairing(task, input_spec(data))
+            spec = task.input_spec(data)
+            image = (data.info.in_channels, data.info.image_size, data.info.image_size)
+            checked[pair] = check_pairing(task, spec, task.output_shape(spec, image))
         macs[task.model.label] = max(macs.get(task.model.label, 0), checked[pair])
     return macs
 
@@ -57,12 +61,13 @@ def check_declared_pairings(tasks: list[Task]) -> None:
         if shape is None or task.model.label in seen:
             continue
         seen.add(task.model.label)
-        check_pairing(task, InputSpec(10, shape[0], shape[-1]), classes=False)
+        spec = task.declared_spec(shape, 10)
+        check_pairing(task, spec, task.output_shape(spec, shape) if task.kind == "generate" else None)
 
 
-def check_pairing(task: Task, spec: InputSpec, classes: bool = True) -> int:
-    """The model, built for the dataset's input, takes one image and gives one score per class;
-    returns its MACs per image."""
+def check_pairing(task: Task, spec: InputSpec, output: tuple[int, ...] | None = None) -> int:
+    """The model, built for the task's input, takes one and gives ``output`` (one score per class, or a
+    generator's image); returns its MACs per input."""
     model = build_model(task.model.model_copy(update={"checkpoint": None}), spec).eval()
     try:
         with torch.no_grad():
@@ -72,9 +77,14 @@ def check_pairing(task: Task, spec: InputSpec, classes: bool = True) -> int:
             f"model '{task.model.label}' cannot take the {'x'.join(map(str, spec.shape))} images of dataset "
             f"'{task.dataset.name}': {str(exc).strip().splitlines()[0][:160]}"
         ) from None
-    if classes and tuple(out.shape) != (1, spec.num_classes):
+    if output is not None and tuple(out.shape) != (1, *output):
+        want = (
+            f"one {'x'.join(map(str, output))} image"
+            if task.kind == "generate"
+            else (f"one score for each of its {spec.num_classes} classes")
+        )
         raise TorchslimError(
             f"model '{task.model.label}' gives outputs of shape {tuple(out.shape)} on dataset '{task.dataset.name}'"
-            f", not one score for each of its {spec.num_classes} classes"
+            f", not {want}"
         )
     return complexity(model, spec.shape).macs

@@ -52,6 +52,13 @@ def plan(todo: list[Task], ctx: DatasetCache, force: bool, elsewhere: bool = Fal
     return jobs
 
 
+def score_note(m: dict) -> str:
+    """A finished task's primary score, as the task board shows it."""
+    if "fid" in m:
+        return f"{m['fid_features']} {m['fid']:.2f} ± {m['fid_std']:.2f}"
+    return f"{m['eval_split']} top-1 {m['top1']:.2f}%"
+
+
 def with_baseline(store: Store):
     """A chain job, as it starts, gets the stored artifact of its baseline (trained just now or earlier)."""
 
@@ -108,7 +115,7 @@ def run_tasks(
                 done += 1
                 m = outcome.value.metrics
                 retried = f", retried {m['retries']}x" if m.get("retries") else ""
-                board.finish(outcome.key, True, f"{m['eval_split']} top-1 {m['top1']:.2f}%{retried}")
+                board.finish(outcome.key, True, f"{score_note(m)}{retried}")
             else:
                 err = outcome.error
                 if isinstance(err, DiskFullError):  # every later write would fail too: stop here, in one line
@@ -150,9 +157,11 @@ def run(
     force: bool = False,
     formats: tuple[str, ...] = ("md", "html", "terminal"),
     executor: ExecutorChoice | None = None,
+    report_builder=None,
 ) -> list[ResultRow]:
     """Run every task of ``cfg`` (a run, or each run of a sweep as one task graph) not yet in the
-    store, then write each run's report. Returns all their rows."""
+    store, then write each run's report (``report_builder``: a task kind's document, default
+    classification's). Returns all their rows."""
     runs = cfg.runs if isinstance(cfg, Sweep) else [cfg]
     tasks_of = {}
     for run_cfg in runs:
@@ -165,7 +174,16 @@ def run(
     store = run_tasks(runs[0], every, force, executor=executor, homes=[r.run_dir.resolve() for r in runs])
     for run_cfg in runs:
         compare_run(run_cfg, tasks_of[run_cfg.name], store, exclusive_for(executor or ExecutorChoice()))
-        written = write_report(run_cfg, store, source, formats, console, charts_only=True, tasks=tasks_of[run_cfg.name])
+        written = write_report(
+            run_cfg,
+            store,
+            source,
+            formats,
+            console,
+            charts_only=True,
+            tasks=tasks_of[run_cfg.name],
+            builder=report_builder,
+        )
         for path in written.values():
             console.print(f"report: {escape(str(path))}")
         if run_cfg.tracking.mlflow:

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from torchslim.config import RunConfig, task_hash
-from torchslim.data.base import DatasetConfig, data_fingerprint
+from torchslim.data.base import DataBundle, DatasetConfig, data_fingerprint
 from torchslim.errors import TorchslimError
 from torchslim.export.checkpoint import file_sha256
+from torchslim.generation.latents import generator_spec
 from torchslim.methods.chain import Chain
-from torchslim.models.base import ModelConfig
+from torchslim.models import input_spec
+from torchslim.models.base import InputSpec, ModelConfig
 from torchslim.models.weights import pretrained_file
 from torchslim.train.config import TrainConfig
 
@@ -36,6 +38,9 @@ class Task:
     measure: Any = None  # config.MeasureConfig
     source: str = ""
     inputs: tuple[tuple[str, str], ...] = ()  # content fingerprints of files the task reads (checkpoint, data)
+    kind: str = "classify"  # the task kind (``task_kinds``): what trains, scores and feeds methods
+    settings: str = ""  # JSON of the kind's own settings (``RunConfig.kind_settings``), in the key when given
+    kind_config: Any = None  # the kind's own config sections, as validated (paths included; not in the key)
 
     @property
     def threads(self) -> int | None:
@@ -47,6 +52,29 @@ class Task:
     @property
     def method_chain(self) -> str:
         return self.chain.label if self.chain else BASELINE
+
+    def input_spec(self, data: DataBundle) -> InputSpec:
+        """What the task's model takes: the dataset's images, or a generator's latent."""
+        if self.kind == "generate":
+            return generator_spec(self.model.kwargs, data.info.in_channels)
+        return input_spec(data)
+
+    def baseline_training(self) -> tuple[int, int]:
+        """(epochs, batch size) of the baseline's training: ``train:``, or a generator's ``gan:``."""
+        if self.kind == "generate":
+            gan = self.kind_config["gan"]
+            return gan.epochs, gan.batch_size
+        return self.train.epochs, self.train.batch_size
+
+    def declared_spec(self, image_shape: tuple[int, ...], classes: int) -> InputSpec:
+        """The input, from a dataset's declared image shape without reading it (``--dry-run``, validate)."""
+        if self.kind == "generate":
+            return generator_spec(self.model.kwargs, image_shape[0])
+        return InputSpec(classes, image_shape[0], image_shape[-1])
+
+    def output_shape(self, spec: InputSpec, image_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """What one input must give: a score per class, or (a generator) one image of the dataset's shape."""
+        return tuple(image_shape) if self.kind == "generate" else (spec.num_classes,)
 
     def baseline(self) -> "Task":
         """The task whose trained model this task's chain starts from."""
@@ -60,6 +88,8 @@ class Task:
             "train": self.train.key(),
             "methods": self.method_chain,
         }
+        if self.settings:  # another kind's own settings (classification has none: its keys stay as before)
+            payload["kind"] = json.loads(self.settings)
         if self.inputs:  # by content: an overwritten checkpoint or image folder is not served a stale result
             payload["inputs"] = dict(self.inputs)
         if self.chain is not None:
@@ -123,12 +153,19 @@ def content_inputs(model: ModelConfig, data_print: str | None) -> tuple[tuple[st
     return tuple(out)
 
 
+def kind_inputs(cfg: RunConfig) -> tuple[tuple[str, str], ...]:
+    """Files a task kind reads besides the model and data, by content (a generator's FID feature classifier)."""
+    return tuple((f"{name}_sha256", file_sha256(path)) for name, path in cfg.kind_files().items() if path.is_file())
+
+
 def expand(cfg: RunConfig, source: str = "") -> list[Task]:
     """Baselines first (chains start from them), then every chain for every model and seed."""
     tasks = []
     data_print = data_fingerprint(cfg.dataset)  # one walk of a data folder, whatever the number of models
+    settings = cfg.kind_settings()
+    extra = kind_inputs(cfg)
     for m in cfg.models:
-        inputs = content_inputs(m, data_print)
+        inputs = content_inputs(m, data_print) + extra
         for seed in cfg.seeds:
             base = Task(
                 cfg.name,
@@ -140,6 +177,9 @@ def expand(cfg: RunConfig, source: str = "") -> list[Task]:
                 measure=cfg.measure,
                 source=source,
                 inputs=inputs,
+                kind=cfg.kind,
+                kind_config=cfg.kind_sections(),
+                settings=json.dumps(settings, sort_keys=True) if settings else "",
             )
             tasks.append(base)
             tasks += [replace(base, chain=chain, finetune=cfg.finetune) for chain in cfg.methods]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from torchslim.measurement.complexity import count_params
+from torchslim.models import MODELS, build_model, classifier_names, default_input
 from torchslim.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -32,3 +33,11 @@ def test_initialisation_follows_the_paper():
 def test_another_image_size_is_refused():
     with pytest.raises(ValueError, match="32x32"):
         DCGANGenerator(image_size=64)
+
+
+def test_the_registry_builds_the_generator_for_its_latent_and_keeps_it_off_the_classifier_lists():
+    spec = default_input("dcgan")
+    assert spec.shape == (100, 1, 1) and MODELS.get("dcgan").meta["task"] == "generate"
+    g = build_model({"name": "dcgan", "kwargs": {"ngf": 8}}, spec).eval()
+    assert g(torch.randn(2, *spec.shape)).shape == (2, 3, 32, 32)
+    assert "dcgan" in MODELS.names() and "dcgan" not in classifier_names()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from torchslim.errors import CheckpointError, ConfigError, UnknownNameError
-from torchslim.models import MODELS, InputSpec, ModelConfig, build_model, default_input
+from torchslim.models import InputSpec, ModelConfig, build_model, classifier_names, default_input
 
 ZOO = [
     ("torchvision:resnet18", InputSpec(10, 3, 32)),
@@ -15,7 +15,7 @@ ZOO = [
     ("timm:vit_tiny_patch16_224", InputSpec(10, 3, 32)),
     ("timm:mobilenetv3_small_100", InputSpec(10, 3, 32)),
 ]
-CASES = [(n, default_input(n)) for n in MODELS.names()] + ZOO
+CASES = [(n, default_input(n)) for n in classifier_names()] + ZOO  # generators: tests/models/test_dcgan.py
 
 
 @pytest.mark.parametrize("name, spec", CASES, ids=[f"{n}-{s.in_channels}x{s.image_size}" for n, s in CASES])

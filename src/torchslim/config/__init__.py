@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -60,6 +60,7 @@ class RunConfig(BaseModel):
     """A recipe: every model x the dataset x every seed is one independent task."""
 
     model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str] = "classify"  # the task kind whose models this recipe takes
 
     name: RunName = Field(..., description="names the run folder (runs/<name>): a plain name")
     models: list[ModelConfig] = Field(..., min_length=1)
@@ -88,7 +89,12 @@ class RunConfig(BaseModel):
     @classmethod
     def _known_models(cls, value: list[ModelConfig]) -> list[ModelConfig]:
         for m in value:
-            MODELS.get(m.name)  # raises UnknownNameError with suggestions
+            kind = MODELS.get(m.name).meta.get("task", "classify")  # raises UnknownNameError with suggestions
+            if kind != cls.kind:
+                raise ValueError(
+                    f"model '{m.name}' is for task: {kind}, and this recipe's task is {cls.kind} "
+                    f"(write task: {kind} at the top of the recipe)"
+                )
         return value
 
     @field_validator("methods", mode="before")
@@ -123,6 +129,18 @@ class RunConfig(BaseModel):
         if out:
             raise ValueError(f"seed {out[0]} is outside 0 to 2**32 - 1, the range torch and NumPy seed from")
         return value
+
+    def kind_settings(self) -> dict[str, Any]:
+        """Settings of this recipe's task kind that enter every task's key (none for classification)."""
+        return {}
+
+    def kind_sections(self) -> dict[str, BaseModel]:
+        """The task kind's own config sections, as its workers need them (none for classification)."""
+        return {}
+
+    def kind_files(self) -> dict[str, Path]:
+        """Files of this recipe's task kind that tasks read, by name: they enter the key by content."""
+        return {}
 
     @property
     def run_dir(self) -> Path:

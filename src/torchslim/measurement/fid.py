@@ -8,6 +8,7 @@ root is SciPy's (``scipy.linalg.sqrtm``); nothing of the linear algebra is writt
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,14 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     A tiny imaginary part from round-off is dropped; a singular product gets the usual small
     diagonal offset first (as the reference implementation does)."""
     diff = a.mean - b.mean
-    root = scipy.linalg.sqrtm(a.cov @ b.cov)
-    if not np.isfinite(root).all():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+        try:
+            root = scipy.linalg.sqrtm(a.cov @ b.cov)
+            ok = bool(np.isfinite(root).all())
+        except scipy.linalg.LinAlgWarning:  # singular: fewer samples than feature dimensions, say
+            ok = False
+    if not ok:
         eps = 1e-6 * np.eye(a.cov.shape[0])
         root = scipy.linalg.sqrtm((a.cov + eps) @ (b.cov + eps))
     root = root.real if np.iscomplexobj(root) else root

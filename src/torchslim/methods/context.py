@@ -14,6 +14,7 @@ from torchslim.data import BatchLoader, DataBundle
 from torchslim.data.sampling import calibration_split
 from torchslim.measurement.accuracy import evaluate
 from torchslim.measurement.complexity import count_flops, count_params
+from torchslim.metric import TOP1, Metric
 from torchslim.models.base import InputSpec
 from torchslim.train import NO_HOOKS, TrainConfig, TrainingHooks, fit
 
@@ -33,6 +34,13 @@ class MethodContext:
     notes: dict[str, Any] = field(default_factory=dict)
     original: nn.Module | None = None  # the trained model the chain started from (teacher for distillation)
     finetune_fn: Finetune | None = None  # the caller's own training loop (Python API): replaces plain fine-tuning
+    # the task kind's fine-tuning loss where a method gives none (a generator distils from the original);
+    # None: cross-entropy on the labels
+    default_loss: Loss | None = None
+    # the task kind's score of a model (default: top-1 and top-5 on the evaluation split, in %) and its
+    # primary metric, whose direction ``record_step`` applies
+    score: Callable[[nn.Module], dict[str, float]] | None = None
+    metric: Metric = TOP1
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros(batch, *self.spec.shape)
@@ -60,6 +68,7 @@ class MethodContext:
         loss, a per-step hook or penalty) needs torchslim's trainer, and the note says which ran."""
         if epochs <= 0:
             return model
+        loss = loss if loss is not None else self.default_loss
         if self.finetune_fn is not None and loss is None and not hooks.per_step:
             model.train()
             if hooks.before_epoch is None and hooks.after_epoch is None:
@@ -76,25 +85,31 @@ class MethodContext:
         checkpoint = Path(self.workdir) / f"finetune-{tag}.pt"
         result = fit(model, self.data, cfg, self.seed, checkpoint=checkpoint, hooks=hooks, loss=loss)
         checkpoint.unlink(missing_ok=True)
-        record = {"tag": tag, "epochs": epochs, "top1": result.accuracy.top1}
+        record = {"tag": tag, "epochs": epochs}
+        if self.data.has_eval:
+            record["top1"] = result.accuracy.top1
         if self.finetune_fn is not None:
             record["by"] = "torchslim's trainer (the caller's finetune takes no loss or per-step hook)"
         self.notes.setdefault("finetune", []).append(record)
         return model
 
     def record_step(self, model: nn.Module, step: int, stage: str) -> float:
-        """One row of the per-step dynamics (seed 004): MACs, params, top-1/top-5 on the eval split, wall time."""
+        """One row of the per-step dynamics (seed 004): MACs, params, the task's scores, wall time. Returns
+        the primary metric oriented so that higher is better (top-1 as it is, FID negated)."""
         start = self.notes.setdefault("_t0", time.perf_counter())
-        acc = evaluate(model, BatchLoader(self.data.eval, self.data.info, self.finetune.eval_batch_size))
+        if self.score is not None:
+            scores = self.score(model)
+        else:
+            acc = evaluate(model, BatchLoader(self.data.eval, self.data.info, self.finetune.eval_batch_size))
+            scores = {"top1": acc.top1, "top5": acc.top5}
         self.notes.setdefault("dynamics", []).append(
             {
                 "step": step,
                 "stage": stage,
                 "macs": count_flops(model, self.spec.shape),
                 "params": count_params(model)[0],
-                "top1": acc.top1,
-                "top5": acc.top5,
+                **scores,
                 "seconds": time.perf_counter() - start,
             }
         )
-        return acc.top1
+        return self.metric.goodness(float(scores[self.metric.key]))

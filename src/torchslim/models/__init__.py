@@ -13,7 +13,7 @@ from torchslim.errors import CheckpointError, ConfigError
 from torchslim.export.architecture import apply_architecture
 from torchslim.export.checkpoint import read_model_file
 from torchslim.export.untrusted import bounded_build
-from torchslim.models import cnv, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
+from torchslim.models import cnv, dcgan, mobilenet_v1, quant_cnv, resnet_cifar, small_cnns, zoo  # noqa: F401  (registers)
 from torchslim.models.base import MODELS, InputSpec, ModelConfig, SavedDescription
 from torchslim.models.weights import load_weights, pretrained_file
 
@@ -36,14 +36,21 @@ def build_model(cfg: ModelConfig | str, spec: InputSpec, notes: list[str] | None
     return model
 
 
+def classifier_names() -> list[str]:
+    """Registry models that classify images (a generator's registry entry says ``task="generate"``)."""
+    return [n for n in MODELS.names() if MODELS.get(n).meta.get("task", "classify") == "classify"]
+
+
 def float_model_names() -> list[str]:
-    """Registry models in floating point: the ones pruning and INT8 methods start from."""
-    return [n for n in MODELS.names() if not MODELS.get(n).meta.get("quantized")]
+    """Registry classifiers in floating point: the ones pruning and INT8 methods start from."""
+    return [n for n in classifier_names() if not MODELS.get(n).meta.get("quantized")]
 
 
 def default_input(name: str) -> InputSpec:
-    """The input a model is tested at: that of its default dataset."""
+    """The input a model is tested at: that of its default dataset (a generator's: its latent)."""
     entry = MODELS.get(name)
+    if "default_spec" in entry.meta:
+        return entry.meta["default_spec"]
     shape = DATASETS.get(entry.meta["default_dataset"]).meta["input_shape"]
     return InputSpec(num_classes=10, in_channels=shape[0], image_size=shape[1])
 
@@ -53,6 +60,7 @@ __all__ = [
     "InputSpec",
     "ModelConfig",
     "build_model",
+    "classifier_names",
     "default_input",
     "describe",
     "float_model_names",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torchslim.models.base import MODELS, InputSpec
+
 
 class DCGANGenerator(nn.Module):
     """z (nz x 1 x 1) -> 4x4 -> 8x8 -> 16x16 -> 32x32 image in [-1, 1]."""
@@ -72,3 +74,16 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+#: the input a generator is tested at: a 100-long latent, making 3-channel images (``num_classes`` is the
+#: image's channel count, so the output layer is found and kept whole like a classifier's head)
+LATENT_SPEC = InputSpec(num_classes=3, in_channels=100, image_size=1)
+
+
+@MODELS.register("dcgan", default_dataset="cifar10", task="generate", default_spec=LATENT_SPEC)
+def dcgan(spec: InputSpec, ngf: int = 64, image_size: int = 32, nz: int | None = None) -> nn.Module:
+    """DCGAN generator for 32x32 images (Radford et al. 2016): latent (nz x 1 x 1) -> image in [-1, 1]."""
+    if nz is not None and nz != spec.in_channels:
+        raise ValueError(f"nz {nz} differs from the latent's length {spec.in_channels}")
+    return DCGANGenerator(nz=spec.in_channels, ngf=ngf, channels=spec.num_classes, image_size=image_size)

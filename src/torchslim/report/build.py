@@ -145,14 +145,16 @@ def write_report(
     console=None,
     charts_only: bool = False,
     tasks: list[Task] | None = None,
+    builder=None,
 ) -> dict[str, Path]:
     """Write report.md / report.html into the run folder and print the terminal view; returns the files.
-    ``tasks``: the run's expanded tasks, when the caller has them (expanding hashes data folders again)."""
+    ``tasks``: the run's expanded tasks, when the caller has them (expanding hashes data folders again).
+    ``builder``: a task kind's own document (default: classification's, ``build_document``)."""
     rows, expected, reasons = collect(cfg, store, source, tasks)
     groups = group_entries(rows, expected, reasons)
     attach_comparisons(groups, cfg, store)
     run_dir = cfg.run_dir
     run_folder(run_dir)
     fresh_folder(run_dir / FIGURES, legacy=["*.png"])  # regenerated, so none may go stale
-    doc = build_document(cfg, rows, groups, source, run_dir / FIGURES)
+    doc = (builder or build_document)(cfg, rows, groups, source, run_dir / FIGURES)
     return write_document(doc, run_dir, formats, console, charts_only)

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from torchslim.registry import load_catalog
 
-BUILTIN_MODULES = ("torchslim.task_kinds.classification", "torchslim.task_kinds.detection")
+BUILTIN_MODULES = (
+    "torchslim.task_kinds.classification",
+    "torchslim.task_kinds.detection",
+    "torchslim.task_kinds.generation",
+)
 ENTRY_POINT_GROUP = "torchslim.task_kinds"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from torchslim.config import RunConfig, Sweep, validate_config
 from torchslim.executors.choice import ExecutorChoice
-from torchslim.metric import Metric
+from torchslim.metric import TOP1
 from torchslim.plan import print_plan
 from torchslim.preflight import check_declared_pairings
 from torchslim.report.build import write_report
@@ -19,8 +19,6 @@ from torchslim.runner import run as run_recipe
 from torchslim.task_kinds.base import TaskKind, register_task_kind
 from torchslim.tasks import expand
 from torchslim.ui import stdout_console
-
-TOP1 = Metric("top1", "Top-1 (%)", higher_is_better=True)
 
 
 def load(raw: dict[str, Any], source: str) -> RunConfig | Sweep:

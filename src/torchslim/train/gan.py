@@ -32,6 +32,7 @@ class GanTrainConfig(BaseModel):
     batch_size: int = Field(128, ge=2)
     lr: float = Field(2e-4, gt=0, description="Adam's step size for both networks")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam's first-moment decay (0.5 steadies GAN training)")
+    ndf: int = Field(64, ge=1, description="the discriminator's width (its first layer's filters)")
 
 
 @dataclass

@@ -221,7 +221,8 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
         if ema is not None:
             ema.update_parameters(model)
         loss_sum += float(loss.detach()) * len(y)
-        correct += int((logits.argmax(1) == y).sum())
+        if logits.ndim == 2:  # class scores; a generator's images have no accuracy
+            correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         elapsed = time.perf_counter() - t0
         bar.advance(
