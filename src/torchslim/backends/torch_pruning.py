@@ -571,6 +571,26 @@ def dependency_groups(model: nn.Module, example: torch.Tensor, ignored: list[nn.
     return dg, list(dg.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]))
 
 
+def is_input_pruning(dep) -> bool:
+    """Whether a group member removes a conv's or linear's *input* channels (a consumer of the group)."""
+    from torch_pruning.pruner import function
+
+    return dep.pruning_fn in (function.prune_conv_in_channels, function.prune_linear_in_channels)
+
+
+def next_modules(graph, module: nn.Module) -> list[nn.Module]:
+    """The modules that read ``module``'s output in the traced graph."""
+    node = graph.module2node.get(module)
+    return [n.module for n in node.outputs] if node is not None else []
+
+
+def is_batchnorm_pruning(dep) -> bool:
+    """Whether a group member removes a batch norm's channels (the norm after a producer)."""
+    from torch_pruning.pruner import function
+
+    return dep.pruning_fn == function.prune_batchnorm_out_channels  # a bound method: equal, not identical
+
+
 def is_output_pruning(dep) -> bool:
     """Whether a group member removes a conv's or linear's *output* channels (a producer of the group)."""
     from torch_pruning.pruner import function

@@ -10,6 +10,9 @@ smaller dense network.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from pydantic import Field
 from torch import nn
 
 from torchslim.methods import MethodContext, register_method
@@ -20,6 +23,15 @@ from torchslim.train import TrainingHooks
 
 class SFPConfig(SoftPruneConfig):
     """Soft Filter Pruning: zero the lowest-norm filters after every epoch, let them regrow, cut at the end."""
+
+    version: ClassVar[int] = 2  # 2: zeroing resets the BN running mean; the cut folds and recalibrates
+
+    zero_every_steps: int | None = Field(
+        None,
+        ge=1,
+        description="zero every N training steps instead of after every epoch (the paper's rule, for its "
+        "100-200 epochs): with a few epochs, the network gets many zero-and-regrow cycles, not 3",
+    )
 
 
 @register_method(
@@ -44,6 +56,13 @@ def prune_sfp(model: nn.Module, cfg: SFPConfig, ctx: MethodContext) -> nn.Module
         chosen = now
         groups.zero(now)
 
-    ctx.tune(model, cfg.epochs, "sfp", hooks=TrainingHooks(after_epoch=rezero))
-    ctx.notes["sfp_swapped_per_epoch"] = changes  # filters that regrew past a zeroed one, per epoch
+    if cfg.zero_every_steps is None:
+        hooks = TrainingHooks(after_epoch=rezero)
+    else:
+        every = cfg.zero_every_steps
+        hooks = TrainingHooks(after_step=lambda step: rezero(step) if (step + 1) % every == 0 else None)
+    ctx.tune(model, cfg.epochs, "sfp", hooks=hooks)
+    if cfg.zero_every_steps is not None:
+        rezero(-1)  # what regrew since the last zeroing step is zeroed too: the cut then removes zeros
+    ctx.notes["sfp_swapped_per_zeroing"] = changes  # filters that regrew past a zeroed one, at each zeroing
     return finish(model, groups, ratio, ctx)

@@ -5,10 +5,14 @@ The defining step: a penalty ``a(t) * ||W_S||^2`` on the weights currently chose
 (``S``: the lowest-norm filters at the target rate, chosen again as training goes), whose
 coefficient grows geometrically from ``penalty_start`` to ``penalty_end`` over the training steps.
 The chosen filters are driven continuously to zero while the rest adapt, so the final cut (Torch-
-Pruning groups, as ``prune.sfp``) barely changes the network. Structured, filter-wise.
+Pruning groups, as ``prune.sfp``) barely changes the network. Structured, filter-wise: the penalty
+covers the chosen channels' batch-norm scale and shift too, so the whole channel goes to zero, not only
+its filter (a zero filter followed by a BN shift still outputs a constant the next layers rely on).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 from torch import nn
@@ -21,6 +25,8 @@ from torchslim.train import TrainingHooks
 
 class SWDConfig(SoftPruneConfig):
     """Selective Weight Decay: a growing penalty on the filters chosen for removal, then the cut."""
+
+    version: ClassVar[int] = 2  # 2: the penalty covers the chosen channels' BN; BN statistics recomputed after the cut
 
     penalty_start: float = Field(5e-4, gt=0, description="penalty coefficient at the first step")
     penalty_end: float = Field(5.0, gt=0, description="penalty coefficient at the last step (geometric growth)")
@@ -57,7 +63,7 @@ def prune_swd(model: nn.Module, cfg: SWDConfig, ctx: MethodContext) -> nn.Module
     def penalty(step: int):
         if step - state["at"] >= cfg.reselect_every:
             state["chosen"], state["at"] = groups.choose(ratio), step
-        return penalty_coefficient(cfg, step, total) * groups.penalty(state["chosen"])
+        return penalty_coefficient(cfg, step, total) * groups.penalty(state["chosen"], norms=True)
 
     ctx.tune(model, cfg.epochs, "swd", hooks=TrainingHooks(penalty=penalty))
     ctx.notes["swd_penalty_range"] = [cfg.penalty_start, cfg.penalty_end]
