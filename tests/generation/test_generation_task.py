@@ -59,8 +59,11 @@ def generation_run(tmp_path_factory):
         },
         "train": {"threads": 1},
         "finetune": {"batch_size": 8, "optimizer": "adamw", "lr": 0.001, "threads": 1},
-        "methods": [{"prune.structured": {"ratio": 0.5, "finetune_epochs": 1}}],
-        "measure": {"batch_sizes": [4], "runtimes": ["torch"], "min_seconds": 0.01, "compare": False},
+        "methods": [
+            {"prune.structured": {"ratio": 0.5, "finetune_epochs": 1}},
+            {"quant.static": {"calibration_samples": 16}},
+        ],
+        "measure": {"batch_sizes": [4], "runtimes": ["torch", "onnxruntime"], "min_seconds": 0.01, "compare": False},
         "output_dir": str(work / "runs" / "tinygan"),
         "store": str(work / "runs" / "store.db"),
     }
@@ -74,12 +77,14 @@ def test_the_recipe_runs_and_stores_fid_for_both_tasks(generation_run):
     work, done = generation_run
     assert done.returncode == 0, done.stderr[-3000:]
     rows = Store(work / "runs" / "store.db", readonly=True).rows()
-    assert len(rows) == 2
+    assert len(rows) == 3
     for r in rows:
         m = r.metrics
         assert m["fid"] > 0 and len(m["fid_per_seed"]) == 2 and m["fid_features"] == "FID (SimpleCNN features)"
         assert m["fid_samples"] == 32 and m["fid_reference_images"] == 16 and "kid" in m
-    base, pruned = sorted(rows, key=lambda r: r.method_chain != "baseline")
+    by = {r.method_chain.split("(")[0]: r for r in rows}
+    base, pruned, int8 = by["baseline"], by["prune.structured"], by["quant.static"]
+    assert int8.artifacts["kind"] == "onnx" and abs(int8.metrics["fid"] - base.metrics["fid"]) < 1.0  # INT8 file scored
     assert base.metrics["gan_history"][0]["images"] == 24  # 75 % of 32 training images, in batches of 8
     assert pruned.metrics["macs"] < 0.6 * base.metrics["macs"]  # the registered method cut the generator
     assert pruned.metrics["method_notes"]["finetune"][0]["epochs"] == 1  # distilled from the original
@@ -91,7 +96,7 @@ def test_the_report_has_the_generation_table_and_sample_grids(generation_run):
     assert done.returncode == 0, done.stderr[-3000:]
     md = (work / "runs" / "tinygan" / "report.md").read_text()
     assert "FID (SimpleCNN features) ↓" in md and "not Inception FID" in md
-    assert md.count("samples_") == 2 and len(list((work / "runs" / "tinygan" / "report_files").glob("*.png"))) == 2
+    assert md.count("samples_") == 3 and len(list((work / "runs" / "tinygan" / "report_files").glob("*.png"))) == 3
     again = run_cli("report", str(work / "runs" / "tinygan"), "--store", str(work / "runs" / "store.db"), cwd=work)
     assert again.returncode == 0, again.stderr
 

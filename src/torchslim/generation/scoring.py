@@ -66,7 +66,8 @@ def generate(generator: nn.Module, count: int, seed: int, batch_size: int = 500)
     """``count`` images in [0, 1] from latents drawn with ``seed`` (the same latents for every generator)."""
     generator.eval()
     g = torch.Generator().manual_seed(seed)
-    shape = tuple(generator.latent_shape) if hasattr(generator, "latent_shape") else None
+    net = getattr(generator, "reference", generator)  # a deployed ONNX file keeps the network it came from
+    shape = tuple(net.latent_shape) if hasattr(net, "latent_shape") else None
     if shape is None:
         raise ConfigError(f"{type(generator).__name__} does not state its latent shape (latent_shape)")
     out = []
