@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.torchslim-installed
 
-.PHONY: install demo test test-e2e coverage lint report test-slow test-zoo test-zoo-sample test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed clean
+.PHONY: install demo test test-e2e coverage lint report test-slow test-zoo test-zoo-sample test-zoo-giants bench-cifar bench-latency bench-prune-speed bench-int8 bench-mnist5k bench-idap bench-cifar-quant bench-yolo bench-executor bench-streaming bench-demo-speed bench-generation clean
 
 install: $(STAMP)
 
@@ -70,6 +70,9 @@ test-zoo-sample: $(STAMP)
 
 test-zoo-giants: $(STAMP)
 	$(PY) -m pytest -q -m zoo_giant -o timeout=2000 -rA
+
+bench-generation: $(STAMP)  ## seed 004's DCGAN row: hours of CPU, resumable (docs/BENCHMARKS.md)
+	$(PY) benchmarks/seed004_generation.py --workers 1
 
 bench-latency: $(STAMP)
 	$(PY) benchmarks/latency_resnet.py

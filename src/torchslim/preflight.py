@@ -28,9 +28,8 @@ def preflight(tasks: list[Task], ctx: DatasetCache, elsewhere: bool = False) -> 
             read_state_dict(task.model.checkpoint)
         if task.model.pretrained:
             pretrained_file(task.model.name)  # one line naming where to place the file when it is not cached
-        epochs, batch = task.baseline_training()
+        epochs, batch, section = task.baseline_training()
         if task.chain is None and epochs > 0 and len(data.train) < batch:
-            section = "gan" if task.kind == "generate" else "train"
             raise TorchslimError(
                 f"{section}.batch_size {batch} is larger than the training split of "
                 f"'{task.dataset.name}' ({len(data.train)} images): not one step would be trained; lower it"
@@ -62,7 +61,7 @@ def check_declared_pairings(tasks: list[Task]) -> None:
             continue
         seen.add(task.model.label)
         spec = task.declared_spec(shape, 10)
-        check_pairing(task, spec, task.output_shape(spec, shape) if task.kind == "generate" else None)
+        check_pairing(task, spec, task.output_shape(spec, shape, declared=True))
 
 
 def check_pairing(task: Task, spec: InputSpec, output: tuple[int, ...] | None = None) -> int:
@@ -79,10 +78,11 @@ def check_pairing(task: Task, spec: InputSpec, output: tuple[int, ...] | None = 
         ) from None
     if output is not None and tuple(out.shape) != (1, *output):
         want = (
-            f"one {'x'.join(map(str, output))} image"
-            if task.kind == "generate"
-            else (f"one score for each of its {spec.num_classes} classes")
+            f"one score for each of its {output[0]} classes"
+            if len(output) == 1
+            else f"one {'x'.join(map(str, output))} output"
         )
+
         raise TorchslimError(
             f"model '{task.model.label}' gives outputs of shape {tuple(out.shape)} on dataset '{task.dataset.name}'"
             f", not {want}"

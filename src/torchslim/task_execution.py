@@ -29,12 +29,10 @@ from torchslim.executors import Order
 from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx
 from torchslim.export.saving import save_artifact
-from torchslim.generation import work as generation
 from torchslim.measurement.accuracy import evaluate
 from torchslim.measurement.bench import BenchConfig, measure
 from torchslim.measurement.deployed_accuracy import accuracy_per_deployment
 from torchslim.methods import MethodContext, apply_chain
-from torchslim.metric import Metric
 from torchslim.models import InputSpec, build_model, describe, load_model
 from torchslim.provenance import provenance
 from torchslim.runtimes import needs_onnx
@@ -79,8 +77,9 @@ def _run_task(task: Task, ctx: DatasetCache, force: bool, baseline_file: Path | 
     )
     threads = configure(task.seed, task.train.deterministic, threads or task.threads)
     data = ctx.dataset(task.dataset)
-    if task.kind == "generate":
-        return generation_task(task, data, folder, baseline_file, threads)
+    work = task.facts.work
+    if work is not None:  # a kind with its own work (generation); classification's is below
+        return work(task, data, folder, baseline_file, threads)
     spec = task.input_spec(data)
     if task.chain is None:
         adapted: list[str] = []
@@ -136,38 +135,6 @@ def task_row(task: Task, metrics: dict, artifact: StoredArtifact, split_note: st
         config=task.payload() | {"seed": task.seed, "source": task.source, "split": split_note},
         **provenance(),
     )
-
-
-def generation_task(task: Task, data: DataBundle, folder: Path, baseline_file: Path | None, threads: int) -> ResultRow:
-    """A generator: trained adversarially (baseline), or compressed by the chain and fine-tuned by
-    distilling from the original on the same latents; then scored by FID and measured."""
-    gan, gen = task.kind_config["gan"], task.kind_config["generation"]
-    spec = generation.spec_for(task.model.kwargs, data)
-    if task.chain is None:
-        model, metrics = generation.train_baseline(task.model, data, spec, gan, task.seed, folder)
-    else:
-        base_file = baseline_file or task.baseline().folder / "model.pt"
-        if not base_file.exists():
-            raise TorchslimError(
-                f"the baseline of '{task.describe()}' has no model file at {base_file}; rerun with --force to train it"
-            )
-        model, _ = load_model(base_file)
-        t0 = time.perf_counter()
-        mctx = MethodContext(generation.method_data(spec, gen, task.seed), spec, task.finetune, task.seed, task.folder)
-        mctx.original = copy.deepcopy(model).eval()
-        mctx.default_loss = generation.tuning_loss(mctx.original, base_file.parent, spec, gen, gan.ndf)
-        mctx.metric = Metric("fid", "FID", higher_is_better=False)
-        mctx.score = lambda m: {"fid": generation.score(m, data, gen.model_copy(update={"sample_seeds": [0]}))["fid"]}
-        model = apply_chain(model, task.chain, mctx)
-        notes = {k: v for k, v in mctx.notes.items() if k not in ("step", "_t0")}
-        metrics = {"epochs": 0, "compress_seconds": time.perf_counter() - t0, "method_notes": notes}
-    model.eval()
-    artifact, exported = save_artifact(model, folder, describe(task.model, spec), spec.shape, export=wants_onnx(task))
-    (folder / "checkpoint.pt").unlink(missing_ok=True)
-    generation.save_samples(model, folder / "samples.png")
-    metrics |= generation.score(model, data, gen) | {"eval_split": "test", "threads": threads}
-    metrics |= measure_task(model, spec, artifact, exported, task, threads)
-    return task_row(task, metrics, artifact, data.info.split_note)
 
 
 def weights_record(task: Task, adapted: list[str]) -> dict:

@@ -15,9 +15,8 @@ from torchslim.config import RunConfig, task_hash
 from torchslim.data.base import DataBundle, DatasetConfig, data_fingerprint
 from torchslim.errors import TorchslimError
 from torchslim.export.checkpoint import file_sha256
-from torchslim.generation.latents import generator_spec
+from torchslim.kinds import WorkerFacts, worker_facts
 from torchslim.methods.chain import Chain
-from torchslim.models import input_spec
 from torchslim.models.base import InputSpec, ModelConfig
 from torchslim.models.weights import pretrained_file
 from torchslim.train.config import TrainConfig
@@ -53,28 +52,26 @@ class Task:
     def method_chain(self) -> str:
         return self.chain.label if self.chain else BASELINE
 
-    def input_spec(self, data: DataBundle) -> InputSpec:
-        """What the task's model takes: the dataset's images, or a generator's latent."""
-        if self.kind == "generate":
-            return generator_spec(self.model.kwargs, data.info.in_channels)
-        return input_spec(data)
+    @property
+    def facts(self) -> WorkerFacts:
+        """What this task's kind says a worker needs (``kinds``)."""
+        return worker_facts(self.kind)
 
-    def baseline_training(self) -> tuple[int, int]:
-        """(epochs, batch size) of the baseline's training: ``train:``, or a generator's ``gan:``."""
-        if self.kind == "generate":
-            gan = self.kind_config["gan"]
-            return gan.epochs, gan.batch_size
-        return self.train.epochs, self.train.batch_size
+    def input_spec(self, data: DataBundle) -> InputSpec:
+        """What the task's model takes: the dataset's images, or (a generator) its latent."""
+        return self.facts.input_spec(self, data)
+
+    def baseline_training(self) -> tuple[int, int, str]:
+        """(epochs, batch size, config section) of the baseline's training."""
+        return self.facts.baseline_training(self)
 
     def declared_spec(self, image_shape: tuple[int, ...], classes: int) -> InputSpec:
         """The input, from a dataset's declared image shape without reading it (``--dry-run``, validate)."""
-        if self.kind == "generate":
-            return generator_spec(self.model.kwargs, image_shape[0])
-        return InputSpec(classes, image_shape[0], image_shape[-1])
+        return self.facts.declared_spec(self, image_shape, classes)
 
-    def output_shape(self, spec: InputSpec, image_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """What one input must give: a score per class, or (a generator) one image of the dataset's shape."""
-        return tuple(image_shape) if self.kind == "generate" else (spec.num_classes,)
+    def output_shape(self, spec: InputSpec, image_shape: tuple[int, ...], declared: bool = False):
+        """What one input must give (one score per class, one image...); None: not checked."""
+        return self.facts.output_shape(self, spec, image_shape, declared)
 
     def baseline(self) -> "Task":
         """The task whose trained model this task's chain starts from."""

@@ -60,7 +60,8 @@ class RunConfig(BaseModel):
     """A recipe: every model x the dataset x every seed is one independent task."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: ClassVar[str] = "classify"  # the task kind whose models this recipe takes
+    kind: ClassVar[str] = "classify"  # the task kind (``kinds``) of this recipe's tasks
+    models_for: ClassVar[str] = "classify"  # the task its models are registered for (a generator: "generate")
 
     name: RunName = Field(..., description="names the run folder (runs/<name>): a plain name")
     models: list[ModelConfig] = Field(..., min_length=1)
@@ -90,7 +91,7 @@ class RunConfig(BaseModel):
     def _known_models(cls, value: list[ModelConfig]) -> list[ModelConfig]:
         for m in value:
             kind = MODELS.get(m.name).meta.get("task", "classify")  # raises UnknownNameError with suggestions
-            if kind != cls.kind:
+            if kind != cls.models_for:
                 raise ValueError(
                     f"model '{m.name}' is for task: {kind}, and this recipe's task is {cls.kind} "
                     f"(write task: {kind} at the top of the recipe)"

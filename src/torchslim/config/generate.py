@@ -19,6 +19,7 @@ class GenerateRunConfig(RunConfig):
     """Train a generator, compress it with the registered methods, score each by FID in a named feature space."""
 
     kind: ClassVar[str] = "generate"
+    models_for: ClassVar[str] = "generate"
 
     task: Literal["generate"] = "generate"
     gan: GanTrainConfig = Field(default_factory=GanTrainConfig, description="the baseline's adversarial training")

@@ -1,60 +1,19 @@
-"""The task-kind seam: what a kind of task gives the command line, registered with its facts.
-
-A kind is one module that calls :func:`register_task_kind`; the registry loads torchslim's own kinds
-and the ``torchslim.task_kinds`` entry points on first lookup (``task_kinds.catalog``), so a plugin
-adds a kind with no torchslim file edited.
-"""
+"""Reading a recipe through its kind: ``task:`` names the kind (``classify`` when absent), whose schema
+validates it. The registry and the facts themselves are ``torchslim.kinds``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from torchslim.config import merge, parse_overrides
-from torchslim.errors import ConfigError, TorchslimError, describe_error, missing_file
-from torchslim.metric import Metric
-from torchslim.registry import Registry
+from torchslim.errors import ConfigError, TorchslimError, missing_file
+from torchslim.kinds import TASK_KINDS, TaskKind, register_task_kind
 from torchslim.yaml_input import read_yaml_file
 
+__all__ = ["TASK_KINDS", "TaskKind", "kind_of", "load_recipe", "load_run", "register_task_kind", "validate_recipe"]
+
 DEFAULT_KIND = "classify"
-
-
-@dataclass(frozen=True)
-class TaskKind:
-    """One kind of task: its recipe schema, its primary metric, and how a recipe of it is planned,
-    run and reported. The callables take the validated recipe (``schema`` or what ``load`` returns)."""
-
-    name: str
-    schema: type[BaseModel]
-    metric: Metric
-    run: Callable[..., list]  # (cfg, source, force, choice) -> stored rows
-    plan: Callable[..., None]  # (cfg, source, choice) -> prints the task graph (``--dry-run``), runs nothing
-    report: Callable[..., dict[str, Path]]  # (cfg, store, source, formats, console) -> written files
-    check: Callable[[Any], str]  # (cfg) -> the line ``torchslim validate`` ends with
-    load: Callable[[dict[str, Any], str], Any] | None = None  # (raw, source) -> cfg; default: ``schema``
-    summary: str = ""
-
-    def validate(self, raw: dict[str, Any], source: str) -> Any:
-        if self.load is not None:
-            return self.load(raw, source)
-        try:
-            return self.schema.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(f"{source}: {describe_error(exc, self.schema)}") from None
-        except TorchslimError as exc:  # unknown names raised by the field validators
-            raise type(exc)(f"{source}: {exc}") from None
-
-
-TASK_KINDS: Registry[TaskKind] = Registry("task kind", loader="torchslim.task_kinds.catalog:load")
-
-
-def register_task_kind(kind: TaskKind) -> TaskKind:
-    """Add a kind under its name (a second kind of the same name is an error)."""
-    TASK_KINDS.register(kind.name, kind.summary or (kind.schema.__doc__ or "").strip().split("\n")[0])(kind)
-    return kind
 
 
 def kind_of(cfg: Any) -> TaskKind:

@@ -1,0 +1,120 @@
+"""Seed 004's image-generation row: DCGAN on CIFAR-10, its compressed generators, FID in a named feature space.
+
+Usage: python benchmarks/seed004_generation.py [CONFIG] [--report-only] [--workers N]
+CONFIG defaults to configs/seed004/dcgan_cifar10.yaml. Runs it through the store (resumable from the last
+finished epoch), then writes the section ``seed004-generation`` of docs/BENCHMARKS.md: the sanity checks
+that say the metric means something (FID of the training images, of uniform noise and of an untrained
+generator against the test split, in the same feature space), the generation table ``torchslim report``
+builds, each task's wall time, and the issue's checks (pruned: >= 1.8x faster at b64 in its fastest
+deployment and FID within +10 %; INT8: FID within +5 %). Tasks not in the store yet are named.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import torch
+from _common import ROOT, write_section
+
+from torchslim.data.cache import DatasetCache
+from torchslim.generation.scoring import FeatureSpace, generate, real_features
+from torchslim.measurement.fid import FeatureStats, frechet_distance
+from torchslim.models import build_model
+from torchslim.report.build import collect
+from torchslim.report.deployments import fastest_deployment
+from torchslim.report.entries import group_entries
+from torchslim.report.generation import generation_table
+from torchslim.store import Store
+from torchslim.task_kinds import kind_of, load_recipe
+from torchslim.tasks import expand
+
+
+def sanity_lines(cfg) -> list[str]:
+    """FID of references that bracket a generator: real training images (low) and noise (high)."""
+    data = DatasetCache().dataset(cfg.dataset)
+    gen = cfg.generation
+    space = FeatureSpace.load(gen)
+    reference = FeatureStats.of(real_features(space, data.test.images))
+    n = min(gen.samples, len(data.train))
+    idx = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))[:n]
+    train = frechet_distance(FeatureStats.of(real_features(space, data.train.images[idx])), reference)
+    noise = torch.rand(n, *data.test.images.shape[1:], generator=torch.Generator().manual_seed(0))
+    noise_fid = frechet_distance(FeatureStats.of(space.features(noise)), reference)
+    task = expand(cfg)[0]
+    torch.manual_seed(0)
+    untrained = build_model(task.model, task.input_spec(data)).eval()
+    init_fid = frechet_distance(FeatureStats.of(space.features(generate(untrained, n, 0))), reference)
+    return [
+        f"- {n:,} training images against the {len(data.test):,} test images: **{train:.2f}** (two samples of the "
+        "same distribution: the floor)",
+        f"- {n:,} images of uniform noise: **{noise_fid:.2f}**",
+        f"- {n:,} images of the generator at initialisation (seed 0): **{init_fid:.2f}**",
+    ]
+
+
+def check_lines(group) -> list[str]:
+    base = group.baseline
+    out = []
+    if base is None or not base.rows:
+        return ["The trained generator is not in the store yet."]
+    batch = 64
+    ref = fastest_deployment(base, batch)
+    fid0 = base.mean("fid")
+    for e in group.measured:
+        if e.is_baseline or e.mean("fid") is None:
+            continue
+        best = fastest_deployment(e, batch)
+        speed = f"{ref[1].ms / best[1].ms:.2f}x" if ref and best else "not timed"
+        change = 100 * (e.mean("fid") / fid0 - 1)
+        goal = 5.0 if any(s["name"].startswith("quant.") for s in e.steps) else 10.0
+        verdict = "met" if change <= goal else "not met"
+        out.append(
+            f"- {e.label}: FID {e.mean('fid'):.2f} against {fid0:.2f} ({change:+.1f} %, goal ≤ +{goal:.0f} %: "
+            f"**{verdict}**); fastest deployment at b{batch} {speed} the original's"
+        )
+    return out
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    config = next((a for a in args if a.endswith(".yaml")), "configs/seed004/dcgan_cifar10.yaml")
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
+    os.chdir(ROOT)
+    cfg = load_recipe(config)
+    t0 = time.perf_counter()
+    if "--report-only" not in args:
+        from torchslim.executors.choice import ExecutorChoice
+
+        kind_of(cfg).run(cfg, config, False, ExecutorChoice("local", workers))
+    wall = time.perf_counter() - t0
+    groups = group_entries(*collect(cfg, Store(cfg.store), config))
+    parts = [f"## Seed 004's image generation: {cfg.name}\n\nConfig `{config}`."]
+    parts.append("### Does the metric mean something?\n\n" + "\n".join(sanity_lines(cfg)))
+    for g in groups:
+        parts.append("### Generation table\n\n" + generation_table(g, 64, kind_feature_label(g)).markdown())
+        parts.append("### The issue's checks\n\n" + "\n".join(check_lines(g)))
+        times = []
+        for e in g.entries:
+            for r in e.rows:
+                secs = r.metrics.get("train_seconds") if e.is_baseline else r.metrics.get("compress_seconds")
+                times.append(f"- {e.label}, seed {r.seed}: {secs / 60:.1f} min" if secs else f"- {e.label}: —")
+        parts.append("Wall time per task (training, or compression and distillation):\n\n" + "\n".join(times))
+        waiting = [f"- {e.chain}" for e in g.entries if e.missing]
+        if waiting:
+            parts.append("Not in the store yet:\n\n" + "\n".join(waiting))
+    parts.append(f"Wall time of this invocation: {wall / 60:.1f} min (stored tasks are not rerun); CPU only.")
+    body = "\n\n".join(parts)
+    write_section(f"seed004-generation-{cfg.name}", body)
+    print(body)
+
+
+def kind_feature_label(group) -> str:
+    return next(
+        (r.metrics["fid_features"] for e in group.entries for r in e.rows if "fid_features" in r.metrics), "FID"
+    )
+
+
+if __name__ == "__main__":
+    main()
