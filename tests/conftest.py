@@ -76,3 +76,15 @@ def run_cli_process(*args: str, cwd: Path, timeout: float = 300) -> subprocess.C
     return subprocess.run(
         [sys.executable, "-m", "torchslim", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def installed_plugin(root: Path, module: str, source: str, group: str, entry: str = "toy") -> dict:
+    """``module`` written under ``root`` with the entry point an installed package would declare in
+    ``group``, visible through PYTHONPATH only: the environment a subprocess needs to see it."""
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{entry} = {module}\n")
+    repo = Path(__file__).resolve().parents[1]
+    return os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{repo}", "TORCHSLIM_NO_PROGRESS": "1"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import installed_plugin
 from torchslim.catalog import ENTRY_POINT_GROUP
 from torchslim.methods import METHODS, method_facts
 
@@ -40,13 +41,7 @@ def toy_scale(model, cfg, ctx):
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory) -> dict:
     """A module plus the entry point an installed package would declare, on PYTHONPATH only."""
-    root = tmp_path_factory.mktemp("plugin")
-    (root / "toy_slim_method.py").write_text(TOY)
-    info = root / "toy_slim_method-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-slim-method\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ntoy = toy_slim_method\n")
-    return os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{ROOT}", "TORCHSLIM_NO_PROGRESS": "1"}
+    return installed_plugin(tmp_path_factory.mktemp("plugin"), "toy_slim_method", TOY, ENTRY_POINT_GROUP)
 
 
 def run(args: list[str], env: dict, cwd: Path = ROOT) -> subprocess.CompletedProcess:

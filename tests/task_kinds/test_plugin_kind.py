@@ -1,7 +1,6 @@
 """A task kind from a plugin: one module on PYTHONPATH with an entry point, no torchslim file edited. It
 runs one registered method through torchslim's runner and gets its own report section."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import tiny_recipe
+from tests.conftest import installed_plugin, tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,13 +58,7 @@ register_task_kind(
 
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("kind_plugin")
-    (root / "toy_slim_kind.py").write_text(TOY_KIND)
-    info = root / "toy_slim_kind-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-slim-kind\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[torchslim.task_kinds]\ntoy = toy_slim_kind\n")
-    return os.environ | {"PYTHONPATH": f"{root}{os.pathsep}{ROOT}", "TORCHSLIM_NO_PROGRESS": "1"}
+    return installed_plugin(tmp_path_factory.mktemp("kind_plugin"), "toy_slim_kind", TOY_KIND, "torchslim.task_kinds")
 
 
 def run(args: list[str], env: dict) -> subprocess.CompletedProcess:

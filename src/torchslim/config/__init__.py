@@ -176,14 +176,20 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | "Sweep":
+def read_recipe(path: Path | str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A recipe file's fields with ``key=value`` overrides applied (not validated yet)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(missing_file(path, "config file"))
     raw = read_yaml_file(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of fields, got {type(raw).__name__}")
-    return validate_config(merge(raw, parse_overrides(overrides or [])), source=str(path))
+    return merge(raw, parse_overrides(overrides or []))
+
+
+def load_config(path: Path | str, overrides: list[str] | None = None) -> RunConfig | "Sweep":
+    """A classification recipe or sweep (``task_kinds.load_recipe`` reads a recipe of any kind)."""
+    return validate_config(read_recipe(path, overrides), source=str(path))
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig | Sweep:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torchslim.config import merge, parse_overrides
-from torchslim.errors import ConfigError, TorchslimError, missing_file
+from torchslim.config import read_recipe
+from torchslim.errors import ConfigError, TorchslimError
 from torchslim.kinds import TASK_KINDS, TaskKind, register_task_kind
-from torchslim.yaml_input import read_yaml_file
 
 __all__ = ["TASK_KINDS", "TaskKind", "kind_of", "load_recipe", "load_run", "register_task_kind", "validate_recipe"]
 
@@ -23,13 +22,7 @@ def kind_of(cfg: Any) -> TaskKind:
 
 def load_recipe(path: Path | str, overrides: list[str] | None = None) -> Any:
     """Read a recipe, apply ``key=value`` overrides and validate it with its kind's schema."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(missing_file(path, "config file"))
-    raw = read_yaml_file(path) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of fields, got {type(raw).__name__}")
-    return validate_recipe(merge(raw, parse_overrides(overrides or [])), str(path))
+    return validate_recipe(read_recipe(path, overrides), str(path))
 
 
 def validate_recipe(raw: dict[str, Any], source: str = "config") -> Any:
