@@ -90,12 +90,72 @@ def test_a_model_with_several_outputs_is_pruned_exported_reloaded_and_timed(kind
 
 def test_a_model_with_several_outputs_and_data_is_one_line_naming_what_is_missing(tmp_path):
     data = torch.utils.data.TensorDataset(torch.randn(8, 3, 16, 16), torch.zeros(8, dtype=torch.long))
-    with pytest.raises(ConfigError, match=r"returns a dict of 2 tensor\(s\) \(seg, cls\).*not supported yet"):
+    with pytest.raises(ConfigError, match=r"returns a dict of 2 tensor\(s\) \(seg, cls\).*pass evaluate="):
         torchslim.compress(
             TwoHeads("dict"),
             [{"prune.structured": {"ratio": 0.5}}],
             example_input=torch.randn(1, 3, 16, 16),
             eval_data=data,
+        )
+    with pytest.raises(ConfigError, match=r"pass loss= and evaluate="):
+        torchslim.compress(
+            TwoHeads("dict"),
+            [{"prune.structured": {"ratio": 0.5}}],
+            example_input=torch.randn(1, 3, 16, 16),
+            train_data=data,
+            eval_data=data,
+        )
+
+
+def segmentation_data(n: int, seed: int):
+    """Images whose bright half is class 1 of the 5-class map (the rest class 0), and a class label."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 16, 16, generator=g) * 0.1
+    masks = torch.zeros(n, 16, 16, dtype=torch.long)
+    masks[:, :, 8:] = 1
+    x[:, :, :, 8:] += 1.0
+    return x, masks
+
+
+def test_a_model_with_several_outputs_fine_tunes_on_the_callers_loss_and_is_scored_by_their_evaluate(tmp_path):
+    x, masks = segmentation_data(64, 0)
+    vx, vmasks = segmentation_data(32, 1)
+    seen = []
+
+    def loss(outputs, targets):
+        seen.append(sorted(outputs))  # the model's own structure reaches the loss
+        return nn.functional.cross_entropy(outputs["seg"], targets)
+
+    def pixel_accuracy(model):
+        return {"pixel_acc": float((model(vx)["seg"].argmax(1) == vmasks).float().mean()), "n": len(vx)}
+
+    result = torchslim.compress(
+        TwoHeads("dict"),
+        [{"prune.structured": {"ratio": 0.5, "finetune_epochs": 2}}],
+        example_input=torch.randn(1, 3, 16, 16),
+        train_data=torch.utils.data.TensorDataset(x, masks),
+        loss=loss,
+        evaluate=pixel_accuracy,
+        train={"epochs": 1, "batch_size": 16, "lr": 0.05},
+        out_dir=tmp_path / "out",
+        latency=BenchConfig(runtimes=[]),
+    )
+    assert seen and seen[0] == ["cls", "seg"]
+    assert result.original_score["n"] == 32 and set(result.score) == {"pixel_acc", "n"}
+    assert result.score["pixel_acc"] > 0.9  # two epochs on the caller's loss learned the map
+    assert result.notes["finetune"][0]["epochs"] == 2 and "top1" not in result.notes["finetune"][0]
+    assert "pixel_acc" in result.summary() and result.accuracy is None
+
+
+def test_evaluate_must_return_a_number_or_a_mapping_of_numbers(tmp_path):
+    with pytest.raises(ConfigError, match="evaluate\\(model\\) returned str"):
+        torchslim.compress(
+            TwoHeads("dict"),
+            [{"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}],
+            example_input=torch.randn(1, 3, 16, 16),
+            evaluate=lambda model: "good",
+            out_dir=tmp_path / "out",
+            latency=BenchConfig(runtimes=[]),
         )
 
 

@@ -36,6 +36,7 @@ from torchslim.measurement.complexity import Complexity, complexity
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.methods.chain import Chain
 from torchslim.methods.registry import METHODS
+from torchslim.metric import Metric
 from torchslim.models import InputSpec
 from torchslim.owned_folders import mark, writable_folder
 from torchslim.train import TrainConfig
@@ -63,6 +64,8 @@ class CompressResult:
     parity: Parity | None  # PyTorch vs ONNX Runtime of the float network (before any INT8 rounding)
     int8_agreement: float | None  # share of eval images whose INT8 top-1 class equals the float one
     notes: dict[str, Any] = field(default_factory=dict)
+    score: dict[str, float] | None = None  # the caller's evaluate(model), when given
+    original_score: dict[str, float] | None = None
 
     @property
     def macs_reduction(self) -> float:
@@ -74,6 +77,9 @@ class CompressResult:
             if self.accuracy and self.original_accuracy
             else ""
         )
+        if self.score and self.original_score:
+            name = next(iter(self.score))
+            acc += f", {name} {self.original_score[name]:.4g} -> {self.score[name]:.4g}"
         return (
             f"{self.chain}: {self.macs_reduction:.2f}x fewer MACs, {self.measurement.size.bytes / 1e6:.2f} MB "
             f"{self.artifact.name}{acc}"
@@ -110,6 +116,8 @@ def compress(
     out_dir: str | Path | None = None,
     seed: int = 0,
     latency: BenchConfig | None = None,
+    loss: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+    evaluate: Callable[[nn.Module], float | dict[str, float]] | None = None,
 ) -> CompressResult:
     """Apply ``recipe`` to a copy of ``model`` and measure what it gained.
 
@@ -118,6 +126,12 @@ def compress(
     it torchslim's trainer runs on ``train_data`` with ``train`` (default ``DEFAULT_FINETUNE``).
     Files go to ``out_dir`` (default ``runs/compress/<time>``). ``latency`` times the artifact
     (default: batch 1 in ONNX Runtime, and PyTorch for a module); ``BenchConfig(runtimes=[])`` skips it.
+
+    A model whose output is not one logits tensor (a dict, tuple or dataclass: segmentation, detection,
+    multi-head) trains on ``train_data`` with ``loss(outputs, targets)`` (targets as the data gives them)
+    and is scored by ``evaluate(model)``, a number or ``{name: number}`` whose first entry is the primary
+    score, higher is better (it reads its own data; ``eval_data`` is then not needed). Either also
+    replaces cross-entropy and top-1 for a classifier.
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"compress takes an nn.Module, got a {type(model).__name__}")
@@ -133,21 +147,36 @@ def compress(
     with torch.no_grad():
         out = model(example_input[:1].cpu())
     outputs = flatten_output(out)  # one line for an output that holds no tensor
-    if not torch.is_tensor(out) and (train_data is not None or eval_data is not None):
+    multi = not torch.is_tensor(out)
+    missing = [
+        need
+        for need, given, wanted in (("loss=", loss, train_data), ("evaluate=", evaluate, eval_data))
+        if multi and wanted is not None and given is None and not (need == "loss=" and finetune is not None)
+    ]
+    if missing:
         raise ConfigError(
             f"the model returns a {type(out).__name__} of {len(outputs)} tensor(s) "
-            f"({', '.join(n for n, _ in outputs[:4])}); with data, compress trains and evaluates one logits tensor, "
-            "and a loss or evaluation function for other outputs is not supported yet: pass example_input alone "
-            "(no fine-tuning, no accuracy), or a wrapper that returns the logits"
+            f"({', '.join(n for n, _ in outputs[:4])}): cross-entropy and top-1 need one logits tensor, so pass "
+            f"{' and '.join(missing)} (loss(outputs, targets) -> tensor; evaluate(model) -> score, higher is better)"
         )
     first = outputs[0][1]
     num_classes = int(first.shape[1]) if first.dim() >= 2 else int(first.numel())
-    data = user_bundle(example_input, num_classes, train_data, eval_data, calibration_data)
+    scored = evaluate is not None
+    data = user_bundle(
+        example_input, num_classes, train_data, None if scored else eval_data, calibration_data, loss is not None
+    )
     spec = InputSpec(num_classes, data.info.in_channels, data.info.image_size)
     placement = resolve_placement(device or finetune_cfg.placement.device, finetune_cfg.placement.precision)
+    score = user_score(evaluate) if scored else None
     with placed(placement):
         original_accuracy = accuracy_on(model, data, finetune_cfg)
+        original_score = score(model) if score else None
         ctx = MethodContext(data, spec, finetune_cfg, seed, work, original=copy.deepcopy(model), finetune_fn=finetune)
+        if loss is not None:
+            ctx.default_loss = lambda outputs, targets, _inputs: loss(outputs, targets)
+        if score is not None:
+            ctx.score = score
+            ctx.metric = Metric(next(iter(original_score)), next(iter(original_score)), higher_is_better=True)
         try:
             compressed = apply_chain(model, chain, ctx)
         except MissingDataError as exc:
@@ -155,6 +184,7 @@ def compress(
             raise ConfigError(f"{step.name}: {exc}; pass it to torchslim.compress") from None
         compressed.eval()
         accuracy = accuracy_on(compressed, data, finetune_cfg)
+        final_score = score(compressed) if score else None
     description = user_description(model, spec.shape, num_classes)
     stored, exported = save_artifact(compressed, folder, description, spec.shape, export=True)
     if isinstance(compressed, OnnxModel):  # served from the stored copy: the work folder goes
@@ -167,7 +197,7 @@ def compress(
     measurement = measure(compressed, bench, spec=spec, artifact=artifact, onnx=exported)
     parity, agreement = measurement.parity, None
     if isinstance(compressed, OnnxModel):
-        parity, agreement = deployed_parity(compressed, folder, example_input, data)
+        parity, agreement = deployed_parity(compressed, folder, example_input, data, classes=not multi)
     return CompressResult(
         model=compressed,
         chain=chain.label,
@@ -181,7 +211,29 @@ def compress(
         parity=parity,
         int8_agreement=agreement,
         notes={k: v for k, v in ctx.notes.items() if k not in ("step", "_t0")},
+        score=final_score,
+        original_score=original_score,
     )
+
+
+def user_score(evaluate: Callable[[nn.Module], float | dict[str, float]]) -> Callable[[nn.Module], dict[str, float]]:
+    """The caller's ``evaluate`` as ``{name: value}`` (a bare number is ``{"score": value}``), in eval mode."""
+
+    def score(model: nn.Module) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                got = evaluate(model)
+        finally:
+            model.train(was)
+        if isinstance(got, dict) and got and all(isinstance(v, (int, float)) for v in got.values()):
+            return {str(k): float(v) for k, v in got.items()}
+        if isinstance(got, (int, float)) or (torch.is_tensor(got) and got.numel() == 1):
+            return {"score": float(got)}
+        raise ConfigError(f"evaluate(model) returned {type(got).__name__}; return a number or {{name: number}}")
+
+    return score
 
 
 OUTPUTS = ("model.pt", "model.onnx", "model.float.onnx")
@@ -204,7 +256,7 @@ def accuracy_on(model: nn.Module, data: DataBundle, cfg: TrainConfig) -> Accurac
 
 
 def deployed_parity(
-    deployed: OnnxModel, folder: Path, example_input: torch.Tensor, data: DataBundle
+    deployed: OnnxModel, folder: Path, example_input: torch.Tensor, data: DataBundle, classes: bool = True
 ) -> tuple[Parity, float | None]:
     """For an INT8 file: the float network's export parity (written beside it as model.float.onnx),
     and how often the INT8 file picks the float network's class on ``eval_data``."""
@@ -214,7 +266,7 @@ def deployed_parity(
     exporter = export_onnx(deployed.reference, example_input[:1].cpu(), float_onnx)
     images = data.eval.images[:256] if data.has_eval else example_input.cpu()
     parity = check_parity(deployed.reference, ort_session(float_onnx, 1), images[:8].float(), exporter)
-    if not data.has_eval:
+    if not data.has_eval or not classes:
         return parity, None
     with torch.no_grad():
         agree = (deployed(images).argmax(1) == deployed.reference(images).argmax(1)).float().mean()

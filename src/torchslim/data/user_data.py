@@ -48,14 +48,25 @@ def batches_of(data: Any, batch_size: int = 256) -> Iterable:
     return data
 
 
-def gather(data: Any, argument: str) -> ArraySplit:
-    """All of ``data`` as one float image tensor and one int64 label tensor."""
+def gather(data: Any, argument: str, any_targets: bool = False) -> ArraySplit:
+    """All of ``data`` as one float image tensor and one int64 label tensor; with ``any_targets`` (the
+    caller's own loss reads them), the targets as given: masks, boxes as a padded tensor, ..."""
     xs, ys = [], []
     for i, item in enumerate(batches_of(data)):
         if not (isinstance(item, (tuple, list)) and len(item) >= 2 and torch.is_tensor(item[0])):
             raise ConfigError(
                 f"{argument}: batch {i} is a {type(item).__name__}, not an (images, labels) pair of tensors"
             )
+        if any_targets:
+            x, y = item[0], item[1]
+            if x.dim() != 4 or not torch.is_tensor(y) or len(x) != len(y):
+                raise ConfigError(
+                    f"{argument}: batch {i} has images {tuple(x.shape)} and targets that are not one tensor with a "
+                    "row per image; expected (N, C, H, W) images and (N, ...) targets"
+                )
+            xs.append(x.detach().float().cpu())
+            ys.append(y.detach().cpu())
+            continue
         x, y = item[0], class_indices(item[1])
         if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
             raise ConfigError(
@@ -75,18 +86,20 @@ def user_bundle(
     train_data: Any = None,
     eval_data: Any = None,
     calibration_data: Any = None,
+    any_targets: bool = False,
 ) -> DataBundle:
-    """A ``DataBundle`` over the caller's data, shaped by ``example_input`` (N, C, H, W)."""
+    """A ``DataBundle`` over the caller's data, shaped by ``example_input`` (N, C, H, W); ``any_targets``:
+    the training targets are the caller's loss's, not class indices."""
     c, h, w = example_input.shape[1:]
     if h != w:
         raise ConfigError(f"example_input is {h}x{w}: torchslim's input spec is square for now; resize to {h}x{h}")
     splits = {
-        "train": gather(train_data, "train_data")
+        "train": gather(train_data, "train_data", any_targets)
         if train_data is not None
         else MissingSplit("train_data= (or finetune=, your own loop, for plain fine-tuning)", "training"),
         "eval": gather(eval_data, "eval_data") if eval_data is not None else MissingSplit("eval_data=", "evaluation"),
     }
-    calibration = gather(calibration_data, "calibration_data") if calibration_data is not None else None
+    calibration = gather(calibration_data, "calibration_data", any_targets) if calibration_data is not None else None
     for name, split in list(splits.items()) + [("calibration", calibration)]:
         if isinstance(split, ArraySplit) and tuple(split.images.shape[1:]) != (c, h, w):
             raise ConfigError(f"{name}_data images are {tuple(split.images.shape[1:])}, example_input is {(c, h, w)}")

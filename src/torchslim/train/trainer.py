@@ -221,7 +221,7 @@ def _train_epoch(models, loader: BatchLoader, epoch: int, parts, cfg: TrainConfi
         if ema is not None:
             ema.update_parameters(model)
         loss_sum += float(loss.detach()) * len(y)
-        if logits.ndim == 2:  # class scores; a generator's images have no accuracy
+        if torch.is_tensor(logits) and logits.ndim == 2:  # class scores; images or a dict of outputs have none
             correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         elapsed = time.perf_counter() - t0
