@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from torchslim.config.names import RunName
-from torchslim.measurement.latency import known_runtimes
+from torchslim.measurement.latency import BatchSizes, Runtimes
+from torchslim.runtimes.base import check_runtimes
 
 
 class SyntheticConfig(BaseModel):
@@ -81,15 +82,15 @@ class DetectMeasureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     imgsz: list[int] = Field(default_factory=lambda: [640, 320], min_length=1)
-    batch_sizes: list[int] = Field(default_factory=lambda: [2, 4, 8, 16], min_length=1)
-    runtimes: list[str] = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
+    batch_sizes: BatchSizes = Field(default_factory=lambda: [2, 4, 8, 16], min_length=1)
+    runtimes: Runtimes = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
     min_seconds: float = Field(0.5, gt=0, description="per model, runtime and batch size, in each round")
     rounds: int = Field(8, ge=1, description="interleaved rounds; 6 or more give each speedup a 95 % interval")
 
-    @field_validator("runtimes")
-    @classmethod
-    def _runtimes(cls, value: list[str]) -> list[str]:
-        return known_runtimes(value)
+    @model_validator(mode="after")
+    def _runnable(self) -> "DetectMeasureConfig":
+        check_runtimes(self.runtimes, ["fp32"])  # as the classification recipe's measure: installed, one line if not
+        return self
 
 
 class DetectRunConfig(BaseModel):
