@@ -72,16 +72,19 @@ def search(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT"),
 ) -> None:
     """Find the fastest (or smallest) model within an accuracy budget, across method chains, with Optuna."""
-    from torchslim.config import RunConfig, load_config
+    from torchslim.config import Sweep
     from torchslim.errors import ConfigError
     from torchslim.executors.choice import ExecutorChoice
     from torchslim.search.command import search as run_search
+    from torchslim.task_kinds import kind_of, load_recipe
 
     flags = {"max_drop": max_drop, "objective": objective, "trials": trials}
     extra = [f"search.{k}={v}" for k, v in flags.items() if v is not None]
-    cfg = load_config(config, list(overrides or []) + extra)
-    if not isinstance(cfg, RunConfig):
-        raise ConfigError(f"{config}: a search runs on a classification recipe (one model), not a sweep or detector")
+    cfg = load_recipe(config, list(overrides or []) + extra)
+    kind = kind_of(cfg)
+    if isinstance(cfg, Sweep) or not kind.searchable:
+        what = "a sweep" if isinstance(cfg, Sweep) else f"a task: {kind.name} recipe"
+        raise ConfigError(f"{config}: a search runs on a classification recipe (one model), not {what}")
     result = run_search(cfg, source=str(config), executor=ExecutorChoice(executor, _workers(workers), address))
     if result.pick is None:
         raise typer.Exit(1)

@@ -74,6 +74,7 @@ class TaskKind:
     load: Callable[[dict[str, Any], str], Any] | None = None  # (raw, source) -> cfg; default: ``schema``
     summary: str = ""
     worker: WorkerFacts = WorkerFacts()
+    searchable: bool = False  # ``torchslim search`` takes its recipes (its objective reads top-1)
 
     def validate(self, raw: dict[str, Any], source: str) -> Any:
         if self.load is not None:

@@ -65,3 +65,11 @@ def test_validate_of_a_detection_recipe_counts_its_stages(tmp_path):
     done = run_cli("validate", str(YOLO), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("# valid: 9 stage(s) (baseline, fine-tuned reference, each level)")
+
+
+@pytest.mark.parametrize("recipe", [YOLO, ROOT / "configs" / "seed004" / "dcgan_cifar10.yaml"])
+def test_search_refuses_a_kind_it_cannot_rank_in_one_line(recipe, tmp_path):
+    done = run_cli("search", str(recipe), cwd=ROOT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    kind = load_recipe(recipe).task
+    assert f"a search runs on a classification recipe (one model), not a task: {kind} recipe" in done.stderr

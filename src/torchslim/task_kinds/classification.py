@@ -56,6 +56,7 @@ CLASSIFY = register_task_kind(
         report=report,
         check=check,
         load=load,
+        searchable=True,
         summary="image classification: every model x dataset x method chain x seed, top-1 on the evaluation split",
     )
 )
