@@ -28,16 +28,14 @@ CONFIG = "configs/yolo/yolo11n_prune.yaml"
 GUARD = "from torchslim.yolo.offline import refuse_network\nATTEMPTS = refuse_network()\n"
 
 
-def reload_check(cfg, row) -> dict:
+def reload_check(cfg, row, data_yaml) -> dict:
     """Validate a saved checkpoint in a fresh process with every socket refused."""
-    from torchslim.yolo.pipeline import resolve_data
-
     code = GUARD + (
         "import json\nfrom pathlib import Path\nfrom torchslim.yolo.offline import ultralytics\n"
         f"ultralytics({str(cfg.run_dir / 'ultralytics')!r})\n"
         "from torchslim.yolo.artifact import load_detector\nfrom torchslim.yolo.engine import TrainSettings, validate\n"
         f"m, _ = load_detector(Path({str(stored_artifact(row).model_path)!r}))\n"
-        f"s = TrainSettings(data={str(resolve_data(cfg))!r},"
+        f"s = TrainSettings(data={str(data_yaml)!r},"
         f" imgsz={cfg.train.imgsz}, batch={cfg.train.batch})\n"
         f"print(json.dumps(validate(m, s, Path({str(cfg.run_dir / 'reload-check')!r})) | {{'attempts': ATTEMPTS}}))\n"
     )
@@ -48,28 +46,31 @@ def reload_check(cfg, row) -> dict:
 
 
 def main() -> None:
+    from torchslim.executors.choice import ExecutorChoice
+    from torchslim.latency_comparison import comparison_entries
     from torchslim.measurement.ratio import verdict_text
-    from torchslim.yolo.latency import latency_target, stored_latency
-    from torchslim.yolo.pipeline import chain_name, run_detect
-    from torchslim.yolo.report import build, speedup_interval
+    from torchslim.report.detection import build, latencies, level_of, speedup_interval, timed_as
+    from torchslim.task_kinds.detection import expand_detect, run
+    from torchslim.yolo.work import detection_data
 
     os.chdir(ROOT)
     args = [a for a in sys.argv[1:] if a != "--force"]
     cfg = load_recipe(CONFIG, args)
     watch = MachineWatch(cfg.threads or os.cpu_count() or 1)
     t0 = time.perf_counter()
-    rows = run_detect(cfg, source=CONFIG, force="--force" in sys.argv)
+    rows = run(cfg, CONFIG, "--force" in sys.argv, ExecutorChoice())
     wall = time.perf_counter() - t0
     store = Store(cfg.store)
-    lat = stored_latency(store.benchmarks(latency_target(cfg, rows))[-1])
-    by_chain = {r.method_chain: r for r in rows}
-    ref = by_chain["finetune"]
+    lat = latencies(comparison_entries(store, rows, cfg.measure), rows)
+    ref = next(r for r in rows if timed_as(r) == "finetune")
+    by_level = {level_of(r): r for r in rows if r.method_chain != "baseline" and r is not ref}
 
     checks = []
-    half, p30 = by_chain.get(chain_name(0.5)), by_chain.get(chain_name(0.3))
-    key_ref, key_half = ("finetune", "onnxruntime", 640, 4), (chain_name(0.5), "onnxruntime", 640, 4)
+    half, p30 = by_level.get(0.5), by_level.get(0.3)
+    key_ref = ("finetune", "onnxruntime", 640, 4)
+    key_half = (half.method_chain if half else "", "onnxruntime", 640, 4)
     if half and key_ref in lat and key_half in lat:
-        interval = speedup_interval(lat, chain_name(0.5), "onnxruntime", 640, 4)
+        interval = speedup_interval(lat, half.method_chain, "onnxruntime", 640, 4)
         said = verdict_text(interval, 1.8) if interval else "inconclusive (fewer than 6 rounds: no interval)"
         checks.append(
             f"- 50 % pruning, ONNX Runtime, imgsz 640, batch 4: **{interval.text() if interval else 'no interval'}** "
@@ -83,7 +84,7 @@ def main() -> None:
             f"for the unpruned model fine-tuned the same {ref.metrics['epochs']} epochs: gap {gap:+.3f} "
             f"(target <= 0.05: {'met' if gap <= 0.05 else 'NOT met'})."
         )
-        again = reload_check(cfg, p30)
+        again = reload_check(cfg, p30, detection_data(expand_detect(cfg, CONFIG)[0]).yaml)
         same = (
             abs(again["map50_95"] - p30.metrics["map50_95"]) < 1e-9
             and abs(again["map50"] - p30.metrics["map50"]) < 1e-9

@@ -25,6 +25,7 @@ BUILTIN_MODULES = (
     "torchslim.quant.lowbit",
     "torchslim.quant.hawq",
     "torchslim.distill.kd",
+    "torchslim.tune.finetune",
 )
 ENTRY_POINT_GROUP = "torchslim.methods"
 

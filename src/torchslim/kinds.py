@@ -38,6 +38,11 @@ def scores_out(task: Any, spec: InputSpec, image_shape: tuple[int, ...], declare
     return None if declared else (spec.num_classes,)
 
 
+def dataset_of(task: Any, cache: Any) -> DataBundle:
+    """Classification's data: the ``dataset:`` section, decoded once per process (``data.cache``)."""
+    return cache.dataset(task.dataset)
+
+
 def train_section(task: Any) -> tuple[int, int, str]:
     """Classification's baseline training: ``train:``'s epochs and batch size."""
     return task.train.epochs, task.train.batch_size, "train"
@@ -54,6 +59,14 @@ class WorkerFacts:
     declared_spec: Callable[[Any, tuple[int, ...], int], InputSpec] = images_declared
     output_shape: Callable[[Any, InputSpec, tuple[int, ...], bool], tuple[int, ...] | None] = scores_out
     baseline_training: Callable[[Any], tuple[int, int, str]] = train_section
+    #: (task, dataset cache) -> what the work and the methods read (a decoded dataset; a detector's data.yaml)
+    data: Callable[[Any, Any], Any] = dataset_of
+    #: (task, dataset cache) -> MACs per input, raising on bad input before any task starts; None:
+    #: classification's (``preflight``: data loads, the model takes a batch and gives its output)
+    preflight: Callable[[Any, Any], int] | None = None
+    #: whether each artifact is also timed on its own after the run (``measurement_phase``); False: only
+    #: side by side with the run's other artifacts (``latency_comparison``), as a detector's speedups are
+    timed_alone: bool = True
 
 
 CLASSIFY = "classify"  # the default kind, whose worker facts need no catalog loaded (see ``worker_facts``)

@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from torchslim.artifacts import relocated, stored_artifact, with_absolute_folder
-from torchslim.config import MeasureConfig, RunConfig
+from torchslim.config import MeasureConfig
 from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.side_by_side import side_by_side
 from torchslim.measurement.timing import TimingConfig
@@ -30,18 +30,35 @@ COMPARE_ROUNDS = 8
 
 
 def comparison_target(
-    rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str], precisions: list[str] = ("fp32",)
+    rows: list[ResultRow],
+    batch_sizes: list[int],
+    runtimes: list[str],
+    precisions: list[str] = ("fp32",),
+    shapes: list[tuple[int, ...]] = (),
+    rounds: int = COMPARE_ROUNDS,
 ) -> str:
     """Names the exact set of artifacts and settings: a new or rerun task gives a new comparison."""
     ident = sorted((r.config_hash, r.method_chain, r.seed, r.created_at) for r in rows)
     settings = [batch_sizes, runtimes] + ([list(precisions)] if list(precisions) != ["fp32"] else [])
+    settings += [[list(x) for x in shapes]] if shapes else []  # named input shapes (a detector's image sizes)
+    settings += [rounds] if rounds != COMPARE_ROUNDS else []
     digest = hashlib.sha1(json.dumps([ident, *settings]).encode()).hexdigest()[:16]
     return f"compare:{rows[0].run_name}:{rows[0].model}:seed{rows[0].seed}:{digest}"
 
 
+def measure_target(rows: list[ResultRow], m: MeasureConfig) -> str:
+    """The comparison target of ``rows`` under a recipe's ``measure:``."""
+    return comparison_target(rows, m.batch_sizes, m.runtimes, m.precisions, m.timed_shapes(), m.rounds)
+
+
 def load_artifact(row: ResultRow) -> nn.Module:
-    """The artifact that ships: the ONNX file of INT8 and low-bit models, the torchslim model otherwise."""
+    """The artifact that ships: the ONNX file of INT8 and low-bit models, a detector's predictions with its
+    Conv+BN fused (as Ultralytics deploys it), the torchslim model otherwise."""
     artifact = stored_artifact(row)
+    if artifact.kind == "detector":
+        from torchslim.yolo.artifact import deployable_detector  # Ultralytics: only where a detector is timed
+
+        return deployable_detector(artifact.model_path)
     if artifact.kind == "onnx":
         return OnnxModel(artifact.onnx_path, nn.Identity(), "deployed")
     model, _ = load_model(artifact.model_path)
@@ -50,15 +67,16 @@ def load_artifact(row: ResultRow) -> nn.Module:
     return model
 
 
-def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive) -> None:
+def compare_run(cfg, tasks: list[Task], store: Store, exclusive) -> None:
     """Side-by-side latency of every artifact of each model (first seed), stored once per artifact set.
     ``exclusive`` (``executors.exclusive``) runs the timing: on the driver, or on a node of a Ray
     cluster held whole."""
     m = cfg.measure
-    if not (m.latency and m.compare):
+    if not (m.latency and m.compare) or not tasks:
         return
-    for model_cfg in cfg.models:
-        keys = [t.key for t in tasks if t.model == model_cfg and t.seed == cfg.seeds[0]]
+    first_seed = tasks[0].seed
+    for label in dict.fromkeys(t.model.label for t in tasks):
+        keys = [t.key for t in tasks if t.model.label == label and t.seed == first_seed]
         rows = [r for k in keys if (r := store.get(k)) is not None]
         base = next((r for r in rows if r.method_chain == "baseline"), None)
         if base is None or len(rows) < 2:
@@ -66,59 +84,69 @@ def compare_run(cfg: RunConfig, tasks: list[Task], store: Store, exclusive) -> N
         missing = [str(path) for r in rows if (path := stored_artifact(r).missing_file()) is not None]
         if missing:
             console.print(
-                f"[dim]compare[/dim] skipped for {model_cfg.label}: {missing[0]} is gone "
+                f"[dim]compare[/dim] skipped for {label}: {missing[0]} is gone "
                 f"({len(missing)} artifact(s) missing); the report uses each task's own latency"
             )
             continue
-        target = comparison_target(rows, m.batch_sizes, m.runtimes, m.precisions)
+        target = measure_target(rows, m)
         if store.benchmarks(target):
             continue
+        shapes = m.timed_shapes()
+        at = f"; input {', '.join('x'.join(map(str, x)) for x in shapes)}" if shapes else ""
         console.print(
-            f"[bold]compare[/bold] {len(rows)} artifacts of {model_cfg.label} side by side "
-            f"(batch {', '.join(map(str, m.batch_sizes))}; interleaved rounds)"
+            f"[bold]compare[/bold] {len(rows)} artifacts of {label} side by side "
+            f"(batch {', '.join(map(str, m.batch_sizes))}{at}; {m.rounds} interleaved rounds)"
         )
         rows = [with_absolute_folder(r) for r in rows]
         result, where = exclusive(time_side_by_side, (rows, m), rows)
         result["where"] = where
         chains = sorted(r.method_chain for r in rows)
-        store.put_benchmark(target, {"chains": chains, "seed": cfg.seeds[0]}, result, provenance())
+        store.put_benchmark(target, {"chains": chains, "seed": first_seed}, result, provenance())
 
 
 def time_side_by_side(payload: tuple[list[ResultRow], MeasureConfig], root: Path | None) -> dict:
-    """Every artifact of one model timed in interleaved rounds (its files read under ``root``, if given)."""
+    """Every artifact of one model timed in interleaved rounds (its files read under ``root``, if given), at
+    each input shape ``measure`` names (default: the baseline's own input), one session per shape."""
     rows, m = payload
     rows = [relocated(r, root) for r in rows]
-    base = next(r for r in rows if r.method_chain == "baseline")
-    _, spec = load_model(stored_artifact(base).model_path)
+    shapes = m.timed_shapes()
+    if not shapes:
+        base = next(r for r in rows if r.method_chain == "baseline")
+        shapes = [load_model(stored_artifact(base).model_path)[1].shape]
     models = {r.method_chain: load_artifact(r) for r in rows}
-    timing = TimingConfig(min_seconds=m.min_seconds, rounds=COMPARE_ROUNDS)
-    lat = side_by_side(models, spec.shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads, tuple(m.precisions))
-    return {
-        "latency": [
+    timing = TimingConfig(min_seconds=m.min_seconds, rounds=m.rounds)
+    out = []
+    for shape in shapes:
+        lat = side_by_side(models, shape, m.batch_sizes, tuple(m.runtimes), timing, m.threads, tuple(m.precisions))
+        out += [
             {
                 "chain": chain,
                 "runtime": rt,
                 "provider": provider,
                 "batch_size": b,
+                "input_shape": list(shape),
                 **t.as_dict(),
                 "median_ms": t.median_s * 1e3,
                 "rounds_ms": [x * 1e3 for x in t.rounds_s],
             }
             for (chain, rt, provider, b), t in lat.items()
-        ],
-        "threads": m.threads,
-    }
+        ]
+    return {"latency": out, "threads": m.threads}
 
 
-def stored_comparison(
-    store: Store, rows: list[ResultRow], batch_sizes: list[int], runtimes: list[str], precisions: list[str]
-) -> dict | None:
+def comparison_entries(store: Store, rows: list[ResultRow], m: MeasureConfig) -> list[dict]:
+    """The timings of the stored comparison of exactly these rows under ``measure`` (none: not timed yet)."""
+    hits = store.benchmarks(measure_target(rows, m)) if rows else []
+    return hits[-1]["result"]["latency"] if hits else []
+
+
+def stored_comparison(store: Store, rows: list[ResultRow], m: MeasureConfig) -> dict | None:
     """{(chain, runtime, variant, batch): (median, p10, p90, per-round medians) in ms} of the comparison
     of exactly these rows, if stored (comparisons stored before rounds were kept have none; before
     variants were, the variant is '')."""
     if not rows:
         return None
-    hits = store.benchmarks(comparison_target(rows, batch_sizes, runtimes, precisions))
+    hits = store.benchmarks(measure_target(rows, m))
     if not hits:
         return None
     return {

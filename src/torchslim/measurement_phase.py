@@ -77,7 +77,11 @@ def measurement_phase(tasks: list[Task], store: Store, ctx: DatasetCache, exclus
     """Latency is timed here, after every task has finished and with nothing else of ours running:
     a speed figure is never taken while other tasks train beside it. ``exclusive`` says where: the
     driver, or one Ray task holding a whole node (``--executor ray``). Each row records which."""
-    gaps = [t for t in tasks if (row := store.get(t.key)) is not None and missing_latency(row, t.measure)]
+    gaps = [
+        t
+        for t in tasks
+        if t.facts.timed_alone and (row := store.get(t.key)) is not None and missing_latency(row, t.measure)
+    ]
     if not gaps:
         return
     alone = "alone on the machine" if exclusive is on_the_driver else "on one node of the Ray cluster, held whole"

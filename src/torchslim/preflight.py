@@ -23,6 +23,9 @@ def preflight(tasks: list[Task], ctx: DatasetCache, elsewhere: bool = False) -> 
     for task in tasks:
         where = task.train.placement
         resolve_placement(where.device, where.precision, elsewhere)  # cuda on a machine without it: one line
+        if task.facts.preflight is not None:  # a kind with its own checks (a detector's data.yaml)
+            macs[task.model.label] = max(macs.get(task.model.label, 0), task.facts.preflight(task, ctx))
+            continue
         data = ctx.dataset(task.dataset)
         if task.model.checkpoint is not None:
             read_state_dict(task.model.checkpoint)

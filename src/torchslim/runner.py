@@ -56,6 +56,8 @@ def score_note(m: dict) -> str:
     """A finished task's primary score, as the task board shows it."""
     if "fid" in m:
         return f"{m['fid_features']} {m['fid']:.2f} ± {m['fid_std']:.2f}"
+    if "map50_95" in m:
+        return f"mAP50 {m['map50']:.3f}  mAP50-95 {m['map50_95']:.3f}  params {m['params'] / 1e6:.2f}M"
     return f"{m['eval_split']} top-1 {m['top1']:.2f}%"
 
 
@@ -100,7 +102,8 @@ def run_tasks(
         widest = max(
             sum(j.payload.task.chain is None for j in jobs), sum(j.payload.task.chain is not None for j in jobs)
         )
-        datasets = [j.payload.task.dataset for j in jobs]
+        # the decoded datasets a pool's workers would each hold (a detector's data stays on disk)
+        datasets = [j.payload.task.dataset for j in jobs if j.payload.task.facts.preflight is None]
         backend, how = backend_for(
             choice, TaskWorker(ctx), jobs, homes or [cfg.run_dir.resolve()], widest, lambda: ctx.decoded_bytes(datasets)
         )

@@ -76,7 +76,7 @@ def _run_task(task: Task, ctx: DatasetCache, force: bool, baseline_file: Path | 
         f"# {comment_safe(task.describe())}\n" + yaml.safe_dump(task.payload() | {"seed": task.seed}, sort_keys=False)
     )
     threads = configure(task.seed, task.train.deterministic, threads or task.threads)
-    data = ctx.dataset(task.dataset)
+    data = task.facts.data(task, ctx)
     work = task.facts.work
     if work is not None:  # a kind with its own work (generation); classification's is below
         return work(task, data, folder, baseline_file, threads)

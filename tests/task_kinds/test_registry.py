@@ -57,14 +57,15 @@ def test_dry_run_of_a_detection_recipe_prints_its_plan_and_writes_nothing(tmp_pa
     done = run_cli("run", str(YOLO), "--dry-run", f"output_dir={tmp_path / 'det'}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert "prune.yolo(level=0.75)" in done.stdout and "9 tasks" in done.stdout
+    assert "prune.structured(ratio=0.75)" in done.stdout and "9 tasks" in done.stdout
+    assert "finetune(epochs=10)" in done.stdout  # the fair reference
     assert not (tmp_path / "det").exists()  # no synthetic data written, nothing trained
 
 
 def test_validate_of_a_detection_recipe_counts_its_stages(tmp_path):
     done = run_cli("validate", str(YOLO), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("# valid: 9 stage(s) (baseline, fine-tuned reference, each level)")
+    assert done.stdout.strip().endswith("# valid: 9 task(s) (baseline, fine-tuned reference, each level)")
 
 
 @pytest.mark.parametrize("recipe", [YOLO, ROOT / "configs" / "seed004" / "dcgan_cifar10.yaml"])

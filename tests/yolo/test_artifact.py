@@ -8,14 +8,20 @@ import torch
 
 from tests.yolo.conftest import GUARD_SOURCE
 from torchslim.errors import CheckpointError, ConfigError
+from torchslim.methods.chain import Chain
+from torchslim.models import InputSpec
+from torchslim.train import TrainConfig
 from torchslim.yolo.artifact import build_detector, load_detector, save_detector
-from torchslim.yolo.prune import detector_pruner
+from torchslim.yolo.prune import detector_context, prune_detector
 
 
 @pytest.fixture
-def pruned(yolo11n):
-    detector_pruner(yolo11n, 0.4, 1, 96).step()
-    return yolo11n.eval()
+def pruned(yolo11n, tmp_path):
+    chain = Chain.parse(
+        {"prune.structured": {"ratio": 0.4, "importance": "l2", "depthwise": "all", "finetune_epochs": 0}}
+    )
+    mctx = detector_context(yolo11n, InputSpec(3, 3, 96), TrainConfig(epochs=0), 0, tmp_path)
+    return prune_detector(yolo11n, chain, mctx).eval()
 
 
 def test_roundtrip_in_a_fresh_process(pruned, tmp_path, ultralytics_home):

@@ -59,7 +59,15 @@ def test_one_level_runs_offline_into_a_complete_table(tmp_path, ultralytics_home
     report = (tmp_path / "out" / "report.md").read_text()
     rows = [line for line in report.splitlines() if re.match(r"\| 2 \| (0 \(baseline\)|50) \|", line)]
     assert len(rows) == 2 and "xx" not in report and "not measured" not in report
-    assert (tmp_path / "out" / "prune.yolo_level0.5" / "model.onnx").stat().st_size > 0
+    assert (tmp_path / stored_artifact(level_row(tmp_path, 0.5)).onnx_path).stat().st_size > 0
+
+
+def level_row(root, level: float):
+    """The stored row of one pruning level (a ``prune.structured`` chain at that ratio)."""
+    from torchslim.store import Store
+
+    rows = Store(root / "out" / "store.db").rows()
+    return next(r for r in rows if r.config.get("chain", [{}])[0].get("params", {}).get("ratio") == level)
 
 
 @pytest.mark.e2e
@@ -87,19 +95,17 @@ def test_checkpoints_and_onnx_exist(tiny_run):
     root, _ = tiny_run
     import onnx
 
-    for level in ("0.3", "0.5"):
-        folder = root / "out" / f"prune.yolo_level{level}"
-        assert (folder / "model.pt").stat().st_size > 0
-        graph = onnx.load(str(folder / "model.onnx")).graph
+    for level in (0.3, 0.5):
+        artifact = stored_artifact(level_row(root, level))
+        assert (root / artifact.model_path).stat().st_size > 0
+        graph = onnx.load(str(root / artifact.onnx_path)).graph
         assert graph.input[0].type.tensor_type.shape.dim[0].dim_param  # dynamic batch axis
 
 
 @pytest.mark.e2e
 def test_reload_gives_the_same_map_in_a_fresh_process(tiny_run):
     root, _ = tiny_run
-    from torchslim.store import Store
-
-    row = next(r for r in Store(root / "out" / "store.db").rows() if r.method_chain == "prune.yolo(level=0.3)")
+    row = level_row(root, 0.3)
     code = GUARD_SOURCE + (
         "from pathlib import Path\nfrom torchslim.yolo.offline import ultralytics\nultralytics('out/ultralytics')\n"
         "from torchslim.yolo.artifact import load_detector\nfrom torchslim.yolo.engine import TrainSettings, validate\n"

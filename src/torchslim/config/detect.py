@@ -6,12 +6,13 @@ Pure pydantic: reading or checking this config never imports Ultralytics.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from torchslim.config import MeasureConfig
 from torchslim.config.names import RunName
-from torchslim.measurement.latency import BatchSizes, Runtimes
-from torchslim.runtimes.base import check_runtimes
+from torchslim.measurement.latency import BatchSizes
 
 
 class SyntheticConfig(BaseModel):
@@ -75,28 +76,39 @@ class DetectPruneConfig(BaseModel):
             raise ValueError(f"levels must be distinct, got {value}")
         return sorted(value)
 
+    @model_validator(mode="after")
+    def _whole_epochs_per_step(self) -> "DetectPruneConfig":
+        if self.finetune_epochs % self.steps:
+            raise ValueError(
+                f"finetune_epochs ({self.finetune_epochs}) is split evenly over the {self.steps} step(s): "
+                f"give a multiple of {self.steps}"
+            )
+        return self
 
-class DetectMeasureConfig(BaseModel):
-    """Latency of every checkpoint side by side, per image size, batch size and runtime."""
 
-    model_config = ConfigDict(extra="forbid")
+class DetectMeasureConfig(MeasureConfig):
+    """The classification recipe's ``measure:`` with image sizes: every checkpoint is timed side by side
+    at each (seed 003's speedups are ratios, fair only when both sides are timed together)."""
 
     imgsz: list[int] = Field(default_factory=lambda: [640, 320], min_length=1)
     batch_sizes: BatchSizes = Field(default_factory=lambda: [2, 4, 8, 16], min_length=1)
-    runtimes: Runtimes = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
     min_seconds: float = Field(0.5, gt=0, description="per model, runtime and batch size, in each round")
-    rounds: int = Field(8, ge=1, description="interleaved rounds; 6 or more give each speedup a 95 % interval")
 
     @model_validator(mode="after")
-    def _runnable(self) -> "DetectMeasureConfig":
-        check_runtimes(self.runtimes, ["fp32"])  # as the classification recipe's measure: installed, one line if not
+    def _timed_side_by_side(self) -> "DetectMeasureConfig":
+        if not (self.latency and self.compare):
+            raise ValueError("a detector run times its checkpoints side by side: latency and compare stay true")
         return self
+
+    def timed_shapes(self) -> list[tuple[int, ...]]:
+        return [(3, size, size) for size in self.imgsz]
 
 
 class DetectRunConfig(BaseModel):
     """Prune a YOLO detector at several levels, fine-tune, validate, time; seed 003's table."""
 
     model_config = ConfigDict(extra="forbid")
+    kind: ClassVar[str] = "detect"
 
     task: str = Field("detect", pattern="^detect$")
     name: RunName = Field(..., description="names the run folder (runs/<name>): a plain name")

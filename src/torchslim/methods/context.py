@@ -12,6 +12,7 @@ from torch import nn
 
 from torchslim.data import BatchLoader, DataBundle
 from torchslim.data.sampling import calibration_split
+from torchslim.errors import TorchslimError
 from torchslim.measurement.accuracy import evaluate
 from torchslim.measurement.complexity import count_flops, count_params
 from torchslim.metric import TOP1, Metric
@@ -41,6 +42,9 @@ class MethodContext:
     # primary metric, whose direction ``record_step`` applies
     score: Callable[[nn.Module], dict[str, float]] | None = None
     metric: Metric = TOP1
+    # layers the task kind keeps whole whatever the method (a detector's attention blocks, whose forward
+    # reshapes by a stored head count); a method that cuts channels adds them to its own protected set
+    protected: list[str] = field(default_factory=list)
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros(batch, *self.spec.shape)
@@ -81,6 +85,11 @@ class MethodContext:
             model.eval()
             self.notes.setdefault("finetune", []).append({"tag": tag, "epochs": epochs, "by": "the caller's finetune"})
             return model
+        if self.data is None:  # a kind whose data only its own trainer reads (a detector's data.yaml)
+            raise TorchslimError(
+                f"{tag}: no fine-tuning here for {epochs} epoch(s): this task's data is read by its kind's own "
+                "trainer, which was not given (MethodContext.finetune_fn)"
+            )
         cfg = self.finetune.model_copy(update={"epochs": epochs, "lr": self.finetune.lr * lr_scale})
         checkpoint = Path(self.workdir) / f"finetune-{tag}.pt"
         result = fit(model, self.data, cfg, self.seed, checkpoint=checkpoint, hooks=hooks, loss=loss)

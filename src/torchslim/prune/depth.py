@@ -97,7 +97,9 @@ def prune_depth(model: nn.Module, cfg: DepthConfig, ctx: MethodContext) -> nn.Mo
     score = bypass_scores if cfg.importance == "kl" else flow_scores
     removed = []
     for _ in range(cfg.blocks):
-        candidates = [n for n in innermost(removable_blocks(model, example)) if not is_protected(n, cfg.protect)]
+        candidates = [
+            n for n in innermost(removable_blocks(model, example)) if not is_protected(n, cfg.protect + ctx.protected)
+        ]
         if not candidates:
             raise TorchslimError(
                 f"prune.depth: {type(model).__name__} has {len(removed)} removable block(s) "

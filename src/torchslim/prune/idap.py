@@ -27,7 +27,7 @@ from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.divergence import DivergenceImportance, record_flow
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.targets import layer_widths, protected_layers, pruning_amount
+from torchslim.prune.targets import kept_whole, layer_widths, pruning_amount
 from torchslim.prune.transformers import attention_heads, sync_attributes
 from torchslim.prune.truncation import removable_blocks, truncate
 from torchslim.train.distillation import kd_loss
@@ -116,7 +116,7 @@ def prune_step(
             model,
             ctx.example_input(),
             global_pruning=not heads,
-            ignored_layers=protected_layers(model, cfg.protect, ctx.spec.num_classes),
+            ignored_layers=kept_whole(model, cfg.protect, ctx),
             **common,
             **(head_args if heads else {}),
         )

@@ -28,7 +28,7 @@ from torchslim.data.sampling import calibration_images
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodContext, register_method
 from torchslim.prune.soft_filters import FilterGroups, ratio_for_macs
-from torchslim.prune.targets import ChannelTargetConfig, channel_fraction, protected_layers, pruning_amount
+from torchslim.prune.targets import ChannelTargetConfig, channel_fraction, kept_whole, pruning_amount
 
 
 class OBCConfig(ChannelTargetConfig):
@@ -144,7 +144,7 @@ def prune_obc(model: nn.Module, cfg: OBCConfig, ctx: MethodContext) -> nn.Module
     require_float(model, "prune.obc")
     model.eval()
     example = ctx.example_input()
-    protected = protected_layers(model, cfg.protect, ctx.spec.num_classes, example)
+    protected = kept_whole(model, cfg.protect, ctx, example)
     names = {id(m): n for n, m in model.named_modules()}
     ratio = cfg.ratio
     if ratio is None:

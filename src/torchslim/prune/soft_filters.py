@@ -40,7 +40,7 @@ from torchslim.backends.torch_pruning import (
 from torchslim.data.sampling import calibration_images
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodContext
-from torchslim.prune.targets import ChannelTargetConfig, protected_layers
+from torchslim.prune.targets import ChannelTargetConfig, kept_whole
 
 
 @dataclass
@@ -263,7 +263,7 @@ def soft_setup(model: nn.Module, cfg: SoftPruneConfig, ctx: MethodContext, metho
     require_float(model, method)
     model.eval()
     example = ctx.example_input()
-    protected = protected_layers(model, cfg.protect, ctx.spec.num_classes, example)
+    protected = kept_whole(model, cfg.protect, ctx, example)
     names = {id(m): n for n, m in model.named_modules()}
     ratio = (
         cfg.ratio

@@ -42,7 +42,7 @@ from torchslim.prune.parts import parts_pruner
 from torchslim.prune.probing import executed_layers
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.targets import channel_fraction, layer_widths, output_layer, protected_layers, pruning_amount
+from torchslim.prune.targets import channel_fraction, kept_whole, layer_widths, output_layer, pruning_amount
 from torchslim.prune.transformers import (
     PROJ_NAMES,
     QKV_NAMES,
@@ -134,7 +134,7 @@ def make_pruner(
                 round_to=cfg.round_to,
             ),
         )
-    ignored = protected_layers(model, cfg.protect + list(protected), ctx.spec.num_classes, example)
+    ignored = kept_whole(model, cfg.protect + list(protected), ctx, example)
     if partwise:
         if cfg.layer_ratios or cfg.global_pruning:
             raise TorchslimError(
@@ -226,7 +226,9 @@ class Cutter:
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
         self.partwise = False
-        self.attention_units = conv_attention.unit_sizes(model, cfg.protect)  # cut by the units themselves
+        self.attention_units = conv_attention.unit_sizes(
+            model, cfg.protect + ctx.protected
+        )  # cut by the units themselves
         self.hidden_only = cfg.depthwise == "hidden" or (cfg.depthwise == "auto" and has_depthwise(model))
         try:
             self.pruner = make_pruner(model, cfg, ratio, ctx, self.example)

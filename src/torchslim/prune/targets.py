@@ -117,6 +117,12 @@ def protected_layers(
     return out
 
 
+def kept_whole(model: nn.Module, names: list[str], ctx, example: torch.Tensor | None = None) -> list[nn.Module]:
+    """The layers a cut leaves whole: a method's ``protect`` names, the task kind's (``ctx.protected``) and
+    (given ``example``) the output layers, found by tracing it."""
+    return protected_layers(model, names + ctx.protected, ctx.spec.num_classes, example)
+
+
 def prunable_layers(model: nn.Module, protect: list[str], num_classes: int) -> list[tuple[str, nn.Module]]:
     skip = {id(m) for m in protected_layers(model, protect, num_classes)}
     return [(n, m) for n, m in model.named_modules() if isinstance(m, WEIGHTED) and id(m) not in skip]

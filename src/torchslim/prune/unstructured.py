@@ -38,7 +38,7 @@ class UnstructuredConfig(MethodConfig):
 )
 def prune_unstructured(model: nn.Module, cfg: UnstructuredConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "prune.unstructured")
-    layers = prunable_layers(model, cfg.protect, ctx.spec.num_classes)
+    layers = prunable_layers(model, cfg.protect + ctx.protected, ctx.spec.num_classes)
     params = [(m, "weight") for _, m in layers]
     if cfg.sparsity > 0:
         if cfg.scope == "global":

@@ -60,7 +60,7 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
     for g in groups:
         rows = [r for e in g.entries for r in e.rows if r.seed == cfg.seeds[0]]
         m = cfg.measure
-        comp = stored_comparison(store, rows, m.batch_sizes, m.runtimes, m.precisions)
+        comp = stored_comparison(store, rows, m)
         first: dict[tuple[str, int], str] = {}  # each runtime's first variant fills the per-runtime tables
         for chain, rt, variant, b in comp or {}:
             first.setdefault((rt, b), variant)

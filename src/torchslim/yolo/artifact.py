@@ -102,3 +102,11 @@ class Predictions(nn.Module):
     def forward(self, x):
         out = self.model(x)
         return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def deployable_detector(path: Path) -> nn.Module:
+    """A saved detector as it is deployed and timed: Conv+BN fused (as Ultralytics exports it), predictions
+    only (ONNX Runtime gets the exported graph, which fuses BN itself)."""
+    fused = load_detector(Path(path))[0]
+    fused.fuse(verbose=False)
+    return Predictions(fused).eval()

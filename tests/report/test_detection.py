@@ -2,7 +2,7 @@
 
 import pytest
 
-from torchslim.yolo.report import speedup
+from torchslim.report.detection import speedup
 
 
 def timing(median_ms: float, p10_ms: float, p90_ms: float) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from torchslim.config.detect import DetectRunConfig
+from torchslim.latency_comparison import comparison_entries
 from torchslim.measurement.ratio import SpeedRatio, min_rounds_for, ratio_from_rounds
 from torchslim.report.document import Document, Section, Text, write_document
 from torchslim.report.method_tables import interval_cell, times
@@ -17,7 +18,42 @@ from torchslim.report.runs import hardware_lines
 from torchslim.report.stats import ranges_overlap
 from torchslim.report.tables import Table
 from torchslim.store import ResultRow, Store
-from torchslim.yolo.latency import latency_target, stored_latency
+
+REFERENCE = "finetune"  # the method of the fair reference: the baseline fine-tuned as long as each level
+
+
+def step_of(row: ResultRow) -> dict:
+    """The row's (first) method step as resolved: name and every setting ({} for the baseline)."""
+    chain = row.config.get("chain") or [{}]
+    return chain[0]
+
+
+def is_reference(row: ResultRow) -> bool:
+    return step_of(row).get("name") == REFERENCE
+
+
+def is_pruned(row: ResultRow) -> bool:
+    return row.method_chain != "baseline" and not is_reference(row)
+
+
+def level_of(row: ResultRow) -> float:
+    """The fraction of channels the row's pruning removed from every group (0 for the reference)."""
+    return float(step_of(row).get("params", {}).get("ratio") or 0.0)
+
+
+def timed_as(row: ResultRow) -> str:
+    """The row's name in the latency tables: the reference's is ``finetune``, whatever its epochs."""
+    return REFERENCE if is_reference(row) else row.method_chain
+
+
+def latencies(entries: list[dict], rows: list[ResultRow]) -> dict:
+    """{(chain, runtime, imgsz, batch): timing} of a stored comparison (the first variant of each runtime),
+    the reference under ``finetune``."""
+    names = {r.method_chain: timed_as(r) for r in rows}
+    out: dict = {}
+    for x in entries:
+        out.setdefault((names.get(x["chain"], x["chain"]), x["runtime"], x["input_shape"][-1], x["batch_size"]), x)
+    return out
 
 
 def speedup_interval(lat: dict, chain: str, runtime: str, size: int, batch: int) -> SpeedRatio | None:
@@ -45,13 +81,9 @@ def speedup(lat: dict, chain: str, runtime: str, size: int, batch: int) -> str:
     return times(ref["median_ms"] / own["median_ms"], within_noise=overlap, slower_below=0.95)
 
 
-def level_of(row: ResultRow) -> float:
-    return float(row.config.get("prune", {}).get("level") or 0.0)
-
-
 def seed003_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int]) -> Table:
-    ref = next(r for r in rows if r.method_chain == "finetune")
-    ordered = [ref] + sorted((r for r in rows if r.method_chain.startswith("prune.")), key=level_of)
+    ref = next(r for r in rows if is_reference(r))
+    ordered = [ref] + sorted((r for r in rows if is_pruned(r)), key=level_of)
     out = []
     for b in batches:
         for r in ordered:
@@ -63,8 +95,8 @@ def seed003_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int
                     "0 (baseline)" if r is ref else f"{100 * level_of(r):g}",
                     f"{m['params'] / 1e6:.2f}",
                     "-" if r is ref else f"-{100 * red:.0f}%",
-                    speedup(lat, r.method_chain, "torch", size, b),
-                    speedup(lat, r.method_chain, "onnxruntime", size, b),
+                    speedup(lat, timed_as(r), "torch", size, b),
+                    speedup(lat, timed_as(r), "onnxruntime", size, b),
                     f"{m['map50']:.3f}",
                     f"{m['map50_95']:.3f}",
                 ]
@@ -78,8 +110,8 @@ def seed003_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int
 
 
 def latency_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int], runtime: str) -> Table:
-    chains = ["finetune"] + [r.method_chain for r in sorted(rows, key=level_of) if r.method_chain.startswith("prune.")]
-    labels = {r.method_chain: ("0" if r.method_chain == "finetune" else f"{100 * level_of(r):g}") for r in rows}
+    chains = [REFERENCE] + [r.method_chain for r in sorted(rows, key=level_of) if is_pruned(r)]
+    labels = {timed_as(r): ("0" if is_reference(r) else f"{100 * level_of(r):g}") for r in rows}
     body = []
     for c in chains:
         cells = []
@@ -98,16 +130,21 @@ def latency_table(rows: list[ResultRow], lat: dict, size: int, batches: list[int
 
 
 def dynamics_table(rows: list[ResultRow]) -> Table:
+    """Each level's steps as its method recorded them (``MethodContext.record_step``): step 0 is the model
+    it started from, each later step a cut followed by its fine-tuning, validated."""
     body = []
-    for r in sorted((r for r in rows if r.method_chain.startswith("prune.")), key=level_of):
-        for s in r.metrics.get("steps", []):
+    for r in sorted((r for r in rows if is_pruned(r)), key=level_of):
+        notes = r.metrics.get("method_notes", {})
+        tuned = [f["epochs"] for f in notes.get("finetune", [])]
+        for s in notes.get("dynamics", []):
+            epochs = tuned[s["step"] - 1] if 0 < s["step"] <= len(tuned) else 0
             body.append(
                 [
                     f"{100 * level_of(r):g}",
                     s["step"],
-                    s["epochs"],
+                    epochs,
                     f"{s['params'] / 1e6:.2f}",
-                    f"{s['flops'] / 1e9:.3f}",
+                    f"{s['macs'] / 1e9:.3f}",
                     f"{s['map50']:.3f}",
                     f"{s['map50_95']:.3f}",
                     f"{s['seconds']:.0f}",
@@ -122,7 +159,7 @@ def dynamics_table(rows: list[ResultRow]) -> Table:
 
 def build(cfg: DetectRunConfig, rows: list[ResultRow], lat: dict, source: str) -> Document:
     base = next(r for r in rows if r.method_chain == "baseline")
-    ref = next(r for r in rows if r.method_chain == "finetune")
+    ref = next(r for r in rows if is_reference(r))
     m = cfg.measure
     intro = (
         f"`torchslim run {source}`: {base.model} on {base.dataset} (train and validation at imgsz "
@@ -179,7 +216,7 @@ def write_detect_report(
     formats: tuple[str, ...] | list[str] = ("md", "html"),
     console=None,
 ) -> dict[str, Path]:
-    """Write report.md / report.html (those of ``formats``) and print the terminal view if asked."""
-    hits = store.benchmarks(latency_target(cfg, rows))
-    lat = stored_latency(hits[-1]) if hits else {}
+    """Write report.md / report.html (those of ``formats``) and print the terminal view if asked; the
+    latencies are the run's side-by-side comparison (``latency_comparison``)."""
+    lat = latencies(comparison_entries(store, rows, cfg.measure), rows)
     return write_document(build(cfg, rows, lat, source), cfg.run_dir, formats, console)
