@@ -136,6 +136,7 @@ NEEDS = {
     "quant.lowbit": ({}, "train_data="),
     "quant.hawq": ({"size_budget": 0.5}, "calibration_data= or train_data="),
     "distill.kd": ({}, "train_data="),
+    "finetune": ({"epochs": 1}, "train_data="),
 }
 
 
