@@ -135,3 +135,28 @@ def test_round_to_keeps_the_nearest_multiple(make_ctx):
     pruned = prune(build_model("enhanced_lenet5", spec).eval(), spec, make_ctx(spec), ratio=0.3, round_to=8)
     assert [c.out_channels for c in pruned.modules() if isinstance(c, torch.nn.Conv2d)] == [24, 48]
     assert [m.out_features for m in pruned.modules() if isinstance(m, torch.nn.Linear)] == [360, 176, 10]
+
+
+class ResidualFeatures(torch.nn.Module):
+    """A headless residual network: it returns its residual stream, so that width is its output."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 32, 3, padding=1)
+        self.fc1, self.fc2 = torch.nn.Conv2d(32, 64, 1), torch.nn.Conv2d(64, 32, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return (x + self.fc2(torch.relu(self.fc1(x)))).mean((2, 3))
+
+
+def test_a_short_cut_names_the_layers_that_write_a_headless_models_output(make_ctx):
+    spec = InputSpec(16, 3, 8)
+    ctx = make_ctx(spec)
+    model = apply_chain(
+        ResidualFeatures(), Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx
+    )
+    assert model.fc1.out_channels == 32 and model.stem.out_channels == 32  # the hidden width cut, the output kept
+    warning = ctx.notes["cut_warning"]
+    assert "2 layers write the model's output directly and keep its width" in warning
+    assert "fc2" in warning and "stem" in warning

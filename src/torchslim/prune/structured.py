@@ -42,7 +42,14 @@ from torchslim.prune.parts import parts_pruner
 from torchslim.prune.probing import executed_layers
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.targets import channel_fraction, kept_whole, layer_widths, output_layer, pruning_amount
+from torchslim.prune.targets import (
+    channel_fraction,
+    kept_whole,
+    layer_widths,
+    output_layer,
+    output_layers,
+    pruning_amount,
+)
 from torchslim.prune.transformers import (
     PROJ_NAMES,
     QKV_NAMES,
@@ -338,9 +345,23 @@ def record_cut(before: dict, model: nn.Module, ratio: float, cutter: Cutter, ctx
         where = f"; kept whole: {', '.join(whole[:8])}{' ...' if len(whole) > 8 else ''}" if whole else ""
         ctx.notes["cut_warning"] = (
             f"asked to remove {100 * ratio:.0f}% of channels, removed {100 * removed:.0f}% of prunable layers' "
-            f"output channels{where}"
+            f"output channels{where}{output_widths(model, cutter, names)}"
         )
         console.print(f"[yellow]note[/yellow] prune.structured: {ctx.notes['cut_warning']}")
+
+
+def output_widths(model: nn.Module, cutter: Cutter, names: dict[int, str]) -> str:
+    """Why a short cut may be right: the layers that write the model's output keep its width. One such layer
+    is a classifier's head; several are the blocks of a residual stream the model returns whole (a headless
+    model's features, ``num_classes=0``), whose width is then the output's and is not cut."""
+    writers = [names.get(id(m), type(m).__name__) for m in output_layers(model, cutter.example)]
+    if len(writers) < 2:
+        return ""
+    shown = ", ".join(writers[:4]) + (" ..." if len(writers) > 4 else "")
+    return (
+        f"; {len(writers)} layers write the model's output directly and keep its width (a model that returns its "
+        f"features, e.g. with no classifier head, keeps the residual width): {shown}"
+    )
 
 
 def suggested_ratios(model: nn.Module, scfg: SensitivityConfig, ctx: MethodContext) -> dict[str, float]:
