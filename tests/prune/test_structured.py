@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from torch import nn
 
 from torchslim.backends.torch_pruning import IMPORTANCES
 from torchslim.errors import ConfigError
@@ -160,3 +161,41 @@ def test_a_short_cut_names_the_layers_that_write_a_headless_models_output(make_c
     warning = ctx.notes["cut_warning"]
     assert "2 layers write the model's output directly and keep its width" in warning
     assert "fc2" in warning and "stem" in warning
+
+
+class ChannelAttentionNet(nn.Module):
+    """Weight-standardised convolutions with a per-channel gain (NF-Nets' ``ScaledStdConv2d``) around an
+    efficient channel attention: a 1-D convolution *along* the channels, which works at any width."""
+
+    def __init__(self):
+        from timm.layers import EcaModule, ScaledStdConv2d
+
+        super().__init__()
+        self.stem = ScaledStdConv2d(3, 32, 3, padding=1)
+        self.conv = ScaledStdConv2d(32, 32, 3, padding=1)
+        self.eca = EcaModule(channels=32)
+        self.out = ScaledStdConv2d(32, 32, 3, padding=1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        x = x + self.eca(torch.relu(self.conv(x)))
+        return self.fc(torch.relu(self.out(x)).mean((2, 3)))
+
+
+def test_a_unit_that_works_at_any_width_passes_a_cut_through_and_extra_per_channel_params_follow(make_ctx):
+    """Issue 37: ECA reshapes C channels into a length-C sequence; traced inside, every channel mapped to
+    all C indices and NFNet-L0's graph took minutes to group, was abandoned, and no part of it could be
+    pruned (the parts' rehearsal did not cut the convolutions' ``gain``). Now it keeps 0.25 of its MACs."""
+    from torchslim.prune.probing import width_agnostic_units
+
+    spec = InputSpec(10, 3, 16)
+    model = ChannelAttentionNet().eval()
+    assert width_agnostic_units(model, torch.zeros(1, 3, 16, 16)) == {model.eca}
+    before = count_flops(model, spec.shape)
+    ctx = make_ctx(spec)
+    pruned = prune(model, spec, ctx, ratio=0.5)
+    assert "protected" not in ctx.notes and "partwise" not in ctx.notes, ctx.notes
+    assert pruned.conv.out_channels == pruned.stem.out_channels == 16 and pruned.out.out_channels == 16
+    assert pruned.conv.gain.shape == (16, 1, 1, 1)
+    assert count_flops(pruned, spec.shape) <= 0.6 * before

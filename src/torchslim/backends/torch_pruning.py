@@ -48,12 +48,18 @@ def nearest_rounding_pruner():
     indexed_group_lookup()
 
     class NearestRoundingPruner(tp.pruner.MetaPruner):
-        def __init__(self, model: nn.Module, *args, customized_pruners=None, token_mixers=(), **kwargs):
+        def __init__(
+            self, model: nn.Module, *args, customized_pruners=None, token_mixers=(), head_attentions=(), **kwargs
+        ):
             # fresh dicts: Torch-Pruning writes head counts and grouped convs into these arguments, whose
             # defaults are dicts shared by every pruner, keeping every earlier model's layers alive
             kwargs["out_channel_groups"] = dict(kwargs.get("out_channel_groups") or {})
             kwargs["in_channel_groups"] = dict(kwargs.get("in_channel_groups") or {})
-            with opaque_units(model, customized_pruners or {}), identities(model, token_mixers):
+            with (
+                opaque_units(model, customized_pruners or {}),
+                identities(model, token_mixers),
+                without_optional_inputs(head_attentions),
+            ):
                 super().__init__(model, *args, customized_pruners=customized_pruners, **kwargs)
             ghost_first(self.DG, model)
 
@@ -125,6 +131,33 @@ def opaque_units(model: nn.Module, pruners: dict):
             del m.forward
             if m in own:
                 m.forward = own[m]
+
+
+@contextmanager
+def without_optional_inputs(modules):
+    """While Torch-Pruning traces: ``modules`` (attentions that Torch-Pruning cuts by whole heads) get
+    None for every optional input (a forward argument whose default is None: rotary embeddings,
+    attention masks). A rotary embedding rotates pairs of channels *within* each head; traced, its
+    interleaved slices, stack and reshape mapped one channel to the wrong indices, scoring raised, and
+    the guard kept every ``qkv`` whole (the Perception Encoder ViT kept 0.68 of its MACs). Cutting whole
+    heads never splits a pair, so the trace without them groups the same channels."""
+    import inspect
+
+    def drop(mod, args, kwargs):
+        try:
+            params = list(inspect.signature(mod.forward).parameters.values())
+        except (TypeError, ValueError):
+            return None
+        optional = {p.name for p in params if p.default is None}
+        args = tuple(None if i and i < len(params) and params[i].name in optional else a for i, a in enumerate(args))
+        return args, {k: (None if k in optional else v) for k, v in kwargs.items()}
+
+    handles = [m.register_forward_pre_hook(drop, with_kwargs=True) for m in modules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def same_width(x: torch.Tensor, out: torch.Tensor) -> bool:
@@ -384,6 +417,28 @@ def own_width_pruners(model: nn.Module, units: dict[nn.Module, tuple[list, list,
     return by_class(model, lambda m: m in units, OwnWidthPruner())
 
 
+def passthrough_pruners(model: nn.Module, units: set[nn.Module]) -> dict:
+    """Torch-Pruning pruners for units that work at any channel width (``prune.probing.width_agnostic_units``),
+    by class: like an elementwise operation, the unit's input and output channels are one width (the same
+    function cuts both, which Torch-Pruning reads as an intra-layer dependency) and it owns nothing to cut."""
+    from torch_pruning.pruner import function
+
+    class PassthroughPruner(function.BasePruningFunc):
+        TARGET_MODULES = None
+
+        def prune_out_channels(self, layer: nn.Module, idxs):
+            return layer
+
+        prune_in_channels = prune_out_channels
+
+        def get_out_channels(self, layer: nn.Module):
+            return None
+
+        get_in_channels = get_out_channels
+
+    return by_class(model, lambda m: m in units, PassthroughPruner())
+
+
 def layer_of(block: nn.Module) -> nn.Module:
     """The conv or linear layer of a block: itself, or its ``conv`` (timm's ConvNorm, ConvNormAct)."""
     return block if isinstance(block, (nn.Conv2d, nn.Linear)) else block.conv
@@ -444,8 +499,10 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
             else:
                 fused, single = [], [layer.q, layer.k, layer.v]
             for lin, n in fused:
-                function.prune_linear_out_channels(lin, [i + s * c for s in range(n) for i in idxs])
+                rows = [i + s * c for s in range(n) for i in idxs]
+                function.prune_linear_out_channels(lin, rows)
                 function.prune_linear_in_channels(lin, idxs)
+                cut_side_tensors(layer, lin, n * c, set(rows))
             for lin in [*single, proj]:
                 function.prune_linear_out_channels(lin, idxs)
                 function.prune_linear_in_channels(lin, idxs)
@@ -460,6 +517,10 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
                     function.prune_layernorm_out_channels(sub, idxs)
                 elif isinstance(getattr(sub, "channel_splits", None), list) and sum(sub.channel_splits) == c:
                     cut_channel_splits(sub, idxs)  # CoaT's per-head depthwise encodings (shared: cut once)
+                elif is_residual_mlp(sub, c):  # an MLP the unit adds to its own output (latent attention pooling)
+                    function.prune_linear_in_channels(sub.fc1, idxs)
+                    function.prune_linear_out_channels(sub.fc2, idxs)
+            cut_own_tokens(layer, idxs, c)
             if isinstance(getattr(layer, "head_dim", None), int):
                 layer.head_dim = proj.out_features // units[layer]
             for name in ("dim", "embed_dim", "feat_dim", "attn_dim", "attention_dim"):
@@ -480,6 +541,21 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
         get_in_channel_groups = get_out_channel_groups
 
     return by_class(model, lambda m: m in units, TiedAttentionPruner())
+
+
+def is_residual_mlp(m: nn.Module, c: int) -> bool:
+    """Two linear layers ``fc1`` and ``fc2`` that read and write width ``c`` (a transformer MLP)."""
+    fc1, fc2 = getattr(m, "fc1", None), getattr(m, "fc2", None)
+    return isinstance(fc1, nn.Linear) and isinstance(fc2, nn.Linear) and fc1.in_features == fc2.out_features == c
+
+
+def cut_own_tokens(layer: nn.Module, idxs: list[int], c: int) -> None:
+    """Cut the unit's own token parameters of width ``c`` on their last axis: a learned query (latent
+    attention pooling's ``latent``, 1 x L x C) or position embedding, which q reads instead of the input."""
+    keep = [i for i in range(c) if i not in set(idxs)]
+    for name, p in list(layer.named_parameters(recurse=False)):
+        if p.dim() >= 2 and p.shape[-1] == c:
+            setattr(layer, name, nn.Parameter(p.data[..., keep].clone(), requires_grad=p.requires_grad))
 
 
 def cut_channel_splits(holder: nn.Module, idxs: list[int]) -> None:
@@ -509,24 +585,58 @@ def named_part(m: nn.Module, names):
     return next((getattr(m, n) for n in names if getattr(m, n, None) is not None), None)
 
 
-def trim_channel_params(group) -> None:
-    """After a group is cut: slice a convolution's own per-output-channel parameters (timm's
-    ``ScaledStdConv2d.gain`` in NF-Nets) like its weight. Torch-Pruning cuts only weight and bias, so
-    such a layer broke at its next forward and the guard kept it whole: NF-RegNet-B0 kept 99 % of its
-    MACs at ratio 0.5. (Registering a custom pruner for the class instead hides the layer from the
-    importance criteria, which then leave its groups uncut.)"""
+def trim_channel_params(group, model: nn.Module | None = None) -> None:
+    """After a group is cut: slice the per-output-channel tensors Torch-Pruning does not know about.
+
+    A convolution's own extras (timm's ``ScaledStdConv2d.gain`` in NF-Nets) are cut like its weight:
+    Torch-Pruning cuts only weight and bias, so such a layer broke at its next forward and the guard
+    kept it whole (NF-RegNet-B0 kept 99 % of its MACs at ratio 0.5; registering a custom pruner for the
+    class instead hides the layer from the importance criteria, which then leave its groups uncut).
+    Given ``model``, so are the tensors a layer's parent keeps for it (:func:`cut_side_tensors`)."""
     from torch_pruning.pruner import function
 
+    parents = None
     for dep, idxs in group:
         layer = dep.target.module
-        if dep.pruning_fn != function.prune_conv_out_channels:
+        if dep.pruning_fn not in (function.prune_conv_out_channels, function.prune_linear_out_channels):
             continue
         cut = {int(i) for i in idxs}
-        for name, p in list(layer.named_parameters(recurse=False)):
-            if name in ("weight", "bias") or p.dim() == 0 or p.shape[0] != layer.out_channels + len(cut):
-                continue
-            keep = sorted(set(range(p.shape[0])) - cut)
-            setattr(layer, name, nn.Parameter(p.data[keep].clone(), requires_grad=p.requires_grad))
+        before = (layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features) + len(cut)
+        if isinstance(layer, nn.Conv2d):
+            for name, p in list(layer.named_parameters(recurse=False)):
+                if name not in ("weight", "bias") and p.dim() and p.shape[0] == before:
+                    kept = p.data[_kept(before, cut)].clone()
+                    setattr(layer, name, nn.Parameter(kept, requires_grad=p.requires_grad))
+        if model is not None:
+            parents = parents if parents is not None else {id(c): m for m in model.modules() for c in m.children()}
+            if id(layer) in parents:
+                cut_side_tensors(parents[id(layer)], layer, before, cut)
+
+
+def _kept(width: int, cut: set[int]) -> list[int]:
+    return [i for i in range(width) if i not in cut]
+
+
+def cut_side_tensors(parent: nn.Module, layer: nn.Module, before: int, cut: set[int]) -> None:
+    """Cut the q, k and v biases an attention keeps beside its fused ``qkv`` layer (which then has no
+    bias of its own) and concatenates in its forward: BEiT's and EVA's ``q_bias``, ``k_bias``, ``v_bias``,
+    one third of the outputs each, named by their first letter. EVA-02 and the rotary ViTs lost whole
+    heads from ``qkv`` while these kept their width, and the guard kept every ``qkv`` whole. (Torch-Pruning
+    does not see them: the forward reads them through a concatenation it does not trace as channels.)"""
+    if getattr(parent, "qkv", None) is not layer or layer.bias is not None or before % 3:
+        return
+    third, kept = before // 3, _kept(before, cut)
+    tensors = [(n, t, False) for n, t in parent.named_parameters(recurse=False)]
+    tensors += [(n, t, True) for n, t in parent.named_buffers(recurse=False)]
+    for name, t, buffer in tensors:
+        if t is None or t.dim() != 1 or t.numel() != third or name[:1] not in ("q", "k", "v"):
+            continue
+        start = "qkv".index(name[0]) * third
+        value = t.data[[i - start for i in kept if start <= i < start + third]].clone()
+        if buffer:
+            parent._buffers[name] = value
+        else:
+            setattr(parent, name, nn.Parameter(value, requires_grad=t.requires_grad))
 
 
 def ghost_first(graph, model: nn.Module) -> None:

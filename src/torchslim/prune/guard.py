@@ -239,7 +239,7 @@ def cut_groups(
                 continue
             root = here
             group.prune()
-            trim_channel_params(group)
+            trim_channel_params(group, model)
             if after_cut is not None:
                 after_cut(model, pruner)
             if each and not runs(model, example, expected):

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from torchslim.backends.torch_pruning import trim_channel_params
 from torchslim.prune.probing import captured_inputs
 
 WEIGHTED = (nn.Conv2d, nn.Linear)
@@ -42,6 +43,7 @@ class PartsPruner:
             return self._groups()
         for group in self._groups():
             group.prune()
+            trim_channel_params(group)
         return None
 
     def _groups(self) -> Iterator:
@@ -112,6 +114,7 @@ def rehearse(module: nn.Module, x: torch.Tensor, inside: list[nn.Module], make) 
     pruner = make(probe, x, [by_name[names[id(m)]] for m in inside])
     for group in pruner.step(interactive=True):
         group.prune()
+        trim_channel_params(group, probe)  # as the guard does after every real cut
     with torch.no_grad():
         if probe(x).shape != shape:
             raise ValueError("the part's output shape changed")

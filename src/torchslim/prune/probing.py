@@ -38,3 +38,34 @@ def executed_layers(model: nn.Module, example: torch.Tensor) -> set[str]:
     ]
     forward_hooked(model, example, hooks)
     return seen
+
+
+def width_agnostic_units(model: nn.Module, example: torch.Tensor, smallest: int = 8) -> set[nn.Module]:
+    """The outermost composite modules that return a map of their input's shape and own no parameter or
+    buffer with an axis of their channel width: efficient channel attention (a 1-D convolution *along*
+    the channels), CBAM-style spatial attention (a convolution over pooled maps). They work at any
+    width, so a channel cut passes through them untouched; traced inside, ECA's reshape of C channels
+    into a length-C sequence mapped every channel to all C indices, and NFNet-L0's graph took minutes
+    to group and was abandoned (``prune.structured`` names the rule in docs/DESIGN.md)."""
+    shapes: dict[int, tuple] = {}
+
+    def record(mod: nn.Module, args: tuple, out) -> None:
+        x = args[0] if args else None
+        if torch.is_tensor(x) and torch.is_tensor(out) and id(mod) not in shapes:
+            shapes[id(mod)] = (tuple(x.shape), tuple(out.shape))
+
+    composites = [m for m in model.modules() if next(m.children(), None) is not None and m is not model]
+    forward_hooked(model, example, [m.register_forward_hook(record) for m in composites])
+    found: set[nn.Module] = set()
+    inner: set[int] = set()
+    for m in composites:
+        if id(m) in inner or id(m) not in shapes:
+            continue
+        x, out = shapes[id(m)]
+        if x != out or len(x) != 4 or x[1] < smallest:
+            continue
+        tensors = [*m.parameters(), *m.buffers()]
+        if tensors and all(x[1] not in t.shape for t in tensors):
+            found.add(m)
+            inner |= {id(c) for c in m.modules()}
+    return found

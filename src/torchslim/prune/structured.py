@@ -22,6 +22,7 @@ from torchslim.backends.torch_pruning import (
     make_importance,
     nearest_rounding_pruner,
     own_width_pruners,
+    passthrough_pruners,
     patch_merging_pruners,
     tied_attention_pruners,
 )
@@ -39,7 +40,7 @@ from torchslim.prune.guard import (
     trace_side,
 )
 from torchslim.prune.parts import parts_pruner
-from torchslim.prune.probing import executed_layers
+from torchslim.prune.probing import executed_layers, width_agnostic_units
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 from torchslim.prune.targets import (
@@ -54,6 +55,7 @@ from torchslim.prune.transformers import (
     PROJ_NAMES,
     QKV_NAMES,
     attention_heads,
+    head_attentions,
     packed_gates,
     spatial_gates,
     sync_attributes,
@@ -181,6 +183,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     units = patch_merging_pruners(model) | tied_attention_pruners(model, tied_attentions(model), QKV_NAMES, PROJ_NAMES)
     units |= own_width_pruners(model, conv_attention.conv_attentions(model))
+    units |= passthrough_pruners(model, width_agnostic_units(model, example))
     gates = spatial_gates(model)
     return nearest_rounding_pruner()(
         model,
@@ -194,6 +197,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         pruning_ratio_dict=ratios or None,
         customized_pruners=units or None,
         token_mixers=list(gates),
+        head_attentions=head_attentions(model),  # traced without their rotary embeddings and masks
         # the halves of a gate (gMLP's spatial gate, a GLU MLP's packed first layer), ranked as pairs
         out_channel_groups={fc1: 2 for fc1 in [*gates.values(), *packed_gates(model, gates)]},
         output_transform=flat_outputs,  # a dict, tuple or dataclass of outputs: every one traced

@@ -18,9 +18,13 @@ from torchslim.backends.torch_pruning import named_part
 
 
 def _is_timm_attention(m: nn.Module) -> bool:
-    return (
-        type(m).__name__ == "Attention" and isinstance(getattr(m, "qkv", None), nn.Linear) and hasattr(m, "num_heads")
-    )
+    """An attention with a fused q, k, v projection of whole heads: ``qkv`` (a linear layer) and an integer
+    ``num_heads``. The rule is structural, not a class name: timm's ``Attention``, ``AttentionRope`` (rotary
+    ViTs, Perception Encoder) and ``EvaAttention`` all match it; rotary embeddings act within each head, so
+    removing whole heads leaves them intact. (No test of ``qkv``'s width against the head count: between a
+    cut and :func:`sync_attributes` the count is stale, and the attention must still be recognised.)"""
+    qkv, heads = getattr(m, "qkv", None), getattr(m, "num_heads", None)
+    return isinstance(qkv, nn.Linear) and type(heads) is int and heads > 0
 
 
 #: the names attentions give their fused input projection, output projection and head count
@@ -107,11 +111,20 @@ def tied_attentions(model: nn.Module) -> dict[nn.Module, int]:
     return {m: h for m in model.modules() if (h := tied_attention_heads(m)) is not None}
 
 
+def is_head_attention(m: nn.Module) -> bool:
+    """An attention Torch-Pruning cuts by whole heads: fused ``qkv`` and heads, not tied to its input width."""
+    return _is_timm_attention(m) and tied_attention_heads(m) is None
+
+
+def head_attentions(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if is_head_attention(m)]
+
+
 def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
     """The layer Torch-Pruning groups heads on, with its head count: timm's qkv, torch's MHA."""
     heads: dict[nn.Module, int] = {}
     for m in model.modules():
-        if _is_timm_attention(m) and tied_attention_heads(m) is None:
+        if is_head_attention(m):
             heads[m.qkv] = m.num_heads
         elif isinstance(m, nn.MultiheadAttention):
             heads[m] = m.num_heads
@@ -120,12 +133,16 @@ def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
 
 def sync_attributes(model: nn.Module, pruner) -> None:
     for m in model.modules():
-        if _is_timm_attention(m):
+        if is_head_attention(m):
             m.num_heads = pruner.num_heads.get(m.qkv, m.num_heads)
             if isinstance(getattr(m, "head_dim", None), int):
                 m.head_dim = m.qkv.out_features // (3 * m.num_heads)
             if hasattr(m, "attn_dim"):
                 m.attn_dim = m.num_heads * m.head_dim
+            if type(getattr(m, "num_kv_heads", None)) is int:  # fused qkv: as many key/value heads as queries
+                m.num_kv_heads = m.num_heads
+                if hasattr(m, "kv_dim"):
+                    m.kv_dim = m.num_heads * m.head_dim
         elif isinstance(m, nn.MultiheadAttention):
             m.num_heads = pruner.num_heads.get(m, m.num_heads)
             m.embed_dim = m.out_proj.in_features
