@@ -199,3 +199,38 @@ def test_a_unit_that_works_at_any_width_passes_a_cut_through_and_extra_per_chann
     assert pruned.conv.out_channels == pruned.stem.out_channels == 16 and pruned.out.out_channels == 16
     assert pruned.conv.gain.shape == (16, 1, 1, 1)
     assert count_flops(pruned, spec.shape) <= 0.6 * before
+
+
+def test_a_short_cut_on_a_model_pruned_part_by_part_says_so_and_not_that_its_heads_keep_their_width(
+    make_ctx, monkeypatch
+):
+    """LeViT-conv's warning blamed its two classifier heads ("2 layers write the model's output") when the
+    cause was that its whole graph did not trace and only its MLPs were cut part by part."""
+    from torchslim.prune import structured
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 32, 3, padding=1)
+            self.body = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1))
+            self.head, self.head_dist = nn.Linear(32, 10), nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = self.body(torch.relu(self.stem(x))).mean((2, 3))
+            return (self.head(x) + self.head_dist(x)) / 2
+
+    model = TwoHeads().eval()
+    real = structured._meta_pruner
+
+    def whole_graph_fails(part, *args, **kwargs):
+        if part is model:
+            raise RuntimeError("does not trace")
+        return real(part, *args, **kwargs)
+
+    monkeypatch.setattr(structured, "_meta_pruner", whole_graph_fails)
+    ctx = make_ctx(InputSpec(10, 3, 8))
+    pruned = prune(model, InputSpec(10, 3, 8), ctx, ratio=0.5)
+    assert ctx.notes["parts"] == ["body"] and pruned.body[0].out_channels == 16 and pruned.stem.out_channels == 32
+    warning = ctx.notes["cut_warning"]
+    assert "the whole graph does not trace, so only 1 part(s) that do were cut (body)" in warning
+    assert "write the model's output" not in warning

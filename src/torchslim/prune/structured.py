@@ -349,16 +349,33 @@ def record_cut(before: dict, model: nn.Module, ratio: float, cutter: Cutter, ctx
         where = f"; kept whole: {', '.join(whole[:8])}{' ...' if len(whole) > 8 else ''}" if whole else ""
         ctx.notes["cut_warning"] = (
             f"asked to remove {100 * ratio:.0f}% of channels, removed {100 * removed:.0f}% of prunable layers' "
-            f"output channels{where}{output_widths(model, cutter, names)}"
+            f"output channels{where}{parts_only(cutter)}{output_widths(model, cutter, names, ctx.spec.num_classes)}"
         )
         console.print(f"[yellow]note[/yellow] prune.structured: {ctx.notes['cut_warning']}")
 
 
-def output_widths(model: nn.Module, cutter: Cutter, names: dict[int, str]) -> str:
-    """Why a short cut may be right: the layers that write the model's output keep its width. One such layer
-    is a classifier's head; several are the blocks of a residual stream the model returns whole (a headless
-    model's features, ``num_classes=0``), whose width is then the output's and is not cut."""
-    writers = [names.get(id(m), type(m).__name__) for m in output_layers(model, cutter.example)]
+def parts_only(cutter: Cutter) -> str:
+    """Why a short cut may be short: the whole graph did not trace, and only the parts that did were cut."""
+    if not cutter.partwise:
+        return ""
+    parts = list(cutter.pruner.parts)
+    shown = ", ".join(parts[:4]) + (" ..." if len(parts) > 4 else "")
+    return (
+        f"; the whole graph does not trace, so only {len(parts)} part(s) that do were cut ({shown}) and every "
+        "layer outside them keeps its width"
+    )
+
+
+def output_widths(model: nn.Module, cutter: Cutter, names: dict[int, str], num_classes: int) -> str:
+    """Why a short cut may be right: the layers that write the model's output keep its width. Classifier
+    heads (``num_classes`` outputs, one or a distilled pair) are not the reason; several other writers are
+    the blocks of a residual stream the model returns whole (a headless model's features,
+    ``num_classes=0``), whose width is then the output's and is not cut."""
+    writers = [
+        names.get(id(m), type(m).__name__)
+        for m in output_layers(model, cutter.example)
+        if getattr(m, "out_features", getattr(m, "out_channels", None)) != num_classes
+    ]
     if len(writers) < 2:
         return ""
     shown = ", ".join(writers[:4]) + (" ..." if len(writers) > 4 else "")
