@@ -440,8 +440,21 @@ def passthrough_pruners(model: nn.Module, units: set[nn.Module]) -> dict:
 
 
 def layer_of(block: nn.Module) -> nn.Module:
-    """The conv or linear layer of a block: itself, or its ``conv`` (timm's ConvNorm, ConvNormAct)."""
-    return block if isinstance(block, (nn.Conv2d, nn.Linear)) else block.conv
+    """The conv or linear layer of a block: itself, its ``conv`` (timm's ConvNorm, ConvNormAct), or the one
+    convolution inside it whatever it is called (LeViT's ConvNorm names it ``linear``; its projection is an
+    activation, then that)."""
+    if isinstance(block, (nn.Conv2d, nn.Linear)):
+        return block
+    if isinstance(getattr(block, "conv", None), nn.Conv2d):
+        return block.conv
+    return only_conv(block)
+
+
+def only_conv(block: nn.Module) -> nn.Module | None:
+    """The single Conv2d among ``block``'s modules, when it holds exactly one and no linear layer."""
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in block.modules() if isinstance(m, nn.Linear)]
+    return convs[0] if len(convs) == 1 and not linears else None
 
 
 def _width(block: nn.Module, outputs: bool) -> int:
@@ -468,9 +481,9 @@ def cut_block(block: nn.Module, idxs, outputs: bool) -> None:
         function.prune_depthwise_conv_out_channels(layer, idxs)
     else:
         function.prune_conv_out_channels(layer, idxs)
-    norm = getattr(block, "bn", getattr(block, "norm", None)) if block is not layer else None
-    if isinstance(norm, nn.BatchNorm2d):
-        function.prune_batchnorm_out_channels(norm, idxs)
+    norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)] if block is not layer else []
+    if len(norms) == 1:  # the block's norm after its conv (``bn``, ``norm``, or inside a wrapper)
+        function.prune_batchnorm_out_channels(norms[0], idxs)
 
 
 def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_names, proj_names) -> dict:

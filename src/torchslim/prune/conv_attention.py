@@ -18,11 +18,12 @@ from torch import nn
 
 from torchslim.backends.torch_pruning import cut_block, layer_of
 
-READER_NAMES = ("qkv", "q", "k", "v")
+READER_NAMES = ("qkv", "q", "k", "v", "kv")  # kv: LeViT's downsampling attention
 
 
 def _conv_like(block) -> bool:
-    return isinstance(block, nn.Conv2d) or isinstance(getattr(block, "conv", None), nn.Conv2d)
+    """A convolution, or a block around exactly one (conv + norm, activation + conv + norm)."""
+    return isinstance(block, nn.Module) and isinstance(layer_of(block), nn.Conv2d)
 
 
 def unit_parts(m: nn.Module) -> tuple[list, list, list] | None:
