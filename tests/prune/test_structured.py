@@ -163,6 +163,25 @@ def test_a_short_cut_names_the_layers_that_write_a_headless_models_output(make_c
     assert "fc2" in warning and "stem" in warning
 
 
+def test_a_generators_transposed_convolutions_are_cut_and_counted(make_ctx):
+    """A DCGAN generator is transposed convolutions: every cut once raised after the group was pruned
+    (the trim read a linear layer's width off them), the guard kept all four whole, and the warning
+    said 0 % removed because only Conv2d and Linear widths were counted."""
+    from torchslim.models.dcgan import DCGANGenerator
+
+    spec = InputSpec(3, 16, 1)  # a 16-long latent; 3 image channels (the output layer, kept whole)
+    torch.manual_seed(0)
+    model = DCGANGenerator(nz=16, ngf=8).eval()
+    before = count_flops(model, spec.shape)
+    ctx = make_ctx(spec)
+    pruned = prune(model, spec, ctx, ratio=0.5)
+    assert ctx.notes.get("protected") == ["net.9"] and "cut_warning" not in ctx.notes, ctx.notes  # the image layer
+    assert [m.out_channels for m in pruned.net if isinstance(m, nn.ConvTranspose2d)] == [16, 8, 4, 3]
+    assert ctx.notes["cut"]["channels_removed"] > 0.4
+    assert count_flops(pruned, spec.shape) <= 0.4 * before
+    assert pruned(torch.randn(2, 16, 1, 1)).shape == (2, 3, 32, 32)
+
+
 class ChannelAttentionNet(nn.Module):
     """Weight-standardised convolutions with a per-channel gain (NF-Nets' ``ScaledStdConv2d``) around an
     efficient channel attention: a 1-D convolution *along* the channels, which works at any width."""

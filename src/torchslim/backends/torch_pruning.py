@@ -614,8 +614,9 @@ def trim_channel_params(group, model: nn.Module | None = None) -> None:
         if dep.pruning_fn not in (function.prune_conv_out_channels, function.prune_linear_out_channels):
             continue
         cut = {int(i) for i in idxs}
-        before = (layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features) + len(cut)
-        if isinstance(layer, nn.Conv2d):
+        conv = isinstance(layer, nn.modules.conv._ConvNd)  # transposed convolutions too (a DCGAN generator)
+        before = (layer.out_channels if conv else layer.out_features) + len(cut)
+        if conv:
             for name, p in list(layer.named_parameters(recurse=False)):
                 if name not in ("weight", "bias") and p.dim() and p.shape[0] == before:
                     kept = p.data[_kept(before, cut)].clone()

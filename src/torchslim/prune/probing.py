@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: the layers whose output channels a structured cut counts (a generator's transposed convolutions too)
+CHANNEL_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
 
 def forward_hooked(model: nn.Module, example: torch.Tensor, hooks: list) -> None:
     """Run ``example`` through ``model`` without gradients, then remove ``hooks`` whatever happened."""
@@ -34,7 +37,7 @@ def executed_layers(model: nn.Module, example: torch.Tensor) -> set[str]:
     hooks = [
         m.register_forward_hook(lambda mod, _i, _o: seen.add(names[id(mod)]))
         for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
+        if isinstance(m, CHANNEL_LAYERS)
     ]
     forward_hooked(model, example, hooks)
     return seen

@@ -15,6 +15,7 @@ from torch import nn
 
 from torchslim.errors import ConfigError
 from torchslim.methods.registry import MethodConfig
+from torchslim.prune.probing import CHANNEL_LAYERS
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -129,12 +130,12 @@ def prunable_layers(model: nn.Module, protect: list[str], num_classes: int) -> l
 
 
 def layer_widths(model: nn.Module) -> dict[str, tuple[int | None, int | None]]:
-    """(out, in) channels of every conv and linear layer, by name."""
+    """(out, in) channels of every conv, transposed conv and linear layer, by name."""
     return {
         n: (
             getattr(m, "out_channels", getattr(m, "out_features", None)),
             getattr(m, "in_channels", getattr(m, "in_features", None)),
         )
         for n, m in model.named_modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
+        if isinstance(m, CHANNEL_LAYERS)
     }
