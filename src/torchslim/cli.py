@@ -50,6 +50,8 @@ def run(
     choice = ExecutorChoice(executor, _workers(workers), address)
     cfg = load_recipe(config, list(overrides or []) + (["tracking.mlflow=true"] if mlflow else []))
     kind = kind_of(cfg)
+    for precision, why in getattr(getattr(cfg, "measure", None), "left_out", {}).items():
+        console.print(f"note: measure.precisions: {precision} left out ({escape(why)})")
     if dry_run:
         kind.plan(cfg, str(config), choice)
         return

@@ -153,6 +153,25 @@ def test_bf16_without_bf16_kernels_is_refused_when_the_config_is_read(monkeypatc
     assert BenchConfig.model_validate({"runtimes": ["openvino"], "precisions": ["bf16"]}).precisions == ["bf16"]
 
 
+def test_a_recipe_may_skip_bf16_where_the_cpu_lacks_it_with_a_note(monkeypatch):
+    """The demo asks for bf16 and runs on CPUs with and without it: ``unsupported: skip`` leaves the
+    precision out and says why; the default still refuses in one line."""
+    pytest.importorskip("openvino")
+    from torchslim.config import MeasureConfig
+    from torchslim.runtimes import openvino
+
+    asked = {"runtimes": ["onnxruntime", "openvino"], "precisions": ["fp32", "bf16"]}
+    monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "INT8"))
+    with pytest.raises(ConfigError, match="openvino bf16: this CPU has no BF16 support"):
+        MeasureConfig.model_validate(asked)
+    skipped = MeasureConfig.model_validate(asked | {"unsupported": "skip"})
+    assert skipped.precisions == ["fp32"] and list(skipped.left_out) == ["bf16"]
+    assert "no BF16 support" in skipped.left_out["bf16"]
+    monkeypatch.setattr(openvino, "capabilities", lambda: ("FP32", "BF16", "INT8"))
+    kept = MeasureConfig.model_validate(asked | {"unsupported": "skip"})
+    assert kept.precisions == ["fp32", "bf16"] and kept.left_out == {}
+
+
 def test_a_runs_report_has_a_deployment_row_per_runtime_the_toy_included(toy_runtime, write_config, workspace):
     """Issue 36: every artifact x runtime x variant, against the original in the same deployment and
     against the original's fastest deployment; each artifact's fastest is named."""

@@ -11,10 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from torchslim.config.names import RunName
 from torchslim.config.search import SearchConfig
@@ -25,7 +25,7 @@ from torchslim.errors import ConfigError, TorchslimError, describe_error, missin
 from torchslim.measurement.latency import BatchSizes, Runtimes
 from torchslim.methods.chain import Chain
 from torchslim.models.base import MODELS, ModelConfig
-from torchslim.runtimes.base import check_runtimes
+from torchslim.runtimes.base import check_runtimes, refused_precisions
 from torchslim.train.config import TrainConfig
 from torchslim.yaml_input import parse_yaml, read_yaml_file
 
@@ -40,6 +40,11 @@ class MeasureConfig(BaseModel):
     runtimes: Runtimes = Field(default_factory=lambda: ["torch", "onnxruntime"], min_length=1)
     precisions: list[str] = Field(
         default_factory=lambda: ["fp32"], min_length=1, description="fp32, bf16 (where a runtime offers it)"
+    )
+    unsupported: Literal["refuse", "skip"] = Field(
+        "refuse",
+        description="a precision this CPU cannot run (bf16 without BF16 kernels): refuse the recipe in one "
+        "line, or skip it with a note (the demo asks for bf16 and runs on CPUs with and without it)",
     )
     min_seconds: float = Field(1.0, gt=0)
     threads: int | None = Field(None, gt=0)
@@ -58,8 +63,18 @@ class MeasureConfig(BaseModel):
         """The input shapes the side-by-side timing uses; none named: the model's own input."""
         return []
 
+    _left_out: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def left_out(self) -> dict[str, str]:
+        """The precisions skipped on this machine (``unsupported: skip``), and why."""
+        return self._left_out
+
     @model_validator(mode="after")
     def _runnable(self) -> "MeasureConfig":
+        if self.latency and self.unsupported == "skip":
+            self._left_out = refused_precisions(self.runtimes, self.precisions)
+            self.precisions = [p for p in self.precisions if p not in self._left_out] or ["fp32"]
         if self.latency:
             check_runtimes(self.runtimes, self.precisions)
         return self

@@ -77,6 +77,19 @@ def needs_onnx(runtimes: list[str] | tuple[str, ...]) -> bool:
     return any(runtime_facts(r).loads == "onnx" for r in runtimes)
 
 
+def refused_precisions(runtimes: list[str], precisions: list[str]) -> dict[str, str]:
+    """precision -> why, for each precision one of ``runtimes`` offers but cannot run on this machine
+    (OpenVINO's bf16 on a CPU without BF16 kernels)."""
+    out: dict[str, str] = {}
+    for precision in precisions:
+        for name in runtimes:
+            runtime = runtime_facts(name)
+            why = runtime.refuses(precision) if runtime.refuses and precision in runtime.precisions else None
+            if why:
+                out.setdefault(precision, why)
+    return out
+
+
 def check_runtimes(runtimes: list[str], precisions: list[str]) -> None:
     """Every runtime registered and installed, every precision offered by one of them; one line if not."""
     for name in runtimes:
@@ -84,11 +97,9 @@ def check_runtimes(runtimes: list[str], precisions: list[str]) -> None:
         if why:
             raise ConfigError(why)
     for precision in precisions:
-        for name in runtimes:
-            runtime = runtime_facts(name)
-            why = runtime.refuses(precision) if runtime.refuses and precision in runtime.precisions else None
-            if why:
-                raise ConfigError(why)
+        why = refused_precisions(runtimes, [precision]).get(precision)
+        if why:
+            raise ConfigError(why)
         if runtimes and not any(precision in runtime_facts(r).precisions for r in runtimes):
             offered = {r: "/".join(runtime_facts(r).precisions) for r in runtimes}
             raise ConfigError(
