@@ -96,6 +96,12 @@ def timm_coat():
     )
 
 
+def timm_convit():
+    from timm.models.convit import ConVit
+
+    return ConVit(img_size=32, patch_size=4, embed_dim=32, depth=2, num_heads=4, local_up_to_layer=1, num_classes=10)
+
+
 MODELS = {
     "timm-swin": timm_swin,
     "torchvision-swin": torchvision_swin,
@@ -106,6 +112,7 @@ MODELS = {
     "timm-gcvit": timm_gcvit,  # every other block's query comes from outside: k and v fused (2c)
     "timm-maxvit": timm_maxvit,  # heads of a fixed width of their own: only the residual width is cut
     "timm-coat": timm_coat,  # per-head depthwise position encodings, shared by a stage's attentions
+    "timm-convit": timm_convit,  # gated positional attention: q and k fused (2c), v alone (once 0.72 of MACs)
 }
 
 

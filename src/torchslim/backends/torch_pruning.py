@@ -486,12 +486,13 @@ def cut_block(block: nn.Module, idxs, outputs: bool) -> None:
         function.prune_batchnorm_out_channels(norms[0], idxs)
 
 
-def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_names, proj_names) -> dict:
+def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], stacked, proj_names) -> dict:
     """Torch-Pruning pruners for attentions whose heads split their input width (``prune.transformers.
     tied_attention_heads``: ``units``, each with its head count), by class. Input and output are one width
     (pruning the input prunes the output: Torch-Pruning's intra-layer dependency), cut the same in
     every head (channel groups = heads): a channel removed from the residual is removed from q, k and
-    v and from the projection's input and output, so every head keeps the same narrower width."""
+    v and from the projection's input and output, so every head keeps the same narrower width.
+    ``stacked(layer, c)`` lists the layers making q, k and v, each with how many widths it stacks."""
     from torch_pruning.pruner import function
 
     class TiedAttentionPruner(function.BasePruningFunc):
@@ -500,26 +501,21 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], qkv_na
         def prune_out_channels(self, layer: nn.Module, idxs):
             c = self.get_out_channels(layer)
             idxs = sorted(int(i) for i in idxs)
-            qkv, proj = named_part(layer, qkv_names), named_part(layer, proj_names)
+            proj = named_part(layer, proj_names)
+            fused = stacked(layer, c)
             if own_inner_width(layer):
-                function.prune_linear_in_channels(qkv, idxs)
+                for lin, _ in fused:
+                    function.prune_linear_in_channels(lin, idxs)
                 function.prune_linear_out_channels(proj, idxs)
                 return layer
-            if qkv is not None:  # q, k, v fused (or k, v where the query comes from outside)
-                fused, single = [(qkv, qkv.out_features // c)], []
-            elif hasattr(layer, "kv"):  # Twins: q alone, k and v fused
-                fused, single = [(layer.q, 1), (layer.kv, 2)], []
-            else:
-                fused, single = [], [layer.q, layer.k, layer.v]
-            for lin, n in fused:
+            for lin, n in fused:  # the same channels of each of the n widths a layer stacks
                 rows = [i + s * c for s in range(n) for i in idxs]
                 function.prune_linear_out_channels(lin, rows)
                 function.prune_linear_in_channels(lin, idxs)
                 cut_side_tensors(layer, lin, n * c, set(rows))
-            for lin in [*single, proj]:
-                function.prune_linear_out_channels(lin, idxs)
-                function.prune_linear_in_channels(lin, idxs)
-            named = {id(x) for x in [layer, *single, proj] + [lin for lin, _ in fused]}
+            function.prune_linear_out_channels(proj, idxs)
+            function.prune_linear_in_channels(proj, idxs)
+            named = {id(x) for x in [layer, proj] + [lin for lin, _ in fused]}
             for sub in layer.modules():  # the unit's own layers on its width (Twins' sub-sampling conv and norm)
                 if id(sub) in named:
                     continue

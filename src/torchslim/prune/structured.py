@@ -53,11 +53,11 @@ from torchslim.prune.targets import (
 )
 from torchslim.prune.transformers import (
     PROJ_NAMES,
-    QKV_NAMES,
     attention_heads,
     head_attentions,
     packed_gates,
     spatial_gates,
+    stacked_projections,
     sync_attributes,
     tied_attentions,
 )
@@ -181,7 +181,8 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
 def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
-    units = patch_merging_pruners(model) | tied_attention_pruners(model, tied_attentions(model), QKV_NAMES, PROJ_NAMES)
+    tied = tied_attention_pruners(model, tied_attentions(model), stacked_projections, PROJ_NAMES)
+    units = patch_merging_pruners(model) | tied
     units |= own_width_pruners(model, conv_attention.conv_attentions(model))
     units |= passthrough_pruners(model, width_agnostic_units(model, example))
     gates = spatial_gates(model)

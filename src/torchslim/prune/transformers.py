@@ -29,6 +29,19 @@ def _is_timm_attention(m: nn.Module) -> bool:
 
 #: the names attentions give their fused input projection, output projection and head count
 QKV_NAMES, PROJ_NAMES, HEAD_NAMES = ("qkv", "to_qkv"), ("proj", "merge"), ("num_heads", "groups", "n_heads")
+#: the layers that make q, k and v, fused or not: q, k and v (ViT-like), qkv, q and kv (Twins), qk and v (ConViT)
+STACKED_NAMES = (*QKV_NAMES, "qk", "kv", "q", "k", "v")
+
+
+def stacked_projections(m: nn.Module, c: int) -> list[tuple[nn.Linear, int]]:
+    """The linear layers of ``m`` that make its queries, keys and values from width ``c``, each with
+    how many widths of ``c`` it stacks (3 for a fused qkv, 2 for qk or kv, 1 for q, k or v alone)."""
+    found = []
+    for name in STACKED_NAMES:
+        lin = getattr(m, name, None)
+        if isinstance(lin, nn.Linear) and lin.in_features == c and lin.out_features % c == 0:
+            found.append((lin, lin.out_features // c))
+    return found
 
 
 def tied_attention_heads(m: nn.Module) -> int | None:
@@ -39,7 +52,8 @@ def tied_attention_heads(m: nn.Module) -> int | None:
     (``backends.torch_pruning.tied_attention_pruners``): the same channels, the same number in every
     head, from q, k, v and the projection. Torch-Pruning alone cut the residual width and left the
     attention's inner width, which the forward then reshaped wrongly; the guard kept every such width
-    whole and Swin, NesT, XCiT, CaiT and DaViT kept 70-100 % of their MACs. Plain ViT attention, which
+    whole and Swin, NesT, XCiT, CaiT and DaViT kept 70-100 % of their MACs (ConViT's gated positional
+    attention, with ``qk`` and ``v``, 0.72). Plain ViT attention, which
     keeps its own ``head_dim`` and ``attn_dim``, is not tied: Torch-Pruning removes its whole heads.
     """
     proj, heads = named_part(m, PROJ_NAMES), named_part(m, HEAD_NAMES)
@@ -50,18 +64,9 @@ def tied_attention_heads(m: nn.Module) -> int | None:
         return None
     if isinstance(getattr(m, "head_dim", None), int) and isinstance(getattr(m, "attn_dim", None), int):
         return None
-    qkv, kv = named_part(m, QKV_NAMES), getattr(m, "kv", None)
-    if isinstance(qkv, nn.Linear):
-        # 3c, or 2c (k and v) where a global query comes from outside, as in GCViT
-        tied = qkv.in_features == c and qkv.out_features == (2 if getattr(m, "use_global", False) else 3) * c
-    elif isinstance(kv, nn.Linear):  # Twins' sub-sampled attention: q, and k and v fused
-        q = getattr(m, "q", None)
-        tied = isinstance(q, nn.Linear) and q.in_features == q.out_features == kv.in_features == c
-        tied = tied and kv.out_features == 2 * c
-    else:
-        layers = [getattr(m, n, None) for n in "qkv"]
-        tied = all(isinstance(x, nn.Linear) and x.in_features == x.out_features == c for x in layers)
-    return heads if tied else None
+    # q, k and v: 3c in all, fused or not; 2c (k and v) where a global query comes from outside (GCViT)
+    stacked = sum(n for _, n in stacked_projections(m, c))
+    return heads if stacked == (2 if getattr(m, "use_global", False) else 3) else None
 
 
 def spatial_gates(model: nn.Module) -> dict[nn.Linear, nn.Linear]:
