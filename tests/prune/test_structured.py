@@ -182,6 +182,60 @@ def test_a_generators_transposed_convolutions_are_cut_and_counted(make_ctx):
     assert pruned(torch.randn(2, 16, 1, 1)).shape == (2, 3, 32, 32)
 
 
+class PartialConv(nn.Module):
+    """A quarter of the channels through a 3x3 convolution, the rest passed on (FasterNet's split by
+    two stored sizes)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.part = dim // 4
+        self.rest = dim - self.part
+        self.conv = nn.Conv2d(self.part, self.part, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        x1, x2 = torch.split(x, [self.part, self.rest], dim=1)
+        return torch.cat((self.conv(x1), x2), 1)
+
+
+class PartialConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)
+        self.mix = PartialConv(32)
+        self.mlp = nn.Sequential(nn.Conv2d(32, 64, 1), nn.ReLU(), nn.Conv2d(64, 32, 1))
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        x = x + self.mlp(self.mix(x))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_module_that_splits_by_stored_sizes_keeps_them_in_step_with_the_cut(make_ctx):
+    """Issue 37: the stored split sizes kept their old values, the next forward failed and the guard
+    kept every residual width whole (fasternet_t2 kept 0.60 of its MACs; now 0.34)."""
+    from torchslim.prune.splits import split_modules
+
+    spec = InputSpec(10, 3, 16)
+    torch.manual_seed(0)
+    model = PartialConvNet().eval()
+    assert split_modules(model, torch.zeros(1, 3, 16, 16)) == {model.mix: ("part", "rest", "conv")}
+    before = count_flops(model, spec.shape)
+    ctx = make_ctx(spec)
+    pruned = prune(model, spec, ctx, ratio=0.5)
+    assert "protected" not in ctx.notes, ctx.notes
+    assert pruned.stem.out_channels == 16 and pruned.mix.part + pruned.mix.rest == 16
+    assert pruned.mix.part == pruned.mix.conv.in_channels and not pruned.mix._forward_pre_hooks
+    assert count_flops(pruned, spec.shape) <= 0.6 * before
+    x = torch.randn(2, *spec.shape)
+    from torchslim.export.architecture import apply_architecture, architecture
+
+    fresh = PartialConvNet().eval()  # how a checkpoint reloads: the original architecture, resized
+    state = pruned.state_dict()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), pruned(x))
+
+
 class ChannelAttentionNet(nn.Module):
     """Weight-standardised convolutions with a per-channel gain (NF-Nets' ``ScaledStdConv2d``) around an
     efficient channel attention: a 1-D convolution *along* the channels, which works at any width."""

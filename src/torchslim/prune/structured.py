@@ -43,6 +43,7 @@ from torchslim.prune.parts import parts_pruner
 from torchslim.prune.probing import executed_layers, width_agnostic_units
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
+from torchslim.prune.splits import follow_splits, split_modules, stop_following
 from torchslim.prune.targets import (
     channel_fraction,
     kept_whole,
@@ -268,17 +269,21 @@ class Cutter:
                 prepare(model)
             self.pruner.step()
         else:
-            model, self.pruner = guarded_step(
-                model,
-                self.pruner,
-                self.build,
-                self.protected,
-                self.example,
-                before_step=prepare,
-                after_cut=sync_attributes,
-                on_graph_failure=self.fall_back,
-                skip=None if not self.hidden_only else lambda g: not passes_depthwise(g),
-            )
+            follow_splits(split_modules(model, self.example))  # stored split sizes follow every cut
+            try:
+                model, self.pruner = guarded_step(
+                    model,
+                    self.pruner,
+                    self.build,
+                    self.protected,
+                    self.example,
+                    before_step=prepare,
+                    after_cut=sync_attributes,
+                    on_graph_failure=self.fall_back,
+                    skip=None if not self.hidden_only else lambda g: not passes_depthwise(g),
+                )
+            finally:
+                stop_following(model)
         sync_attributes(model, self.pruner)
         if self.attention_units and self.ratio:
             kept = 1 - self.ratio * (self.steps_done + 1) / self.cfg.steps
