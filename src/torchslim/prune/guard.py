@@ -154,7 +154,8 @@ def guarded_step(
     cut it; ``protected`` gains the root layer of every group whose cut failed. ``before_step(model)``
     prepares a step (e.g. Taylor gradients); ``after_cut(model, pruner)`` resyncs attributes (head
     counts) after each group, before the model is run; ``on_graph_failure(model)`` returns another
-    pruner when the graph itself fails before any group is cut (e.g. part-wise); ``skip(group)``
+    pruner when the graph itself fails before any group is cut (opaque units, then part-wise), and
+    raises when it has none left; ``skip(group)``
     leaves a group uncut (a width rule)."""
     snapshot = copy_model(model)
     expected = signature(model, example)  # what every cut must leave the outputs as
@@ -183,8 +184,7 @@ def guarded_step(
                     "whole and part by part; use prune.unstructured, or protect the affected layers"
                 )
             model = copy_model(snapshot)
-            pruner = on_graph_failure(model)
-            on_graph_failure = None
+            pruner = on_graph_failure(model)  # raises when it has nothing left to try
             continue
         if bad in avoided or len(protected) + len(avoided) >= MAX_PROTECTED:
             from torchslim.errors import TorchslimError

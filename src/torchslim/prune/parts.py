@@ -25,8 +25,9 @@ WEIGHTED = (nn.Conv2d, nn.Linear)
 class PartsPruner:
     """Several Torch-Pruning pruners, one per part, stepped as one (interactively too)."""
 
-    def __init__(self, pruners: list, parts: list[str]):
+    def __init__(self, pruners: list, parts: list[str], failed: list[nn.Module] = ()):
         self.pruners, self.parts = pruners, parts
+        self.failed = list(failed)  # the blocks that did not trace alone (``prune.opaque`` reads them)
         self.num_heads = {k: v for p in pruners for k, v in getattr(p, "num_heads", {}).items()}
 
     @property
@@ -75,7 +76,7 @@ def parts_pruner(
     seen = captured_inputs(model, example)
     names = {id(m): n for n, m in model.named_modules()}
     keep = {id(m) for layer in ignored for m in layer.modules()}
-    pruners, parts = [], []
+    pruners, parts, failed = [], [], []
 
     def visit(module: nn.Module) -> None:
         layers = [m for m in module.modules() if isinstance(m, WEIGHTED)]
@@ -90,13 +91,13 @@ def parts_pruner(
                 parts.append(names.get(id(module), type(module).__name__))
                 return
             except Exception:  # noqa: BLE001  (this part does not trace either: try its children)
-                pass
+                failed.append(module)
         for child in module.children():
             visit(child)
 
     for child in model.children():
         visit(child)
-    return PartsPruner(pruners, parts)
+    return PartsPruner(pruners, parts, failed)
 
 
 def rehearse(module: nn.Module, x: torch.Tensor, inside: list[nn.Module], make) -> None:

@@ -39,6 +39,8 @@ from torchslim.prune.guard import (
     time_limit,
     trace_side,
 )
+from torchslim.prune.opaque import is_opaque, opaque_units
+from torchslim.prune.opaque import resolve as resolve_opaque
 from torchslim.prune.parts import parts_pruner
 from torchslim.prune.probing import executed_layers, width_agnostic_units
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
@@ -120,10 +122,12 @@ def make_pruner(
     example: torch.Tensor | None = None,
     protected: list[str] = (),
     partwise: bool = False,
+    opaque: dict[str, tuple] | None = None,
 ):
     """The pruner for ``model``, traced on ``example`` (default: one image of the task's input), with
     ``protected`` layer names kept whole beside the user's ``protect`` and the output layer;
-    ``partwise`` traces the model's parts one by one (``prune.parts``) instead of as a whole."""
+    ``partwise`` traces the model's parts one by one (``prune.parts``) instead of as a whole; ``opaque``
+    names blocks traced as opaque units (``prune.opaque``)."""
     example = ctx.example_input() if example is None else example
     if is_channel_shuffle_net(model):  # Torch-Pruning cannot trace the shuffle: prune inside the branches
         if cfg.layer_ratios or cfg.global_pruning:
@@ -163,7 +167,7 @@ def make_pruner(
     ratios = _layer_ratio_dict(model, cfg.layer_ratios)
     try:
         with time_limit(TRACE_SECONDS):
-            return _meta_pruner(model, cfg, ratio, example, ignored, ratios)
+            return _meta_pruner(model, cfg, ratio, example, ignored, ratios, opaque)
     except Exception as exc:  # noqa: BLE001  (Torch-Pruning raises many types on graphs it cannot trace)
         raise UntraceableGraph(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
 
@@ -179,13 +183,14 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
     return {modules[n]: r for n, r in layer_ratios.items()}
 
 
-def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None):
+def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None, opaque=None):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
     tied = tied_attention_pruners(model, tied_attentions(model), stacked_projections, PROJ_NAMES)
     units = patch_merging_pruners(model) | tied
     units |= own_width_pruners(model, conv_attention.conv_attentions(model))
     units |= passthrough_pruners(model, width_agnostic_units(model, example))
+    units |= own_width_pruners(model, resolve_opaque(model, opaque or {}))
     gates = spatial_gates(model)
     return nearest_rounding_pruner()(
         model,
@@ -239,6 +244,7 @@ class Cutter:
         self.steps_done = 0
         self.shuffle = is_channel_shuffle_net(model)
         self.partwise = False
+        self.opaque: dict[str, tuple] = {}  # blocks traced as opaque units, found when the whole graph failed
         self.attention_units = conv_attention.unit_sizes(
             model, cfg.protect + ctx.protected
         )  # cut by the units themselves
@@ -249,15 +255,27 @@ class Cutter:
             self.pruner = self.fall_back(model)
 
     def fall_back(self, model: nn.Module):
-        """The whole graph does not trace or cannot be cut: prune part by part from now on."""
+        """The whole graph does not trace or cannot be cut: the whole graph again with the blocks that
+        do not trace alone as opaque units (``prune.opaque``), where there are any; then part by part."""
         if self.partwise:
             raise TorchslimError(f"prune.structured: {type(model).__name__} cannot be pruned, whole or in parts")
         self.partwise = True
+        parts = self.build(model, self.protected)
+        found = {} if self.opaque else opaque_units(model, self.example, parts.failed)
+        if found:
+            self.opaque, self.partwise = found, False
+            try:
+                pruner = self.build(model, self.protected)
+                self.ctx.notes["opaque_units"] = sorted(found)
+                return pruner
+            except UntraceableGraph:
+                self.partwise = True
+        self.ctx.notes.pop("opaque_units", None)
         self.ctx.notes["partwise"] = True
-        return self.build(model, self.protected)
+        return parts
 
     def build(self, model: nn.Module, protected: list[str]):
-        pruner = make_pruner(model, self.cfg, self.ratio, self.ctx, self.example, protected, self.partwise)
+        pruner = make_pruner(model, self.cfg, self.ratio, self.ctx, self.example, protected, self.partwise, self.opaque)
         if self.steps_done:  # a rebuilt pruner mid-schedule counts its caps from the original widths
             cap_against(pruner, model, self.original)
         return pruner
@@ -306,7 +324,9 @@ def passes_depthwise(group) -> bool:
     (an inverted residual's hidden width) or a linear layer (a hybrid's transformer widths, where MACs
     follow compute), or a single convolution produces it (a fused block's expansion). Left whole: the
     residual widths that several convolutions add into."""
-    if any(is_depthwise(dep.target.module) or isinstance(dep.target.module, nn.Linear) for dep, _ in group):
+    if any(
+        is_depthwise(m) or isinstance(m, nn.Linear) or is_opaque(m) for m in (dep.target.module for dep, _ in group)
+    ):  # an opaque unit (a token mixer that did not trace) counts as a linear layer: MACs follow compute
         return True
     producers = {id(dep.target.module) for dep, _ in group if is_output_pruning(dep)}
     return len(producers) <= 1
