@@ -26,7 +26,7 @@ def bundle(folder, tmp_path, budget):
     return build_dataset(cfg)
 
 
-@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("train", [True, pytest.param(False, marks=pytest.mark.e2e)])  # eval split: `make test-e2e`
 def test_a_streamed_epoch_is_the_in_memory_epoch(folder, tmp_path, train):
     in_memory, streamed = bundle(folder, tmp_path, 4.0), bundle(folder, tmp_path, 1e-6)
     assert isinstance(streamed.train.images, LazyImages) and isinstance(in_memory.train.images, torch.Tensor)

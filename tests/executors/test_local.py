@@ -32,6 +32,7 @@ def trained(rows):
     return {(r.method_chain, r.seed): {k: r.metrics[k] for k in TRAINED} for r in rows}
 
 
+@pytest.mark.e2e  # two worker processes train for 20 s: `make test-e2e` (CI runs it after the default suite)
 def test_two_workers_store_the_same_metrics_as_one(tmp_path):
     # two seeds' baselines run side by side, then each seed's chain once its baseline is stored
     one = run(recipe(tmp_path, "one"), formats=(), executor=ExecutorChoice("local", 1))

@@ -64,6 +64,7 @@ def test_cli_bench_bad_runtime_one_line(workspace):
     ]
 
 
+@pytest.mark.e2e  # times two models in every runtime: `make test-e2e`
 def test_cli_bench_baseline_gives_speedups(workspace):
     proc = run_cli(
         "bench",
