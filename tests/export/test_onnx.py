@@ -28,6 +28,32 @@ def test_parity_failure_is_flagged_not_hidden(tmp_path):
     assert not parity.ok and parity.max_abs_diff == pytest.approx(1.0, abs=1e-3)
 
 
+class PerSampleKernel(torch.nn.Module):
+    """A convolution whose kernel is computed per sample (CondConv's mixture of experts): a grouped
+    convolution over the batch, which neither exporter writes with a dynamic batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.experts = torch.nn.Parameter(torch.randn(2, 4 * 3 * 9))
+        self.route = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        b = x.shape[0]
+        w = (torch.sigmoid(self.route(x.mean((2, 3)))) @ self.experts).reshape(b * 4, 3, 3, 3)
+        y = torch.nn.functional.conv2d(x.reshape(1, b * 3, *x.shape[2:]), w, padding=1, groups=b)
+        return y.reshape(b, 4, *x.shape[2:]).mean((2, 3))
+
+
+def test_a_graph_fixed_to_its_batch_exports_at_that_batch_and_its_parity_runs_in_slices(tmp_path):
+    torch.manual_seed(0)
+    model = PerSampleKernel().eval()
+    exporter = export_onnx(model, torch.zeros(1, 3, 8, 8), tmp_path / "m.onnx")
+    session = ort_session(tmp_path / "m.onnx", 1)
+    assert exporter == "torchscript-fixed-batch" and session.get_inputs()[0].shape[0] == 1
+    parity = check_parity(model, session, torch.randn(4, 3, 8, 8), exporter)
+    assert parity.ok and parity.max_abs_diff < 1e-5, parity
+
+
 @pytest.mark.parametrize("spinning, entry", [(True, None), (False, "0")])
 def test_a_timed_session_can_let_its_idle_threads_sleep(spinning, entry, tmp_path):
     spec = default_input("enhanced_lenet5")
