@@ -70,7 +70,8 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
     errors = []
     with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore")
-        try:
+
+        def torchscript(dynamic_axes: dict | None) -> None:
             torch.onnx.export(
                 model,
                 (example,),
@@ -79,8 +80,11 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
                 opset_version=OPSET,
                 input_names=["input"],
                 output_names=names,
-                dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+                dynamic_axes=dynamic_axes,
             )
+
+        try:
+            torchscript({"input": {0: "batch"}, **{n: {0: "batch"} for n in names}})
             return "torchscript"
         except Exception as exc:  # noqa: BLE001 - fall back to the other exporter
             errors.append(f"torchscript: {str(exc).splitlines()[0][:200]}")
@@ -100,15 +104,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
         except Exception as exc:  # noqa: BLE001
             errors.append(f"dynamo: {str(exc).splitlines()[0][:200]}")
         try:  # a graph whose shapes depend on the batch (CondConv's per-sample kernels): this batch only
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=["input"],
-                output_names=names,
-            )
+            torchscript(None)
             return "torchscript-fixed-batch"
         except Exception as exc:  # noqa: BLE001
             errors.append(f"torchscript at a fixed batch: {str(exc).splitlines()[0][:200]}")
