@@ -87,3 +87,31 @@ def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_half_file(tmp_pat
     with pytest.raises(RuntimeError, match="unexpected pos"):  # with room to spare it is not called a full disk
         save_atomic({"w": torch.ones(2)}, tmp_path / "checkpoint.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+class SideBias(torch.nn.Module):
+    """Like EVA's attention: a bias kept as a non-persistent buffer beside a layer, concatenated in forward."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, width, bias=False)
+        self.register_buffer("k_bias", torch.arange(float(width)), persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) + self.k_bias
+
+
+def test_a_cut_non_persistent_buffer_is_saved_and_reloaded_at_its_cut_size(tmp_path):
+    """state_dict leaves such buffers out: a model rebuilt by its builder had them at their old size."""
+    import torchslim
+    from torchslim.export.checkpoint import save_model
+
+    model = SideBias()
+    model.fc.weight = torch.nn.Parameter(model.fc.weight.data[:2])
+    model.fc.out_features = 2
+    model.k_bias = model.k_bias[2:]  # a cut keeps the last two
+    save_model(model, tmp_path / "m.pt", {"model": {"name": None}})
+    back = torchslim.load(tmp_path / "m.pt", builder=SideBias)
+    x = torch.randn(5, 3)
+    assert back.k_bias.tolist() == [2.0, 3.0] and torch.equal(back(x), model(x))
+    assert "k_bias" not in back.state_dict()  # still not persistent

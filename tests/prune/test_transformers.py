@@ -276,3 +276,42 @@ def test_a_rotary_attention_loses_whole_heads_and_a_latent_attention_pool_follow
     fresh = make()
     apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
     assert torch.equal(fresh(x), pruned(x))
+
+
+#: EVA-style attentions: heads split the input width (tied) and a rotary embedding fixes the head width
+ROTARY_TIED = {
+    "eva02": "eva02_tiny_patch14_224",  # fused qkv with q and v biases beside a zero k bias buffer; SwiGLU MLP
+    "dinov3": "vit_small_patch16_dinov3",  # register tokens, layer scale
+}
+
+
+@pytest.mark.parametrize("family", ROTARY_TIED)
+def test_a_tied_rotary_attention_loses_whole_heads_with_head_widths_of_the_residual(family, make_ctx, tmp_path):
+    """Issue 37: EVA-02, DINOv3 and the ``vit_*_rope_reg`` ViTs reshape their heads' output to their input
+    width, and their rotary embedding is built for one head width: cut as other tied attentions (the same
+    channels from every head), the rotation no longer fit and the guard kept every residual writer whole
+    (0.67-0.73 of MACs). Now the residual loses whole head widths and each attention as many whole heads."""
+    import timm
+
+    import torchslim
+    from torchslim.export.checkpoint import save_model
+
+    def make():
+        torch.manual_seed(0)
+        return timm.create_model(
+            ROTARY_TIED[family], img_size=32, patch_size=8, depth=2, embed_dim=64, num_heads=4, num_classes=10
+        ).eval()
+
+    model = make()
+    assert all(tied_attention_heads(b.attn) == 4 for b in model.blocks), "the test model's attention is not tied"
+    before = count_flops(model, SPEC.shape)
+    ctx = make_ctx(SPEC)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
+    assert "protected" not in ctx.notes and "unscored" not in ctx.notes, ctx.notes
+    assert count_flops(pruned, SPEC.shape) <= 0.6 * before
+    for block in pruned.blocks:  # 64 -> 32 wide: two whole heads of 16 go, the rotation's width stays
+        assert block.attn.qkv.in_features == block.attn.proj.out_features == 32
+        assert block.attn.num_heads == 2 and block.attn.head_dim == 16 and block.attn.qkv.out_features == 96
+    x = torch.randn(2, *SPEC.shape)
+    save_model(pruned, tmp_path / "m.pt", {"model": {"name": None}})  # EVA's k bias is not in the state dict
+    assert torch.equal(torchslim.load(tmp_path / "m.pt", builder=make)(x), pruned(x))

@@ -7,6 +7,7 @@ place. Torch-Pruning itself is imported only when a function here is called.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Literal, get_args
 
@@ -49,12 +50,22 @@ def nearest_rounding_pruner():
 
     class NearestRoundingPruner(tp.pruner.MetaPruner):
         def __init__(
-            self, model: nn.Module, *args, customized_pruners=None, token_mixers=(), head_attentions=(), **kwargs
+            self,
+            model: nn.Module,
+            *args,
+            customized_pruners=None,
+            token_mixers=(),
+            head_attentions=(),
+            width_multiples=None,
+            **kwargs,
         ):
             # fresh dicts: Torch-Pruning writes head counts and grouped convs into these arguments, whose
             # defaults are dicts shared by every pruner, keeping every earlier model's layers alive
             kwargs["out_channel_groups"] = dict(kwargs.get("out_channel_groups") or {})
             kwargs["in_channel_groups"] = dict(kwargs.get("in_channel_groups") or {})
+            multiples = dict(width_multiples or {})
+            if multiples and not kwargs.get("round_to"):
+                kwargs["round_to"] = 1  # Torch-Pruning rounds only when asked: the multiples below need it
             with (
                 opaque_units(model, customized_pruners or {}),
                 identities(model, token_mixers),
@@ -62,8 +73,13 @@ def nearest_rounding_pruner():
             ):
                 super().__init__(model, *args, customized_pruners=customized_pruners, **kwargs)
             ghost_first(self.DG, model)
+            self.multiples = group_multiples(self, multiples) if multiples else {}
+            self.counted = None
+            if self.multiples:
+                remember_counted(self)
 
         def _round_to(self, n_pruned: int, current_channels: int, round_to: int) -> int:
+            round_to = math.lcm(round_to, self.multiples.get(self.counted, 1))
             kept = max(round_to, round((current_channels - n_pruned) / round_to) * round_to)
             return max(current_channels - kept, 0)
 
@@ -79,6 +95,35 @@ def nearest_rounding_pruner():
                 return None
 
     return NearestRoundingPruner
+
+
+def group_multiples(pruner, multiples: dict[nn.Module, int]) -> dict[tuple[nn.Module, bool], int]:
+    """Every side (module, outputs or inputs) of a group that holds one of ``multiples``' modules, with the
+    multiple its cut count must be (the least common one where a group holds several): a rotary
+    attention's residual width can only lose whole heads."""
+    graph, found = pruner.DG, {}
+    for group in graph.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types):
+        sides = [(dep.target.module, graph.is_out_channel_pruning_fn(dep.handler)) for dep, _ in group]
+        m = math.lcm(*(multiples.get(module, 1) for module, _ in sides))
+        if m > 1:
+            for side in sides:  # keyed by side: a layer's inputs and outputs are in different groups
+                found[side] = math.lcm(found.get(side, 1), m)
+    return found
+
+
+def remember_counted(pruner) -> None:
+    """Torch-Pruning counts a group root's channels just before it rounds the group's cut
+    (``get_channel_fn(module)``, then ``_round_to``): the pruner remembers which module was counted, so
+    its rounding knows whose group it rounds."""
+    graph = pruner.DG
+    for name in ("get_out_channels", "get_in_channels"):
+        original = getattr(graph, name)
+
+        def counted(module, original=original, outputs=name == "get_out_channels"):
+            pruner.counted = (module, outputs)
+            return original(module)
+
+        setattr(graph, name, counted)
 
 
 class _Opaque(torch.autograd.Function):
@@ -486,13 +531,21 @@ def cut_block(block: nn.Module, idxs, outputs: bool) -> None:
         function.prune_batchnorm_out_channels(norms[0], idxs)
 
 
-def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], stacked, proj_names) -> dict:
+def tied_attention_pruners(
+    model: nn.Module, units: dict[nn.Module, int], stacked, proj_names, whole_heads: frozenset = frozenset()
+) -> dict:
     """Torch-Pruning pruners for attentions whose heads split their input width (``prune.transformers.
     tied_attention_heads``: ``units``, each with its head count), by class. Input and output are one width
     (pruning the input prunes the output: Torch-Pruning's intra-layer dependency), cut the same in
     every head (channel groups = heads): a channel removed from the residual is removed from q, k and
     v and from the projection's input and output, so every head keeps the same narrower width.
-    ``stacked(layer, c)`` lists the layers making q, k and v, each with how many widths it stacks."""
+    ``stacked(layer, c)`` lists the layers making q, k and v, each with how many widths it stacks.
+
+    A unit in ``whole_heads`` has a head width fixed from outside (a rotary embedding of that width):
+    it loses whole heads instead, as many as the residual loses head widths (the pruner rounds the
+    residual's cut to a multiple of the head width), and the heads are chosen by their own weights'
+    L2 norm (q, k and v rows and the projection's columns): the residual's channels and the heads are
+    different axes, tied only in number."""
     from torch_pruning.pruner import function
 
     class TiedAttentionPruner(function.BasePruningFunc):
@@ -503,6 +556,9 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], stacke
             idxs = sorted(int(i) for i in idxs)
             proj = named_part(layer, proj_names)
             fused = stacked(layer, c)
+            if layer in whole_heads:
+                cut_whole_heads(layer, proj, fused, idxs, c // layer.num_heads)
+                return layer
             if own_inner_width(layer):
                 for lin, _ in fused:
                     function.prune_linear_in_channels(lin, idxs)
@@ -545,11 +601,39 @@ def tied_attention_pruners(model: nn.Module, units: dict[nn.Module, int], stacke
         get_in_channels = get_out_channels
 
         def get_out_channel_groups(self, layer: nn.Module) -> int:
-            return 1 if own_inner_width(layer) else units.get(layer, 1)
+            return 1 if own_inner_width(layer) or layer in whole_heads else units.get(layer, 1)
 
         get_in_channel_groups = get_out_channel_groups
 
     return by_class(model, lambda m: m in units, TiedAttentionPruner())
+
+
+def cut_whole_heads(layer: nn.Module, proj: nn.Linear, fused, idxs: list[int], head: int) -> None:
+    """Cut residual channels ``idxs`` from a tied attention's inputs and outputs, and as many whole heads
+    of width ``head`` (the weakest by L2 norm) from its inner width, so that heads x head width still
+    equals the residual width its forward reshapes to."""
+    from torch_pruning.pruner import function
+
+    c = proj.out_features
+    if len(idxs) % head:
+        raise ValueError(f"a cut of {len(idxs)} channels is not a whole number of heads of width {head}")
+    heads = c // head
+    norms = proj.weight.detach().reshape(c, heads, head).pow(2).sum(dim=(0, 2))
+    for lin, n in fused:
+        norms += lin.weight.detach().reshape(n, heads, head, -1).pow(2).sum(dim=(0, 2, 3))
+    gone = sorted(int(h) for h in norms.argsort()[: len(idxs) // head])
+    inner = [h * head + i for h in gone for i in range(head)]
+    for lin, n in fused:
+        rows = [i + s * c for s in range(n) for i in inner]
+        function.prune_linear_out_channels(lin, rows)
+        function.prune_linear_in_channels(lin, idxs)
+        cut_side_tensors(layer, lin, n * c, set(rows))
+    function.prune_linear_in_channels(proj, inner)
+    function.prune_linear_out_channels(proj, idxs)
+    for sub in layer.children():  # a norm over the heads' concatenated outputs (EVA's ``norm``)
+        if isinstance(sub, nn.LayerNorm) and tuple(sub.normalized_shape) == (c,):
+            function.prune_layernorm_out_channels(sub, inner)
+    layer.num_heads = heads - len(gone)
 
 
 def is_residual_mlp(m: nn.Module, c: int) -> bool:

@@ -70,4 +70,9 @@ def apply_architecture(model: nn.Module, arch: dict[str, dict[str, Any]], state:
         elif attr in module._buffers and module._buffers[attr] is not None:
             if module._buffers[attr].shape != tensor.shape:
                 module._buffers[attr] = torch.empty_like(tensor)
+    for key, tensor in getattr(state, "_non_persistent", {}).items():  # not loaded by load_state_dict
+        mod_name, _, attr = key.rpartition(".")
+        module = modules.get(mod_name)
+        if module is not None and attr in module._non_persistent_buffers_set:
+            module._buffers[attr] = tensor.clone()
     return model

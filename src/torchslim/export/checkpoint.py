@@ -106,10 +106,23 @@ def save_model(model: nn.Module, path: Path, description: dict[str, Any]) -> Non
             "description": description,
             "architecture": architecture(model),
             "tensors": encode(state),
+            "buffers": encode(non_persistent_buffers(model)),
             "metadata": state_metadata(full),
         },
         path,
     )
+
+
+def non_persistent_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The buffers ``state_dict`` leaves out (``persistent=False``), by their state-dict key. A cut can
+    resize them (EVA's zero ``k_bias`` beside a fused ``qkv``), and a model rebuilt from its builder
+    would otherwise have them at their original size."""
+    return {
+        f"{name}.{b}" if name else b: t.detach().contiguous()
+        for name, module in model.named_modules()
+        for b, t in module._buffers.items()
+        if t is not None and b in module._non_persistent_buffers_set
+    }
 
 
 def state_metadata(state: dict) -> dict[str, dict[str, Any]]:
@@ -144,6 +157,9 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[st
             mapping(entry, f"metadata.{prefix}")
         check_tensors(blob["tensors"])
         state = OrderedDict(decode(blob["tensors"]))
+        if "buffers" in blob:  # files written before it carried none: the builder's own are kept
+            check_tensors(blob["buffers"])
+            state._non_persistent = OrderedDict(decode(blob["buffers"]))
     except CheckpointError as exc:
         raise CheckpointError(f"'{path}' is a damaged torchslim model file: {exc}") from None
     state._metadata = metadata  # files written before it carried none: modules' defaults

@@ -63,6 +63,7 @@ from torchslim.prune.transformers import (
     stacked_projections,
     sync_attributes,
     tied_attentions,
+    whole_head_widths,
 )
 from torchslim.ui import console
 
@@ -186,7 +187,9 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
 def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None, opaque=None):
     heads = attention_heads(model)
     head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
-    tied = tied_attention_pruners(model, tied_attentions(model), stacked_projections, PROJ_NAMES)
+    tied_units = tied_attentions(model)
+    whole = whole_head_widths(tied_units)
+    tied = tied_attention_pruners(model, tied_units, stacked_projections, PROJ_NAMES, frozenset(whole))
     units = patch_merging_pruners(model) | tied
     units |= own_width_pruners(model, conv_attention.conv_attentions(model))
     units |= passthrough_pruners(model, width_agnostic_units(model, example))
@@ -205,6 +208,7 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         customized_pruners=units or None,
         token_mixers=list(gates),
         head_attentions=head_attentions(model),  # traced without their rotary embeddings and masks
+        width_multiples=whole,  # a rotary attention's residual loses whole heads
         # the halves of a gate (gMLP's spatial gate, a GLU MLP's packed first layer), ranked as pairs
         out_channel_groups={fc1: 2 for fc1 in [*gates.values(), *packed_gates(model, gates)]},
         output_transform=flat_outputs,  # a dict, tuple or dataclass of outputs: every one traced

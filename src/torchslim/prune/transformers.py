@@ -12,6 +12,8 @@ modules then still carry their old sizes in plain attributes (timm's ``num_heads
 
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
 from torchslim.backends.torch_pruning import named_part
@@ -67,6 +69,23 @@ def tied_attention_heads(m: nn.Module) -> int | None:
     # q, k and v: 3c in all, fused or not; 2c (k and v) where a global query comes from outside (GCViT)
     stacked = sum(n for _, n in stacked_projections(m, c))
     return heads if stacked == (2 if getattr(m, "use_global", False) else 3) else None
+
+
+def has_rotary_heads(m: nn.Module) -> bool:
+    """A tied attention whose forward takes a rotary embedding (a ``rope`` argument: EVA, EVA-02, DINOv3,
+    the ``vit_*_rope`` family). The embedding is built for one head width, so its heads cannot narrow:
+    it loses whole heads (``backends.torch_pruning.cut_whole_heads``)."""
+    try:
+        params = inspect.signature(m.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return "rope" in params and type(getattr(m, "num_heads", None)) is int
+
+
+def whole_head_widths(tied: dict[nn.Module, int]) -> dict[nn.Module, int]:
+    """The tied attentions that lose whole heads, each with its head width: the multiple every cut of
+    the residual width they read must be."""
+    return {m: named_part(m, PROJ_NAMES).out_features // h for m, h in tied.items() if has_rotary_heads(m)}
 
 
 def spatial_gates(model: nn.Module) -> dict[nn.Linear, nn.Linear]:
