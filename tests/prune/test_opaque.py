@@ -107,3 +107,26 @@ def test_when_the_opaque_trace_fails_too_the_model_goes_part_by_part(make_ctx, m
     pruned = apply_chain(ModulationNet().eval(), chain, ctx).eval()
     assert ctx.notes.get("partwise") and "opaque_units" not in ctx.notes, ctx.notes
     assert pruned.stem.out_channels == 32 and pruned.mlp[0].out_channels == 32  # only the MLP part was cut
+
+
+def test_a_twin_of_a_block_that_failed_alone_is_not_traced_and_unused_parts_are_never_built(make_ctx, monkeypatch):
+    """FocalNet's twelve modulations each spent the 10 s bound failing (and every block and stage above
+    them), most of focalnet_tiny_srf's 330 s: a block with the class, input shape and parameter shapes of
+    one that failed fails without a trace. The parts found on the way are built only if stepped."""
+    real = structured._meta_pruner
+    traced: list[str] = []
+
+    def untraceable(model, cfg, ratio, example, ignored, ratios=None, opaque=None):
+        traced.append(type(model).__name__)
+        units = {id(m) for m in structured.resolve_opaque(model, opaque or {})}
+        if any(isinstance(m, Modulation) and id(m) not in units for m in model.modules()):
+            raise RuntimeError("dependency tracing took more than 30 s")
+        return real(model, cfg, ratio, example, ignored, ratios, opaque)
+
+    monkeypatch.setattr(structured, "_meta_pruner", untraceable)
+    ctx = make_ctx(SPEC)
+    chain = Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}})
+    apply_chain(ModulationNet().eval(), chain, ctx)
+    assert ctx.notes["opaque_units"] == ["blocks.0", "blocks.1"], ctx.notes
+    assert traced.count("Modulation") == 1  # blocks.1 is blocks.0's twin
+    assert traced.count("Sequential") == 1  # the MLP part: rehearsed once, its pruner never built

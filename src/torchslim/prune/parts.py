@@ -23,12 +23,35 @@ WEIGHTED = (nn.Conv2d, nn.Linear)
 
 
 class PartsPruner:
-    """Several Torch-Pruning pruners, one per part, stepped as one (interactively too)."""
+    """Several Torch-Pruning pruners, one per part, stepped as one (interactively too).
 
-    def __init__(self, pruners: list, parts: list[str], failed: list[nn.Module] = ()):
-        self.pruners, self.parts = pruners, parts
+    Each part's pruner is built when first needed: the walk that finds the parts already knows which
+    blocks fail alone (``failed``), and when those become opaque units of a whole-graph pruner
+    (``prune.opaque``) the parts are never stepped; building them all first took half of FocalNet's
+    fallback."""
+
+    def __init__(self, makers: list[Callable[[], object]], parts: list[str], failed: list[nn.Module] = ()):
+        self.makers, self.parts = makers, parts
         self.failed = list(failed)  # the blocks that did not trace alone (``prune.opaque`` reads them)
-        self.num_heads = {k: v for p in pruners for k, v in getattr(p, "num_heads", {}).items()}
+        self.built: list | None = None
+        self.heads: dict = {}
+
+    @property
+    def pruners(self) -> list:
+        if self.built is None:
+            self.built = []
+            for make in self.makers:
+                try:
+                    self.built.append(make())
+                except Exception:  # noqa: BLE001  (traced in its rehearsal, past its time bound now: kept whole)
+                    continue
+            self.heads = {k: v for p in self.built for k, v in getattr(p, "num_heads", {}).items()}
+        return self.built
+
+    @property
+    def num_heads(self) -> dict:
+        self.pruners  # noqa: B018  (built first: their head counts)
+        return self.heads
 
     @property
     def current_step(self) -> int:
@@ -50,7 +73,7 @@ class PartsPruner:
     def _groups(self) -> Iterator:
         for p in self.pruners:
             yield from p.step(interactive=True)
-            self.num_heads.update(getattr(p, "num_heads", {}))
+            self.heads.update(getattr(p, "num_heads", {}))
 
     @property
     def unscored(self) -> list:
@@ -76,7 +99,8 @@ def parts_pruner(
     seen = captured_inputs(model, example)
     names = {id(m): n for n, m in model.named_modules()}
     keep = {id(m) for layer in ignored for m in layer.modules()}
-    pruners, parts, failed = [], [], []
+    makers, parts, failed = [], [], []
+    failing: set[tuple] = set()  # the likeness of every module that failed
 
     def visit(module: nn.Module) -> None:
         layers = [m for m in module.modules() if isinstance(m, WEIGHTED)]
@@ -85,19 +109,30 @@ def parts_pruner(
         x = seen.get(id(module))
         if torch.is_tensor(x):
             inside = [m for m in layers if id(m) in keep] + [layers[-1]]  # the output layer keeps its width
+            twin = likeness(module, x)
             try:
+                if twin in failing:  # a twin of a block that failed: it fails the same way, mostly by time
+                    raise ValueError("a twin failed")
                 rehearse(module, x[:1], inside, make)
-                pruners.append(make(module, x[:1], inside))
+                makers.append(lambda module=module, x=x[:1], inside=inside: make(module, x, inside))
                 parts.append(names.get(id(module), type(module).__name__))
                 return
             except Exception:  # noqa: BLE001  (this part does not trace either: try its children)
                 failed.append(module)
+                failing.add(twin)
         for child in module.children():
             visit(child)
 
     for child in model.children():
         visit(child)
-    return PartsPruner(pruners, parts, failed)
+    return PartsPruner(makers, parts, failed)
+
+
+def likeness(module: nn.Module, x: torch.Tensor) -> tuple:
+    """What decides whether a module traces: its class, its input's shape and its parameters' names and
+    shapes. FocalNet's twelve focal modulations each took the 10 s bound to fail (and so did every block
+    and stage above them), 330 s of focalnet_tiny_srf's fallback; a twin of one that failed is not traced."""
+    return (type(module), tuple(x.shape), tuple((n, tuple(p.shape)) for n, p in module.named_parameters()))
 
 
 def rehearse(module: nn.Module, x: torch.Tensor, inside: list[nn.Module], make) -> None:

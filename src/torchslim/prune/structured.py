@@ -162,7 +162,7 @@ def make_pruner(
                 return _meta_pruner(part, cfg, ratio, x, keep)
 
         pruner = parts_pruner(model, example, part_pruner, ignored)
-        if not pruner.pruners:
+        if not pruner.parts:
             raise TorchslimError(f"prune.structured: no part of {type(model).__name__} can be traced for pruning")
         return pruner
     ratios = _layer_ratio_dict(model, cfg.layer_ratios)
