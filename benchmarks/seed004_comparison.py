@@ -36,13 +36,24 @@ def baseline_lines(group, cfg) -> list[str]:
     goal = GOALS.get(name)
     out = []
     for r in sorted(base.rows, key=lambda r: r.seed):
-        curve = ", ".join(f"{h['eval_top1']:.2f}" for h in r.metrics.get("history", []))
+        history = r.metrics.get("history", [])
+        curve = ", ".join(f"{h['eval_top1']:.2f}" for h in history)
+        tests = [h["test_top1"] for h in history if "test_top1" in h]
         out.append(
             f"- seed {r.seed}: test top-1 **{r.metrics['test_top1']:.2f} %** on {r.metrics['test_images']:,} images "
             f"(val {r.metrics['top1']:.2f} %), {r.metrics['epochs']} epochs in "
             f"{r.metrics['train_seconds'] / 60:.0f} min "
             f"at {r.metrics['train_images_per_second']:.0f} img/s; val top-1 per epoch: {curve}"
         )
+        if tests:  # recorded for the record only (train.test_curve): never read to choose anything
+            out.append(f"  - test top-1 per epoch: {', '.join(f'{t:.2f}' for t in tests)}")
+            if goal is not None and len(tests) >= 4:
+                half = tests[len(tests) // 2 :]
+                out.append(
+                    f"  - second half of the schedule: test top-1 from {half[0]:.2f} to {tests[-1]:.2f} "
+                    f"(best {max(tests):.2f}, epoch {tests.index(max(tests)) + 1}); goal {goal:.1f} "
+                    + ("reached" if max(tests) >= goal else "not reached")
+                )
     stats = base.final_top1
     if goal is not None:
         met = stats.mean >= goal
