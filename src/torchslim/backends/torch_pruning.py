@@ -564,13 +564,7 @@ def tied_attention_pruners(
                     function.prune_linear_in_channels(lin, idxs)
                 function.prune_linear_out_channels(proj, idxs)
                 return layer
-            for lin, n in fused:  # the same channels of each of the n widths a layer stacks
-                rows = [i + s * c for s in range(n) for i in idxs]
-                function.prune_linear_out_channels(lin, rows)
-                function.prune_linear_in_channels(lin, idxs)
-                cut_side_tensors(layer, lin, n * c, set(rows))
-            function.prune_linear_out_channels(proj, idxs)
-            function.prune_linear_in_channels(proj, idxs)
+            cut_projections(layer, fused, proj, idxs, idxs)
             named = {id(x) for x in [layer, proj] + [lin for lin, _ in fused]}
             for sub in layer.modules():  # the unit's own layers on its width (Twins' sub-sampling conv and norm)
                 if id(sub) in named:
@@ -608,6 +602,21 @@ def tied_attention_pruners(
     return by_class(model, lambda m: m in units, TiedAttentionPruner())
 
 
+def cut_projections(layer: nn.Module, fused, proj: nn.Linear, outer: list[int], inner: list[int]) -> None:
+    """Cut residual channels ``outer`` from a tied attention's q, k, v inputs and projection outputs, and
+    inner channels ``inner`` from each of the widths q, k and v stack and from the projection's inputs."""
+    from torch_pruning.pruner import function
+
+    c = proj.out_features
+    for lin, n in fused:  # the same inner channels of each of the n widths a layer stacks
+        rows = [i + s * c for s in range(n) for i in inner]
+        function.prune_linear_out_channels(lin, rows)
+        function.prune_linear_in_channels(lin, outer)
+        cut_side_tensors(layer, lin, n * c, set(rows))
+    function.prune_linear_in_channels(proj, inner)
+    function.prune_linear_out_channels(proj, outer)
+
+
 def cut_whole_heads(layer: nn.Module, proj: nn.Linear, fused, idxs: list[int], head: int) -> None:
     """Cut residual channels ``idxs`` from a tied attention's inputs and outputs, and as many whole heads
     of width ``head`` (the weakest by L2 norm) from its inner width, so that heads x head width still
@@ -623,13 +632,7 @@ def cut_whole_heads(layer: nn.Module, proj: nn.Linear, fused, idxs: list[int], h
         norms += lin.weight.detach().reshape(n, heads, head, -1).pow(2).sum(dim=(0, 2, 3))
     gone = sorted(int(h) for h in norms.argsort()[: len(idxs) // head])
     inner = [h * head + i for h in gone for i in range(head)]
-    for lin, n in fused:
-        rows = [i + s * c for s in range(n) for i in inner]
-        function.prune_linear_out_channels(lin, rows)
-        function.prune_linear_in_channels(lin, idxs)
-        cut_side_tensors(layer, lin, n * c, set(rows))
-    function.prune_linear_in_channels(proj, inner)
-    function.prune_linear_out_channels(proj, idxs)
+    cut_projections(layer, fused, proj, idxs, inner)
     for sub in layer.children():  # a norm over the heads' concatenated outputs (EVA's ``norm``)
         if isinstance(sub, nn.LayerNorm) and tuple(sub.normalized_shape) == (c,):
             function.prune_layernorm_out_channels(sub, inner)
