@@ -236,6 +236,60 @@ def test_a_module_that_splits_by_stored_sizes_keeps_them_in_step_with_the_cut(ma
     assert torch.equal(fresh(x), pruned(x))
 
 
+class EqualSplit(nn.Module):
+    """Two paths, each reading one half of the input, split by the stored full width (timm's
+    SelectiveKernel: ``torch.split(x, self.in_channels // 2)``)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.in_channels = dim
+        self.paths = nn.ModuleList(nn.Conv2d(dim // 2, dim, k, padding=k // 2) for k in (1, 3))
+
+    def forward(self, x):
+        halves = torch.split(x, self.in_channels // 2, 1)
+        return sum(torch.relu(p(h)) for p, h in zip(self.paths, halves))
+
+
+class EqualSplitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)
+        self.mix = EqualSplit(32)
+        self.out = nn.Conv2d(32, 32, 1)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        x = x + self.out(self.mix(x))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_module_that_splits_into_equal_chunks_by_a_stored_width_loses_as_many_from_each(make_ctx):
+    """Issue 37: cut unevenly, the halves no longer matched the stored width, the forward failed and the
+    guard kept every residual width whole (skresnet18 kept 1.00 of its MACs; now 0.50)."""
+    from torchslim.export.architecture import apply_architecture, architecture
+    from torchslim.prune.splits import equal_split_modules
+
+    spec = InputSpec(10, 3, 16)
+    torch.manual_seed(0)
+    model = EqualSplitNet().eval()
+    found = equal_split_modules(model, torch.zeros(1, 3, 16, 16))
+    assert list(found) == [model.mix] and found[model.mix][0] == "in_channels"
+    assert set(found[model.mix][1]) == set(model.mix.paths)
+    before = count_flops(model, spec.shape)
+    ctx = make_ctx(spec)
+    pruned = prune(model, spec, ctx, ratio=0.5)
+    assert "protected" not in ctx.notes, ctx.notes
+    assert pruned.stem.out_channels == 16 == pruned.mix.in_channels
+    assert [p.in_channels for p in pruned.mix.paths] == [8, 8] and not pruned.mix._forward_pre_hooks
+    assert count_flops(pruned, spec.shape) <= 0.6 * before
+    x = torch.randn(2, *spec.shape)
+    fresh = EqualSplitNet().eval()
+    state = pruned.state_dict()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), pruned(x))
+
+
 class ChannelAttentionNet(nn.Module):
     """Weight-standardised convolutions with a per-channel gain (NF-Nets' ``ScaledStdConv2d``) around an
     efficient channel attention: a 1-D convolution *along* the channels, which works at any width."""

@@ -9,7 +9,15 @@ The rule, with no family named: a module whose input width equals the sum of two
 attributes, the first being the input width of one of its own convolutions or linear layers, splits by
 them. While a cut runs, a pre-hook sets the first to that layer's width and the second to the rest of
 the input it receives; the values a forward leaves are the module's plain attributes, saved and
-reloaded with the architecture (``export.architecture``)."""
+reloaded with the architecture (``export.architecture``).
+
+Equal splits are the second rule. timm's SelectiveKernel splits its input into ``n`` equal chunks by a stored
+width (``torch.split(x, self.in_channels // n)``), one per path, so a residual cut broke it unless each
+chunk lost as many channels as the others (skresnet18 kept all its MACs). The rule, again with no family
+named: a module with an integer attribute equal to its input width, ``n >= 2`` of whose layers read
+``1/n`` of that input straight from it (a view of the same storage), splits equally. The cut takes the
+same positions from every chunk (Torch-Pruning's ``in_channel_groups``: ``n`` for each reader), and a
+pre-hook sets the attribute to the width the module receives."""
 
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import itertools
 import torch
 from torch import nn
 
-from torchslim.prune.probing import forward_hooked
+from torchslim.prune.probing import captured_inputs, forward_hooked
 
 
 def split_modules(model: nn.Module, example: torch.Tensor) -> dict[nn.Module, tuple[str, str, str]]:
@@ -50,6 +58,45 @@ def split_modules(model: nn.Module, example: torch.Tensor) -> dict[nn.Module, tu
     return found
 
 
+def equal_split_modules(model: nn.Module, example: torch.Tensor) -> dict[nn.Module, tuple[str, list[nn.Module]]]:
+    """module -> (the attribute holding its input width, the layers that each read one equal chunk)."""
+    inputs = captured_inputs(model, example)  # kept alive: storage addresses stay unique while compared
+    found: dict[nn.Module, tuple[str, list[nn.Module]]] = {}
+    composites = [m for m in model.modules() if next(m.children(), None) is not None and m is not model]
+    for m in reversed(composites):  # innermost first: an outer block reading the same chunks is not a split
+        x = inputs.get(id(m))
+        if not torch.is_tensor(x) or x.dim() < 2:
+            continue
+        width, storage = int(x.shape[1]), x.untyped_storage().data_ptr()
+        readers = [
+            layer
+            for layer in m.modules()
+            if isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear))
+            and torch.is_tensor(inputs.get(id(layer)))
+            and inputs[id(layer)].untyped_storage().data_ptr() == storage
+            and _in_width(layer) < width
+        ]
+        n = len(readers)
+        names = sorted(
+            (k for k, v in vars(m).items() if type(v) is int and not k.startswith("_") and v == width),
+            key=lambda k: "in" not in k,  # an input width's usual names (in_channels, dim_in) first
+        )
+        claimed = any(set(readers) == set(r) for _, r in found.values())
+        if names and n >= 2 and all(_in_width(r) * n == width for r in readers) and not claimed:
+            found[m] = (names[0], readers)
+    return found
+
+
+def _in_width(layer: nn.Module) -> int:
+    return layer.in_channels if isinstance(layer, nn.modules.conv._ConvNd) else layer.in_features
+
+
+def _rewiden(name: str, module: nn.Module, args: tuple) -> None:
+    x = args[0] if args else None
+    if torch.is_tensor(x):
+        setattr(module, name, int(x.shape[1]))
+
+
 def _resplit(first: str, second: str, layer: str, module: nn.Module, args: tuple) -> None:
     x = args[0] if args else None
     child = getattr(module, layer)
@@ -59,15 +106,17 @@ def _resplit(first: str, second: str, layer: str, module: nn.Module, args: tuple
         setattr(module, second, int(x.shape[1]) - width)
 
 
-def follow_splits(splits: dict[nn.Module, tuple[str, str, str]]) -> None:
+def follow_splits(splits: dict[nn.Module, tuple[str, str, str]], equal=None) -> None:
     """Install the pre-hooks (they survive the guard's deep copies: each names what it reads)."""
     for m, names in splits.items():
         m.register_forward_pre_hook(functools.partial(_resplit, *names))
+    for m, (name, _) in (equal or {}).items():
+        m.register_forward_pre_hook(functools.partial(_rewiden, name))
 
 
 def stop_following(model: nn.Module) -> None:
     """Remove the pre-hooks from ``model`` (a deep copy's hooks are its own)."""
     for m in model.modules():
         for key, hook in list(m._forward_pre_hooks.items()):
-            if isinstance(hook, functools.partial) and hook.func is _resplit:
+            if isinstance(hook, functools.partial) and hook.func in (_resplit, _rewiden):
                 del m._forward_pre_hooks[key]

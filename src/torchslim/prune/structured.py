@@ -45,7 +45,7 @@ from torchslim.prune.parts import parts_pruner
 from torchslim.prune.probing import executed_layers, width_agnostic_units
 from torchslim.prune.sensitivity import SensitivityConfig, analyze
 from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
-from torchslim.prune.splits import follow_splits, split_modules, stop_following
+from torchslim.prune.splits import equal_split_modules, follow_splits, split_modules, stop_following
 from torchslim.prune.targets import (
     channel_fraction,
     kept_whole,
@@ -211,6 +211,8 @@ def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example,
         width_multiples=whole,  # a rotary attention's residual loses whole heads
         # the halves of a gate (gMLP's spatial gate, a GLU MLP's packed first layer), ranked as pairs
         out_channel_groups={fc1: 2 for fc1 in [*gates.values(), *packed_gates(model, gates)]},
+        # an equal split's chunks lose the same positions each (``prune.splits``)
+        in_channel_groups={r: len(rs) for _, rs in equal_split_modules(model, example).values() for r in rs},
         output_transform=flat_outputs,  # a dict, tuple or dataclass of outputs: every one traced
         **(head_args if heads else {}),
     )
@@ -291,7 +293,7 @@ class Cutter:
                 prepare(model)
             self.pruner.step()
         else:
-            follow_splits(split_modules(model, self.example))  # stored split sizes follow every cut
+            follow_splits(split_modules(model, self.example), equal_split_modules(model, self.example))  # sizes follow
             try:
                 model, self.pruner = guarded_step(
                     model,
