@@ -20,7 +20,6 @@ import torch
 from _common import MachineWatch, write_section
 from torch import nn
 
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
 from torchslim.measurement.bench import BenchConfig, paired_ratios
 from torchslim.measurement.complexity import count_flops
@@ -28,6 +27,7 @@ from torchslim.models.base import InputSpec
 from torchslim.models.resnet_cifar import CifarResNet
 from torchslim.quant.ort_tools import quantize_static_onnx
 from torchslim.report.tables import markdown_table
+from torchslim.runtimes.deployed import OnnxModel
 
 SHAPE = (3, 32, 32)
 #: (label, blocks per stage, stage widths): what channel pruning (widths) and block removal (blocks) leave

@@ -19,11 +19,12 @@ from torchslim.data import BatchLoader, DatasetConfig, DatasetInfo, build_datase
 from torchslim.data.user_data import batches_of
 from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import read_model_file, save_model
-from torchslim.export.deployed import OnnxModel
+from torchslim.export.onnx import checked_session
 from torchslim.measurement.accuracy import Accuracy
 from torchslim.measurement.accuracy import evaluate as evaluate_batches
 from torchslim.models import InputSpec, ModelConfig, build_model, fill, load_model
 from torchslim.models.base import SavedDescription
+from torchslim.runtimes.deployed import OnnxModel
 
 Data = torch.utils.data.Dataset | torch.utils.data.DataLoader | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -126,7 +127,7 @@ def target_model(target: str, checkpoint: Path | None, spec: InputSpec) -> tuple
     path = Path(target)
     if target.endswith(".onnx"):
         model = OnnxModel(path, nn.Identity(), "onnx")
-        dims = tuple(model.session().get_inputs()[0].shape[1:])
+        dims = tuple(checked_session(path, 1).get_inputs()[0].shape[1:])  # the file checked, its input read
         return model, dims if all(isinstance(d, int) for d in dims) else None
     if target.endswith(".pt") or path.is_file():
         if checkpoint is not None:

@@ -26,7 +26,6 @@ from torchslim.data.user_data import user_bundle
 from torchslim.device import placed
 from torchslim.device import resolve as resolve_placement
 from torchslim.errors import ConfigError, MissingDataError
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import Parity, check_parity, ort_session
 from torchslim.export.outputs import flatten_output
 from torchslim.export.saving import save_artifact
@@ -39,6 +38,7 @@ from torchslim.methods.registry import METHODS
 from torchslim.metric import Metric
 from torchslim.models import InputSpec
 from torchslim.owned_folders import mark, writable_folder
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.train import TrainConfig
 from torchslim.train.determinism import configure
 from torchslim.yaml_input import parse_yaml

@@ -16,11 +16,11 @@ from torch import nn
 
 from torchslim.artifacts import relocated, stored_artifact, with_absolute_folder
 from torchslim.config import MeasureConfig
-from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.side_by_side import side_by_side
 from torchslim.measurement.timing import TimingConfig
 from torchslim.models import load_model
 from torchslim.provenance import provenance
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.store import ResultRow, Store
 from torchslim.tasks import Task
 from torchslim.ui import console

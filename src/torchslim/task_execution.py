@@ -26,7 +26,6 @@ from torchslim.device import deterministic_cuda, placed
 from torchslim.device import resolve as resolve_placement
 from torchslim.errors import TorchslimError
 from torchslim.executors import Order
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx
 from torchslim.export.saving import save_artifact
 from torchslim.measurement.accuracy import evaluate
@@ -36,6 +35,7 @@ from torchslim.methods import MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model, describe, load_model
 from torchslim.provenance import provenance
 from torchslim.runtimes import needs_onnx
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.store import ResultRow
 from torchslim.tasks import Task
 from torchslim.train import fit

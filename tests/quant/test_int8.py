@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from torchslim.errors import ConfigError
-from torchslim.export.deployed import OnnxModel
 from torchslim.methods import METHODS, Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, build_model
 from torchslim.quant.fakequant import ActObserverFQ, convert_to_float, prepare_qat, set_phase
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.train import TrainConfig
 
 INT8 = [n for n in METHODS.names() if n in ("quant.static", "quant.dynamic", "quant.qat")]

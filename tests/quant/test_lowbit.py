@@ -5,10 +5,10 @@ import torch
 
 from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import save_model
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import check_parity, export_onnx, ort_session
 from torchslim.methods import Chain, MethodContext, apply_chain
 from torchslim.models import InputSpec, ModelConfig, build_model, describe, load_model
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.train import TrainConfig
 
 

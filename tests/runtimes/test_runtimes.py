@@ -205,3 +205,42 @@ def test_a_runs_report_has_a_deployment_row_per_runtime_the_toy_included(toy_run
         int8 = rows[("Quant. (Dynamic) INT8", "OpenVINO CPU-fp32")]
         assert "top-1 agrees" in int8 and "with the float network on 360 images" in int8
         assert float(int8.split("|")[3]) > 10.0  # a measured top-1, not a hole
+
+
+@pytest.mark.parametrize("name", [n for n in RUNTIMES.names() if runtime_facts(n).loads == "onnx"])
+def test_a_deployed_file_runs_as_a_module_in_every_runtime_that_loads_files(name, tmp_path):
+    """Issue 36: the deployed-file module ran ONNX Runtime itself; any registered file runtime runs it now."""
+    from torchslim.runtimes.deployed import OnnxModel
+
+    if runtime_facts(name).missing():
+        pytest.skip(runtime_facts(name).missing())
+    model = tiny()
+    path = tmp_path / "m.onnx"
+    export_onnx(model, torch.zeros(1, 1, 8, 8), path)
+    x = torch.randn(3, 1, 8, 8)
+    deployed = OnnxModel(path, model, "fp32", threads=1, runtime=name, runtime_precision="fp32")
+    out = deployed(x)
+    assert out.shape == (3, 10)
+    assert torch.allclose(out, model(x), atol=1e-4), (out - model(x)).abs().max()
+
+
+@pytest.mark.parametrize(
+    "runtime, says",
+    [("nosuch", "unknown runtime 'nosuch'"), ("torch", "runtime 'torch' runs modules, not ONNX files; choose one of:")],
+)
+def test_a_deployed_file_in_a_runtime_that_cannot_run_files_is_one_line(runtime, says, tmp_path):
+    from torchslim.errors import TorchslimError
+    from torchslim.runtimes.deployed import OnnxModel
+
+    with pytest.raises(TorchslimError, match=says):
+        OnnxModel(tmp_path / "m.onnx", tiny(), "fp32", runtime=runtime)
+
+
+def test_a_corrupt_deployed_file_is_one_line(tmp_path):
+    from torchslim.errors import CheckpointError
+    from torchslim.runtimes.deployed import OnnxModel
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"not a protobuf")
+    with pytest.raises(CheckpointError, match="ONNX Runtime cannot load"):
+        OnnxModel(path, tiny(), "int8-static")(torch.zeros(1, 1, 8, 8))

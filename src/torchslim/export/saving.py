@@ -10,7 +10,7 @@ from torch import nn
 from torchslim.artifacts import StoredArtifact
 from torchslim.backends.brevitas import is_brevitas
 from torchslim.export.checkpoint import save_model
-from torchslim.export.deployed import OnnxModel
+from torchslim.export.deployed import DeployedFile
 from torchslim.export.onnx import ExportedOnnx, export_onnx
 
 
@@ -19,7 +19,7 @@ def save_artifact(
 ) -> tuple[StoredArtifact, ExportedOnnx | None]:
     """model.onnx for a deployed ONNX Runtime artifact; else model.pt (tensors + plain-data architecture)
     and, when asked or for a Brevitas model, its ONNX export as model.onnx (returned for measuring)."""
-    if isinstance(model, OnnxModel):
+    if isinstance(model, DeployedFile):
         model.copy_to(folder / "model.onnx")
         return StoredArtifact("onnx", folder, None, "model.onnx"), None
     save_model(model, folder / "model.pt", description)

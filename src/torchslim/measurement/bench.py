@@ -23,7 +23,6 @@ from torch import nn
 from torchslim.data import BatchLoader, DatasetConfig, build_dataset
 from torchslim.errors import ConfigError
 from torchslim.export.checkpoint import save_atomic
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import ExportedOnnx, check_parity, export_onnx, ort_session
 from torchslim.export.outputs import flatten_output
 from torchslim.measurement.allocator import keep_freed_memory
@@ -36,6 +35,7 @@ from torchslim.measurement.timing import TimingConfig, time_grouped
 from torchslim.models import MODELS, InputSpec, build_model, default_input, load_model
 from torchslim.runtimes import needs_onnx, runtime_facts
 from torchslim.runtimes.base import check_runtimes
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.runtimes.onnxruntime import onnx_predictor
 
 

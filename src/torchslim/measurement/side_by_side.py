@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
 from torchslim.measurement.allocator import keep_freed_memory
 from torchslim.measurement.timing import Timing, TimingConfig, time_grouped
 from torchslim.runtimes import needs_onnx, runtime_facts
+from torchslim.runtimes.deployed import OnnxModel
 
 
 def side_by_side(

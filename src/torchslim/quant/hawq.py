@@ -26,12 +26,12 @@ from torch import nn
 from torchslim.backends.brevitas import calibrate_activations, check_bits, require_float, to_lowbit
 from torchslim.data.sampling import calibration_images, labelled_calibration
 from torchslim.errors import ConfigError
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.bit_allocation import LayerChoice, allocate_bits
 from torchslim.quant.hessian import hessian_traces, quantization_error
 from torchslim.quant.qat import QATConfig, quant_qat
+from torchslim.runtimes.deployed import OnnxModel
 
 
 class HAWQConfig(MethodConfig):

@@ -16,9 +16,9 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from torchslim.backends.brevitas import check_bits, to_lowbit
-from torchslim.export.deployed import OnnxModel
 from torchslim.export.onnx import export_onnx
 from torchslim.methods import MethodConfig, MethodContext, register_method
+from torchslim.runtimes.deployed import OnnxModel
 
 
 class LowBitConfig(MethodConfig):

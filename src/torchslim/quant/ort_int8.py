@@ -15,10 +15,10 @@ from pydantic import Field
 from torch import nn
 
 from torchslim.data.sampling import calibration_images
-from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.hardware import int8_saturates
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_nodes
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.ui import quiet_stderr
 
 

@@ -21,11 +21,11 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from torchslim.data.sampling import calibration_images
-from torchslim.export.deployed import OnnxModel
 from torchslim.measurement.hardware import int8_saturates
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prepare_qat, set_phase
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
+from torchslim.runtimes.deployed import OnnxModel
 from torchslim.train import TrainingHooks
 from torchslim.train.distillation import kd_loss
 

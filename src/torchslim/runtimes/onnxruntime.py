@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from torchslim.export.onnx import ort_session
+from torchslim.export.onnx import checked_session, ort_session
 from torchslim.runtimes.base import Runtime, Variant, register_runtime
 
 
@@ -33,7 +33,7 @@ def onnx_runner(onnx_path: Path, batch: torch.Tensor, threads: int, provider: st
 
 
 def onnx_predictor(onnx_path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
-    session = ort_session(onnx_path, threads)
+    session = checked_session(onnx_path, threads)  # a file from anywhere: one line if it cannot run
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})
 
