@@ -64,3 +64,19 @@ def test_a_timed_session_can_let_its_idle_threads_sleep(spinning, entry, tmp_pat
     except RuntimeError:  # not set: ONNX Runtime's default, spinning
         got = None
     assert got == entry
+
+
+@pytest.mark.slow
+def test_a_graph_torchscript_cannot_fix_to_its_batch_is_exported_by_torch_export_at_that_batch(tmp_path):
+    """Issue 37's draws: tf_efficientnet_cc_b0_8e (CondConv with TensorFlow's "same" padding) failed in all
+    three exporters ("convolution for kernel of unknown shape"); torch.export at the example's batch writes
+    it. (A small per-sample-kernel module did not reproduce the failure, hence the real model, ~40 s.)"""
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("tf_efficientnet_cc_b0_8e", num_classes=10).eval()
+    exporter = export_onnx(model, torch.zeros(1, 3, 64, 64), tmp_path / "m.onnx")
+    session = ort_session(tmp_path / "m.onnx", 1)
+    assert exporter == "dynamo-fixed-batch" and session.get_inputs()[0].shape[0] == 1
+    parity = check_parity(model, session, torch.randn(2, 3, 64, 64), exporter)
+    assert parity.ok, parity

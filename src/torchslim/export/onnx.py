@@ -108,6 +108,20 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
             return "torchscript-fixed-batch"
         except Exception as exc:  # noqa: BLE001
             errors.append(f"torchscript at a fixed batch: {str(exc).splitlines()[0][:200]}")
+        try:  # TorchScript keeps sizes it reads off the input dynamic even so (a "same" padding computed from
+            # them: tf_efficientnet_cc's CondConv kernels had unknown shapes); torch.export specialises them
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=True,
+                external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,
+                input_names=["input"],
+                output_names=names,
+            )
+            return "dynamo-fixed-batch"
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"dynamo at a fixed batch: {str(exc).splitlines()[0][:200]}")
     raise ExportError(f"ONNX export of {type(model).__name__} failed: " + " | ".join(errors))
 
 
@@ -151,8 +165,9 @@ def ort_session(path: Path, threads: int, provider: str = "CPUExecutionProvider"
 
 
 def run_in_its_batches(session, x: np.ndarray) -> list[np.ndarray]:
-    """``session`` on ``x``; a file exported at a fixed batch (``torchscript-fixed-batch``, or a graph
-    the exporter specialised) runs ``x`` in slices of that batch, the outputs joined again."""
+    """``session`` on ``x``; a file exported at a fixed batch (``torchscript-fixed-batch``,
+    ``dynamo-fixed-batch``, or a graph the exporter specialised) runs ``x`` in slices of that batch, the
+    outputs joined again."""
     inp = session.get_inputs()[0]
     fixed = inp.shape[0] if inp.shape else None
     if not isinstance(fixed, int) or fixed < 1 or fixed == len(x) or len(x) % fixed:
