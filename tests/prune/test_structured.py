@@ -197,18 +197,23 @@ class PartialConv(nn.Module):
         return torch.cat((self.conv(x1), x2), 1)
 
 
-class PartialConvNet(nn.Module):
-    def __init__(self):
+class MixNet(nn.Module):
+    """A residual stream of 32 channels through ``mix`` then ``tail``: the splitting modules under test."""
+
+    def __init__(self, mix: nn.Module, tail: nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, 32, 3, padding=1)
-        self.mix = PartialConv(32)
-        self.mlp = nn.Sequential(nn.Conv2d(32, 64, 1), nn.ReLU(), nn.Conv2d(64, 32, 1))
+        self.mix, self.tail = mix, tail
         self.fc = nn.Linear(32, 10)
 
     def forward(self, x):
         x = torch.relu(self.stem(x))
-        x = x + self.mlp(self.mix(x))
+        x = x + self.tail(self.mix(x))
         return self.fc(x.mean((2, 3)))
+
+
+def PartialConvNet() -> MixNet:
+    return MixNet(PartialConv(32), nn.Sequential(nn.Conv2d(32, 64, 1), nn.ReLU(), nn.Conv2d(64, 32, 1)))
 
 
 def test_a_module_that_splits_by_stored_sizes_keeps_them_in_step_with_the_cut(make_ctx):
@@ -250,18 +255,8 @@ class EqualSplit(nn.Module):
         return sum(torch.relu(p(h)) for p, h in zip(self.paths, halves))
 
 
-class EqualSplitNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(3, 32, 3, padding=1)
-        self.mix = EqualSplit(32)
-        self.out = nn.Conv2d(32, 32, 1)
-        self.fc = nn.Linear(32, 10)
-
-    def forward(self, x):
-        x = torch.relu(self.stem(x))
-        x = x + self.out(self.mix(x))
-        return self.fc(x.mean((2, 3)))
+def EqualSplitNet() -> MixNet:
+    return MixNet(EqualSplit(32), nn.Conv2d(32, 32, 1))
 
 
 def test_a_module_that_splits_into_equal_chunks_by_a_stored_width_loses_as_many_from_each(make_ctx):
