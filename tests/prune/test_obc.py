@@ -58,3 +58,42 @@ def test_obc_halves_a_resnets_macs_through_its_inner_widths_only(make_ctx):
     assert out.layers[0][0].conv2.out_channels == 16  # residual widths kept whole
     assert out.layers[0][0].conv1.out_channels < 16
     assert out(torch.zeros(2, *spec.shape)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    "stride,padding,output_padding,dilation", [(2, 1, 0, 1), (2, 1, 1, 1), (1, 0, 0, 1), (2, 2, 1, 2)]
+)
+def test_a_transposed_conv_is_the_direct_conv_obs_sees(stride, padding, output_padding, dilation):
+    """OBS works on a direct convolution's unfolded inputs; a transposed one (a generator's layer) is
+    rewritten as one, and only if the rewrite computes the same thing is its Hessian the right one."""
+    from torchslim.prune.obc import as_direct_input, direct_weight
+
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(3, 5, 4, stride, padding, output_padding, dilation=dilation, bias=False).double()
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64)
+    direct = nn.functional.conv2d(as_direct_input(layer, x), direct_weight(layer, layer.weight), dilation=dilation)
+    assert torch.allclose(direct, layer(x), atol=1e-12)
+    assert torch.equal(direct_weight(layer, direct_weight(layer, layer.weight)), layer.weight)
+
+
+def test_obs_on_a_transposed_conv_lowers_its_real_output_error_against_plain_removal():
+    """The Hessian of the direct form, OBS on it, the kernel mapped back: the transposed layer's own output
+    then moves less than when the same input channels are just zeroed."""
+    from torchslim.prune.obc import direct_weight
+
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(6, 4, 4, 2, 1, bias=False).double()
+    x = torch.einsum("nchw,cd->ndhw", torch.randn(32, 6, 5, 5, dtype=torch.float64), torch.randn(6, 6).double())
+    H = layer_hessian(layer, layer, [x])
+    direct = direct_weight(layer, layer.weight.detach())
+    W_obs, removed, _ = obs_remove(direct.reshape(4, -1), H, block=16, n=3, dampening=1e-8)
+    compensated = direct_weight(layer, W_obs.reshape(direct.shape))
+    plain = layer.weight.detach().clone()
+    plain[removed] = 0
+    assert compensated[removed].abs().max() == 0  # the removed input channels, in (in, out, k, k)
+
+    @torch.no_grad()
+    def error(w):
+        return float((nn.functional.conv_transpose2d(x, w, stride=2, padding=1) - layer(x)).pow(2).mean())
+
+    assert error(compensated) < 0.8 * error(plain)

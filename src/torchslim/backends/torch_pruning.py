@@ -775,11 +775,23 @@ def cap_against(pruner, model: nn.Module, original: dict[str, tuple[int | None, 
 
 
 def dependency_groups(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module]):
-    """The traced dependency graph and its prunable groups rooted at conv/linear layers."""
+    """The traced dependency graph and its prunable groups rooted at conv, transposed-conv and linear layers
+    (a generator is made of transposed convolutions: without them it has no group, and a method cuts nothing)."""
     import torch_pruning as tp
 
     dg = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    return dg, list(dg.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]))
+    roots = [nn.Conv2d, nn.ConvTranspose2d, nn.Linear]
+    return dg, list(dg.get_all_groups(ignored_layers=ignored, root_module_types=roots))
+
+
+def output_channels_first(module: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` (a layer's weight or bias) as a view whose first axis is the layer's output channel:
+    a transposed convolution stores its weight as (in, out, k, k), every other layer as (out, ...)."""
+    if isinstance(module, nn.modules.conv._ConvTransposeNd) and tensor.dim() > 1:
+        if module.groups != 1:  # (in, out / groups, ...): an output channel is not one index of an axis
+            raise ValueError(f"a grouped transposed convolution ({module}) has no output-channel axis to index")
+        return tensor.transpose(0, 1)
+    return tensor
 
 
 def is_input_pruning(dep) -> bool:

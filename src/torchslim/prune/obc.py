@@ -101,7 +101,10 @@ def layer_hessian(model: nn.Module, layer: nn.Module, batches: list[torch.Tensor
 
     def grab(_m, inputs):
         x = inputs[0].detach().double()
-        if isinstance(layer, nn.Conv2d):
+        if isinstance(layer, nn.ConvTranspose2d):
+            cols = F.unfold(as_direct_input(layer, x), layer.kernel_size, layer.dilation)
+            x = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        elif isinstance(layer, nn.Conv2d):
             cols = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
             x = cols.transpose(1, 2).reshape(-1, cols.shape[1])
         else:
@@ -119,14 +122,40 @@ def layer_hessian(model: nn.Module, layer: nn.Module, batches: list[torch.Tensor
     return acc["H"] / acc["n"]
 
 
+def as_direct_input(layer: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    """A transposed convolution is a direct one (stride 1, no padding, kernel ``direct_weight``) over its
+    input with ``stride - 1`` zeros between pixels and ``dilation * (k - 1) - padding`` zeros around
+    (plus ``output_padding`` at the far ends): the input whose unfolded columns give OBS its Hessian."""
+    if layer.groups != 1:
+        raise ValueError("a grouped transposed convolution is not a single OBS problem")
+    n, c, h, w = x.shape
+    (sh, sw), (kh, kw), (dh, dw) = layer.stride, layer.kernel_size, layer.dilation
+    spread = x.new_zeros(n, c, (h - 1) * sh + 1, (w - 1) * sw + 1)
+    spread[:, :, ::sh, ::sw] = x
+    ph, pw = dh * (kh - 1) - layer.padding[0], dw * (kw - 1) - layer.padding[1]
+    oh, ow = layer.output_padding
+    return F.pad(spread, (pw, pw + ow, ph, ph + oh))
+
+
+def direct_weight(layer: nn.Module, weight: torch.Tensor) -> torch.Tensor:
+    """The (out, in, k, k) kernel of the direct form (a transposed convolution's, flipped and swapped);
+    it is its own inverse, so it also maps a direct kernel back."""
+    if isinstance(layer, nn.ConvTranspose2d):
+        return weight.flip(2, 3).transpose(0, 1)
+    return weight
+
+
 def compress_layer(model, group, n: int, batches, cfg: OBCConfig) -> dict:
     """OBS on the group's consumer: choose ``n`` channels, compensate, and return what was chosen."""
     layer, idxs, roots = consumer_of(group)
     H = layer_hessian(model, layer, batches)
-    block = int(torch.tensor(layer.kernel_size).prod()) if isinstance(layer, nn.Conv2d) else 1
-    W = layer.weight.detach().reshape(layer.weight.shape[0], -1)
+    conv = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+    block = int(torch.tensor(layer.kernel_size).prod()) if conv else 1
+    direct = direct_weight(layer, layer.weight.detach())
+    W = direct.reshape(direct.shape[0], -1)
     W_new, removed, errors = obs_remove(W, H, block, n, cfg.dampening)
-    layer.weight.data.copy_(W_new.reshape(layer.weight.shape).to(layer.weight.dtype))
+    new = direct_weight(layer, W_new.reshape(direct.shape)).to(layer.weight.dtype)
+    layer.weight.data.copy_(new)
     root_of = dict(zip(idxs, roots))
     return {"roots": sorted(root_of[c] for c in removed), "error": sum(errors)}
 
@@ -152,7 +181,7 @@ def prune_obc(model: nn.Module, cfg: OBCConfig, ctx: MethodContext) -> nn.Module
     ctx.notes["channel_ratio"] = ratio
     batches = calibration_images(ctx.data, cfg.calibration_samples, ctx.seed)
     before = count_flops(model, ctx.spec.shape)
-    groups = FilterGroups.of(model, example, protected, single_consumer)
+    groups = FilterGroups.of(model, example, protected, single_consumer).required("prune.obc")
     order = {id(m): i for i, m in enumerate(model.modules())}
     graph_groups = sorted(
         (

@@ -22,6 +22,7 @@ what is removed is exactly what was chosen, not what another criterion would cho
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -36,8 +37,10 @@ from torchslim.backends.torch_pruning import (
     is_input_pruning,
     is_output_pruning,
     next_modules,
+    output_channels_first,
 )
 from torchslim.data.sampling import calibration_images
+from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodContext
 from torchslim.prune.targets import ChannelTargetConfig, kept_whole
@@ -52,7 +55,9 @@ class Member:
     roots: torch.Tensor
 
     def tensors(self) -> list[torch.Tensor]:
-        return [p for p in (self.module.weight, getattr(self.module, "bias", None)) if p is not None]
+        """Weight and bias as views indexed by output channel (``idxs`` are a producer's output channels)."""
+        params = (self.module.weight, getattr(self.module, "bias", None))
+        return [output_channels_first(self.module, p) for p in params if p is not None]
 
 
 @dataclass
@@ -80,7 +85,7 @@ class ChannelGroup:
         mask = torch.zeros(self.width, dtype=torch.bool)
         for m in self.members:
             if not m.module.weight.requires_grad:
-                rows = m.module.weight.detach()[m.idxs].reshape(len(m.idxs), -1)
+                rows = m.tensors()[0].detach()[m.idxs].reshape(len(m.idxs), -1)
                 mask[m.roots[rows.abs().sum(1) > 0]] = True
         return mask
 
@@ -147,6 +152,16 @@ class FilterGroups:
     def choose(self, ratio: float) -> list[torch.Tensor]:
         return [g.choose(ratio, self.avoid_fixed) for g in self.groups]
 
+    def required(self, method: str) -> FilterGroups:
+        """These groups, or one clear error when there are none: a method that cuts nothing must not pass
+        for one that ran (a generator's transposed convolutions once had no group, and MACs stayed 1.0)."""
+        if not self.groups:
+            raise TorchslimError(
+                f"{method}: no channel group of this model can be cut: its Conv2d, ConvTranspose2d and Linear "
+                "layers are all outputs or protected, or none is eligible (protect fewer layers)"
+            )
+        return self
+
     @torch.no_grad()
     def zero(self, choice: list[torch.Tensor]) -> None:
         """Zero the chosen channels' filters (and biases) in every trainable producer of their group, and
@@ -208,8 +223,7 @@ class FilterGroups:
                 continue
             mean = sums[key] / counts[key]  # per input channel, over images and positions
             idx = torch.tensor(sorted(cols))
-            w = module.weight.detach()[:, idx]
-            delta = (w.flatten(2).sum(2) if w.dim() > 2 else w) @ mean[idx]
+            delta = constant_response(module, idx, mean[idx])
             after = next_modules(self.graph, module)
             norm = after[0] if len(after) == 1 else None
             if isinstance(norm, nn.modules.batchnorm._BatchNorm) and norm.track_running_stats:
@@ -227,6 +241,17 @@ class FilterGroups:
         for g, chosen in zip(self.groups, choice):
             if len(chosen):
                 self.graph.get_pruning_group(g.root, g.root_fn, chosen.tolist()).prune()
+
+
+def constant_response(layer: nn.Module, cols: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """What constant inputs ``values`` on input channels ``cols`` add to each output channel of ``layer``,
+    on average over positions away from the border. A convolution sums its kernel; a transposed one
+    spreads each input pixel over stride x stride outputs, so each output gets its kernel's sum / that."""
+    if isinstance(layer, nn.modules.conv._ConvTransposeNd):  # weight (in, out, k, k)
+        w = layer.weight.detach()[cols]
+        return w.flatten(2).sum(2).T @ values / math.prod(layer.stride)
+    w = layer.weight.detach()[:, cols]
+    return (w.flatten(2).sum(2) if w.dim() > 2 else w) @ values
 
 
 def ratio_for_macs(
@@ -271,7 +296,7 @@ def soft_setup(model: nn.Module, cfg: SoftPruneConfig, ctx: MethodContext, metho
         else ratio_for_macs(model, example, [names[id(m)] for m in protected], cfg.macs_target, avoid_fixed=True)
     )
     ctx.notes["channel_ratio"] = ratio
-    return FilterGroups.of(model, example, protected, avoid_fixed=True), ratio
+    return FilterGroups.of(model, example, protected, avoid_fixed=True).required(method), ratio
 
 
 def finish(model: nn.Module, groups: FilterGroups, ratio: float, ctx: MethodContext) -> nn.Module:

@@ -17,7 +17,7 @@ from torchslim.errors import ConfigError
 from torchslim.methods.registry import MethodConfig
 from torchslim.prune.probing import CHANNEL_LAYERS
 
-WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)  # transposed convolutions too: a generator's output layer is one
 
 
 def output_layer(model: nn.Module, num_classes: int) -> nn.Module | None:
@@ -26,7 +26,7 @@ def output_layer(model: nn.Module, num_classes: int) -> nn.Module | None:
     for m in model.modules():
         if isinstance(m, nn.Linear) and m.out_features == num_classes:
             last = m
-        elif isinstance(m, nn.Conv2d) and m.out_channels == num_classes:
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.out_channels == num_classes:
             last = m
     return last
 

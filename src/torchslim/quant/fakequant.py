@@ -18,10 +18,12 @@ QMIN_W, QMAX_W = -127, 127
 QMIN_A, QMAX_A = 0, 255
 
 
-def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
-    scale = w.detach().abs().flatten(1).amax(1).clamp_min(1e-8) / QMAX_W
-    zero = torch.zeros(w.shape[0], dtype=torch.int32, device=w.device)
-    return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, QMIN_W, QMAX_W)
+def fake_quant_weight(w: torch.Tensor, axis: int = 0) -> torch.Tensor:
+    """Per output channel (``axis``: 1 for a transposed convolution's (in, out, k, k) weight, as ORT
+    quantizes a ConvTranspose)."""
+    scale = w.detach().abs().transpose(0, axis).flatten(1).amax(1).clamp_min(1e-8) / QMAX_W
+    zero = torch.zeros(w.shape[axis], dtype=torch.int32, device=w.device)
+    return torch.fake_quantize_per_channel_affine(w, scale, zero, axis, QMIN_W, QMAX_W)
 
 
 class ActObserverFQ(nn.Module):
@@ -56,11 +58,13 @@ class ActObserverFQ(nn.Module):
 
 
 class QATConv(nn.Module):
-    """Conv2d (optionally with its following BatchNorm2d folded in) with fake-quantized input and weight."""
+    """Conv2d or ConvTranspose2d (optionally with its following BatchNorm2d folded in) with fake-quantized
+    input and weight."""
 
-    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d | None):
+    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d | None):
         super().__init__()
         self.conv, self.bn = conv, bn
+        self.transposed = isinstance(conv, nn.ConvTranspose2d)  # weight (in, out, k, k): output axis 1
         self.act = ActObserverFQ()
         self.bn_frozen = False
         self.enabled = True
@@ -74,7 +78,8 @@ class QATConv(nn.Module):
         bias = bn.bias - bn.running_mean * scale
         if b is not None:
             bias = bias + b * scale
-        return w * scale.view(-1, 1, 1, 1), bias
+        shape = (1, -1, 1, 1) if self.transposed else (-1, 1, 1, 1)
+        return w * scale.view(shape), bias
 
     def _update_bn(self, x: torch.Tensor) -> None:
         with torch.no_grad():
@@ -87,16 +92,31 @@ class QATConv(nn.Module):
         x = self.act(x)
         w, b = self.folded()
         if self.enabled:
-            w = fake_quant_weight(w)
+            w = fake_quant_weight(w, axis=1 if self.transposed else 0)
         c = self.conv
+        if self.transposed:
+            return F.conv_transpose2d(x, w, b, c.stride, c.padding, c.output_padding, c.groups, c.dilation)
         return F.conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups)
 
-    def to_float(self) -> nn.Conv2d:
+    def to_float(self) -> nn.Conv2d | nn.ConvTranspose2d:
         w, b = self.folded()
         c = self.conv
-        out = nn.Conv2d(
-            c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups, bias=True
-        )
+        if self.transposed:
+            out = nn.ConvTranspose2d(
+                c.in_channels,
+                c.out_channels,
+                c.kernel_size,
+                c.stride,
+                c.padding,
+                c.output_padding,
+                c.groups,
+                bias=True,
+                dilation=c.dilation,
+            )
+        else:
+            out = nn.Conv2d(
+                c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.dilation, c.groups, bias=True
+            )
         with torch.no_grad():
             out.weight.copy_(w)
             out.bias.copy_(b if b is not None else torch.zeros(c.out_channels, device=w.device))
@@ -120,7 +140,8 @@ class QATLinear(nn.Module):
 
 
 def prepare_qat(model: nn.Module) -> nn.Module:
-    """Swap Conv2d(+following BatchNorm2d) and Linear for fake-quant versions, in place.
+    """Swap Conv2d or ConvTranspose2d (+following BatchNorm2d) and Linear for fake-quant versions, in place.
+    A grouped transposed convolution is left float (its output channels are not one axis of its weight).
 
     "Following" means the next sibling in the parent's children, the convention of nearly every
     CNN definition (``conv1, bn1``; ``Sequential(conv, bn, relu)``).
@@ -130,7 +151,9 @@ def prepare_qat(model: nn.Module) -> nn.Module:
             continue
         children = list(parent.named_children())
         for i, (name, child) in enumerate(children):
-            if isinstance(child, nn.Conv2d):
+            if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d)):
+                if isinstance(child, nn.ConvTranspose2d) and child.groups != 1:
+                    continue
                 nxt = children[i + 1] if i + 1 < len(children) else None
                 bn = (
                     nxt[1]

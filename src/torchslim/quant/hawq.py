@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from torchslim.backends.brevitas import calibrate_activations, check_bits, require_float, to_lowbit
+from torchslim.backends.torch_pruning import output_channels_first
 from torchslim.data.sampling import calibration_images, labelled_calibration
 from torchslim.errors import ConfigError
 from torchslim.export.onnx import export_onnx
@@ -73,17 +74,25 @@ class HAWQConfig(MethodConfig):
         return self
 
 
+QUANTIZED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
 def quantized_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """The conv and linear layers whose weights train (a fixed layer is left float)."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad}
+    """The conv, transposed-conv and linear layers whose weights train (a fixed layer is left float)."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, QUANTIZED) and m.weight.requires_grad}
 
 
 def layer_traces(model: nn.Module, layers: dict[str, nn.Module], cfg: HAWQConfig, ctx: MethodContext) -> dict:
-    """Hutchinson traces of each layer's weight Hessian block of the training loss, in eval mode."""
+    """Hutchinson traces of each layer's weight Hessian block of the training loss, in eval mode: the
+    task's own loss where it has one (a generator's distillation from the original), else cross-entropy."""
     batches = labelled_calibration(ctx.data, cfg.hessian_images, ctx.seed, batch_size=cfg.hessian_images)
     images, labels = batches[0]
     model.eval()
-    loss_fn = lambda: nn.functional.cross_entropy(model(images), labels)  # noqa: E731
+    task_loss = ctx.default_loss
+    if task_loss is not None:
+        loss_fn = lambda: task_loss(model(images), labels, images)  # noqa: E731
+    else:
+        loss_fn = lambda: nn.functional.cross_entropy(model(images), labels)  # noqa: E731
     return hessian_traces(loss_fn, {n: m.weight for n, m in layers.items()}, cfg.hutchinson_samples, ctx.seed)
 
 
@@ -107,6 +116,8 @@ def layer_macs(model: nn.Module, layers: dict[str, nn.Module], shape: tuple[int,
 
 def bit_map(model: nn.Module, cfg: HAWQConfig, ctx: MethodContext) -> dict[str, int]:
     layers = quantized_layers(model)
+    if not layers:
+        raise ConfigError("quant.hawq: this model has no trainable Conv2d, ConvTranspose2d or Linear layer to quantize")
     unknown = sorted(set(cfg.layer_bits) - set(layers))
     if unknown:
         raise ConfigError(
@@ -137,7 +148,7 @@ def bit_map(model: nn.Module, cfg: HAWQConfig, ctx: MethodContext) -> dict[str, 
 
 def bias_bits(layers: dict[str, nn.Module]) -> int:
     """One 32-bit bias per output channel of every quantized layer (batch norm folded into it)."""
-    return sum(32 * m.weight.shape[0] for m in layers.values())
+    return sum(32 * output_channels_first(m, m.weight).shape[0] for m in layers.values())
 
 
 def packed_bytes(model: nn.Module, bits: dict[str, int]) -> float:
@@ -173,6 +184,12 @@ def quant_hawq(model: nn.Module, cfg: HAWQConfig, ctx: MethodContext) -> nn.Modu
     if set(bits.values()) == {8}:  # seed 004's "HAWQ-V3 (8-bit)": INT8 QAT, deployed by ONNX Runtime
         ctx.notes["deployed_as"] = "INT8 (ONNX Runtime static QDQ, quant.qat's path)"
         return quant_qat(model, QATConfig(epochs=max(cfg.epochs, 1), lr_scale=cfg.lr_scale), ctx)
+    transposed = [n for n, m in quantized_layers(model).items() if isinstance(m, nn.ConvTranspose2d)]
+    if transposed:
+        raise ConfigError(
+            f"quant.hawq: a mixed bit map needs Brevitas layers, which torchslim has for Conv2d and Linear, not for "
+            f"ConvTranspose2d ({', '.join(transposed[:3])}); give no budget (every layer at 8 bits: INT8 QAT)"
+        )
     model = to_lowbit(model, bits, 8)
     calibrate_activations(model, calibration_images(ctx.data, cfg.hessian_images, ctx.seed))
     ctx.tune(model, cfg.epochs, "hawq", lr_scale=cfg.lr_scale)

@@ -33,6 +33,9 @@ def export_float(model: nn.Module, ctx: MethodContext, name: str = "float.onnx")
     return prepared
 
 
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
 def weighted_nodes(path: Path) -> dict[str, int]:
     """Counts of weighted float operators and of integer/QDQ-wrapped ones in an ONNX file."""
     import onnx
@@ -40,7 +43,7 @@ def weighted_nodes(path: Path) -> dict[str, int]:
     graph = onnx.load(str(path)).graph
     ops = [n.op_type for n in graph.node]
     return {
-        "float_weighted": sum(o in ("Conv", "Gemm", "MatMul") for o in ops),
+        "float_weighted": sum(o in WEIGHTED_OPS for o in ops),
         "integer": sum(
             o
             in (
@@ -58,10 +61,10 @@ def weighted_nodes(path: Path) -> dict[str, int]:
 
 
 def weighted_inputs(path: Path) -> list[str]:
-    """The activation input of every Conv/Gemm/MatMul node, in graph (execution) order."""
+    """The activation input of every weighted node, in graph (execution) order."""
     import onnx
 
-    return [n.input[0] for n in onnx.load(str(path)).graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    return [n.input[0] for n in onnx.load(str(path)).graph.node if n.op_type in WEIGHTED_OPS]
 
 
 def quantize_static_onnx(

@@ -111,6 +111,9 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
     if teacher is not None and ctx.finetune_fn is not None:  # the caller's loop takes no loss: it trains on labels
         teacher = None
         ctx.notes["qat_distillation"] = "off: the caller's finetune trains QAT on its own loss"
+    if teacher is not None and ctx.default_loss is not None:  # the task's own loss (a generator's distillation)
+        teacher = None
+        ctx.notes["qat_distillation"] = "the task's own fine-tuning loss (softened logits are a classifier's)"
     loss = None if teacher is None else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, ctx.finetune.label_smoothing)
     ctx.tune(model, cfg.epochs, "qat", loss=loss, hooks=TrainingHooks(before_epoch=schedule), lr_scale=cfg.lr_scale)
     ctx.notes["qat_fake_quant_top1"] = ctx.notes["finetune"][-1].get("top1")
