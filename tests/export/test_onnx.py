@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from torchslim.export.onnx import check_parity, export_onnx, ort_session
 from torchslim.measurement.bench import parity_batch
@@ -80,3 +81,29 @@ def test_a_graph_torchscript_cannot_fix_to_its_batch_is_exported_by_torch_export
     assert exporter == "dynamo-fixed-batch" and session.get_inputs()[0].shape[0] == 1
     parity = check_parity(model, session, torch.randn(2, 3, 64, 64), exporter)
     assert parity.ok, parity
+
+
+class FiveDimAttention(nn.Module):
+    """Hiera's two obstacles in one module: an antialiased bicubic resize of a parameter (no TorchScript
+    symbolic) and attention over 5-D tensors (torch.export's ONNX translation takes 4-D only)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pos = nn.Parameter(torch.randn(1, 8, 3, 3))
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):  # x: (batch, 8, 4, 4)
+        x = x + nn.functional.interpolate(self.pos, size=(4, 4), mode="bicubic", antialias=True)
+        t = x.flatten(2).transpose(1, 2).reshape(x.shape[0], 2, 8, 8)  # (batch, units, tokens, width)
+        q, k, v = self.qkv(t).reshape(x.shape[0], 2, 8, 3, 2, 4).permute(3, 0, 1, 4, 2, 5).unbind(0)
+        return nn.functional.scaled_dot_product_attention(q, k, v).mean((1, 2, 3))
+
+
+def test_attention_over_more_than_four_axes_exports_with_the_same_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = FiveDimAttention().eval()
+    exporter = export_onnx(model, torch.zeros(1, 8, 4, 4), tmp_path / "m.onnx")
+    assert exporter == "dynamo"
+    assert nn.functional.scaled_dot_product_attention.__name__ == "scaled_dot_product_attention"  # restored
+    parity = check_parity(model, ort_session(tmp_path / "m.onnx", 1), torch.randn(3, 8, 4, 4), exporter)
+    assert parity.ok and parity.max_abs_diff < 1e-5, parity

@@ -66,6 +66,23 @@ def test_a_units_readers_and_writer_are_found_and_a_norm_first_is_refused():
     assert found == {"blocks.0": (["f"], ["proj"]), "blocks.1": (["f"], ["proj"])}
 
 
+class RelativePosition(nn.Module):
+    """A block called with more than its first tensor (CoaT's ConvRelPosEnc(q, v, size))."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, q, v, size):
+        return q * self.conv(v.reshape(v.shape[0], -1, *size)).flatten(2).transpose(1, 2)
+
+
+def test_a_block_that_takes_more_than_one_input_is_not_an_opaque_unit_and_does_not_fail_the_cut():
+    """coat_small failed in draw 893619 at this call ("forward() missing 2 required positional arguments")
+    instead of being left to the part-by-part fallback."""
+    assert unit_ends(RelativePosition(4), torch.randn(1, 16, 4)) is None
+
+
 def test_a_model_whose_blocks_do_not_trace_has_its_residual_cut_around_them(make_ctx, monkeypatch):
     """The whole graph and each modulation alone fail to trace (as FocalNet's did, past Torch-Pruning's
     time bound): part by part only the MLP was cut and the residual stayed whole; with the blocks as

@@ -18,6 +18,7 @@ from torch import nn
 
 from torchslim.backends.brevitas import export_qcdq, is_brevitas
 from torchslim.errors import ExportError
+from torchslim.export.attention import attention_in_four_dims
 from torchslim.export.outputs import FlatOutputs, flatten_output
 from torchslim.ui import quiet_stderr
 
@@ -90,16 +91,17 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
             errors.append(f"torchscript: {str(exc).splitlines()[0][:200]}")
         try:
             batch = torch.export.Dim("batch", min=1, max=4096)
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                dynamo=True,
-                external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,  # protobuf's 2 GB limit
-                input_names=["input"],
-                output_names=names,
-                dynamic_shapes=({0: batch},),
-            )
+            with attention_in_four_dims():
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    dynamo=True,
+                    external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,  # protobuf's 2 GB limit
+                    input_names=["input"],
+                    output_names=names,
+                    dynamic_shapes=({0: batch},),
+                )
             return "dynamo"
         except Exception as exc:  # noqa: BLE001
             errors.append(f"dynamo: {str(exc).splitlines()[0][:200]}")
@@ -110,15 +112,16 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
             errors.append(f"torchscript at a fixed batch: {str(exc).splitlines()[0][:200]}")
         try:  # TorchScript keeps sizes it reads off the input dynamic even so (a "same" padding computed from
             # them: tf_efficientnet_cc's CondConv kernels had unknown shapes); torch.export specialises them
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                dynamo=True,
-                external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,
-                input_names=["input"],
-                output_names=names,
-            )
+            with attention_in_four_dims():
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    dynamo=True,
+                    external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,
+                    input_names=["input"],
+                    output_names=names,
+                )
             return "dynamo-fixed-batch"
         except Exception as exc:  # noqa: BLE001
             errors.append(f"dynamo at a fixed batch: {str(exc).splitlines()[0][:200]}")

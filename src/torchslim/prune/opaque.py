@@ -46,6 +46,8 @@ def unit_ends(unit: nn.Module, x: torch.Tensor) -> tuple[list[str], list[str]] |
     hooks = [m.register_forward_hook(record) for m in leaves]
     try:
         out = unit(x)
+    except Exception:  # noqa: BLE001  (a forward that takes more than one input: CoaT's ConvRelPosEnc(q, v, size))
+        return None
     finally:
         for h in hooks:
             h.remove()
