@@ -315,3 +315,35 @@ def test_a_tied_rotary_attention_loses_whole_heads_with_head_widths_of_the_resid
     x = torch.randn(2, *SPEC.shape)
     save_model(pruned, tmp_path / "m.pt", {"model": {"name": None}})  # EVA's k bias is not in the state dict
     assert torch.equal(torchslim.load(tmp_path / "m.pt", builder=make)(x), pruned(x))
+
+
+def test_an_attention_that_names_its_head_count_heads_loses_whole_heads_and_its_output_width_follows(make_ctx):
+    """Draw 893619: Hiera's mask-unit attention counts its heads in ``heads`` (not ``num_heads``) and reshapes
+    their output to a stored ``dim_out``; the guard kept every ``qkv`` whole (hiera_small_abswin_256 kept
+    0.69 of its MACs). It is a head attention like ViT's; ``dim_out`` follows heads x head width."""
+    from timm.models.hiera import Hiera
+
+    spec = InputSpec(10, 3, 64)
+
+    def make():
+        torch.manual_seed(0)
+        return Hiera(
+            img_size=(64, 64), embed_dim=16, num_heads=2, stages=(1, 1, 1, 1), num_classes=10,
+            patch_stride=(4, 4), mask_unit_size=(4, 4),
+        ).eval()  # fmt: skip
+
+    model = make()
+    assert len(attention_heads(model)) == 4
+    before = count_flops(model, spec.shape)
+    ctx = make_ctx(spec)
+    pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
+    assert "protected" not in ctx.notes and "unscored" not in ctx.notes, ctx.notes
+    assert count_flops(pruned, spec.shape) <= 0.6 * before
+    for block in pruned.blocks:
+        a = block.attn
+        assert a.dim_out == a.heads * a.head_dim == a.proj.in_features and a.qkv.out_features == 3 * a.dim_out
+    x = torch.randn(2, *spec.shape)
+    state = pruned.state_dict()
+    fresh = make()
+    apply_architecture(fresh, architecture(pruned), state).load_state_dict(state)
+    assert torch.equal(fresh(x), pruned(x))

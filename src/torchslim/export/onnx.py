@@ -84,13 +84,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
                 dynamic_axes=dynamic_axes,
             )
 
-        try:
-            torchscript({"input": {0: "batch"}, **{n: {0: "batch"} for n in names}})
-            return "torchscript"
-        except Exception as exc:  # noqa: BLE001 - fall back to the other exporter
-            errors.append(f"torchscript: {str(exc).splitlines()[0][:200]}")
-        try:
-            batch = torch.export.Dim("batch", min=1, max=4096)
+        def dynamo(dynamic_shapes: tuple | None) -> None:
             with attention_in_four_dims():
                 torch.onnx.export(
                     model,
@@ -100,31 +94,24 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> str:
                     external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,  # protobuf's 2 GB limit
                     input_names=["input"],
                     output_names=names,
-                    dynamic_shapes=({0: batch},),
+                    dynamic_shapes=dynamic_shapes,
                 )
-            return "dynamo"
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"dynamo: {str(exc).splitlines()[0][:200]}")
-        try:  # a graph whose shapes depend on the batch (CondConv's per-sample kernels): this batch only
-            torchscript(None)
-            return "torchscript-fixed-batch"
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"torchscript at a fixed batch: {str(exc).splitlines()[0][:200]}")
-        try:  # TorchScript keeps sizes it reads off the input dynamic even so (a "same" padding computed from
+
+        attempts = [
+            ("torchscript", lambda: torchscript({"input": {0: "batch"}, **{n: {0: "batch"} for n in names}})),
+            ("dynamo", lambda: dynamo(({0: torch.export.Dim("batch", min=1, max=4096)},))),
+            # a graph whose shapes depend on the batch (CondConv's per-sample kernels): this batch only
+            ("torchscript-fixed-batch", lambda: torchscript(None)),
+            # TorchScript keeps sizes it reads off the input dynamic even so (a "same" padding computed from
             # them: tf_efficientnet_cc's CondConv kernels had unknown shapes); torch.export specialises them
-            with attention_in_four_dims():
-                torch.onnx.export(
-                    model,
-                    (example,),
-                    str(path),
-                    dynamo=True,
-                    external_data=weight_bytes(model) > EXTERNAL_DATA_BYTES,
-                    input_names=["input"],
-                    output_names=names,
-                )
-            return "dynamo-fixed-batch"
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"dynamo at a fixed batch: {str(exc).splitlines()[0][:200]}")
+            ("dynamo-fixed-batch", lambda: dynamo(None)),
+        ]
+        for name, attempt in attempts:
+            try:
+                attempt()
+                return name
+            except Exception as exc:  # noqa: BLE001 - fall back to the next exporter
+                errors.append(f"{name}: {str(exc).splitlines()[0][:200]}")
     raise ExportError(f"ONNX export of {type(model).__name__} failed: " + " | ".join(errors))
 
 

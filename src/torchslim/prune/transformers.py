@@ -25,8 +25,16 @@ def _is_timm_attention(m: nn.Module) -> bool:
     ViTs, Perception Encoder) and ``EvaAttention`` all match it; rotary embeddings act within each head, so
     removing whole heads leaves them intact. (No test of ``qkv``'s width against the head count: between a
     cut and :func:`sync_attributes` the count is stale, and the attention must still be recognised.)"""
-    qkv, heads = getattr(m, "qkv", None), getattr(m, "num_heads", None)
-    return isinstance(qkv, nn.Linear) and type(heads) is int and heads > 0
+    qkv, name = getattr(m, "qkv", None), head_count_name(m)
+    return isinstance(qkv, nn.Linear) and name is not None and getattr(m, name) > 0
+
+
+#: the names an attention with its own head width gives its head count (Hiera and PiT: ``heads``)
+HEAD_COUNT_NAMES = ("num_heads", "heads")
+
+
+def head_count_name(m: nn.Module) -> str | None:
+    return next((n for n in HEAD_COUNT_NAMES if type(getattr(m, n, None)) is int), None)
 
 
 #: the names attentions give their fused input projection, output projection and head count
@@ -149,7 +157,7 @@ def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
     heads: dict[nn.Module, int] = {}
     for m in model.modules():
         if is_head_attention(m):
-            heads[m.qkv] = m.num_heads
+            heads[m.qkv] = getattr(m, head_count_name(m))
         elif isinstance(m, nn.MultiheadAttention):
             heads[m] = m.num_heads
     return heads
@@ -158,15 +166,20 @@ def attention_heads(model: nn.Module) -> dict[nn.Module, int]:
 def sync_attributes(model: nn.Module, pruner) -> None:
     for m in model.modules():
         if is_head_attention(m):
-            m.num_heads = pruner.num_heads.get(m.qkv, m.num_heads)
+            name = head_count_name(m)
+            heads = pruner.num_heads.get(m.qkv, getattr(m, name))
+            joined = getattr(m, name) * getattr(m, "head_dim", 0)  # the heads' width together, before the cut
+            setattr(m, name, heads)
             if isinstance(getattr(m, "head_dim", None), int):
-                m.head_dim = m.qkv.out_features // (3 * m.num_heads)
+                m.head_dim = m.qkv.out_features // (3 * heads)
             if hasattr(m, "attn_dim"):
-                m.attn_dim = m.num_heads * m.head_dim
+                m.attn_dim = heads * m.head_dim
+            if type(getattr(m, "dim_out", None)) is int and m.dim_out == joined:  # Hiera, MViTv2, SAM2's Hiera
+                m.dim_out = heads * m.head_dim  # the width its forward reshapes the heads' output to
             if type(getattr(m, "num_kv_heads", None)) is int:  # fused qkv: as many key/value heads as queries
-                m.num_kv_heads = m.num_heads
+                m.num_kv_heads = heads
                 if hasattr(m, "kv_dim"):
-                    m.kv_dim = m.num_heads * m.head_dim
+                    m.kv_dim = heads * m.head_dim
         elif isinstance(m, nn.MultiheadAttention):
             m.num_heads = pruner.num_heads.get(m, m.num_heads)
             m.embed_dim = m.out_proj.in_features
