@@ -66,7 +66,7 @@ test-zoo: $(STAMP)
 N ?= 40
 SEED ?=
 test-zoo-sample: $(STAMP)
-	$(PY) -m tests.prune.zoo_sample --n $(N) $(if $(SEED),--seed $(SEED),)
+	$(PY) -m tests.prune.zoo_sample --n $(N) $(if $(SEED),--seed $(SEED),) $(if $(LOG),--resume --log $(LOG),)
 
 test-zoo-giants: $(STAMP)
 	$(PY) -m pytest -q -m zoo_giant -o timeout=2000 -rA

@@ -97,3 +97,17 @@ def test_a_model_drawn_from_timm_prunes_to_half_through_the_public_api(name, tmp
     r = one(name, tmp_path)  # in this process (the tier runs each in its own): the suite has the imports already
     assert verdict(r) is None, verdict(r)
     assert r["macs_ratio"] <= 0.6 and r["reload_max_diff"] <= 1e-5 and r["parity"]["ok"]
+
+
+def test_a_draw_resumes_only_from_its_own_seed_at_the_same_clean_commit(tmp_path):
+    """A draw of 40 models takes an hour or more here; it may span sessions, but a result counts only for
+    the code that produced it."""
+    import json
+
+    from tests.prune.zoo_sample import recorded
+
+    log = tmp_path / "draws.jsonl"
+    rows = [{"name": "a", "seed": 1, "commit": "c1"}, {"name": "b", "seed": 2, "commit": "c1"}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in [*rows, {"name": "c", "seed": 1, "commit": "c0"}]))
+    assert list(recorded(log, 1, "c1")) == ["a"]
+    assert recorded(log, 1, "c1+dirty") == {} and recorded(tmp_path / "none.jsonl", 1, "c1") == {}

@@ -2,10 +2,13 @@
 public API, with the pass rate and every failure's cause.
 
 ``python -m tests.prune.zoo_sample --n 40 --seed 7`` (``make test-zoo-sample N=40 SEED=7``; without a
-seed one is drawn and printed, so any run can be repeated). The catalogue is ``timm.list_models()``:
-models under 150 M parameters (counted on the meta device, nothing allocated) whose default input is
-at most 384 pixels. Each drawn model runs alone in a subprocess (``--one NAME``), the way a user would
-call torchslim on a model of their own:
+seed one is drawn and printed, so any run can be repeated). Each result records the commit under test;
+``--resume --log FILE`` takes the models a seed already has at this commit from FILE, so a draw of an
+hour or more can span sessions (FILE committed, e.g. under ``benchmarks/state/``).
+
+The catalogue is ``timm.list_models()``: models under 150 M parameters (counted on the meta device,
+nothing allocated) whose default input is at most 384 pixels. Each drawn model runs alone in a
+subprocess (``--one NAME``), the way a user would call torchslim on a model of their own:
 
     torchslim.compress(model, [{"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}], example_input=...)
     torchslim.load(pt_path, builder=...)
@@ -158,12 +161,37 @@ def run_one(name: str, timeout: float) -> dict:
     return json.loads(lines[-1][4:])
 
 
+def source_commit() -> str:
+    """The commit of the code under test, with ``+dirty`` when its tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src", "tests"], cwd=ROOT).returncode != 0
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def recorded(log: Path, seed: int, commit: str) -> dict[str, dict]:
+    """The results ``log`` holds for ``seed`` at ``commit`` (none at a dirty or unknown commit)."""
+    if not log.is_file() or commit.endswith("+dirty") or commit == "unknown":
+        return {}
+    out = {}
+    for line in log.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("seed") == seed and r.get("commit") == commit:
+            out[r["name"]] = r
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per model")
     ap.add_argument("--one", help="run one model and print its JSON line (the subprocess)")
+    ap.add_argument("--log", type=Path, default=ROOT / "runs" / "zoo_sample.jsonl", help="where results are appended")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="take the models this seed already has in --log at this commit from there (a draw that spans sessions)",
+    )
     args = ap.parse_args()
     if args.one:
         import traceback
@@ -179,14 +207,20 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     print(f"zoo-sample: seed {seed}, {args.n} models (repeat with SEED={seed})", flush=True)
     names = draw(args.n, seed)
-    (ROOT / "runs").mkdir(exist_ok=True)
+    commit = source_commit()
+    done = recorded(args.log, seed, commit) if args.resume else {}
+    if args.resume:
+        print(f"resumed: {sum(n in done for n in names)} of {len(names)} from {args.log} (commit {commit})")
+    args.log.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for i, name in enumerate(names, 1):
-        r = run_one(name, args.timeout)
-        r["seed"] = seed
+        if name in done:
+            r = done[name]
+        else:
+            r = run_one(name, args.timeout) | {"seed": seed, "commit": commit}
+            with open(args.log, "a") as log:
+                log.write(json.dumps(r | {"verdict": verdict(r) or "pass"}) + "\n")
         why = verdict(r)
-        with open(ROOT / "runs" / "zoo_sample.jsonl", "a") as log:
-            log.write(json.dumps(r | {"verdict": why or "pass"}) + "\n")
         macs = f"MACs kept {r['macs_ratio']:.2f}" if "macs_ratio" in r else ""
         print(f"[{i}/{len(names)}] {name}: {'pass' if why is None else 'FAIL'} {macs} {why or ''}", flush=True)
         if why is not None:
