@@ -320,7 +320,8 @@ def test_a_tied_rotary_attention_loses_whole_heads_with_head_widths_of_the_resid
 def test_an_attention_that_names_its_head_count_heads_loses_whole_heads_and_its_output_width_follows(make_ctx):
     """Draw 893619: Hiera's mask-unit attention counts its heads in ``heads`` (not ``num_heads``) and reshapes
     their output to a stored ``dim_out``; the guard kept every ``qkv`` whole (hiera_small_abswin_256 kept
-    0.69 of its MACs). It is a head attention like ViT's; ``dim_out`` follows heads x head width."""
+    0.69 of its MACs). It is a head attention like ViT's; ``dim_out`` follows heads x head width. Its first
+    stage has one head, which Torch-Pruning removed (it cuts ceil(ratio x heads)): a single head stays."""
     from timm.models.hiera import Hiera
 
     spec = InputSpec(10, 3, 64)
@@ -328,20 +329,21 @@ def test_an_attention_that_names_its_head_count_heads_loses_whole_heads_and_its_
     def make():
         torch.manual_seed(0)
         return Hiera(
-            img_size=(64, 64), embed_dim=16, num_heads=2, stages=(1, 1, 1, 1), num_classes=10,
+            img_size=(64, 64), embed_dim=16, num_heads=1, stages=(1, 2, 1, 1), num_classes=10,
             patch_stride=(4, 4), mask_unit_size=(4, 4),
         ).eval()  # fmt: skip
 
     model = make()
-    assert len(attention_heads(model)) == 4
+    assert len(attention_heads(model)) == 5
     before = count_flops(model, spec.shape)
     ctx = make_ctx(spec)
     pruned = apply_chain(model, Chain.parse({"prune.structured": {"ratio": 0.5, "finetune_epochs": 0}}), ctx).eval()
-    assert "protected" not in ctx.notes and "unscored" not in ctx.notes, ctx.notes
+    assert "unscored" not in ctx.notes and not any(n.endswith("qkv") for n in ctx.notes.get("protected", [])), ctx.notes
     assert count_flops(pruned, spec.shape) <= 0.6 * before
+    assert [b.attn.heads for b in pruned.blocks] == [1, 1, 2, 2, 4]  # of 1, 2, 2, 4, 8 (one block put back whole)
     for block in pruned.blocks:
         a = block.attn
-        assert a.dim_out == a.heads * a.head_dim == a.proj.in_features and a.qkv.out_features == 3 * a.dim_out
+        assert a.head_dim == 16 and a.dim_out == a.heads * 16 == a.proj.in_features == a.qkv.out_features // 3
     x = torch.randn(2, *spec.shape)
     state = pruned.state_dict()
     fresh = make()

@@ -186,7 +186,17 @@ def _layer_ratio_dict(model: nn.Module, layer_ratios: dict[str, float]) -> dict[
 
 def _meta_pruner(model: nn.Module, cfg: StructuredConfig, ratio: float, example, ignored, ratios=None, opaque=None):
     heads = attention_heads(model)
-    head_args = dict(num_heads=heads, prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=ratio)
+    # Torch-Pruning removes ceil(ratio x heads) heads: every head of a one-head attention (Hiera's first
+    # stage), both of a two-head one past ratio 0.5. At least one head stays; a single head keeps its width.
+    ignored = [*ignored, *(qkv for qkv, h in heads.items() if h < 2)]
+    heads = {qkv: h for qkv, h in heads.items() if h >= 2}
+    head_args = dict(
+        num_heads=heads,
+        prune_num_heads=True,
+        prune_head_dims=False,
+        head_pruning_ratio=ratio,
+        head_pruning_ratio_dict={qkv: min(ratio, (h - 1) / h - 1e-6) for qkv, h in heads.items()},
+    )
     tied_units = tied_attentions(model)
     whole = whole_head_widths(tied_units)
     tied = tied_attention_pruners(model, tied_units, stacked_projections, PROJ_NAMES, frozenset(whole))

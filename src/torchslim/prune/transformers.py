@@ -167,8 +167,13 @@ def sync_attributes(model: nn.Module, pruner) -> None:
     for m in model.modules():
         if is_head_attention(m):
             name = head_count_name(m)
-            heads = pruner.num_heads.get(m.qkv, getattr(m, name))
             joined = getattr(m, name) * getattr(m, "head_dim", 0)  # the heads' width together, before the cut
+            if type(getattr(m, "head_dim", None)) is int and m.head_dim > 0:
+                # whole heads go and the head width stays: the count follows from the weights, not from
+                # Torch-Pruning's tally, which also counts the heads of a group the guard put back
+                heads = m.qkv.out_features // (3 * m.head_dim)
+            else:
+                heads = pruner.num_heads.get(m.qkv, getattr(m, name))
             setattr(m, name, heads)
             if isinstance(getattr(m, "head_dim", None), int):
                 m.head_dim = m.qkv.out_features // (3 * heads)
