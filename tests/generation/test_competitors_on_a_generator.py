@@ -16,6 +16,7 @@ from torchslim.generation.latents import generator_spec, latent_bundle
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodContext, apply_chain
 from torchslim.methods.chain import Chain
+from torchslim.metric import Metric
 from torchslim.models import build_model
 from torchslim.models.base import ModelConfig
 from torchslim.runtimes.deployed import OnnxModel
@@ -78,6 +79,35 @@ def test_hawq_quantizes_a_generators_transposed_convolutions_and_trains_on_its_l
     z = torch.randn(4, *SPEC.shape)
     with torch.no_grad():
         assert float((out(z) - ctx.original(z)).abs().max()) < 0.1
+
+
+@pytest.mark.parametrize(
+    "method, params",
+    [
+        ("prune.idap", {"macs_target": 0.5, "steps": 2, "finetune_epochs": 1, "final_epochs": 1, "max_drop": 100.0}),
+        ("distill.kd", {"epochs": 1}),
+    ],
+)
+def test_methods_that_distil_use_the_generators_own_loss_not_softened_logits(method, params, tmp_path):
+    """The DCGAN recipe's IDAP++ row failed at its first fine-tune: IDAP++ distils with Hinton's KD, whose
+    cross-entropy took the generator's images for logits ("only batches of spatial targets supported")."""
+    model = generator()
+    ctx = context(model, tmp_path)
+    ctx.score = lambda m: {"fid": 1.0}  # the task's per-step score (FID in a real run)
+    ctx.metric = Metric("fid", "FID", higher_is_better=False)
+    out = apply_chain(model, Chain.parse({method: params}), ctx)
+    assert ctx.notes["distillation"] == "the task's own loss, from the original model"
+    assert all(f["epochs"] == 1 for f in ctx.notes["finetune"]) and out(torch.randn(2, *SPEC.shape)).shape[1] == 3
+
+
+def test_a_chosen_teacher_is_refused_where_the_task_distils_with_its_own_loss(tmp_path):
+    from torchslim.export.checkpoint import save_model
+    from torchslim.models import describe
+
+    model = generator()
+    save_model(model, tmp_path / "t.pt", describe(ModelConfig(name="dcgan", kwargs={"ngf": 8, "nz": 16}), SPEC))
+    with pytest.raises(TorchslimError, match="another teacher is not supported"):
+        apply_chain(model, Chain.parse({"distill.kd": {"teacher": str(tmp_path / "t.pt")}}), context(model, tmp_path))
 
 
 def test_a_transposed_conv_and_its_batch_norm_fold_into_one_float_layer_for_int8():

@@ -52,7 +52,7 @@ def test_int8_methods_give_an_onnx_artifact_that_keeps_accuracy(name, digits, tm
 
 
 def test_qat_distils_from_the_float_model_it_started_from(digits, tmp_path, monkeypatch):
-    import torchslim.quant.qat as kd  # the module that calls kd_loss
+    import torchslim.methods.context as kd  # the module that calls kd_loss (MethodContext.teacher_loss)
 
     model, spec = trained_cnn(digits)
     x = torch.randn(8, 1, 8, 8)

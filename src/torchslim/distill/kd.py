@@ -17,7 +17,6 @@ from torchslim.backends.brevitas import require_float
 from torchslim.errors import TorchslimError
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.models import load_model
-from torchslim.train.distillation import kd_loss
 
 
 class KDConfig(MethodConfig):
@@ -52,6 +51,6 @@ def load_teacher(cfg: KDConfig, ctx: MethodContext) -> nn.Module:
 )
 def distill_kd(model: nn.Module, cfg: KDConfig, ctx: MethodContext) -> nn.Module:
     require_float(model, "distill.kd")
-    loss = kd_loss(load_teacher(cfg, ctx), cfg.temperature, cfg.alpha, ctx.finetune.label_smoothing)
+    loss = ctx.teacher_loss(load_teacher(cfg, ctx), cfg.temperature, cfg.alpha, chosen=cfg.teacher is not None)
     ctx.tune(model, cfg.epochs, "kd", loss=loss)
     return model

@@ -18,6 +18,7 @@ from torchslim.measurement.complexity import count_flops, count_params
 from torchslim.metric import TOP1, Metric
 from torchslim.models.base import InputSpec
 from torchslim.train import NO_HOOKS, TrainConfig, TrainingHooks, fit
+from torchslim.train.distillation import kd_loss
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Finetune = Callable[[nn.Module, int], None]
@@ -101,6 +102,22 @@ class MethodContext:
             record["by"] = "torchslim's trainer (the caller's finetune takes no loss or per-step hook)"
         self.notes.setdefault("finetune", []).append(record)
         return model
+
+    def teacher_loss(self, teacher: nn.Module, temperature: float, alpha: float, chosen: bool = False) -> Loss:
+        """Distillation from ``teacher`` for a method that distils (KD, IDAP++'s fine-tunes, QAT): Hinton's
+        soft targets on a classifier's logits; a task with its own loss (a generator, distilled from the
+        original by pixels and the discriminator's features) uses that, since softened logits are a
+        classifier's (the generator's IDAP++ failed on cross-entropy over images). Its teacher is the
+        original model: a teacher the user ``chosen`` (distill.kd's file) is refused in one line."""
+        if self.default_loss is None:
+            return kd_loss(teacher, temperature, alpha, self.finetune.label_smoothing)
+        if chosen and teacher is not self.original:
+            raise TorchslimError(
+                "this task distils with its own loss from the model its chain started from; another teacher is "
+                "not supported for it (leave teacher: unset)"
+            )
+        self.notes["distillation"] = "the task's own loss, from the original model"
+        return self.default_loss
 
     def record_step(self, model: nn.Module, step: int, stage: str) -> float:
         """One row of the per-step dynamics (seed 004): MACs, params, the task's scores, wall time. Returns

@@ -30,7 +30,6 @@ from torchslim.prune.shuffle import is_channel_shuffle_net, shuffle_pruner
 from torchslim.prune.targets import kept_whole, layer_widths, pruning_amount
 from torchslim.prune.transformers import attention_heads, sync_attributes
 from torchslim.prune.truncation import removable_blocks, truncate
-from torchslim.train.distillation import kd_loss
 
 
 class IDAPConfig(MethodConfig):
@@ -71,9 +70,7 @@ class Snapshot:
 
 
 def _finetune(model: nn.Module, teacher: nn.Module, epochs: int, cfg: IDAPConfig, ctx: MethodContext, tag: str) -> None:
-    loss = (
-        None if cfg.kd_alpha == 0 else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, ctx.finetune.label_smoothing)
-    )
+    loss = None if cfg.kd_alpha == 0 else ctx.teacher_loss(teacher, cfg.kd_temperature, cfg.kd_alpha)
     ctx.tune(model, epochs, tag, loss=loss)
 
 

@@ -27,7 +27,6 @@ from torchslim.quant.fakequant import QATConv, QATLinear, convert_to_float, prep
 from torchslim.quant.ort_tools import export_float, quantize_static_onnx, weighted_inputs, weighted_nodes
 from torchslim.runtimes.deployed import OnnxModel
 from torchslim.train import TrainingHooks
-from torchslim.train.distillation import kd_loss
 
 
 class QATConfig(MethodConfig):
@@ -112,9 +111,9 @@ def quant_qat(model: nn.Module, cfg: QATConfig, ctx: MethodContext) -> nn.Module
         teacher = None
         ctx.notes["qat_distillation"] = "off: the caller's finetune trains QAT on its own loss"
     if teacher is not None and ctx.default_loss is not None:  # the task's own loss (a generator's distillation)
-        teacher = None
+        teacher = ctx.original if ctx.original is not None else teacher
         ctx.notes["qat_distillation"] = "the task's own fine-tuning loss (softened logits are a classifier's)"
-    loss = None if teacher is None else kd_loss(teacher, cfg.kd_temperature, cfg.kd_alpha, ctx.finetune.label_smoothing)
+    loss = None if teacher is None else ctx.teacher_loss(teacher, cfg.kd_temperature, cfg.kd_alpha)
     ctx.tune(model, cfg.epochs, "qat", loss=loss, hooks=TrainingHooks(before_epoch=schedule), lr_scale=cfg.lr_scale)
     ctx.notes["qat_fake_quant_top1"] = ctx.notes["finetune"][-1].get("top1")
     trained_ranges = observer_ranges(model, ctx.example_input()) if cfg.transfer_ranges else []
