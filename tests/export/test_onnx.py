@@ -99,6 +99,7 @@ class FiveDimAttention(nn.Module):
         return nn.functional.scaled_dot_product_attention(q, k, v).mean((1, 2, 3))
 
 
+@pytest.mark.slow  # torch.export, ~10 s
 def test_attention_over_more_than_four_axes_exports_with_the_same_outputs(tmp_path):
     torch.manual_seed(0)
     model = FiveDimAttention().eval()

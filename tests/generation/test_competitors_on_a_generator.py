@@ -98,6 +98,8 @@ def test_methods_that_distil_use_the_generators_own_loss_not_softened_logits(met
     out = apply_chain(model, Chain.parse({method: params}), ctx)
     assert ctx.notes["distillation"] == "the task's own loss, from the original model"
     assert all(f["epochs"] == 1 for f in ctx.notes["finetune"]) and out(torch.randn(2, *SPEC.shape)).shape[1] == 3
+    if method == "prune.idap":  # its flow scores the transposed convolutions: the steps cut (they once kept 1.0)
+        assert ctx.notes["dynamics"][-1]["macs"] <= 0.55 * ctx.notes["dynamics"][0]["macs"], ctx.notes["dynamics"]
 
 
 def test_a_chosen_teacher_is_refused_where_the_task_distils_with_its_own_loss(tmp_path):

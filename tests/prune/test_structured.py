@@ -381,6 +381,7 @@ def coat(stage_depth: int):
     ).eval()  # fmt: skip
 
 
+@pytest.mark.slow  # a six-block CoaT stage traced whole, ~10 s
 def test_a_concatenation_of_inputs_of_unknown_width_is_left_unmapped_and_the_whole_graph_traces(make_ctx):
     """Draw 893619: in a CoaT stage of six blocks or more Torch-Pruning cannot infer the widths of the class
     token's concatenation along the token axis, and raised summing them (TypeError: int + None), so no

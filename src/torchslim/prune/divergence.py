@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from torchslim.backends.torch_pruning import is_output_pruning
+from torchslim.backends.torch_pruning import is_output_pruning, output_channels_first
 
 ACTIVATIONS = (
     nn.ReLU,
@@ -35,6 +35,9 @@ ACTIVATIONS = (
     nn.Hardsigmoid,
 )
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+#: the layers whose flow is recorded: a generator's transposed convolutions too (unscored, IDAP++ cut nothing
+#: from a DCGAN generator: its four steps kept every MAC)
+FLOW_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
 def conv_divergence(activation: torch.Tensor, weight: torch.Tensor) -> float:
@@ -93,7 +96,7 @@ class FlowRecord:
         s = self.stats.get(layer)
         if s is None or s.channel_norm_sum is None:
             return None
-        w = layer.weight.detach().flatten(1).norm(dim=1)
+        w = output_channels_first(layer, layer.weight.detach()).flatten(1).norm(dim=1)
         return (s.channel_norm_sum / s.samples) * w / s.chw
 
     def block_flow(self, block: nn.Module) -> float:
@@ -125,7 +128,7 @@ def record_flow(model: nn.Module, batches: list[torch.Tensor]) -> FlowRecord:
             pending[src[0]] = out
 
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, FLOW_LAYERS):
             record.stats[m] = LayerStats()
             hooks.append(m.register_forward_hook(on_layer))
         elif isinstance(m, NORMS):
