@@ -85,6 +85,20 @@ def test_a_step_past_the_budget_is_rolled_back_to_the_exact_weights(digits_ctx, 
     assert stages[0] == "original" and stages[-1] == "rolled back"
 
 
+def test_a_first_step_that_cuts_nothing_is_an_error_not_a_result(digits_ctx, tmp_path):
+    """A generator's transposed convolutions once had no group: every step cut nothing, and MACs stayed 1.0
+    in a row that looked like a result."""
+    from torchslim.methods import Chain, apply_chain
+    from torchslim.prune.targets import layer_widths
+
+    ctx, model = make_ctx(digits_ctx, tmp_path)
+    chain = Chain.parse(
+        {"prune.idap": {"steps": 1, "base": 0.5, "finetune_epochs": 0, "protect": list(layer_widths(model))}}
+    )
+    with pytest.raises(TorchslimError, match=r"prune.idap: its first step \(p=0.500\) cut nothing"):
+        apply_chain(model, chain, ctx)
+
+
 def test_truncation_removes_a_block_and_the_model_saves_exports_and_reloads(digits_ctx, tmp_path):
     from torchslim.export.checkpoint import save_model
     from torchslim.export.onnx import export_onnx, ort_session

@@ -23,6 +23,7 @@ from torch import nn
 from torchslim.backends.brevitas import require_float
 from torchslim.backends.torch_pruning import cap_against, nearest_rounding_pruner
 from torchslim.data.sampling import calibration_images
+from torchslim.errors import TorchslimError
 from torchslim.measurement.complexity import count_flops
 from torchslim.methods import MethodConfig, MethodContext, register_method
 from torchslim.prune.divergence import DivergenceImportance, record_flow
@@ -160,7 +161,17 @@ def filter_stage(model: nn.Module, cfg: IDAPConfig, ctx: MethodContext, original
             p = _ratio_for(model, p, target, batches, cfg, ctx, original)
         before = Snapshot(model)
         torch.manual_seed(ctx.seed + t)
+        macs_before = count_flops(model, ctx.spec.shape)
         prune_step(model, p, batches, cfg, ctx, original)
+        if count_flops(model, ctx.spec.shape) >= macs_before:
+            if t == 0:  # a method that cut nothing must not pass for one that ran
+                raise TorchslimError(
+                    f"prune.idap: its first step (p={p:.3f}) cut nothing: no layer of this model could lose a "
+                    f"channel (every layer is an output, protected {cfg.protect or []}, or at max_layer_ratio="
+                    f"{cfg.max_layer_ratio}); protect fewer layers or raise max_layer_ratio"
+                )
+            ctx.notes.setdefault("idap_stopped", f"filter step {t + 1} cut nothing (every layer at its cap)")
+            break
         _finetune(model, before.model, cfg.finetune_epochs, cfg, ctx, f"idap-filter{t + 1}")
         top1 = ctx.record_step(model, len(ctx.notes.get("dynamics", [])), f"filter pruning p={p:.3f}")
         if original_top1 - top1 > cfg.max_drop:
