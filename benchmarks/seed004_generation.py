@@ -19,6 +19,7 @@ import torch
 from _common import ROOT, write_section
 
 from torchslim.data.cache import DatasetCache
+from torchslim.errors import Interrupted
 from torchslim.generation.scoring import FeatureSpace, generate, real_features
 from torchslim.measurement.fid import FeatureStats, frechet_distance
 from torchslim.models import build_model
@@ -87,7 +88,14 @@ def main() -> None:
     if "--report-only" not in args:
         from torchslim.executors.choice import ExecutorChoice
 
-        kind_of(cfg).run(cfg, config, False, ExecutorChoice("local", workers))
+        try:
+            kind_of(cfg).run(cfg, config, False, ExecutorChoice("local", workers))
+        except Interrupted as exc:  # Ctrl-C or SIGTERM: one line, and no half-written section
+            print(exc)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - one line; the section below still names what is missing
+            why = " ".join(str(exc).split())[:300]
+            print(f"a task failed: {type(exc).__name__}: {why} (finished tasks are stored)")
     wall = time.perf_counter() - t0
     groups = group_entries(*collect(cfg, Store(cfg.store), config))
     parts = [f"## Seed 004's image generation: {cfg.name}\n\nConfig `{config}`."]
