@@ -111,3 +111,19 @@ def test_a_draw_resumes_only_from_its_own_seed_at_the_same_clean_commit(tmp_path
     log.write_text("".join(json.dumps(r) + "\n" for r in [*rows, {"name": "c", "seed": 1, "commit": "c0"}]))
     assert list(recorded(log, 1, "c1")) == ["a"]
     assert recorded(log, 1, "c1+dirty") == {} and recorded(tmp_path / "none.jsonl", 1, "c1") == {}
+
+
+def test_a_short_cut_names_what_was_kept_whole_and_why():
+    from tests.prune.zoo_sample import verdict
+
+    r = {
+        "reload_max_diff": 0.0,
+        "parity": {"ok": True, "max_abs_diff": 0.0, "tolerance": 1e-3},
+        "macs_ratio": 0.98,
+        "notes": {"cut_warning": "the whole graph does not trace, so only 17 part(s) that do were cut"},
+    }
+    assert verdict(r) == (
+        "keeps 0.98 of its MACs (kept whole: none named); the whole graph does not trace, so only 17 part(s) "
+        "that do were cut"
+    )
+    assert verdict(r | {"macs_ratio": 0.5}) is None

@@ -145,7 +145,10 @@ def verdict(r: dict) -> str | None:
         return f"ONNX parity {r['parity']['max_abs_diff']:.2e} over {r['parity']['tolerance']:.2e}"
     if r["macs_ratio"] > MACS_BAR:
         kept = r["notes"].get("protected") or r["notes"].get("unscored") or "none named"
-        return f"keeps {r['macs_ratio']:.2f} of its MACs (kept whole: {str(kept)[:200]})"
+        why = r["notes"].get("cut_warning")  # the compressor's own line on why the cut fell short
+        return f"keeps {r['macs_ratio']:.2f} of its MACs (kept whole: {str(kept)[:200]})" + (
+            f"; {why[:300]}" if why else ""
+        )
     return None
 
 
