@@ -26,8 +26,14 @@ def bundle(folder, tmp_path, budget):
     return build_dataset(cfg)
 
 
-@pytest.mark.parametrize("train", [True, pytest.param(False, marks=pytest.mark.e2e)])  # eval split: `make test-e2e`
-def test_a_streamed_epoch_is_the_in_memory_epoch(folder, tmp_path, train):
+@pytest.mark.parametrize(
+    "train,workers_from",
+    [(True, 0), (True, 10**9), pytest.param(False, 0, marks=pytest.mark.e2e)],  # eval split: `make test-e2e`
+    ids=["train-in-workers", "train-in-process", "eval-in-workers"],
+)
+def test_a_streamed_epoch_is_the_in_memory_epoch(folder, tmp_path, train, workers_from, monkeypatch):
+    """Decoded in spawned workers (forced: 60 images are below the size that earns them) or in process."""
+    monkeypatch.setattr("torchslim.data.streaming.WORKERS_FROM", workers_from)
     in_memory, streamed = bundle(folder, tmp_path, 4.0), bundle(folder, tmp_path, 1e-6)
     assert isinstance(streamed.train.images, LazyImages) and isinstance(in_memory.train.images, torch.Tensor)
     assert streamed.info.mean == in_memory.info.mean and streamed.info.std == in_memory.info.std

@@ -222,7 +222,7 @@ def mutated(draw, blob):
 
 
 # 400 mutants in the default suite (about 38 s here); `make test-slow` runs 2000
-EXAMPLES = int(__import__("os").environ.get("TS_EXAMPLES", 400))
+EXAMPLES = int(__import__("os").environ.get("TS_EXAMPLES", 250))  # `make test-slow`: 2000
 OPENS: list[str] = []
 
 

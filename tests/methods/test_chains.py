@@ -64,10 +64,10 @@ def placements(name: str) -> list:
     """bf16 autocast on the CPU finds, without a GPU, what mixed precision breaks on CUDA (a float observer
     fed bf16). Every kind runs it by default but pruning: pruning methods fine-tune through the same
     trainer as quantization and distillation (whose observers and teachers meet half-precision
-    activations), so theirs is in the slow tier (emulated bf16 on CPUs without its instructions takes
-    three times fp32's time)."""
+    activations), so theirs is in the slow tier, with the plain fine-tune's, which is that trainer alone
+    (emulated bf16 on CPUs without its instructions takes three times fp32's time)."""
     cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-    bf16 = (pytest.mark.slow,) if method_facts(name).kind == "prune" else ()
+    bf16 = (pytest.mark.slow,) if method_facts(name).kind == "prune" or name == "finetune" else ()
     return [
         pytest.param(name, "cpu", "fp32", id=f"{name}-cpu-fp32"),
         pytest.param(name, "cpu", "bf16", marks=bf16, id=f"{name}-cpu-bf16"),

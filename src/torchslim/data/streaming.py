@@ -90,12 +90,20 @@ class _Batches(torch.utils.data.Dataset):
         return apply_augment(images, self.augment, draws).numpy(), self.labels[idx].numpy()
 
 
+#: a spawned worker imports torch (2-5 s here) before it decodes anything; in that time the driver decodes
+#: a few thousand small images itself, so an epoch of fewer is decoded in process
+WORKERS_FROM = 2048
+
+
 def stream_batches(
     images: LazyImages, labels: torch.Tensor, plans: list, augment, workers: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield uint8 batches in order, decoded ahead by ``workers`` processes (default: the cores, at most 4).
+    """Yield uint8 batches in order, decoded ahead by ``workers`` processes (default: the cores, at most 4;
+    none for fewer than ``WORKERS_FROM`` images, which decode faster than a worker starts).
     ``plans`` holds each batch's indices and its augmentation draws."""
-    workers = workers if workers is not None else min(4, len(os.sched_getaffinity(0)))
+    if workers is None:
+        images_in = sum(len(idx) for idx, _ in plans)
+        workers = min(4, len(os.sched_getaffinity(0))) if images_in >= WORKERS_FROM else 0
     loader = torch.utils.data.DataLoader(
         _Batches(images, labels, plans, augment),
         batch_size=None,
