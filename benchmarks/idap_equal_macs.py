@@ -16,8 +16,7 @@ import time
 from _common import ROOT, write_section
 
 from torchslim.config import load_config
-from torchslim.report.build import collect
-from torchslim.report.entries import group_entries
+from torchslim.report.build import stored_groups
 from torchslim.report.method_tables import paired_delta
 from torchslim.report.tables import markdown_table
 from torchslim.runner import run
@@ -51,7 +50,7 @@ def main() -> None:
     t0 = time.perf_counter()
     run(cfg, source=config)
     wall = time.perf_counter() - t0
-    groups = group_entries(*collect(cfg, Store(cfg.store), config))
+    _, groups = stored_groups(cfg, Store(cfg.store), config)
     sections = []
     for g in groups:
         base = g.baseline

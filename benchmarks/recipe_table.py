@@ -15,8 +15,7 @@ from pathlib import Path
 from _common import ROOT, write_section
 
 from torchslim.config import load_config
-from torchslim.report.build import collect
-from torchslim.report.entries import group_entries
+from torchslim.report.build import stored_groups
 from torchslim.report.method_tables import methods_table, seeds_table
 from torchslim.runner import run
 from torchslim.store import Store
@@ -24,7 +23,7 @@ from torchslim.store import Store
 
 def tables(cfg, source: str) -> str:
     """The report's own seed-002 and seed-000 tables, so the figures are exactly those in the store."""
-    groups = group_entries(*collect(cfg, Store(cfg.store), source))
+    _, groups = stored_groups(cfg, Store(cfg.store), source)
     parts = [seeds_table(groups, list(cfg.seeds)).markdown()]
     parts += [f"*{g.model}*\n\n" + methods_table(g).markdown() for g in groups if g.measured]
     return "\n\n".join(parts)

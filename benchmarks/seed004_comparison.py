@@ -19,9 +19,8 @@ import time
 from _common import ROOT, write_section
 
 from torchslim.config import load_config
-from torchslim.report.build import collect
+from torchslim.report.build import stored_groups
 from torchslim.report.comparison import comparison_table
-from torchslim.report.entries import group_entries
 from torchslim.store import Store
 
 #: the issue's goals for the adapted baselines on the official test split (literature: 91.25 / 93.03 %)
@@ -113,7 +112,7 @@ def main() -> None:
 
         run(cfg, source=config, executor=ExecutorChoice("local", workers or 1))
     wall = time.perf_counter() - t0
-    groups = group_entries(*collect(cfg, Store(cfg.store), config))
+    _, groups = stored_groups(cfg, Store(cfg.store), config)
     parts = [f"## Seed 004's comparison from literature checkpoints: {cfg.name}\n\nConfig `{config}`."]
     for g in groups:
         parts.append(f"### Adapted baseline: {g.model}\n\n" + "\n".join(baseline_lines(g, cfg)))

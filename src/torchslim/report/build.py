@@ -74,6 +74,18 @@ def attach_comparisons(groups: list[ModelGroup], cfg: RunConfig, store: Store) -
     return found
 
 
+def stored_groups(
+    cfg: RunConfig, store: Store, source: str = "", tasks: list[Task] | None = None
+) -> tuple[list[ResultRow], list[ModelGroup]]:
+    """The store's rows for the config and their entries per model, with the side-by-side latencies
+    attached: what every table is built from (without them a table would show each task's own timing,
+    taken whenever and beside whatever ran with it)."""
+    rows, expected, reasons = collect(cfg, store, source, tasks)
+    groups = group_entries(rows, expected, reasons)
+    attach_comparisons(groups, cfg, store)
+    return rows, groups
+
+
 def split_line(rows: list[ResultRow]) -> str:
     """Where the report's top-1 figures were measured, and where settings were chosen."""
     first = rows[0]
@@ -150,9 +162,7 @@ def write_report(
     """Write report.md / report.html into the run folder and print the terminal view; returns the files.
     ``tasks``: the run's expanded tasks, when the caller has them (expanding hashes data folders again).
     ``builder``: a task kind's own document (default: classification's, ``build_document``)."""
-    rows, expected, reasons = collect(cfg, store, source, tasks)
-    groups = group_entries(rows, expected, reasons)
-    attach_comparisons(groups, cfg, store)
+    rows, groups = stored_groups(cfg, store, source, tasks)
     run_dir = cfg.run_dir
     run_folder(run_dir)
     fresh_folder(run_dir / FIGURES, legacy=["*.png"])  # regenerated, so none may go stale

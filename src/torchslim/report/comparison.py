@@ -62,7 +62,8 @@ def time_cell(best) -> str:
     if best is None:
         return "not timed"
     key, t = best
-    interval = f" ({t.low:.3f}–{t.high:.3f})" if t.high > t.low else ""
+    # the 95 % interval of a side-by-side comparison; a task's own timing has only its p10-p90 spread
+    interval = "" if t.high <= t.low else f" ({'' if t.paired else 'p10–p90 '}{t.low:.3f}–{t.high:.3f})"
     return f"{t.ms:.3f}{interval} {label(*key)}"
 
 

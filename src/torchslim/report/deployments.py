@@ -69,13 +69,20 @@ def cpu_times(e: Entry, batch: int) -> dict[Key, Timed]:
     return {k: Timed(*(statistics.median(v[i] for v in vals) for i in range(3))) for k, vals in found.items()}
 
 
+def paired_ratio(ref: Timed, own: Timed):
+    """``own``'s speedup over ``ref`` with its interval, from their paired rounds; None unless both were
+    timed side by side."""
+    if ref.paired and own.paired and len(ref.rounds) == len(own.rounds):
+        return ratio_from_rounds(list(ref.rounds), list(own.rounds))
+    return None
+
+
 def speedup_cell(ref: Timed | None, own: Timed) -> str:
     """``3.24× (3.05–3.41)`` when the two were timed side by side, else the ratio of medians."""
     if ref is None:
         return "the original was not timed here"
-    if ref.paired and own.paired and len(ref.rounds) == len(own.rounds):
-        return ratio_from_rounds(list(ref.rounds), list(own.rounds)).text()
-    return f"{ref.ms / own.ms:.2f}×"
+    paired = paired_ratio(ref, own)
+    return paired.text() if paired else f"{ref.ms / own.ms:.2f}×"
 
 
 def deployment_accuracy(e: Entry, key: Key) -> list[dict]:
