@@ -114,11 +114,7 @@ def main() -> None:
     for g in groups:
         parts.append("### Generation table\n\n" + generation_table(g, 64, kind_feature_label(g)).markdown())
         parts.append("### The issue's checks\n\n" + "\n".join(check_lines(g)))
-        times = []
-        for e in g.entries:
-            for r in e.rows:
-                secs = r.metrics.get("train_seconds") if e.is_baseline else r.metrics.get("compress_seconds")
-                times.append(f"- {e.label}, seed {r.seed}: {secs / 60:.1f} min" if secs else f"- {e.label}: —")
+        times = [wall_line(e.label, r, e.is_baseline) for e in g.entries for r in e.rows]
         parts.append("Wall time per task (training, or compression and distillation):\n\n" + "\n".join(times))
         waiting = [f"- {e.chain}" for e in g.entries if e.missing]
         if waiting:
@@ -127,6 +123,23 @@ def main() -> None:
     body = "\n\n".join(parts)
     write_section(f"seed004-generation-{cfg.name}", body)
     print(body)
+
+
+def wall_line(label: str, row, is_baseline: bool) -> str:
+    """A task's wall time. The GAN's is the sum of its epochs: its ``train_seconds`` covers only the last
+    invocation, which resumed it from a checkpoint."""
+    history = (row.metrics.get("gan_history") or []) if is_baseline else []
+    if history:
+        secs = sum(h["seconds"] for h in history)
+        resumed = row.metrics.get("resumed_from_epoch")
+        how = f", resumed from checkpoints (last from epoch {resumed})" if resumed else ""
+        per = sorted(h["seconds"] for h in history)
+        return (
+            f"- {label}, seed {row.seed}: {secs / 3600:.2f} h for {len(history)} GAN epochs{how}; an epoch took "
+            f"{per[0]:.0f}-{per[-1]:.0f} s (median {per[len(per) // 2]:.0f} s), some beside other jobs"
+        )
+    secs = row.metrics.get("train_seconds") if is_baseline else row.metrics.get("compress_seconds")
+    return f"- {label}, seed {row.seed}: {secs / 60:.1f} min" if secs else f"- {label}: —"
 
 
 def kind_feature_label(group) -> str:
